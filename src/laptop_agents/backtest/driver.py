@@ -1,0 +1,301 @@
+"""The backtest driver: stream candles through the TradingCore at full speed and write the run folder.
+
+Simulated time (`SimClock`) is moved by the data. Files are streamed (equity.csv row by row, trades as
+they close), so memory stays flat however long the data is. On bad data the run stops, records why
+(`Error`, `RunFinished status=failed`), leaves every file it wrote valid, and re-raises for the CLI.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from laptop_agents.config.loader import redacted_dump
+from laptop_agents.config.models import Settings
+from laptop_agents.core.candle import INTERVAL_MS, Candle, interval_ms
+from laptop_agents.core.clock import Clock, SimClock
+from laptop_agents.core.errors import DataError, LaptopAgentsError
+from laptop_agents.core.events import (
+    Error,
+    Event,
+    GapDetected,
+    MarketDataLoaded,
+    RunFinished,
+    RunStarted,
+)
+from laptop_agents.engine.assembly import build_core
+from laptop_agents.engine.trading_core import TradingCore
+from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
+from laptop_agents.feeds.sources import CandleSource
+from laptop_agents.reporting.equity_curve import EquityCurve
+from laptop_agents.reporting.html_report import ReportData, write_summary_html
+from laptop_agents.reporting.metrics import RunSummary, summarise
+from laptop_agents.reporting.price_track import PriceTrack
+from laptop_agents.reporting.run_notes import RunNotes
+from laptop_agents.reporting.trade_log import TradeLog
+from laptop_agents.runtime.checkpoint import write_checkpoint
+from laptop_agents.runtime.event_log import EventLog
+from laptop_agents.runtime.run_folder import RunFolder
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestResult:
+    folder: RunFolder
+    summary: RunSummary
+    notes: RunNotes
+    source: str
+    first_ts: int | None
+    last_ts: int | None
+    gaps: int
+    missing_candles: int
+    duplicates_dropped: int
+    events: int
+
+
+class _Stream:
+    """Feeds the core in order; counts what it drops; refuses what cannot be a sorted series."""
+
+    def __init__(self, source: CandleSource, interval: str, emit: Callable[[Event], None], symbol: str) -> None:
+        self.source = source
+        self.interval = interval
+        self.step = interval_ms(interval)
+        self.sequencer = CandleSequencer(self.step)
+        self.duplicates = 0
+        self.count = 0
+        self.emit = emit
+        self.symbol = symbol
+
+    def candles(self) -> itertools.chain[Candle]:
+        iterator = iter(self.source)
+        head = list(itertools.islice(iterator, 4))
+        if not head:
+            raise DataError(f"data.source {self.source.describe()}: no candles in the source")
+        self._check_interval(head)
+        return itertools.chain(head, iterator)
+
+    def _check_interval(self, head: list[Candle]) -> None:
+        deltas = {b.ts - a.ts for a, b in itertools.pairwise(head)}
+        if len(head) >= 3 and len(deltas) == 1:
+            delta = deltas.pop()
+            if delta != self.step and delta in INTERVAL_MS.values():
+                actual = next(k for k, v in INTERVAL_MS.items() if v == delta)
+                raise DataError(
+                    f"data.interval is {self.interval} but the candles are {actual} apart; set --interval {actual}"
+                )
+
+    def refuse(self, verdict: Verdict, candle: Candle) -> DataError:
+        last = self.sequencer.last
+        where = f"data.source {self.source.describe()} line {self.source.line_no}"
+        prev = last.ts if last is not None else None
+        if verdict is Verdict.CONFLICT:
+            return DataError(f"{where}: two different candles with ts={candle.ts}; fix the file or keep one of them")
+        if verdict is Verdict.OUT_OF_ORDER:
+            return DataError(
+                f"{where}: ts={candle.ts} comes before the previous ts={prev}; sort the file "
+                "ascending or set data.sort=true"
+            )
+        return DataError(
+            f"{where}: ts={candle.ts} is not a whole number of {self.interval} intervals "
+            f"after ts={prev}; check data.interval"
+        )
+
+
+def run_backtest(
+    settings: Settings,
+    *,
+    source: CandleSource,
+    folder: RunFolder,
+    wall_clock: Clock,
+    on_candle_hook: Callable[[Candle], None] | None = None,
+) -> BacktestResult:
+    """Run a backtest into `folder`. Raises `LaptopAgentsError` for bad data after recording it."""
+    folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
+    log = EventLog(folder.events, run_id=folder.run_id, wall_clock=wall_clock)
+    trades = TradeLog(folder.trades, keep_recent=settings.run.report_max_trades)
+    recent: deque[Event] = deque(maxlen=max(settings.run.report_recent_events, 1))
+    notes = RunNotes()
+    log.subscribe(trades.on_event)
+    log.subscribe(notes.on_event)
+    log.subscribe(recent.append)
+    equity = EquityCurve(folder.equity, starting_balance=settings.broker.starting_balance)
+    prices = PriceTrack()
+    clock = SimClock()
+    symbol = settings.data.symbol
+    emit = log.emit
+    core = build_core(settings, emit=emit, on_equity=equity.record, order_id_prefix="bt")
+    stream = _Stream(source, settings.data.interval, emit, symbol)
+    error: LaptopAgentsError | None = None
+    try:
+        candles = stream.candles()
+        first = next(candles)
+        emit(
+            RunStarted(
+                ts=first.ts,
+                symbol=symbol,
+                mode="backtest",
+                strategy=core.strategy.name,
+                source=source.describe(),
+                interval=settings.data.interval,
+                starting_balance=settings.broker.starting_balance,
+            )
+        )
+        _drive(core, stream, itertools.chain((first,), candles), clock, prices, on_candle_hook)
+    except LaptopAgentsError as exc:
+        error = exc
+    trade = core.finish()
+    final_equity = core.broker.equity(core.last_candle.close) if core.last_candle else core.broker.cash
+    equity.finish(final_equity if trade is not None else None)
+    prices.finish()
+    seq = stream.sequencer
+    last_ts = core.last_candle.ts if core.last_candle else 0
+    emit(
+        MarketDataLoaded(
+            ts=last_ts,
+            symbol=symbol,
+            source=source.describe(),
+            interval=settings.data.interval,
+            candles=stream.count,
+            first_ts=prices.first_ts,
+            last_ts=prices.last_ts,
+            gaps=seq.gaps,
+            missing_candles=seq.missing,
+            duplicates_dropped=stream.duplicates,
+        )
+    )
+    if error is not None:
+        emit(Error(ts=last_ts, symbol=symbol, where="market_data", message=str(error), fatal=True))
+    emit(
+        RunFinished(
+            ts=last_ts,
+            symbol=symbol,
+            status="failed" if error else "ok",
+            candles=stream.count,
+            trades=trades.count,
+            final_equity=final_equity,
+            error=str(error) if error else None,
+        )
+    )
+    summary = summarise(trades, equity, final_equity=final_equity, candles=stream.count)
+    write_checkpoint(folder.state, _final_state(folder, core, settings, log.seq, error))
+    trades.close()
+    log.close()
+    write_summary_html(
+        folder.summary,
+        ReportData(
+            run_id=folder.run_id,
+            mode="backtest",
+            symbol=symbol,
+            interval=settings.data.interval,
+            source=source.describe(),
+            strategy=core.strategy.name,
+            summary=summary,
+            equity=equity.points,
+            prices=prices.points,
+            recent_candles=list(prices.recent),
+            trades=list(trades.recent),
+            events=list(recent),
+            notes=notes,
+            error=str(error) if error else None,
+            config=redacted_dump(settings),
+        ),
+    )
+    if error is not None:
+        raise error
+    return BacktestResult(
+        folder=folder,
+        summary=summary,
+        notes=notes,
+        source=source.describe(),
+        first_ts=prices.first_ts,
+        last_ts=prices.last_ts,
+        gaps=seq.gaps,
+        missing_candles=seq.missing,
+        duplicates_dropped=stream.duplicates,
+        events=log.seq,
+    )
+
+
+def _drive(
+    core: TradingCore,
+    stream: _Stream,
+    candles: Iterable[Candle],
+    clock: SimClock,
+    prices: PriceTrack,
+    hook: Callable[[Candle], None] | None,
+) -> None:
+    sequencer = stream.sequencer
+    accept = sequencer.accept
+    on_candle = core.on_candle
+    record = prices.record
+    step = stream.step
+    expected = -1  # open time of the next consecutive candle; the common case skips the sequencer
+    count = 0
+    try:
+        for candle in candles:
+            if candle.ts == expected:
+                sequencer.last = candle
+            else:
+                verdict = accept(candle)
+                if verdict is Verdict.DUPLICATE:
+                    stream.duplicates += 1
+                    continue
+                if verdict is Verdict.GAP:
+                    gap = sequencer.gap
+                    assert gap is not None
+                    # The gap is reported before the candle that follows it reaches the strategy.
+                    stream.emit(
+                        GapDetected(
+                            ts=candle.ts,
+                            symbol=stream.symbol,
+                            from_ts=gap.start_ts,
+                            to_ts=gap.end_ts,
+                            missing=gap.missing,
+                        )
+                    )
+                elif verdict is not Verdict.NEXT:
+                    raise stream.refuse(verdict, candle)
+            expected = candle.ts + step
+            clock.advance_to(expected)
+            on_candle(candle)
+            record(candle)
+            count += 1
+            if hook is not None:
+                hook(candle)
+    finally:
+        stream.count = count
+
+
+def _final_state(
+    folder: RunFolder, core: TradingCore, settings: Settings, seq: int, error: LaptopAgentsError | None
+) -> dict[str, Any]:
+    broker = core.broker
+    breaker = core.breaker
+    last = core.last_candle
+    return {
+        "run_id": folder.run_id,
+        "mode": "backtest",
+        "status": "failed" if error else "finished",
+        "symbol": settings.data.symbol,
+        "candles": core.candles,
+        "last_candle_ts": last.ts if last else None,
+        "event_seq": seq,
+        "next_client_order_n": core.ids.next_n,
+        "next_trade_id": broker.next_trade_id,
+        "cash": broker.cash,
+        "realized_pnl": broker.realized_pnl,
+        "fees_paid": broker.fees_paid,
+        "funding_paid": broker.funding_paid,
+        "equity": broker.equity(last.close) if last else broker.cash,
+        "position": None,
+        "circuit_breaker": {
+            "tripped": breaker.tripped,
+            "peak_equity": breaker.peak,
+            "consecutive_losses": breaker.consecutive_losses,
+            "bars_since_trip": breaker.bars_since_trip,
+        },
+    }

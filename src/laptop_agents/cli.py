@@ -1,0 +1,147 @@
+"""The `la` command. Bad input gets one line naming the field and the fix, and exit code 2.
+
+Exit codes: 0 success, 1 a run or self-test failed, 2 bad input (config, data, arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import orjson
+
+from laptop_agents import __version__
+from laptop_agents.config.loader import load_settings, redacted_dump
+from laptop_agents.config.models import Settings
+from laptop_agents.core.clock import LiveClock
+from laptop_agents.core.errors import ConfigError, InputError, LaptopAgentsError
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"la: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="la", description="laptop-agents: a trading daemon for crypto perpetual futures.")
+    parser.add_argument("--version", action="version", version=f"la {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser(
+        "run",
+        help="run a backtest, a live session, a validation or the self-test",
+        description="Run laptop-agents. Config precedence: --set > env LA_SECTION__KEY > "
+        "--config FILE > --profile NAME > config/default.json.",
+    )
+    run.add_argument("--mode", help="backtest | live-paper | live-exchange | validate | selftest")
+    run.add_argument("--source", help="candles: csv:PATH (ts,open,high,low,close,volume) or mock")
+    run.add_argument("--symbol", help="symbol, e.g. BTCUSDT")
+    run.add_argument("--interval", help="candle interval, e.g. 1m, 5m, 1h")
+    run.add_argument("--run-id", help="name of the run folder (default: time, mode and a random suffix)")
+    run.add_argument("--profile", help="config/profiles/NAME.json layered over the defaults")
+    run.add_argument("--config", dest="config_file", help="a JSON config file layered over the profile")
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value (repeatable), e.g. --set risk.risk_pct=0.5",
+    )
+    run.add_argument("--print-config", action="store_true", help="print the effective config and exit")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+    except InputError as exc:
+        for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
+            print(f"la: {line}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except LaptopAgentsError as exc:
+        print(f"la: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("la: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_FAILED  # pragma: no cover - argparse requires a command
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    cli: dict[str, object] = {}
+    for flag, key in (
+        ("mode", "run.mode"),
+        ("source", "data.source"),
+        ("symbol", "data.symbol"),
+        ("interval", "data.interval"),
+        ("run_id", "run.run_id"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            cli[key] = value
+    return load_settings(profile=args.profile, config_file=args.config_file, sets=args.sets, cli_values=cli)
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.print_config:
+        sys.stdout.write(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK
+    mode = settings.run.mode
+    if mode == "backtest":
+        return _backtest(settings)
+    if mode == "selftest":
+        from laptop_agents.backtest.selftest import run_selftest
+
+        return EXIT_OK if run_selftest(print) else EXIT_FAILED
+    print(
+        f"la: run.mode {mode!r} is not available in this version yet; use --mode backtest or selftest",
+        file=sys.stderr,
+    )
+    return EXIT_BAD_INPUT
+
+
+def _backtest(settings: Settings) -> int:
+    from laptop_agents.backtest.driver import run_backtest
+    from laptop_agents.feeds.sources import open_source
+    from laptop_agents.reporting.console import result_table
+    from laptop_agents.runtime.run_folder import RunFolder, new_run_id
+
+    wall = LiveClock()
+    source = open_source(settings.data, seed=settings.run.seed)
+    run_id = settings.run.run_id or new_run_id("backtest", wall.now_ms())
+    folder = RunFolder.create(Path(settings.run.runs_dir), run_id)
+    started = time.perf_counter()
+    try:
+        result = run_backtest(settings, source=source, folder=folder, wall_clock=wall)
+    except InputError as exc:
+        print(f"la: {exc}", file=sys.stderr)
+        print(f"la: the run stopped; its files are in {_shown(folder.path)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    elapsed = time.perf_counter() - started
+    folder.point_latest()
+    print(result_table(result, settings, elapsed_s=elapsed, shown_path=_shown(folder.summary)))
+    return EXIT_OK
+
+
+def _shown(path: Path) -> str:
+    """A path as a user would type it: relative to the current folder when it is below it."""
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,163 @@
+"""Configuration models: one frozen pydantic model per component, composed by `Settings`.
+
+Units are in field names or descriptions: `_pct` is percent (1.0 = 1 %), `_bps` basis points, `_s`
+seconds, `_ms` milliseconds; prices in quote currency (USDT), quantities in base (BTC).
+Secrets never live here: the exchange section names the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from laptop_agents.core.candle import INTERVAL_MS
+
+Mode = Literal["backtest", "live-paper", "live-exchange", "validate", "selftest"]
+MODES: tuple[str, ...] = ("backtest", "live-paper", "live-exchange", "validate", "selftest")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class RunConfig(_Section):
+    mode: Mode = Field("backtest", description="what to run")
+    run_id: str | None = Field(
+        None, description="run folder name; default: UTC start time, mode and a short random suffix"
+    )
+    runs_dir: str = Field("runs", description="folder that holds one sub-folder per run")
+    seed: int = Field(42, ge=0, description="seed for every random choice (mock data, ids)")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "console", "json"] = Field(
+        "auto", description="auto: console on a terminal, JSON lines otherwise"
+    )
+    duration_s: float | None = Field(None, gt=0, description="live modes: stop after this many seconds")
+    report_recent_events: int = Field(50, ge=0, le=10_000, description="events listed in summary.html")
+    report_max_trades: int = Field(500, ge=0, le=100_000, description="trades listed in summary.html")
+
+    @field_validator("run_id")
+    @classmethod
+    def _safe_run_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", value):
+            raise ValueError("use letters, digits, '.', '_' or '-' (at most 100 characters)")
+        return value
+
+
+class DataConfig(_Section):
+    source: str = Field(
+        "csv:data/ftx_btc-perp_1m_2022-01.csv",
+        description="'csv:PATH' (columns ts,open,high,low,close,volume; ts = open time, epoch ms) or 'mock'",
+    )
+    symbol: str = Field("BTCUSDT", min_length=1, max_length=40)
+    interval: str = Field("1m", description="candle interval: " + ", ".join(INTERVAL_MS))
+    sort: bool = Field(False, description="load the whole file, sort it and drop exact duplicates before the run")
+    mock_candles: int = Field(10_000, ge=1, le=100_000_000, description="candles the mock source makes")
+    mock_start_price: float = Field(30_000.0, gt=0, description="first mock price, quote currency")
+    mock_volatility_bps: float = Field(
+        20.0, gt=0, le=2_000, description="standard deviation of one mock candle's return, basis points"
+    )
+    mock_start_ts: int = Field(1_640_995_200_000, ge=0, description="first mock open time, epoch ms")
+
+    @field_validator("source")
+    @classmethod
+    def _known_source(cls, value: str) -> str:
+        if value == "mock" or (value.startswith("csv:") and len(value) > 4):
+            return value
+        raise ValueError("use 'csv:PATH' or 'mock'")
+
+    @field_validator("interval")
+    @classmethod
+    def _known_interval(cls, value: str) -> str:
+        if value not in INTERVAL_MS:
+            raise ValueError("allowed: " + ", ".join(INTERVAL_MS))
+        return value
+
+
+class StrategyConfig(_Section):
+    name: Literal["sma_atr"] = Field("sma_atr", description="built-in strategy")
+    fast_sma: int = Field(10, ge=1, le=10_000, description="fast SMA of close, candles")
+    slow_sma: int = Field(30, ge=2, le=10_000, description="slow SMA of close, candles")
+    atr_period: int = Field(14, ge=1, le=10_000, description="Wilder ATR period, candles")
+    min_atr_pct: float = Field(
+        0.05, ge=0, le=100, description="no entry when ATR / close × 100 is below this (percent)"
+    )
+    stop_atr_mult: float = Field(1.5, gt=0, le=100, description="stop distance = this × ATR")
+    tp_r: float = Field(2.0, gt=0, le=100, description="target distance = this × R (R = |entry − stop|)")
+    trail_enabled: bool = Field(False, description="trail the stop once the trade is in profit")
+    trail_activation_r: float = Field(
+        1.0, ge=0, le=100, description="start trailing once the close is this many R in favour"
+    )
+    trail_distance_r: float = Field(1.0, gt=0, le=100, description="trail this many R behind the best close")
+
+    @model_validator(mode="after")
+    def _fast_below_slow(self) -> StrategyConfig:
+        if self.fast_sma >= self.slow_sma:
+            raise ValueError(
+                f"strategy.fast_sma ({self.fast_sma}) must be smaller than strategy.slow_sma ({self.slow_sma})"
+            )
+        return self
+
+
+class RiskConfig(_Section):
+    risk_pct: float = Field(1.0, gt=0, le=100, description="equity risked per trade, percent (1.0 = 1 %)")
+    max_leverage: float = Field(5.0, gt=0, le=125, description="position notional at most equity × this")
+    lot_step: float = Field(0.001, gt=0, description="quantity step, base currency; qty is floored to it")
+    min_notional: float = Field(5.0, ge=0, description="smallest order notional, quote currency")
+
+
+class BrokerConfig(_Section):
+    starting_balance: float = Field(10_000.0, gt=0, description="cash at the start, quote currency")
+    half_spread_bps: float = Field(5.0, ge=0, le=1_000, description="market orders cross half the spread")
+    slippage_bps: float = Field(1.0, ge=0, le=1_000, description="added to market and stop fills")
+    taker_fee_bps: float = Field(6.0, ge=0, le=1_000, description="fee on market and stop fills")
+    maker_fee_bps: float = Field(2.0, ge=-100, le=1_000, description="fee on limit and target fills")
+    funding_rate: float = Field(
+        0.0, ge=-0.05, le=0.05, description="funding per 8 h as a fraction (0.0001 = 0.01 %); longs pay > 0"
+    )
+    funding_csv: str | None = Field(
+        None, description="CSV 'ts,rate' of funding rates per 8 h; overrides funding_rate when set"
+    )
+
+
+class CircuitBreakerConfig(_Section):
+    enabled: bool = True
+    max_drawdown_pct: float = Field(10.0, gt=0, le=100, description="trip at this drawdown from the peak")
+    max_consecutive_losses: int = Field(5, ge=1, le=1_000, description="trip after this many losing trades")
+    reset_after_bars: int = Field(0, ge=0, description="re-arm after this many candles; 0 = never")
+
+
+class ExchangeConfig(_Section):
+    name: Literal["bitunix"] = "bitunix"
+    rest_url: str | None = Field(None, description="REST base URL; none = the embedded simulated exchange")
+    ws_public_url: str | None = Field(None, description="public WebSocket URL")
+    ws_private_url: str | None = Field(None, description="private WebSocket URL")
+    api_key_env: str = Field("BITUNIX_API_KEY", description="environment variable that holds the API key")
+    api_secret_env: str = Field("BITUNIX_API_SECRET", description="environment variable with the secret")
+    credentials_file_env: str = Field(
+        "BITUNIX_CREDENTIALS_FILE", description="environment variable naming a 0600 file with key and secret"
+    )
+    rate_limit_per_s: float = Field(10.0, gt=0, le=1_000, description="requests per second, shared")
+    rate_limit_burst: int = Field(10, ge=1, le=1_000, description="requests allowed at once")
+    request_timeout_s: float = Field(10.0, gt=0, le=300)
+
+
+class DashboardConfig(_Section):
+    enabled: bool = False
+    host: str = Field("127.0.0.1", description="bind address; anything but loopback needs a token")
+    port: int = Field(8765, ge=0, le=65_535)
+    token: SecretStr | None = Field(None, description="bearer token; set it from the environment")
+
+
+class Settings(_Section):
+    """The whole effective configuration."""
+
+    run: RunConfig = RunConfig()
+    data: DataConfig = DataConfig()
+    strategy: StrategyConfig = StrategyConfig()
+    risk: RiskConfig = RiskConfig()
+    broker: BrokerConfig = BrokerConfig()
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+    exchange: ExchangeConfig = ExchangeConfig()
+    dashboard: DashboardConfig = DashboardConfig()

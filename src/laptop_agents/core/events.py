@@ -1,0 +1,343 @@
+"""The one event vocabulary: every state change is a typed, immutable event.
+
+Events are frozen, slotted dataclasses: cheap to build on the hot path and serialised natively by orjson.
+`dump_event` frames one as an `events.jsonl` line with its envelope; `parse_record` reads a line back and
+validates it (pydantic), so `parse_record(dump_event(e, ...)).event == e` for every type.
+
+`ts` is market time: the open time (epoch ms UTC) of the candle being processed when the event happened.
+The envelope adds `v`, `seq`, `run_id`, `event` (the type name) and `wall_ts` (wall clock, ms).
+Prices are in quote currency (USDT), quantities in base (BTC), fees and PnL in quote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from laptop_agents.core.errors import DataError
+
+SCHEMA_VERSION = 1
+
+Side = Literal["long", "short"]
+OrderSide = Literal["buy", "sell"]
+OrderType = Literal["market", "limit", "stop"]
+Liquidity = Literal["taker", "maker"]
+ExitReason = Literal["stop", "trail", "target", "signal", "end", "kill"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base of all events: when (market time) and which symbol ("" for run-wide events)."""
+
+    ts: int
+    symbol: str = ""
+
+
+# -- Run lifecycle ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStarted(Event):
+    mode: str
+    strategy: str
+    source: str
+    interval: str
+    starting_balance: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunFinished(Event):
+    status: Literal["ok", "failed", "stopped"]
+    candles: int
+    trades: int
+    final_equity: float
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CheckpointSaved(Event):
+    path: str
+    event_seq: int
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KillSwitch(Event):
+    source: Literal["file", "cli", "signal"]
+    flatten: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Error(Event):
+    where: str
+    message: str
+    fatal: bool
+
+
+# -- Market data -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketDataLoaded(Event):
+    source: str
+    interval: str
+    candles: int
+    first_ts: int | None
+    last_ts: int | None
+    gaps: int
+    missing_candles: int
+    duplicates_dropped: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GapDetected(Event):
+    """Open times `from_ts`..`to_ts` (inclusive) are missing: `missing` candles."""
+
+    from_ts: int
+    to_ts: int
+    missing: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GapBackfilled(Event):
+    from_ts: int
+    to_ts: int
+    count: int
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DataStale(Event):
+    """Data age crossed the threshold (`cleared=False`) or fresh data flows again (`cleared=True`)."""
+
+    age_ms: int
+    threshold_ms: int
+    cleared: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconnected(Event):
+    channel: str
+    attempt: int
+    downtime_ms: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimited(Event):
+    scope: str
+    retry_after_ms: int
+    code: str
+
+
+# -- Decisions and orders --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignalGenerated(Event):
+    """A strategy saw a setup. `entry_allowed=False` names what blocked the entry in `blocked_reason`."""
+
+    direction: Side
+    setup: str
+    reason: str
+    entry_allowed: bool
+    blocked_reason: str | None = None
+    indicators: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderPlaced(Event):
+    client_order_id: str
+    side: OrderSide
+    order_type: OrderType
+    qty: float
+    price: float | None
+    reduce_only: bool
+    purpose: Literal["entry", "exit"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderRejected(Event):
+    """A business refusal: nothing was (or will be) filled. `reason` is a stable code, `detail` prose."""
+
+    client_order_id: str | None
+    side: OrderSide
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderCancelled(Event):
+    client_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fill(Event):
+    fill_id: str
+    client_order_id: str
+    side: OrderSide
+    qty: float
+    price: float
+    fee: float
+    liquidity: Liquidity
+
+
+# -- Positions -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionOpened(Event):
+    trade_id: int
+    side: Side
+    qty: float
+    entry_price: float
+    stop_price: float
+    target_price: float | None
+    setup: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionClosed(Event):
+    """One closed trade; `ts` is the open time of the candle where the exit happened."""
+
+    trade_id: int
+    side: Side
+    qty: float
+    entry_ts: int
+    entry_price: float
+    exit_price: float
+    pnl: float
+    fees: float
+    net_pnl: float
+    funding: float
+    exit_reason: ExitReason
+    setup: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopMoved(Event):
+    trade_id: int
+    old_stop: float
+    new_stop: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FundingApplied(Event):
+    """`amount` > 0 is paid by us, < 0 received. `rate` is per funding period, as a fraction."""
+
+    trade_id: int
+    rate: float
+    mark_price: float
+    qty: float
+    amount: float
+
+
+# -- Risk ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitBreakerTripped(Event):
+    reason: Literal["max_drawdown", "consecutive_losses"]
+    max_drawdown_pct: float
+    drawdown_pct: float
+    max_consecutive_losses: int
+    consecutive_losses: int
+    equity: float
+    peak_equity: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CircuitBreakerReset(Event):
+    after_bars: int
+    equity: float
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.__name__: cls
+    for cls in (
+        RunStarted,
+        RunFinished,
+        CheckpointSaved,
+        KillSwitch,
+        Error,
+        MarketDataLoaded,
+        GapDetected,
+        GapBackfilled,
+        DataStale,
+        Reconnected,
+        RateLimited,
+        SignalGenerated,
+        OrderPlaced,
+        OrderRejected,
+        OrderCancelled,
+        Fill,
+        PositionOpened,
+        PositionClosed,
+        StopMoved,
+        FundingApplied,
+        CircuitBreakerTripped,
+        CircuitBreakerReset,
+    )
+}
+
+_ENVELOPE_KEYS = ("v", "seq", "run_id", "event", "wall_ts")
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One parsed `events.jsonl` line: the envelope and the typed event."""
+
+    seq: int
+    run_id: str
+    wall_ts: int
+    event: Event
+
+
+def dump_event(event: Event, *, seq: int, run_id: str, wall_ts: int) -> bytes:
+    """Serialise `event` as one `events.jsonl` line (with trailing newline)."""
+    body = orjson.dumps(event)
+    head = b'{"v":%d,"seq":%d,"run_id":%s,"event":"%s","wall_ts":%d,' % (
+        SCHEMA_VERSION,
+        seq,
+        orjson.dumps(run_id),
+        type(event).__name__.encode(),
+        wall_ts,
+    )
+    return head + body[1:] + b"\n"
+
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
+    adapter = _ADAPTERS.get(cls.__name__)
+    if adapter is None:
+        adapter = _ADAPTERS[cls.__name__] = TypeAdapter(cls)
+    return adapter
+
+
+def parse_record(line: bytes | str) -> EventRecord:
+    """Parse and validate one `events.jsonl` line; raise `DataError` naming what is wrong."""
+    try:
+        raw = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise DataError(f"event line is not JSON: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise DataError("event line is not a JSON object")
+    if raw.get("v") != SCHEMA_VERSION:
+        raise DataError(f"event schema v={raw.get('v')!r} unsupported; this version reads v={SCHEMA_VERSION}")
+    name = raw.get("event")
+    cls = EVENT_TYPES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise DataError(f"unknown event type {name!r}")
+    fields = {k: v for k, v in raw.items() if k not in _ENVELOPE_KEYS}
+    try:
+        event = _adapter(cls).validate_python(fields)
+        return EventRecord(seq=int(raw["seq"]), run_id=str(raw["run_id"]), wall_ts=int(raw["wall_ts"]), event=event)
+    except (ValidationError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"invalid {name} event: {exc}") from exc

@@ -1,0 +1,118 @@
+"""Order intents (what a strategy asks for) and the open position (what the broker holds).
+
+An intent says *what* to do, not how much: the trading core sizes it with the risk rules, and the broker
+turns it into fills. Stops and targets are given relative to the fill so that a market order's stop sits
+at the right distance from the price actually paid (spread and slippage included).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from laptop_agents.core.events import ExitReason, Side
+
+EntryType = Literal["market", "limit"]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryIntent:
+    """Open a position.
+
+    `stop_distance` is the price distance from the fill to the stop (> 0). The target is either
+    `target_r` × that distance from the fill, or the absolute `target_price`, or none. `limit_price` is
+    required for limit entries. `size_mult` scales the risk-based size (1.0 = full size).
+    """
+
+    side: Side
+    stop_distance: float
+    setup: str
+    reason: str
+    entry_type: EntryType = "market"
+    limit_price: float | None = None
+    target_r: float | None = None
+    target_price: float | None = None
+    size_mult: float = 1.0
+    trail_activation_r: float | None = None
+    trail_distance_r: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.stop_distance > 0:
+            raise ValueError(f"stop_distance must be > 0, got {self.stop_distance!r}")
+        if self.entry_type == "limit" and (self.limit_price is None or not self.limit_price > 0):
+            raise ValueError("a limit entry needs limit_price > 0")
+        if not self.size_mult > 0:
+            raise ValueError(f"size_mult must be > 0, got {self.size_mult!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CloseIntent:
+    """Close the open position at this candle's close with a market order."""
+
+    reason: ExitReason
+
+
+Intent = EntryIntent | CloseIntent
+
+
+class Position:
+    """The open position the paper broker holds. Mutable: stops trail, funding accrues."""
+
+    __slots__ = (
+        "best_close",
+        "client_order_id",
+        "direction",
+        "entry_fee",
+        "entry_price",
+        "entry_ts",
+        "funding",
+        "initial_stop",
+        "qty",
+        "r_distance",
+        "setup",
+        "side",
+        "stop",
+        "stop_moved",
+        "target",
+        "trade_id",
+        "trail_activation_r",
+        "trail_distance_r",
+    )
+
+    def __init__(
+        self,
+        *,
+        trade_id: int,
+        client_order_id: str,
+        side: Side,
+        qty: float,
+        entry_ts: int,
+        entry_price: float,
+        entry_fee: float,
+        stop: float,
+        target: float | None,
+        setup: str,
+        trail_activation_r: float | None,
+        trail_distance_r: float | None,
+    ) -> None:
+        self.trade_id = trade_id
+        self.client_order_id = client_order_id
+        self.side: Side = side
+        self.direction = 1.0 if side == "long" else -1.0
+        self.qty = qty
+        self.entry_ts = entry_ts
+        self.entry_price = entry_price
+        self.entry_fee = entry_fee
+        self.stop = stop
+        self.initial_stop = stop
+        self.r_distance = abs(entry_price - stop)
+        self.target = target
+        self.setup = setup
+        self.trail_activation_r = trail_activation_r
+        self.trail_distance_r = trail_distance_r
+        self.best_close = entry_price
+        self.stop_moved = False
+        self.funding = 0.0
+
+    def unrealized(self, price: float) -> float:
+        return self.direction * self.qty * (price - self.entry_price)

@@ -1,0 +1,161 @@
+"""TradingCore: one closed candle in, fills and events out. The same object runs backtest and live.
+
+Order of work on each candle (the strategy rules depend on it):
+1. the broker's candle open: funding, then stop/target exits of an open position, then resting entries;
+2. trailing-stop update from the close (2 and 3 of the spec commute: indicators emit nothing);
+3. the strategy updates its indicators with this candle and returns intents;
+4. intents are carried out at this close: closes first, then entries (sized, checked, sent to the broker);
+5. equity is marked at the close; the circuit breaker and the equity sink see it.
+
+Entries are refused (an `OrderRejected` event with a reason, never an exception) when the circuit breaker
+is tripped, when something halted entries (stale data, kill switch), or when the size is too small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from laptop_agents.core.candle import Candle
+from laptop_agents.core.events import Event, OrderRejected, OrderSide, PositionClosed
+from laptop_agents.core.ids import ClientOrderIds
+from laptop_agents.core.orders import CloseIntent, EntryIntent, Intent
+from laptop_agents.execution.paper_broker import PaperBroker
+from laptop_agents.risk.circuit_breaker import CircuitBreaker
+from laptop_agents.risk.sizing import PositionSizer
+from laptop_agents.strategy.base import Strategy
+
+EquitySink = Callable[[int, float, bool], None]
+"""Called once per candle with (open time, equity marked at the close, position open?)."""
+
+
+class TradingCore:
+    def __init__(
+        self,
+        *,
+        symbol: str,
+        strategy: Strategy,
+        broker: PaperBroker,
+        sizer: PositionSizer,
+        breaker: CircuitBreaker,
+        ids: ClientOrderIds,
+        emit: Callable[[Event], None],
+        on_equity: EquitySink | None = None,
+    ) -> None:
+        self.symbol = symbol
+        self.strategy = strategy
+        self.broker = broker
+        self.sizer = sizer
+        self.breaker = breaker
+        self.ids = ids
+        self._emit = emit
+        self._on_equity = on_equity
+        self.halts: dict[str, str] = {}
+        """Reasons entries are halted (key → detail), set by the runtime: stale data, kill switch."""
+        self.candles = 0
+        self.trades = 0
+        self.last_candle: Candle | None = None
+
+    def on_candle(self, candle: Candle) -> None:
+        broker = self.broker
+        for trade in broker.on_candle_open(candle):
+            self._trade_closed(trade, candle.close)
+        position = broker.position
+        if position is not None:
+            broker.update_trailing(candle)
+        intents = self.strategy.on_candle(candle, None if position is None else position.side)
+        if intents:
+            self._carry_out(candle, intents)
+            position = broker.position
+        close = candle.close
+        if position is None:
+            equity = broker.cash
+        else:
+            equity = broker.cash + position.direction * position.qty * (close - position.entry_price)
+        self.breaker.on_mark(candle.ts, equity)
+        self.candles += 1
+        self.last_candle = candle
+        if self._on_equity is not None:
+            self._on_equity(candle.ts, equity, position is not None)
+
+    def _carry_out(self, candle: Candle, intents: Sequence[Intent]) -> None:
+        broker = self.broker
+        for intent in intents:
+            if type(intent) is CloseIntent:
+                trade = broker.close_market(ts=candle.ts, ref_price=candle.close, reason=intent.reason)
+                if trade is not None:
+                    self._trade_closed(trade, candle.close)
+            elif isinstance(intent, EntryIntent):
+                self._enter(candle, intent)
+
+    def finish(self) -> PositionClosed | None:
+        """End of data: close a position still open at the last close, by the market rules (reason `end`)."""
+        last = self.last_candle
+        if last is None or self.broker.position is None:
+            return None
+        trade = self.broker.close_market(ts=last.ts, ref_price=last.close, reason="end")
+        if trade is not None:
+            self._trade_closed(trade, last.close)
+        return trade
+
+    def _trade_closed(self, trade: PositionClosed, price: float) -> None:
+        self.trades += 1
+        self.breaker.on_trade_closed(ts=trade.ts, net_pnl=trade.net_pnl, equity=self.broker.equity(price))
+
+    def _enter(self, candle: Candle, intent: EntryIntent) -> None:
+        order_side: OrderSide = "buy" if intent.side == "long" else "sell"
+        refusal = self._entry_refusal()
+        if refusal is not None:
+            reason, detail = refusal
+            self._emit(
+                OrderRejected(
+                    ts=candle.ts,
+                    symbol=self.symbol,
+                    client_order_id=None,
+                    side=order_side,
+                    reason=reason,
+                    detail=detail,
+                )
+            )
+            return
+        broker = self.broker
+        if intent.entry_type == "limit":
+            assert intent.limit_price is not None  # EntryIntent validates it
+            entry_price = intent.limit_price
+        else:
+            entry_price = broker.market_fill_price(intent.side, candle.close)
+        decision = self.sizer.size(
+            equity=broker.cash,
+            entry_price=entry_price,
+            stop_distance=intent.stop_distance,
+            size_mult=intent.size_mult,
+        )
+        if decision.rejected is not None:
+            self._emit(
+                OrderRejected(
+                    ts=candle.ts,
+                    symbol=self.symbol,
+                    client_order_id=None,
+                    side=order_side,
+                    reason=decision.rejected,
+                    detail=decision.detail,
+                )
+            )
+            return
+        cid = self.ids.next()
+        if intent.entry_type == "limit":
+            broker.place_limit(ts=candle.ts, client_order_id=cid, qty=decision.qty, intent=intent)
+        else:
+            broker.open_market(
+                ts=candle.ts, client_order_id=cid, qty=decision.qty, ref_price=candle.close, intent=intent
+            )
+
+    def _entry_refusal(self) -> tuple[str, str] | None:
+        if not self.breaker.allows_entries:
+            b = self.breaker
+            return "circuit_breaker", (f"breaker tripped (peak {b.peak:.2f}, {b.consecutive_losses} losses in a row)")
+        if self.halts:
+            key = next(iter(self.halts))
+            return key, self.halts[key]
+        if self.broker.position is not None:
+            return "position_open", "one position per symbol; the open one was not closed"
+        return None

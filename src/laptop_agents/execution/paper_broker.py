@@ -1,0 +1,476 @@
+"""PaperBroker: simulated fills for backtest and live-paper, with the accounting identity kept exact.
+
+Fill rules (prices in quote currency, costs in basis points of price):
+- Market orders fill at the reference price (the decision candle's close) crossing half the spread plus
+  slippage: a buy at ref × (1 + cost), a sell at ref × (1 − cost). Taker fee.
+- Protective exits are checked on every candle after the entry: the stop first (when low ≤ stop for a
+  long; at the open instead when the open is already through it), then the target (when high ≥ target; at
+  the open when the open is already beyond it). Stop exits pay slippage and the taker fee; targets fill at
+  their price (or the better open) with the maker fee. Shorts mirror.
+- Limit entries rest until a later candle trades through the price and fill at the limit (or the better
+  open) with the maker fee. The fill candle is then checked against the stop only: the order of prices
+  inside that candle is unknown, so the conservative reading is taken.
+- Funding is charged at 00:00, 08:00 and 16:00 UTC, at the first candle at or after each time, on a position
+  open then: amount = qty × open × rate, paid by longs when the rate is positive, received by shorts.
+
+Accounting identity, checked by `check_invariants()`: cash = start + realized PnL − fees − funding, and
+equity = cash + unrealized PnL. Position quantity equals the sum of signed fills. Client order ids are
+idempotent: a repeated id is ignored (within a bounded window of recent ids).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from laptop_agents.config.models import BrokerConfig
+from laptop_agents.core.candle import Candle
+from laptop_agents.core.errors import InvariantError
+from laptop_agents.core.events import (
+    Event,
+    ExitReason,
+    Fill,
+    FundingApplied,
+    OrderCancelled,
+    OrderPlaced,
+    OrderSide,
+    PositionClosed,
+    PositionOpened,
+    Side,
+    StopMoved,
+)
+from laptop_agents.core.orders import EntryIntent, Position
+from laptop_agents.execution.funding import FUNDING_PERIOD_MS, FundingSchedule
+
+EventSink = Callable[[Event], None]
+_NO_TRADES: tuple[PositionClosed, ...] = ()
+
+
+@dataclass(slots=True)
+class PendingEntry:
+    client_order_id: str
+    qty: float
+    intent: EntryIntent
+    placed_ts: int
+
+
+class PaperBroker:
+    """Simulated execution for one symbol and one account (one-way position)."""
+
+    def __init__(
+        self,
+        config: BrokerConfig,
+        *,
+        symbol: str,
+        emit: EventSink,
+        funding: FundingSchedule | None = None,
+        idempotency_window: int = 4096,
+    ) -> None:
+        self.symbol = symbol
+        self.starting_balance = config.starting_balance
+        self.cash = config.starting_balance
+        self.realized_pnl = 0.0
+        self.fees_paid = 0.0
+        self.funding_paid = 0.0
+        self.position: Position | None = None
+        self.pending: dict[str, PendingEntry] = {}
+        self.next_trade_id = 1
+        self._emit = emit
+        self._market_cost = (config.half_spread_bps + config.slippage_bps) / 1e4
+        self._slippage = config.slippage_bps / 1e4
+        self._taker = config.taker_fee_bps / 1e4
+        self._maker = config.maker_fee_bps / 1e4
+        self._funding = funding
+        self._next_funding_ts: float = math.inf if funding is None else -1.0
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._window = idempotency_window
+        self._net_fill_qty = 0.0
+
+    # -- Queries -----------------------------------------------------------------------------------------
+
+    @property
+    def position_side(self) -> Side | None:
+        position = self.position
+        return None if position is None else position.side
+
+    def equity(self, price: float) -> float:
+        """Cash plus unrealized PnL marked at `price`."""
+        position = self.position
+        if position is None:
+            return self.cash
+        return self.cash + position.direction * position.qty * (price - position.entry_price)
+
+    def market_fill_price(self, side: Side, ref_price: float) -> float:
+        """Where a market order opening `side` fills: longs pay the ask side, shorts sell the bid side."""
+        if side == "long":
+            return ref_price * (1.0 + self._market_cost)
+        return ref_price * (1.0 - self._market_cost)
+
+    def seen(self, client_order_id: str) -> bool:
+        return client_order_id in self._seen
+
+    # -- Orders ------------------------------------------------------------------------------------------
+
+    def open_market(self, *, ts: int, client_order_id: str, qty: float, ref_price: float, intent: EntryIntent) -> bool:
+        """Open a position at market. Returns False (and does nothing) for an already-seen client id."""
+        if not self._remember(client_order_id):
+            return False
+        if self.position is not None:
+            raise InvariantError(f"open_market while a position is open (trade {self.position.trade_id})")
+        side = intent.side
+        order_side: OrderSide = "buy" if side == "long" else "sell"
+        price = self.market_fill_price(side, ref_price)
+        self._emit(
+            OrderPlaced(
+                ts=ts,
+                symbol=self.symbol,
+                client_order_id=client_order_id,
+                side=order_side,
+                order_type="market",
+                qty=qty,
+                price=None,
+                reduce_only=False,
+                purpose="entry",
+            )
+        )
+        self._open(ts, client_order_id, qty, price, self._taker, "taker", intent)
+        return True
+
+    def place_limit(self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent) -> bool:
+        """Rest a limit entry; it fills on a later candle that trades through its price."""
+        if intent.limit_price is None:
+            raise InvariantError("place_limit needs an intent with limit_price")
+        if not self._remember(client_order_id):
+            return False
+        self.pending[client_order_id] = PendingEntry(client_order_id, qty, intent, ts)
+        self._emit(
+            OrderPlaced(
+                ts=ts,
+                symbol=self.symbol,
+                client_order_id=client_order_id,
+                side="buy" if intent.side == "long" else "sell",
+                order_type="limit",
+                qty=qty,
+                price=intent.limit_price,
+                reduce_only=False,
+                purpose="entry",
+            )
+        )
+        return True
+
+    def cancel(self, *, ts: int, client_order_id: str, reason: str) -> bool:
+        """Cancel a resting entry; False when it is not resting (already filled, cancelled or unknown)."""
+        if self.pending.pop(client_order_id, None) is None:
+            return False
+        self._emit(OrderCancelled(ts=ts, symbol=self.symbol, client_order_id=client_order_id, reason=reason))
+        return True
+
+    def close_market(self, *, ts: int, ref_price: float, reason: ExitReason) -> PositionClosed | None:
+        """Close the open position at market (crossing spread and slippage, taker fee)."""
+        position = self.position
+        if position is None:
+            return None
+        cid = f"{position.client_order_id}-x"
+        exit_side: OrderSide = "sell" if position.side == "long" else "buy"
+        self._emit(
+            OrderPlaced(
+                ts=ts,
+                symbol=self.symbol,
+                client_order_id=cid,
+                side=exit_side,
+                order_type="market",
+                qty=position.qty,
+                price=None,
+                reduce_only=True,
+                purpose="exit",
+            )
+        )
+        price = ref_price * (1.0 - position.direction * self._market_cost)
+        return self._close(ts, position, cid, price, self._taker, "taker", reason)
+
+    # -- The candle: funding, exits, resting entries, trailing --------------------------------------------
+
+    def on_candle_open(self, candle: Candle) -> tuple[PositionClosed, ...]:
+        """Step 1 of a candle: funding at its open, then stop/target exits, then resting limit entries."""
+        position = self.position
+        if position is None and not self.pending and candle.ts < self._next_funding_ts:
+            return _NO_TRADES
+        if candle.ts >= self._next_funding_ts:
+            self._apply_funding(candle)
+        closed: tuple[PositionClosed, ...] = _NO_TRADES
+        if position is not None:
+            trade = self._check_exits(candle, position, stop_only=False)
+            if trade is not None:
+                closed = (trade,)
+        if self.pending and self.position is None:
+            trade = self._fill_resting(candle)
+            if trade is not None:
+                closed = (*closed, trade)
+        return closed
+
+    def update_trailing(self, candle: Candle) -> None:
+        """Step 3: ratchet a trailing stop from this close; it only ever moves in the position's favour."""
+        position = self.position
+        if position is None or position.trail_distance_r is None or position.trail_activation_r is None:
+            return
+        close = candle.close
+        d = position.direction
+        if d * (close - position.best_close) > 0:
+            position.best_close = close
+        r = position.r_distance
+        if d * (position.best_close - position.entry_price) < position.trail_activation_r * r:
+            return
+        new_stop = position.best_close - d * position.trail_distance_r * r
+        if d * (new_stop - position.stop) > 0:
+            old = position.stop
+            position.stop = new_stop
+            position.stop_moved = True
+            self._emit(
+                StopMoved(
+                    ts=candle.ts,
+                    symbol=self.symbol,
+                    trade_id=position.trade_id,
+                    old_stop=old,
+                    new_stop=new_stop,
+                    reason="trail",
+                )
+            )
+
+    # -- Invariants --------------------------------------------------------------------------------------
+
+    def check_invariants(self) -> None:
+        """Raise `InvariantError` when the books do not add up (design §4.4)."""
+        expected = self.starting_balance + self.realized_pnl - self.fees_paid - self.funding_paid
+        tolerance = 1e-9 * max(1.0, abs(self.starting_balance), abs(self.realized_pnl), self.fees_paid)
+        if abs(self.cash - expected) > tolerance:
+            raise InvariantError(f"cash {self.cash!r} != start + realized − fees − funding = {expected!r}")
+        position = self.position
+        held = 0.0 if position is None else position.direction * position.qty
+        if abs(held - self._net_fill_qty) > 1e-9:
+            raise InvariantError(f"position {held!r} != sum of fills {self._net_fill_qty!r}")
+        if position is not None and not position.qty > 0:
+            raise InvariantError(f"position quantity {position.qty!r} must be > 0")
+
+    # -- Internals ---------------------------------------------------------------------------------------
+
+    def _remember(self, client_order_id: str) -> bool:
+        if client_order_id in self._seen:
+            return False
+        self._seen[client_order_id] = None
+        if len(self._seen) > self._window:
+            self._seen.popitem(last=False)
+        return True
+
+    def _open(
+        self,
+        ts: int,
+        cid: str,
+        qty: float,
+        price: float,
+        fee_rate: float,
+        liquidity: str,
+        intent: EntryIntent,
+    ) -> Position:
+        d = 1.0 if intent.side == "long" else -1.0
+        fee = qty * price * fee_rate
+        self.cash -= fee
+        self.fees_paid += fee
+        self._net_fill_qty += d * qty
+        stop = price - d * intent.stop_distance
+        if intent.target_price is not None:
+            target: float | None = intent.target_price
+        elif intent.target_r is not None:
+            target = price + d * intent.target_r * intent.stop_distance
+        else:
+            target = None
+        trade_id = self.next_trade_id
+        self.next_trade_id = trade_id + 1
+        position = Position(
+            trade_id=trade_id,
+            client_order_id=cid,
+            side=intent.side,
+            qty=qty,
+            entry_ts=ts,
+            entry_price=price,
+            entry_fee=fee,
+            stop=stop,
+            target=target,
+            setup=intent.setup,
+            trail_activation_r=intent.trail_activation_r,
+            trail_distance_r=intent.trail_distance_r,
+        )
+        self.position = position
+        self._emit(
+            Fill(
+                ts=ts,
+                symbol=self.symbol,
+                fill_id=f"{cid}-1",
+                client_order_id=cid,
+                side="buy" if d > 0 else "sell",
+                qty=qty,
+                price=price,
+                fee=fee,
+                liquidity="taker" if liquidity == "taker" else "maker",
+            )
+        )
+        self._emit(
+            PositionOpened(
+                ts=ts,
+                symbol=self.symbol,
+                trade_id=trade_id,
+                side=intent.side,
+                qty=qty,
+                entry_price=price,
+                stop_price=stop,
+                target_price=target,
+                setup=intent.setup,
+            )
+        )
+        return position
+
+    def _close(
+        self,
+        ts: int,
+        position: Position,
+        cid: str,
+        price: float,
+        fee_rate: float,
+        liquidity: str,
+        reason: ExitReason,
+    ) -> PositionClosed:
+        qty = position.qty
+        fee = qty * price * fee_rate
+        pnl = position.direction * qty * (price - position.entry_price)
+        self.cash += pnl - fee
+        self.realized_pnl += pnl
+        self.fees_paid += fee
+        self._net_fill_qty -= position.direction * qty
+        self.position = None
+        self._emit(
+            Fill(
+                ts=ts,
+                symbol=self.symbol,
+                fill_id=f"{cid}-1",
+                client_order_id=cid,
+                side="sell" if position.direction > 0 else "buy",
+                qty=qty,
+                price=price,
+                fee=fee,
+                liquidity="taker" if liquidity == "taker" else "maker",
+            )
+        )
+        fees = position.entry_fee + fee
+        closed = PositionClosed(
+            ts=ts,
+            symbol=self.symbol,
+            trade_id=position.trade_id,
+            side=position.side,
+            qty=qty,
+            entry_ts=position.entry_ts,
+            entry_price=position.entry_price,
+            exit_price=price,
+            pnl=pnl,
+            fees=fees,
+            net_pnl=pnl - fees,
+            funding=position.funding,
+            exit_reason=reason,
+            setup=position.setup,
+        )
+        self._emit(closed)
+        return closed
+
+    def _check_exits(self, candle: Candle, position: Position, *, stop_only: bool) -> PositionClosed | None:
+        stop = position.stop
+        target = position.target
+        if position.direction > 0:
+            if candle.low <= stop:
+                raw = candle.open if candle.open <= stop else stop
+                reason: ExitReason = "trail" if position.stop_moved else "stop"
+                return self._close(
+                    candle.ts,
+                    position,
+                    f"{position.client_order_id}-sl",
+                    raw * (1.0 - self._slippage),
+                    self._taker,
+                    "taker",
+                    reason,
+                )
+            if not stop_only and target is not None and candle.high >= target:
+                price = candle.open if candle.open >= target else target
+                return self._close(
+                    candle.ts,
+                    position,
+                    f"{position.client_order_id}-tp",
+                    price,
+                    self._maker,
+                    "maker",
+                    "target",
+                )
+            return None
+        if candle.high >= stop:
+            raw = candle.open if candle.open >= stop else stop
+            reason = "trail" if position.stop_moved else "stop"
+            return self._close(
+                candle.ts,
+                position,
+                f"{position.client_order_id}-sl",
+                raw * (1.0 + self._slippage),
+                self._taker,
+                "taker",
+                reason,
+            )
+        if not stop_only and target is not None and candle.low <= target:
+            price = candle.open if candle.open <= target else target
+            return self._close(
+                candle.ts, position, f"{position.client_order_id}-tp", price, self._maker, "maker", "target"
+            )
+        return None
+
+    def _fill_resting(self, candle: Candle) -> PositionClosed | None:
+        for cid, pending in list(self.pending.items()):
+            intent = pending.intent
+            limit = intent.limit_price
+            assert limit is not None  # place_limit guarantees it
+            if intent.side == "long" and candle.low <= limit:
+                price = candle.open if candle.open < limit else limit
+            elif intent.side == "short" and candle.high >= limit:
+                price = candle.open if candle.open > limit else limit
+            else:
+                continue
+            del self.pending[cid]
+            position = self._open(candle.ts, cid, pending.qty, price, self._maker, "maker", intent)
+            return self._check_exits(candle, position, stop_only=True)
+        return None
+
+    def _apply_funding(self, candle: Candle) -> None:
+        funding = self._funding
+        assert funding is not None  # _next_funding_ts is inf without a schedule
+        boundary = self._next_funding_ts
+        self._next_funding_ts = (candle.ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+        if boundary < 0:  # first candle: the first funding time is the next boundary at or after it
+            if candle.ts % FUNDING_PERIOD_MS:
+                return
+            boundary = candle.ts
+        position = self.position
+        if position is None:
+            return
+        rate = funding.rate_at(int(boundary))
+        if rate == 0.0:
+            return
+        amount = position.direction * position.qty * candle.open * rate
+        self.cash -= amount
+        self.funding_paid += amount
+        position.funding += amount
+        self._emit(
+            FundingApplied(
+                ts=candle.ts,
+                symbol=self.symbol,
+                trade_id=position.trade_id,
+                rate=rate,
+                mark_price=candle.open,
+                qty=position.qty,
+                amount=amount,
+            )
+        )

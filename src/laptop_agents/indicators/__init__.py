@@ -1,0 +1,7 @@
+"""Incremental indicators: each update is O(1) and memory is O(window)."""
+
+from laptop_agents.indicators.atr import ATR
+from laptop_agents.indicators.ema import EMA
+from laptop_agents.indicators.sma import SMA
+
+__all__ = ["ATR", "EMA", "SMA"]

@@ -1,0 +1,57 @@
+"""The compact result table printed at the end of a run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from laptop_agents.config.models import Settings
+from laptop_agents.reporting.svg import fmt_ts
+
+if TYPE_CHECKING:
+    from laptop_agents.backtest.driver import BacktestResult
+
+
+def _opt(value: float | None, fmt: str, suffix: str = "") -> str:
+    return "n/a" if value is None else f"{value:{fmt}}{suffix}"
+
+
+def result_table(result: BacktestResult, settings: Settings, *, elapsed_s: float, shown_path: str) -> str:
+    s = result.summary
+    period = (
+        f"{fmt_ts(result.first_ts)} → {fmt_ts(result.last_ts)} UTC"
+        if result.first_ts is not None and result.last_ts is not None
+        else "no candles"
+    )
+    speed = s.candles / elapsed_s if elapsed_s > 0 else 0.0
+    gaps = f"{result.gaps} gaps, {result.missing_candles} missing" if result.gaps else "no gaps"
+    rows = [
+        ("run", f"{result.folder.run_id}"),
+        ("data", f"{settings.data.symbol} {settings.data.interval} · {result.source}"),
+        ("period", f"{period} · {s.candles:,} candles · {gaps}"),
+        (
+            "strategy",
+            f"{settings.strategy.name} (fast {settings.strategy.fast_sma}, slow "
+            f"{settings.strategy.slow_sma}, ATR {settings.strategy.atr_period})",
+        ),
+        ("net PnL", f"{s.net_pnl:+,.2f} USDT ({s.return_pct:+.2f} %)"),
+        (
+            "trades",
+            f"{s.trades:,} · win rate {_opt(s.win_rate_pct, '.1f', ' %')} · profit factor "
+            f"{_opt(s.profit_factor, '.2f')}",
+        ),
+        ("exits", ", ".join(f"{k} {v}" for k, v in s.exit_reasons.items()) or "none"),
+        ("max drawdown", f"{s.max_drawdown_pct:.2f} %"),
+        ("breaker", result.notes.breaker_line()),
+        ("refused", f"entries refused: {result.notes.refused_line()}"),
+        ("sharpe", f"{_opt(s.sharpe, '.2f')} (daily returns, annualised)"),
+        ("fees · funding", f"{s.fees:,.2f} · {s.funding:,.2f} USDT"),
+        ("exposure", f"{s.exposure_pct:.1f} % of candles in a position"),
+        ("equity", f"{s.starting_balance:,.2f} → {s.final_equity:,.2f} USDT"),
+        ("speed", f"{speed:,.0f} candles/s ({elapsed_s:.2f} s)"),
+        ("summary", shown_path),
+    ]
+    width = max(len(k) for k, _ in rows)
+    title = "Backtest result"
+    lines = [title, "─" * max(len(title), 60)]
+    lines += [f"{k:<{width}}  {v}" for k, v in rows]
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""What a user should notice about a run, gathered from its events: breaker trips, refused entries, gaps."""
+
+from __future__ import annotations
+
+from laptop_agents.core.events import (
+    CircuitBreakerReset,
+    CircuitBreakerTripped,
+    Event,
+    GapDetected,
+    OrderRejected,
+)
+from laptop_agents.reporting.svg import fmt_ts
+
+
+class RunNotes:
+    def __init__(self) -> None:
+        self.trips: list[CircuitBreakerTripped] = []
+        self.resets = 0
+        self.refused: dict[str, int] = {}
+        self.gaps = 0
+        self.missing = 0
+
+    def on_event(self, event: Event) -> None:
+        kind = type(event)
+        if kind is OrderRejected:
+            assert isinstance(event, OrderRejected)
+            self.refused[event.reason] = self.refused.get(event.reason, 0) + 1
+        elif kind is CircuitBreakerTripped:
+            assert isinstance(event, CircuitBreakerTripped)
+            self.trips.append(event)
+        elif kind is CircuitBreakerReset:
+            self.resets += 1
+        elif kind is GapDetected:
+            assert isinstance(event, GapDetected)
+            self.gaps += 1
+            self.missing += event.missing
+
+    def breaker_line(self) -> str:
+        if not self.trips:
+            return "never tripped"
+        first = self.trips[0]
+        why = (
+            f"{first.consecutive_losses} losses in a row"
+            if first.reason == "consecutive_losses"
+            else f"drawdown {first.drawdown_pct:.2f} % ≥ {first.max_drawdown_pct:g} %"
+        )
+        more = f", tripped {len(self.trips)}× and reset {self.resets}×" if len(self.trips) > 1 else ""
+        after = "; stayed tripped to the end" if len(self.trips) > self.resets else ""
+        return f"tripped {fmt_ts(first.ts)} UTC ({why}){more}{after}"
+
+    def refused_line(self) -> str:
+        if not self.refused:
+            return "none"
+        return ", ".join(f"{n:,} {reason}" for reason, n in sorted(self.refused.items()))

@@ -1,0 +1,60 @@
+"""`state.json`: a versioned, checksummed checkpoint written atomically, with the previous one kept.
+
+Layout: {"schema": 1, "checksum": "sha256:<hex of the canonical payload>", "payload": {...}}.
+A file that does not parse, fails its checksum or has an unknown schema is refused with `CheckpointError`
+(never silently replaced by an empty state); `state.json.prev` is the fallback a user can choose.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from laptop_agents.core.errors import CheckpointError
+from laptop_agents.runtime.atomic import atomic_write_bytes
+
+CHECKPOINT_SCHEMA = 1
+_OPTS = orjson.OPT_SORT_KEYS
+
+
+def _checksum(payload: dict[str, Any]) -> str:
+    return "sha256:" + hashlib.sha256(orjson.dumps(payload, option=_OPTS)).hexdigest()
+
+
+def encode_checkpoint(payload: dict[str, Any]) -> bytes:
+    doc = {"schema": CHECKPOINT_SCHEMA, "checksum": _checksum(payload), "payload": payload}
+    return orjson.dumps(doc, option=_OPTS | orjson.OPT_INDENT_2) + b"\n"
+
+
+def write_checkpoint(path: Path, payload: dict[str, Any]) -> int:
+    """Write `payload` to `path` atomically, keeping the previous file as `<path>.prev`. Returns bytes."""
+    data = encode_checkpoint(payload)
+    if path.exists():
+        os.replace(path, path.with_name(path.name + ".prev"))
+    atomic_write_bytes(path, data)
+    return len(data)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """Read and verify a checkpoint; raise `CheckpointError` naming the problem and the way out."""
+    fallback = f"; the previous checkpoint is {path.name}.prev"
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path} not found") from None
+    except orjson.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint {path} is not valid JSON ({exc}){fallback}") from None
+    if not isinstance(doc, dict) or "payload" not in doc or not isinstance(doc["payload"], dict):
+        raise CheckpointError(f"checkpoint {path} has no payload{fallback}")
+    if doc.get("schema") != CHECKPOINT_SCHEMA:
+        raise CheckpointError(
+            f"checkpoint {path} has schema {doc.get('schema')!r}; this version reads {CHECKPOINT_SCHEMA}{fallback}"
+        )
+    payload: dict[str, Any] = doc["payload"]
+    if doc.get("checksum") != _checksum(payload):
+        raise CheckpointError(f"checkpoint {path} fails its checksum (torn or edited){fallback}")
+    return payload

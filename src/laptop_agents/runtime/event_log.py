@@ -1,0 +1,49 @@
+"""`events.jsonl`: the run's event log, one typed event per line, and a fan-out to in-process listeners.
+
+The log numbers events (`seq`) and stamps wall time; listeners (trade log, report, dashboard) see the
+same typed objects, so everything a run shows is derived from the events it wrote.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from laptop_agents.core.clock import Clock
+from laptop_agents.core.events import Event, dump_event
+
+Listener = Callable[[Event], None]
+
+
+class EventLog:
+    """Appends events to `path`. `durable=True` flushes every line (live modes); backtests buffer."""
+
+    def __init__(
+        self, path: Path, *, run_id: str, wall_clock: Clock, durable: bool = False, start_seq: int = 0
+    ) -> None:
+        self.path = path
+        self.run_id = run_id
+        self.seq = start_seq
+        self._clock = wall_clock
+        self._durable = durable
+        self._handle = path.open("ab", buffering=1 << 20)
+        self._listeners: list[Listener] = []
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, event: Event) -> None:
+        self.seq += 1
+        self._handle.write(dump_event(event, seq=self.seq, run_id=self.run_id, wall_ts=self._clock.now_ms()))
+        if self._durable:
+            self._handle.flush()
+        for listener in self._listeners:
+            listener(event)
+
+    def flush(self) -> None:
+        self._handle.flush()
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.flush()
+            self._handle.close()

@@ -1,0 +1,1 @@
+"""Strategies: pure classes that turn closed candles into order intents."""

@@ -1,0 +1,31 @@
+"""The Strategy protocol: closed candles in, order intents out. Pure and synchronous."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from laptop_agents.core.candle import Candle
+from laptop_agents.core.events import Side
+from laptop_agents.core.orders import Intent
+
+NO_INTENTS: tuple[Intent, ...] = ()
+"""Returned on the (common) candles where a strategy has nothing to do; shared so nothing is allocated."""
+
+
+class Strategy(Protocol):
+    """A trading strategy.
+
+    `on_candle` is called once per closed candle, in ascending time order, after that candle's exits have
+    been processed; `position` is the side of the position still open (or None). It returns the intents
+    to carry out at this candle's close, in order (a `CloseIntent` before an `EntryIntent` reverses).
+    A strategy may emit its own events (such as `SignalGenerated`) through the sink it was built with.
+    """
+
+    name: str
+
+    def on_candle(self, candle: Candle, position: Side | None) -> Sequence[Intent]: ...
+
+    def warmup_candles(self) -> int:
+        """How many candles the strategy needs before it can decide (for live warm-up)."""
+        ...

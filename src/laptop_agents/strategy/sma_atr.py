@@ -1,0 +1,100 @@
+"""`sma_atr`: the reference strategy. A fast/slow SMA crossover with an ATR volatility filter.
+
+On each closed candle t, once the slow SMA and the ATR are defined (and were at t−1):
+- bullish cross: fast_t > slow_t and fast_{t−1} <= slow_{t−1}; bearish mirrors.
+- an opposite cross closes an open position (reason `signal`), even when the entry is then blocked.
+- an entry is blocked when ATR_t / close_t × 100 < `min_atr_pct`.
+- entries are market orders with stop distance `stop_atr_mult` × ATR_t and target `tp_r` × R.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from laptop_agents.config.models import StrategyConfig
+from laptop_agents.core.candle import Candle
+from laptop_agents.core.events import Event, Side, SignalGenerated
+from laptop_agents.core.orders import CloseIntent, EntryIntent, Intent
+from laptop_agents.indicators import ATR, SMA
+from laptop_agents.strategy.base import NO_INTENTS
+
+_CLOSE_ON_SIGNAL = CloseIntent(reason="signal")
+
+
+class SmaAtrStrategy:
+    name = "sma_atr"
+    setup = "sma_cross"
+
+    def __init__(self, config: StrategyConfig, *, emit: Callable[[Event], None], symbol: str = "") -> None:
+        self._cfg = config
+        self._emit = emit
+        self._symbol = symbol
+        self._fast = SMA(config.fast_sma)
+        self._slow = SMA(config.slow_sma)
+        self._atr = ATR(config.atr_period)
+        self._prev_fast: float | None = None
+        self._prev_slow: float | None = None
+        self._trail_activation = config.trail_activation_r if config.trail_enabled else None
+        self._trail_distance = config.trail_distance_r if config.trail_enabled else None
+
+    def warmup_candles(self) -> int:
+        return max(self._cfg.slow_sma + 1, self._cfg.atr_period + 1)
+
+    def on_candle(self, candle: Candle, position: Side | None) -> Sequence[Intent]:
+        close = candle.close
+        fast = self._fast.update(close)
+        slow = self._slow.update(close)
+        atr = self._atr.update(candle.high, candle.low, close)
+        prev_fast = self._prev_fast
+        prev_slow = self._prev_slow
+        self._prev_fast = fast
+        self._prev_slow = slow
+        # Decisions need both SMAs at t and t−1, and the ATR at t.
+        if prev_slow is None or prev_fast is None or slow is None or fast is None or atr is None:
+            return NO_INTENTS
+        if fast > slow:
+            if prev_fast <= prev_slow:
+                return self._on_cross(candle, "long", fast, slow, atr, position)
+        elif fast < slow and prev_fast >= prev_slow:
+            return self._on_cross(candle, "short", fast, slow, atr, position)
+        return NO_INTENTS
+
+    def _on_cross(
+        self, candle: Candle, direction: Side, fast: float, slow: float, atr: float, position: Side | None
+    ) -> Sequence[Intent]:
+        cfg = self._cfg
+        atr_pct = atr / candle.close * 100.0
+        allowed = atr_pct >= cfg.min_atr_pct and position != direction
+        blocked = None
+        if atr_pct < cfg.min_atr_pct:
+            blocked = "min_atr_pct"
+        elif position == direction:
+            blocked = "already_in_position"
+        self._emit(
+            SignalGenerated(
+                ts=candle.ts,
+                symbol=self._symbol,
+                direction=direction,
+                setup=self.setup,
+                reason="bullish_cross" if direction == "long" else "bearish_cross",
+                entry_allowed=allowed,
+                blocked_reason=blocked,
+                indicators={"fast_sma": fast, "slow_sma": slow, "atr": atr, "atr_pct": atr_pct},
+            )
+        )
+        intents: list[Intent] = []
+        if position is not None and position != direction:
+            intents.append(_CLOSE_ON_SIGNAL)
+        if allowed:
+            intents.append(
+                EntryIntent(
+                    side=direction,
+                    stop_distance=cfg.stop_atr_mult * atr,
+                    target_r=cfg.tp_r,
+                    setup=self.setup,
+                    reason=f"sma {cfg.fast_sma}/{cfg.slow_sma} cross",
+                    trail_activation_r=self._trail_activation,
+                    trail_distance_r=self._trail_distance,
+                )
+            )
+        return intents
