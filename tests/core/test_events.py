@@ -53,10 +53,30 @@ def test_every_event_round_trips(name: str) -> None:
 
 def test_design_vocabulary_is_complete() -> None:
     """The events named in design §5 all exist."""
-    required = {"RunStarted", "RunFinished", "MarketDataLoaded", "GapDetected", "GapBackfilled", "DataStale",
-                "Reconnected", "SignalGenerated", "OrderPlaced", "OrderRejected", "OrderCancelled", "Fill",
-                "PositionOpened", "PositionClosed", "StopMoved", "FundingApplied", "CircuitBreakerTripped",
-                "CircuitBreakerReset", "CheckpointSaved", "RateLimited", "KillSwitch", "Error"}
+    required = {
+        "RunStarted",
+        "RunFinished",
+        "MarketDataLoaded",
+        "GapDetected",
+        "GapBackfilled",
+        "DataStale",
+        "Reconnected",
+        "SignalGenerated",
+        "OrderPlaced",
+        "OrderRejected",
+        "OrderCancelled",
+        "Fill",
+        "PositionOpened",
+        "PositionClosed",
+        "StopMoved",
+        "FundingApplied",
+        "CircuitBreakerTripped",
+        "CircuitBreakerReset",
+        "CheckpointSaved",
+        "RateLimited",
+        "KillSwitch",
+        "Error",
+    }
     assert required <= set(EVENT_TYPES)
 
 
@@ -67,8 +87,11 @@ def test_design_vocabulary_is_complete() -> None:
         (b"[1]", "not a JSON object"),
         (b'{"v":2,"event":"Fill"}', "schema v=2 unsupported"),
         (b'{"v":1,"seq":1,"run_id":"r","wall_ts":1,"event":"Nope","ts":1}', "unknown event type 'Nope'"),
-        (b'{"v":1,"seq":1,"run_id":"r","wall_ts":1,"event":"GapDetected","ts":1,"from_ts":"x","to_ts":2,'
-         b'"missing":1}', "invalid GapDetected event"),
+        (
+            b'{"v":1,"seq":1,"run_id":"r","wall_ts":1,"event":"GapDetected","ts":1,"from_ts":"x","to_ts":2,'
+            b'"missing":1}',
+            "invalid GapDetected event",
+        ),
     ],
 )
 def test_bad_lines_are_refused(line: bytes, fragment: str) -> None:

@@ -165,8 +165,15 @@ def test_reversal_closes_then_enters_the_other_way_at_the_same_close() -> None:
 
 def test_trailing_stop_ratchets_only_in_favour_and_exits_as_trail() -> None:
     """Activation 1 R, distance 1 R (R = 2): the stop moves to 100.5, then 102, never back; exit 'trail'."""
-    trail = EntryIntent(side="long", stop_distance=2.0, target_r=2.0, setup="t", reason="r",
-                        trail_activation_r=1.0, trail_distance_r=1.0)
+    trail = EntryIntent(
+        side="long",
+        stop_distance=2.0,
+        target_r=2.0,
+        setup="t",
+        reason="r",
+        trail_activation_r=1.0,
+        trail_distance_r=1.0,
+    )
     core, rec, _ = make_core(settings(), ScriptedStrategy({0: [trail]}))
     candles = [
         candle(0, 100, 100.5, 99.5, 100),
@@ -193,8 +200,11 @@ def test_breaker_trips_on_consecutive_losses_and_blocks_the_next_entry() -> None
     s = settings("circuit_breaker.max_consecutive_losses=2")
     core, rec, _ = make_core(s, ScriptedStrategy({0: [LONG], 2: [LONG], 4: [LONG]}))
     losing = [candle(0, 100, 100.5, 99.5, 100), candle(1, 99, 99.2, 97, 98)]
-    run_candles(core, [*losing, candle(2, 100, 100.5, 99.5, 100), candle(3, 99, 99.2, 97, 98),
-                       candle(4, 100, 100.5, 99.5, 100)], finish=False)
+    run_candles(
+        core,
+        [*losing, candle(2, 100, 100.5, 99.5, 100), candle(3, 99, 99.2, 97, 98), candle(4, 100, 100.5, 99.5, 100)],
+        finish=False,
+    )
     trip = _one(rec, CircuitBreakerTripped)
     assert (trip.reason, trip.consecutive_losses, trip.max_consecutive_losses) == ("consecutive_losses", 2, 2)
     assert len(rec.of(PositionClosed)) == 2
@@ -206,12 +216,16 @@ def test_tripped_breaker_still_lets_exits_happen() -> None:
     """A drawdown trip with a position open: no new entry, but the stop still closes the position."""
     s = settings("circuit_breaker.max_drawdown_pct=0.5")
     core, rec, _ = make_core(s, ScriptedStrategy({0: [LONG], 3: [LONG]}))
-    run_candles(core, [
-        candle(0, 100, 100.5, 99.5, 100),
-        candle(1, 100, 100.2, 98.5, 98.6),  # marked drawdown ≈ 0.76 % ≥ 0.5 %: trip at this close
-        candle(2, 98.6, 98.7, 97.5, 97.8),  # stop 98.06 hit: the exit is processed
-        candle(3, 98, 98.5, 97.9, 98.2),  # the scripted entry is refused
-    ], finish=False)
+    run_candles(
+        core,
+        [
+            candle(0, 100, 100.5, 99.5, 100),
+            candle(1, 100, 100.2, 98.5, 98.6),  # marked drawdown ≈ 0.76 % ≥ 0.5 %: trip at this close
+            candle(2, 98.6, 98.7, 97.5, 97.8),  # stop 98.06 hit: the exit is processed
+            candle(3, 98, 98.5, 97.9, 98.2),  # the scripted entry is refused
+        ],
+        finish=False,
+    )
     trip = _one(rec, CircuitBreakerTripped)
     assert trip.reason == "max_drawdown" and trip.drawdown_pct >= 0.5
     assert _one(rec, PositionClosed).exit_reason == "stop"
@@ -221,9 +235,17 @@ def test_tripped_breaker_still_lets_exits_happen() -> None:
 def test_breaker_resets_after_the_configured_bars() -> None:
     s = settings("circuit_breaker.max_consecutive_losses=1", "circuit_breaker.reset_after_bars=2")
     core, rec, _ = make_core(s, ScriptedStrategy({0: [LONG], 4: [LONG]}))
-    run_candles(core, [candle(0, 100, 100.5, 99.5, 100), candle(1, 99, 99.2, 97, 98),
-                       candle(2, 98, 98.5, 97.5, 98), candle(3, 98, 98.5, 97.5, 98),
-                       candle(4, 98, 98.5, 97.5, 98)], finish=False)
+    run_candles(
+        core,
+        [
+            candle(0, 100, 100.5, 99.5, 100),
+            candle(1, 99, 99.2, 97, 98),
+            candle(2, 98, 98.5, 97.5, 98),
+            candle(3, 98, 98.5, 97.5, 98),
+            candle(4, 98, 98.5, 97.5, 98),
+        ],
+        finish=False,
+    )
     assert len(rec.of(CircuitBreakerTripped)) == 1
     reset = _one(rec, CircuitBreakerReset)
     assert reset.after_bars == 2 and reset.ts == candle(2, 1, 1, 1, 1).ts
@@ -231,7 +253,7 @@ def test_breaker_resets_after_the_configured_bars() -> None:
 
 
 def test_position_open_at_the_end_is_closed_at_the_last_close() -> None:
-    core, rec, marks = make_core(settings(), ScriptedStrategy({0: [LONG]}))
+    core, rec, _ = make_core(settings(), ScriptedStrategy({0: [LONG]}))
     run_candles(core, [candle(0, 100, 100.5, 99.5, 100), candle(1, 100, 101, 99.5, 100.8)])
     closed = _one(rec, PositionClosed)
     assert closed.exit_reason == "end"
@@ -267,8 +289,9 @@ def test_same_client_order_id_is_filled_once() -> None:
 
 def test_limit_entry_fills_when_price_trades_through_it() -> None:
     """Limit buy at 99 rests; the next candle trades down to 98.5 and fills it at 99 with the maker fee."""
-    limit = EntryIntent(side="long", entry_type="limit", limit_price=99.0, stop_distance=2.0, target_r=2.0,
-                        setup="t", reason="r")
+    limit = EntryIntent(
+        side="long", entry_type="limit", limit_price=99.0, stop_distance=2.0, target_r=2.0, setup="t", reason="r"
+    )
     core, rec, _ = make_core(settings(), ScriptedStrategy({0: [limit]}))
     run_candles(core, [candle(0, 100, 100.5, 99.5, 100), candle(1, 100, 100.2, 98.5, 99.5)], finish=False)
     fill = _one(rec, Fill)
@@ -279,8 +302,9 @@ def test_limit_entry_fills_when_price_trades_through_it() -> None:
 
 def test_limit_fill_candle_is_checked_against_the_stop_only() -> None:
     """The fill candle also reaches the stop: the conservative reading stops it out in the same candle."""
-    limit = EntryIntent(side="long", entry_type="limit", limit_price=99.0, stop_distance=2.0, target_r=2.0,
-                        setup="t", reason="r")
+    limit = EntryIntent(
+        side="long", entry_type="limit", limit_price=99.0, stop_distance=2.0, target_r=2.0, setup="t", reason="r"
+    )
     core, rec, _ = make_core(settings(), ScriptedStrategy({0: [limit]}))
     run_candles(core, [candle(0, 100, 100.5, 99.5, 100), candle(1, 98, 103, 95.5, 100)], finish=False)
     assert _one(rec, PositionOpened).entry_price == 98  # opened at the better open
@@ -290,8 +314,7 @@ def test_limit_fill_candle_is_checked_against_the_stop_only() -> None:
 
 
 def test_cancel_removes_a_resting_limit() -> None:
-    limit = EntryIntent(side="short", entry_type="limit", limit_price=101.0, stop_distance=2.0, setup="t",
-                        reason="r")
+    limit = EntryIntent(side="short", entry_type="limit", limit_price=101.0, stop_distance=2.0, setup="t", reason="r")
     core, rec, _ = make_core(settings(), ScriptedStrategy({0: [limit]}))
     run_candles(core, [candle(0, 100, 100.5, 99.5, 100)], finish=False)
     cid = next(iter(core.broker.pending))
