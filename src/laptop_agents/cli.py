@@ -14,12 +14,14 @@ from pathlib import Path
 from typing import NoReturn
 
 import orjson
+import structlog
 
 from laptop_agents import __version__
 from laptop_agents.config.loader import load_settings, redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import ConfigError, InputError, LaptopAgentsError
+from laptop_agents.runtime.logging import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -98,6 +100,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.print_config:
         sys.stdout.write(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
+    configure_logging(level=settings.run.log_level, fmt=settings.run.log_format, clock=LiveClock())
     mode = settings.run.mode
     if mode == "backtest":
         return _backtest(settings)
@@ -122,6 +125,8 @@ def _backtest(settings: Settings) -> int:
     source = open_source(settings.data, seed=settings.run.seed)
     run_id = settings.run.run_id or new_run_id("backtest", wall.now_ms())
     folder = RunFolder.create(Path(settings.run.runs_dir), run_id)
+    log = structlog.get_logger("la")
+    log.info("backtest started", run_id=run_id, source=source.describe(), folder=_shown(folder.path))
     started = time.perf_counter()
     try:
         result = run_backtest(settings, source=source, folder=folder, wall_clock=wall)
@@ -130,6 +135,13 @@ def _backtest(settings: Settings) -> int:
         print(f"la: the run stopped; its files are in {_shown(folder.path)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     elapsed = time.perf_counter() - started
+    log.info(
+        "backtest finished",
+        run_id=run_id,
+        candles=result.summary.candles,
+        trades=result.summary.trades,
+        seconds=round(elapsed, 3),
+    )
     folder.point_latest()
     print(result_table(result, settings, elapsed_s=elapsed, shown_path=_shown(folder.summary)))
     return EXIT_OK

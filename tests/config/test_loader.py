@@ -87,3 +87,10 @@ def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(Exception, match="frozen"):
         s.risk.risk_pct = 3.0  # type: ignore[misc]
+
+
+def test_config_reference_doc_is_current() -> None:
+    """docs/CONFIG.md is generated; regenerate it with `python -m laptop_agents.config.reference`."""
+    from laptop_agents.config.reference import config_reference_markdown
+
+    assert (REPO / "docs" / "CONFIG.md").read_text() == config_reference_markdown()

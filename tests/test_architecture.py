@@ -1,0 +1,47 @@
+"""The core stays pure: no asyncio, sockets, wall-clock reads or randomness in the deterministic layers.
+
+Layers checked: core, indicators, strategy, risk, execution, engine. A line may opt out with the marker
+`# edge-ok` (used by `LiveClock`, the one sanctioned reader of real time), so every exception is visible.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PURE_LAYERS = ("core", "indicators", "strategy", "risk", "execution", "engine")
+BANNED_MODULES = {"asyncio", "aiohttp", "websockets", "socket", "random", "threading", "secrets"}
+BANNED_CALLS = {("time", "time"), ("time", "time_ns"), ("time", "monotonic"), ("time", "sleep"),
+                ("datetime", "now"), ("datetime", "utcnow"), ("date", "today")}
+SRC = REPO / "src" / "laptop_agents"
+
+
+def _files() -> list[Path]:
+    return sorted(p for layer in PURE_LAYERS for p in (SRC / layer).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _files(), ids=lambda p: str(p.relative_to(SRC)))
+def test_pure_layer_has_no_io_clock_or_randomness(path: Path) -> None:
+    source = path.read_text()
+    lines = source.splitlines()
+    problems = []
+    for node in ast.walk(ast.parse(source)):
+        line = lines[node.lineno - 1] if hasattr(node, "lineno") else ""
+        if "# edge-ok" in line:
+            continue
+        if isinstance(node, ast.Import):
+            problems += [a.name for a in node.names if a.name.split(".")[0] in BANNED_MODULES]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in BANNED_MODULES:
+            problems.append(node.module)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if (node.value.id, node.attr) in BANNED_CALLS:
+                problems.append(f"{node.value.id}.{node.attr} (line {node.lineno})")
+    assert not problems, f"{path.name} is in a pure layer but uses {problems}"
+
+
+def test_the_checker_sees_something() -> None:
+    assert len(_files()) > 15
