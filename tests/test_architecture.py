@@ -15,8 +15,15 @@ from tests.conftest import REPO
 
 PURE_LAYERS = ("core", "indicators", "strategy", "risk", "execution", "engine")
 BANNED_MODULES = {"asyncio", "aiohttp", "websockets", "socket", "random", "threading", "secrets"}
-BANNED_CALLS = {("time", "time"), ("time", "time_ns"), ("time", "monotonic"), ("time", "sleep"),
-                ("datetime", "now"), ("datetime", "utcnow"), ("date", "today")}
+BANNED_CALLS = {
+    ("time", "time"),
+    ("time", "time_ns"),
+    ("time", "monotonic"),
+    ("time", "sleep"),
+    ("datetime", "now"),
+    ("datetime", "utcnow"),
+    ("date", "today"),
+}
 SRC = REPO / "src" / "laptop_agents"
 
 
@@ -37,9 +44,12 @@ def test_pure_layer_has_no_io_clock_or_randomness(path: Path) -> None:
             problems += [a.name for a in node.names if a.name.split(".")[0] in BANNED_MODULES]
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in BANNED_MODULES:
             problems.append(node.module)
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            if (node.value.id, node.attr) in BANNED_CALLS:
-                problems.append(f"{node.value.id}.{node.attr} (line {node.lineno})")
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and (node.value.id, node.attr) in BANNED_CALLS
+        ):
+            problems.append(f"{node.value.id}.{node.attr} (line {node.lineno})")
     assert not problems, f"{path.name} is in a pure layer but uses {problems}"
 
 

@@ -31,7 +31,7 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess[str], *fragments: s
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr + proc.stdout
     lines = proc.stderr.strip().splitlines()
-    assert lines, "no error printed"
+    assert len(lines) == 1, f"expected exactly one line, got: {proc.stderr!r}"
     for fragment in fragments:
         assert fragment in lines[0], (fragment, proc.stderr)
 

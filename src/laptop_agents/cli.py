@@ -126,16 +126,15 @@ def _backtest(settings: Settings) -> int:
     run_id = settings.run.run_id or new_run_id("backtest", wall.now_ms())
     folder = RunFolder.create(Path(settings.run.runs_dir), run_id)
     log = structlog.get_logger("la")
-    log.info("backtest started", run_id=run_id, source=source.describe(), folder=_shown(folder.path))
+    log.debug("backtest started", run_id=run_id, source=source.describe(), folder=_shown(folder.path))
     started = time.perf_counter()
     try:
         result = run_backtest(settings, source=source, folder=folder, wall_clock=wall)
     except InputError as exc:
-        print(f"la: {exc}", file=sys.stderr)
-        print(f"la: the run stopped; its files are in {_shown(folder.path)}", file=sys.stderr)
+        print(f"la: {exc} (the run stopped; its files are in {_shown(folder.path)})", file=sys.stderr)
         return EXIT_BAD_INPUT
     elapsed = time.perf_counter() - started
-    log.info(
+    log.debug(
         "backtest finished",
         run_id=run_id,
         candles=result.summary.candles,

@@ -8,9 +8,9 @@ looks secret (`secret`, `api_key`, `token`, `signature`, `password`), wherever a
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 import sys
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
