@@ -28,7 +28,9 @@ class Frame:
             hi, lo = hi + 1.0, lo - 1.0
         pad = (hi - lo) * 0.04
         self.t0, self.t1 = t0, max(t1, t0 + 1)
-        self.lo, self.hi = lo - pad, hi + pad
+        # Pad for air, but never across zero when the data stays on one side (no negative equity axis).
+        self.lo = max(lo - pad, 0.0) if lo >= 0 else lo - pad
+        self.hi = min(hi + pad, 0.0) if hi <= 0 else hi + pad
         self.height = height
 
     def x(self, ts: int) -> float:
