@@ -8,7 +8,8 @@ are reported. Measured:
   real data and of N seeded mock candles, with the default config and "busy" (breaker off, no costs,
   so it trades all the way through);
 - the floor: a plain loop with no objects that makes the same mock candles (or parses the same CSV)
-  and computes the same SMA/ATR values and crossover signals;
+  and computes the same SMA/ATR values and crossover signals; and the same loop over tuples made before
+  the clock starts (indicators and signals only, the fastest possible loop);
 - peak RSS of the full backtest at 100k and at N candles (flat memory: the input is streamed).
 Targets (issue 2): >= 300,000 candles/s on the 1M run, >= 15 % of the floor, RSS < 200 MB and within
 10 % between 100k and 1M candles.
@@ -117,9 +118,9 @@ def _mock_rows(count: int, seed: int) -> object:
     sigma, price, ts = 20.0 / 1e4, 30_000.0, 1_640_995_200_000
     for _ in range(count):
         close = price * math.exp((uniform() + uniform() + uniform() - 1.5) * 2.0 * sigma)
-        hi = (close if close > price else price) * (1.0 + uniform() * sigma)
-        lo = (price if close > price else close) * (1.0 - uniform() * sigma)
-        uniform()  # volume draw, kept so the stream matches
+        u = uniform()
+        hi = (close if close > price else price) * (1.0 + u * sigma)
+        lo = (price if close > price else close) * (1.0 - (1.0 - u) * sigma)
         yield ts, price, hi, lo, close
         price = close
         ts += 60_000
@@ -134,8 +135,12 @@ def _csv_rows(path: Path) -> object:
 
 
 def child_floor(source: str, candles: int) -> dict[str, float]:
+    if source == "tuples":  # indicators and signals only, over rows made before the clock starts
+        rows: object = list(_mock_rows(candles, 42))
+    else:
+        rows = _mock_rows(candles, 42) if source == "mock" else _csv_rows(BUNDLED)
     start = time.perf_counter()
-    n, signals = _floor_signals(_mock_rows(candles, 42) if source == "mock" else _csv_rows(BUNDLED))
+    n, signals = _floor_signals(rows)
     elapsed = time.perf_counter() - start
     return {
         "candles": n,
@@ -173,6 +178,7 @@ def main() -> int:
         "full_mock": ("full", "mock", n),
         "full_mock_busy": ("busy", "mock", n),
         "floor_mock": ("floor", "mock", n),
+        "floor_tuples": ("floor", "tuples", n),
         "full_mock_100k": ("full", "mock", 100_000),
         "full_real": ("full", "real", 0),
         "full_real_busy": ("busy", "real", 0),
@@ -192,6 +198,7 @@ def main() -> int:
         "median_candles_per_s": {k: round(v) for k, v in med.items()},
         "ratio_full_to_floor_mock": med["full_mock"] / med["floor_mock"],
         "ratio_full_busy_to_floor_mock": med["full_mock_busy"] / med["floor_mock"],
+        "ratio_full_to_floor_tuples": med["full_mock"] / med["floor_tuples"],
         "ratio_full_to_floor_real": med["full_real"] / med["floor_real"],
         "median_peak_rss_mb": {k: round(v, 1) for k, v in rss.items()},
         "rss_growth_100k_to_1m_pct": (rss["full_mock"] / rss["full_mock_100k"] - 1.0) * 100.0,
@@ -210,6 +217,7 @@ def main() -> int:
         f"(busy: {report['ratio_full_busy_to_floor_mock']:.1%});  "
         f"full / floor (real): {report['ratio_full_to_floor_real']:.1%}"
     )
+    print(f"full / indicator-only floor over pre-made tuples: {report['ratio_full_to_floor_tuples']:.1%}")
     print(f"peak RSS growth 100k → {n:,} candles: {report['rss_growth_100k_to_1m_pct']:+.1f} %")
     return 0
 

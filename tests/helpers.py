@@ -76,7 +76,7 @@ def make_core(s: Settings, strategy: Any = None) -> tuple[TradingCore, Recorder,
     """A real TradingCore (real broker, sizer, breaker) recording events and equity marks."""
     rec = Recorder()
     marks: list[tuple[int, float, bool]] = []
-    core = build_core(s, emit=rec, on_equity=lambda ts, eq, pos: marks.append((ts, eq, pos)))
+    core = build_core(s, emit=rec, on_equity=lambda c, eq, pos: marks.append((c.ts, eq, pos)))
     if strategy is not None:
         core.strategy = strategy
     rec.core = core

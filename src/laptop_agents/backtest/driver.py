@@ -32,10 +32,9 @@ from laptop_agents.engine.assembly import build_core
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
 from laptop_agents.feeds.sources import CandleSource
-from laptop_agents.reporting.equity_curve import EquityCurve
+from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.html_report import ReportData, write_summary_html
 from laptop_agents.reporting.metrics import RunSummary, summarise
-from laptop_agents.reporting.price_track import PriceTrack
 from laptop_agents.reporting.run_notes import RunNotes
 from laptop_agents.reporting.trade_log import TradeLog
 from laptop_agents.runtime.checkpoint import write_checkpoint
@@ -122,12 +121,11 @@ def run_backtest(
     log.subscribe(trades.on_event)
     log.subscribe(notes.on_event)
     log.subscribe(recent.append)
-    equity = EquityCurve(folder.equity, starting_balance=settings.broker.starting_balance)
-    prices = PriceTrack()
+    curves = Curves(folder.equity, starting_balance=settings.broker.starting_balance)
     clock = SimClock()
     symbol = settings.data.symbol
     emit = log.emit
-    core = build_core(settings, emit=emit, on_equity=equity.record, order_id_prefix="bt")
+    core = build_core(settings, emit=emit, on_equity=curves.record, order_id_prefix="bt")
     stream = _Stream(source, settings.data.interval, emit, symbol)
     error: LaptopAgentsError | None = None
     try:
@@ -144,13 +142,12 @@ def run_backtest(
                 starting_balance=settings.broker.starting_balance,
             )
         )
-        _drive(core, stream, itertools.chain((first,), candles), clock, prices, on_candle_hook)
+        _drive(core, stream, itertools.chain((first,), candles), clock, on_candle_hook)
     except LaptopAgentsError as exc:
         error = exc
     trade = core.finish()
     final_equity = core.broker.equity(core.last_candle.close) if core.last_candle else core.broker.cash
-    equity.finish(final_equity if trade is not None else None)
-    prices.finish()
+    curves.finish(final_equity if trade is not None else None)
     seq = stream.sequencer
     last_ts = core.last_candle.ts if core.last_candle else 0
     emit(
@@ -160,8 +157,8 @@ def run_backtest(
             source=source.describe(),
             interval=settings.data.interval,
             candles=stream.count,
-            first_ts=prices.first_ts,
-            last_ts=prices.last_ts,
+            first_ts=curves.first_ts,
+            last_ts=curves.last_ts,
             gaps=seq.gaps,
             missing_candles=seq.missing,
             duplicates_dropped=stream.duplicates,
@@ -180,7 +177,7 @@ def run_backtest(
             error=str(error) if error else None,
         )
     )
-    summary = summarise(trades, equity, final_equity=final_equity, candles=stream.count)
+    summary = summarise(trades, curves, final_equity=final_equity, candles=stream.count)
     write_checkpoint(folder.state, _final_state(folder, core, settings, log.seq, error))
     trades.close()
     log.close()
@@ -194,9 +191,9 @@ def run_backtest(
             source=source.describe(),
             strategy=core.strategy.name,
             summary=summary,
-            equity=equity.points,
-            prices=prices.points,
-            recent_candles=list(prices.recent),
+            equity=curves.points,
+            prices=curves.prices,
+            recent_candles=list(curves.recent),
             trades=list(trades.recent),
             events=list(recent),
             notes=notes,
@@ -211,8 +208,8 @@ def run_backtest(
         summary=summary,
         notes=notes,
         source=source.describe(),
-        first_ts=prices.first_ts,
-        last_ts=prices.last_ts,
+        first_ts=curves.first_ts,
+        last_ts=curves.last_ts,
         gaps=seq.gaps,
         missing_candles=seq.missing,
         duplicates_dropped=stream.duplicates,
@@ -225,21 +222,18 @@ def _drive(
     stream: _Stream,
     candles: Iterable[Candle],
     clock: SimClock,
-    prices: PriceTrack,
     hook: Callable[[Candle], None] | None,
 ) -> None:
     sequencer = stream.sequencer
     accept = sequencer.accept
     on_candle = core.on_candle
-    record = prices.record
     step = stream.step
     expected = -1  # open time of the next consecutive candle; the common case skips the sequencer
-    count = 0
+    last: Candle | None = None
     try:
         for candle in candles:
-            if candle.ts == expected:
-                sequencer.last = candle
-            else:
+            if candle.ts != expected:
+                sequencer.last = last
                 verdict = accept(candle)
                 if verdict is Verdict.DUPLICATE:
                     stream.duplicates += 1
@@ -259,15 +253,15 @@ def _drive(
                     )
                 elif verdict is not Verdict.NEXT:
                     raise stream.refuse(verdict, candle)
+            last = candle
             expected = candle.ts + step
-            clock.advance_to(expected)
+            clock.ms = expected  # the market has reached this candle's close (times only ascend here)
             on_candle(candle)
-            record(candle)
-            count += 1
             if hook is not None:
                 hook(candle)
     finally:
-        stream.count = count
+        sequencer.last = last
+        stream.count = core.candles
 
 
 def _final_state(

@@ -23,23 +23,26 @@ class Clock(Protocol):
 
 
 class SimClock:
-    """Simulated time, moved forward by whoever feeds the data; it never moves backwards."""
+    """Simulated time, moved forward by whoever feeds the data; it never moves backwards.
 
-    __slots__ = ("_now_ms",)
+    `ms` is public so a hot loop that feeds ascending times can set it without a call.
+    """
+
+    __slots__ = ("ms",)
 
     def __init__(self, start_ms: int = 0) -> None:
-        self._now_ms = start_ms
+        self.ms = start_ms
 
     def now_ms(self) -> int:
-        return self._now_ms
+        return self.ms
 
     def monotonic_s(self) -> float:
-        return self._now_ms / 1000.0
+        return self.ms / 1000.0
 
     def advance_to(self, ts_ms: int) -> None:
         """Move time forward to `ts_ms`; a time in the past is ignored (time is monotonic)."""
-        if ts_ms > self._now_ms:
-            self._now_ms = ts_ms
+        if ts_ms > self.ms:
+            self.ms = ts_ms
 
 
 class LiveClock:

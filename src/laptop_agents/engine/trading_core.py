@@ -24,8 +24,8 @@ from laptop_agents.risk.circuit_breaker import CircuitBreaker
 from laptop_agents.risk.sizing import PositionSizer
 from laptop_agents.strategy.base import Strategy
 
-EquitySink = Callable[[int, float, bool], None]
-"""Called once per candle with (open time, equity marked at the close, position open?)."""
+EquitySink = Callable[[Candle, float, bool], None]
+"""Called once per candle with (the candle, equity marked at its close, position open?)."""
 
 
 class TradingCore:
@@ -54,11 +54,14 @@ class TradingCore:
         self.candles = 0
         self.trades = 0
         self.last_candle: Candle | None = None
+        self._last_mark = -1.0  # equity at the last breaker mark; unchanged marks are skipped
 
     def on_candle(self, candle: Candle) -> None:
         broker = self.broker
-        for trade in broker.on_candle_open(candle):
-            self._trade_closed(trade, candle.close)
+        # Step 1 has work only with a position, a resting order or a funding time due; skip the call otherwise.
+        if broker.position is not None or broker.pending or candle.ts >= broker.funding_due_ts:
+            for trade in broker.on_candle_open(candle):
+                self._trade_closed(trade, candle.close)
         position = broker.position
         if position is not None:
             broker.update_trailing(candle)
@@ -71,11 +74,14 @@ class TradingCore:
             equity = broker.cash
         else:
             equity = broker.cash + position.direction * position.qty * (close - position.entry_price)
-        self.breaker.on_mark(candle.ts, equity)
+        breaker = self.breaker
+        if equity != self._last_mark or breaker.counting_bars:
+            self._last_mark = equity
+            breaker.on_mark(candle.ts, equity)
         self.candles += 1
         self.last_candle = candle
         if self._on_equity is not None:
-            self._on_equity(candle.ts, equity, position is not None)
+            self._on_equity(candle, equity, position is not None)
 
     def _carry_out(self, candle: Candle, intents: Sequence[Intent]) -> None:
         broker = self.broker

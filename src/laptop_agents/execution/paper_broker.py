@@ -83,7 +83,8 @@ class PaperBroker:
         self._taker = config.taker_fee_bps / 1e4
         self._maker = config.maker_fee_bps / 1e4
         self._funding = funding
-        self._next_funding_ts: float = math.inf if funding is None else -1.0
+        self.funding_due_ts: float = math.inf if funding is None else -1.0
+        """The next funding time (epoch ms) to charge at; inf without a funding schedule."""
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._window = idempotency_window
         self._net_fill_qty = 0.0
@@ -195,9 +196,9 @@ class PaperBroker:
     def on_candle_open(self, candle: Candle) -> tuple[PositionClosed, ...]:
         """Step 1 of a candle: funding at its open, then stop/target exits, then resting limit entries."""
         position = self.position
-        if position is None and not self.pending and candle.ts < self._next_funding_ts:
+        if position is None and not self.pending and candle.ts < self.funding_due_ts:
             return _NO_TRADES
-        if candle.ts >= self._next_funding_ts:
+        if candle.ts >= self.funding_due_ts:
             self._apply_funding(candle)
         closed: tuple[PositionClosed, ...] = _NO_TRADES
         if position is not None:
@@ -447,8 +448,8 @@ class PaperBroker:
     def _apply_funding(self, candle: Candle) -> None:
         funding = self._funding
         assert funding is not None  # _next_funding_ts is inf without a schedule
-        boundary = self._next_funding_ts
-        self._next_funding_ts = (candle.ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+        boundary = self.funding_due_ts
+        self.funding_due_ts = (candle.ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
         if boundary < 0:  # first candle: the first funding time is the next boundary at or after it
             if candle.ts % FUNDING_PERIOD_MS:
                 return

@@ -15,7 +15,7 @@ class MockCandles:
     Each close is the previous close times exp(σ·z), σ = `volatility_bps` / 1e4, where z is the Irwin–Hall
     sum of three uniforms scaled to mean 0 and standard deviation 1 (close to normal, and far cheaper than
     `random.gauss`); the open is the previous close; wicks reach beyond the body by a uniform fraction of
-    σ; volume is uniform around 50.
+    σ (one draw splits the wick between the top and the bottom, and sets the volume around 50).
     """
 
     def __init__(
@@ -44,9 +44,10 @@ class MockCandles:
             close = price * exp((uniform() + uniform() + uniform() - 1.5) * 2.0 * sigma)
             body_high = close if close > price else price
             body_low = price if close > price else close
-            high = body_high * (1.0 + uniform() * sigma)
-            low = body_low * (1.0 - uniform() * sigma)
-            volume = 25.0 + 50.0 * uniform()
+            u = uniform()
+            high = body_high * (1.0 + u * sigma)
+            low = body_low * (1.0 - (1.0 - u) * sigma)
+            volume = 25.0 + 50.0 * u
             self.line_no = n
             yield Candle(ts, price, high, low, close, volume)
             price = close

@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from laptop_agents.reporting.equity_curve import EquityCurve
+from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.trade_log import TradeLog
 
 
@@ -33,7 +33,7 @@ class RunSummary:
         return asdict(self)
 
 
-def summarise(trades: TradeLog, equity: EquityCurve, *, final_equity: float, candles: int) -> RunSummary:
+def summarise(trades: TradeLog, equity: Curves, *, final_equity: float, candles: int) -> RunSummary:
     start = equity.starting_balance
     profit_factor = trades.gross_profit / trades.gross_loss if trades.gross_loss > 0 else None
     if profit_factor is not None and not math.isfinite(profit_factor):

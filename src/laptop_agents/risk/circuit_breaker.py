@@ -38,6 +38,11 @@ class CircuitBreaker:
     def allows_entries(self) -> bool:
         return not self.tripped
 
+    @property
+    def counting_bars(self) -> bool:
+        """True while tripped with a reset pending: then every candle's mark matters, not just changes."""
+        return self.tripped and self._cfg.reset_after_bars > 0
+
     def on_trade_closed(self, *, ts: int, net_pnl: float, equity: float) -> None:
         if net_pnl < 0:
             self.consecutive_losses += 1
@@ -48,7 +53,8 @@ class CircuitBreaker:
             self._trip(ts, "consecutive_losses", equity)
 
     def on_mark(self, ts: int, equity: float) -> None:
-        """Called at every candle close with the marked equity."""
+        """Called at a candle close with the marked equity. A caller may skip candles whose equity equals the
+        previous mark unless `counting_bars` is set: an unchanged mark can neither trip nor move the peak."""
         if equity > self.peak:
             self.peak = equity
         cfg = self._cfg

@@ -32,6 +32,10 @@ class SmaAtrStrategy:
         self._fast = SMA(config.fast_sma)
         self._slow = SMA(config.slow_sma)
         self._atr = ATR(config.atr_period)
+        # Bound once: on_candle runs for every candle of every run.
+        self._fast_update = self._fast.update
+        self._slow_update = self._slow.update
+        self._atr_update = self._atr.update
         self._prev_fast: float | None = None
         self._prev_slow: float | None = None
         self._trail_activation = config.trail_activation_r if config.trail_enabled else None
@@ -42,9 +46,9 @@ class SmaAtrStrategy:
 
     def on_candle(self, candle: Candle, position: Side | None) -> Sequence[Intent]:
         close = candle.close
-        fast = self._fast.update(close)
-        slow = self._slow.update(close)
-        atr = self._atr.update(candle.high, candle.low, close)
+        fast = self._fast_update(close)
+        slow = self._slow_update(close)
+        atr = self._atr_update(candle.high, candle.low, close)
         prev_fast = self._prev_fast
         prev_slow = self._prev_slow
         self._prev_fast = fast

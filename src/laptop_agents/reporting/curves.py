@@ -1,0 +1,190 @@
+"""The per-candle curves of a run, in O(1) memory: `equity.csv`, statistics, and the report's chart points.
+
+`record` runs once per candle, so it only appends to a bounded chunk; the chunk is processed in one tight
+loop (rows of `equity.csv`, drawdown, daily returns, chart buckets) every `CHUNK` candles. The last candle
+is always held back, so `finish` can give the last row the run's final equity (after a position still open
+at the end is closed). Chart points are kept in at most about 2 × `max_points` buckets; a bucket keeps
+its last equity and close, its deepest drawdown and its price range, so no drawdown or spike hides
+between points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from pathlib import Path
+
+from laptop_agents.core.candle import Candle
+
+DAY_MS = 86_400_000
+CHUNK = 4096
+
+
+class Curves:
+    def __init__(self, path: Path, *, starting_balance: float, max_points: int = 1200, recent: int = 240) -> None:
+        self.path = path
+        self._handle = path.open("w", encoding="utf-8", buffering=1 << 20)
+        self._handle.write("ts,equity,drawdown_pct\n")
+        self.starting_balance = starting_balance
+        self.peak = starting_balance
+        self.max_drawdown_pct = 0.0
+        self.bars = 0
+        self.bars_in_market = 0
+        self.first_ts: int | None = None
+        self.recent: deque[Candle] = deque(maxlen=recent)
+        # the chunk not yet processed (its last element is held back for `finish`)
+        self._candles: list[Candle] = []
+        self._equities: list[float] = []
+        self._add_candle = self._candles.append
+        self._add_equity = self._equities.append
+        # state carried between chunks
+        self._equity = math.nan
+        self._dd = 0.0
+        self._tail = ""  # ",equity,drawdown\n" of the current equity, reused while it does not change
+        self.points: list[tuple[int, float, float]] = []  # (ts, equity, deepest drawdown in bucket)
+        self.prices: list[tuple[int, float, float, float]] = []  # (ts, close, high, low)
+        self._max_points = max_points
+        self._stride = 1
+        self._in_bucket = 0
+        self._bucket_dd = 0.0
+        self._bucket_high = 0.0
+        self._bucket_low = math.inf
+        # daily returns for the Sharpe ratio (Welford's running mean and variance)
+        self._next_day_ts = -1
+        self._day_close = starting_balance
+        self._prev_day_close = starting_balance
+        self._n_days = 0
+        self._mean = 0.0
+        self._m2 = 0.0
+
+    def record(self, candle: Candle, equity: float, in_market: bool) -> None:
+        self._add_candle(candle)
+        self._add_equity(equity)
+        if in_market:
+            self.bars_in_market += 1
+        if len(self._candles) > CHUNK:
+            self._process(len(self._candles) - 1)
+
+    @property
+    def last_ts(self) -> int | None:
+        if self._candles:
+            return self._candles[-1].ts
+        return self.recent[-1].ts if self.recent else None
+
+    def finish(self, final_equity: float | None = None) -> None:
+        """Process everything; the last row carries `final_equity` when the run closed a position at the end."""
+        if self._candles:
+            if final_equity is not None:
+                self._equities[-1] = final_equity
+            self._process(len(self._candles))
+            if self._in_bucket:
+                self._push_point(self.recent[-1].ts, self._equity, self.recent[-1].close)
+            if self._next_day_ts >= 0:
+                self._close_day()
+                self._next_day_ts = -1
+        if not self._handle.closed:
+            self._handle.close()
+
+    @property
+    def exposure_pct(self) -> float:
+        return 100.0 * self.bars_in_market / self.bars if self.bars else 0.0
+
+    @property
+    def sharpe(self) -> float | None:
+        """Annualised Sharpe ratio of daily returns (UTC days, √365, risk-free rate 0); None below 2 days."""
+        if self._n_days < 2:
+            return None
+        var = self._m2 / (self._n_days - 1)
+        if var <= 0:
+            return None
+        return self._mean / math.sqrt(var) * math.sqrt(365.0)
+
+    @property
+    def days(self) -> int:
+        return self._n_days
+
+    def close(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()
+
+    def _process(self, n: int) -> None:
+        """Handle the first `n` recorded candles in one loop over locals (attribute access is the slow part)."""
+        candles, equities = self._candles, self._equities
+        if self.first_ts is None:
+            self.first_ts = candles[0].ts
+        rows: list[str] = []
+        add_row = rows.append
+        last_equity, tail, dd = self._equity, self._tail, self._dd
+        peak, max_dd = self.peak, self.max_drawdown_pct
+        next_day, day_close = self._next_day_ts, self._day_close
+        stride, in_bucket = self._stride, self._in_bucket
+        bucket_dd, high, low = self._bucket_dd, self._bucket_high, self._bucket_low
+        for k in range(n):
+            candle = candles[k]
+            equity = equities[k]
+            ts = candle.ts
+            if equity != last_equity:
+                last_equity = equity
+                if equity > peak:
+                    peak = equity
+                    dd = 0.0
+                else:
+                    dd = (peak - equity) / peak * 100.0
+                    if dd > max_dd:
+                        max_dd = dd
+                tail = f",{equity!r},{dd!r}\n"
+            add_row(f"{ts}{tail}")
+            if ts >= next_day:
+                if next_day >= 0:
+                    self._day_close = day_close
+                    self._close_day()
+                next_day = (ts // DAY_MS + 1) * DAY_MS
+            day_close = equity
+            if dd > bucket_dd:
+                bucket_dd = dd
+            if candle.high > high:
+                high = candle.high
+            if candle.low < low:
+                low = candle.low
+            in_bucket += 1
+            if in_bucket >= stride:
+                self._bucket_dd, self._bucket_high, self._bucket_low = bucket_dd, high, low
+                self._push_point(ts, equity, candle.close)
+                stride, in_bucket = self._stride, 0
+                bucket_dd, high, low = 0.0, 0.0, math.inf
+        self._handle.write("".join(rows))
+        self._equity, self._tail, self._dd = last_equity, tail, dd
+        self.peak, self.max_drawdown_pct = peak, max_dd
+        self._next_day_ts, self._day_close = next_day, day_close
+        self._in_bucket = in_bucket
+        self._bucket_dd, self._bucket_high, self._bucket_low = bucket_dd, high, low
+        self.bars += n
+        self.recent.extend(candles[:n])
+        del candles[:n]
+        del equities[:n]
+
+    def _close_day(self) -> None:
+        ret = self._day_close / self._prev_day_close - 1.0
+        self._prev_day_close = self._day_close
+        self._n_days += 1
+        delta = ret - self._mean
+        self._mean += delta / self._n_days
+        self._m2 += delta * (ret - self._mean)
+
+    def _push_point(self, ts: int, equity: float, close: float) -> None:
+        self.points.append((ts, equity, self._bucket_dd))
+        self.prices.append((ts, close, self._bucket_high, self._bucket_low))
+        self._in_bucket = 0
+        self._bucket_dd = 0.0
+        self._bucket_high = 0.0
+        self._bucket_low = math.inf
+        if len(self.points) >= 2 * self._max_points:
+            pts, px = self.points, self.prices
+            self.points = [
+                (pts[i + 1][0], pts[i + 1][1], max(pts[i][2], pts[i + 1][2])) for i in range(0, len(pts) - 1, 2)
+            ]
+            self.prices = [
+                (px[i + 1][0], px[i + 1][1], max(px[i][2], px[i + 1][2]), min(px[i][3], px[i + 1][3]))
+                for i in range(0, len(px) - 1, 2)
+            ]
+            self._stride *= 2
