@@ -1,0 +1,378 @@
+"""The Bitunix REST client, on one long-lived `aiohttp.ClientSession`, through the shared rate limiter.
+
+Every call passes the limiter. A non-zero envelope code becomes a typed error (`errors.py`); network
+errors, timeouts, HTTP 5xx and rate-limit answers are retried with exponential backoff and jitter.
+A rate-limit answer also penalises the shared limiter, so nothing else is sent during the wait.
+`place_order` is never retried: after an unclear answer the caller looks the order up by client id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+
+from laptop_agents.core.candle import Candle
+from laptop_agents.core.clock import Clock, LiveClock
+from laptop_agents.exchange.bitunix import codes
+from laptop_agents.exchange.bitunix.errors import (
+    AuthError,
+    ExchangeError,
+    ExchangeTimeout,
+    ExchangeUnavailable,
+    RateLimitedError,
+    error_for_code,
+    is_retryable,
+)
+from laptop_agents.exchange.bitunix.signing import new_nonce, query_string_for_signing, sign
+from laptop_agents.exchange.bitunix.wire import REST_INTERVALS, ContractSpec, num, parse_kline_rows
+from laptop_agents.runtime.rate_limiter import RateLimiter
+from laptop_agents.runtime.retry import RetryPolicy
+
+API = "/api/v1/futures"
+KLINE_PAGE = 200
+
+
+@dataclass(frozen=True)
+class Credentials:
+    api_key: str
+    secret: str = field(repr=False)
+
+    def __repr__(self) -> str:
+        return "Credentials(api_key=***, secret=***)"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderInfo:
+    order_id: str
+    client_id: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    order_type: str
+    qty: float
+    filled_qty: float
+    price: float | None
+    avg_price: float
+    status: str
+    fee: float
+    reduce_only: bool
+
+    @classmethod
+    def from_wire(cls, row: Mapping[str, Any]) -> OrderInfo:
+        price = row.get("price")
+        return cls(
+            order_id=str(row.get("orderId", "")),
+            client_id=str(row.get("clientId") or ""),
+            symbol=str(row.get("symbol", "")).upper(),
+            side="buy" if str(row.get("side", "")).upper() == "BUY" else "sell",
+            order_type=str(row.get("orderType") or row.get("type") or "").upper(),
+            qty=num(row.get("qty", 0), "qty"),
+            filled_qty=num(row.get("tradeQty", 0) or 0, "tradeQty"),
+            price=None if price in (None, "", "market") else num(price, "price"),
+            avg_price=num(row.get("avgPrice", row.get("averagePrice", 0)) or 0, "avgPrice"),
+            status=str(row.get("status", row.get("orderStatus", ""))).upper().rstrip("_"),
+            fee=num(row.get("fee", 0) or 0, "fee"),
+            reduce_only=bool(row.get("reduceOnly", row.get("reductionOnly", False))),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PositionInfo:
+    position_id: str
+    symbol: str
+    side: Literal["long", "short"]
+    qty: float
+    entry_price: float
+    unrealized_pnl: float
+    leverage: int
+
+    @classmethod
+    def from_wire(cls, row: Mapping[str, Any]) -> PositionInfo:
+        side = str(row.get("side", "")).upper()
+        qty = num(row.get("qty", 0), "qty")
+        entry = row.get("avgOpenPrice")
+        entry_price = (
+            num(entry, "avgOpenPrice")
+            if entry not in (None, "")
+            else (num(row.get("entryValue", 0), "entryValue") / qty if qty else 0.0)
+        )
+        return cls(
+            position_id=str(row.get("positionId", "")),
+            symbol=str(row.get("symbol", "")).upper(),
+            side="long" if side in ("LONG", "BUY") else "short",  # C10: LONG/SHORT documented, BUY/SELL seen
+            qty=qty,
+            entry_price=entry_price,
+            unrealized_pnl=num(row.get("unrealizedPNL", 0) or 0, "unrealizedPNL"),
+            leverage=int(row.get("leverage", 0) or 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    available: float
+    frozen: float
+    margin: float
+    unrealized_pnl: float
+
+    @classmethod
+    def from_wire(cls, data: Any) -> AccountInfo:
+        row = data[0] if isinstance(data, list) and data else data  # C5: array (doc) or object (live)
+        if not isinstance(row, Mapping):
+            raise ExchangeError(f"bitunix account: unexpected data {data!r}")
+        return cls(
+            available=num(row.get("available", 0), "available"),
+            frozen=num(row.get("frozen", 0), "frozen"),
+            margin=num(row.get("margin", 0), "margin"),
+            unrealized_pnl=num(row.get("crossUnrealizedPNL", 0) or 0, "crossUnrealizedPNL")
+            + num(row.get("isolationUnrealizedPNL", 0) or 0, "isolationUnrealizedPNL"),
+        )
+
+
+class BitunixRest:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        session: aiohttp.ClientSession,
+        limiter: RateLimiter,
+        credentials: Credentials | None = None,
+        retry: RetryPolicy | None = None,
+        wall_clock: Clock | None = None,
+        timeout_s: float = 10.0,
+        nonce: Callable[[], str] = new_nonce,
+        rate_limit_penalty_s: float = 1.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._session = session
+        self.limiter = limiter
+        self._credentials = credentials
+        self._retry = retry or RetryPolicy()
+        self._clock = wall_clock or LiveClock()
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._nonce = nonce
+        self._first_penalty_s = rate_limit_penalty_s
+        self._penalty_s = rate_limit_penalty_s
+        self.rate_limited = 0
+        self.on_rate_limited: Callable[[float, int], None] | None = None
+        """Called with (penalty seconds, code) after each rate-limit answer, e.g. to emit `RateLimited`."""
+
+    # -- Public market data ------------------------------------------------------------------------------
+
+    async def klines(
+        self, symbol: str, interval: str, *, end_ms: int | None = None, limit: int = KLINE_PAGE
+    ) -> list[Candle]:
+        """One page of candles, ascending. Without `end_ms` the newest row is the forming candle: dropped."""
+        params: dict[str, str] = {
+            "symbol": symbol,
+            "interval": REST_INTERVALS[interval],
+            "limit": str(min(limit, KLINE_PAGE)),
+        }
+        if end_ms is not None:
+            params["endTime"] = str(end_ms)
+        rows = await self._call("GET", "/market/kline", params=params)
+        candles = parse_kline_rows(rows if isinstance(rows, list) else [])
+        return candles[:-1] if end_ms is None and candles else candles
+
+    async def history(
+        self, symbol: str, interval: str, *, start_ms: int, end_ms: int | None = None, max_candles: int = 200_000
+    ) -> list[Candle]:
+        """Closed candles with open time in [start_ms, end_ms), paging backwards 200 at a time."""
+        out: dict[int, Candle] = {}
+        cursor = end_ms
+        while len(out) < max_candles:
+            page = await self.klines(symbol, interval, end_ms=cursor)
+            fresh = [c for c in page if c.ts not in out and (cursor is None or c.ts < cursor)]
+            for candle in fresh:
+                if candle.ts >= start_ms:
+                    out[candle.ts] = candle
+            if not fresh or page[0].ts <= start_ms:
+                break
+            cursor = page[0].ts
+        return [out[ts] for ts in sorted(out)]
+
+    async def trading_pairs(self, symbols: list[str] | None = None) -> list[ContractSpec]:
+        params = {"symbols": ",".join(symbols)} if symbols else None
+        rows = await self._call("GET", "/market/trading_pairs", params=params)
+        return [ContractSpec.from_wire(r) for r in rows or []]
+
+    async def tickers(self, symbols: list[str] | None = None) -> list[dict[str, Any]]:
+        params = {"symbols": ",".join(symbols)} if symbols else None
+        rows: list[dict[str, Any]] = await self._call("GET", "/market/tickers", params=params) or []
+        return rows
+
+    async def depth(self, symbol: str, limit: str = "15") -> dict[str, list[tuple[float, float]]]:
+        data = await self._call("GET", "/market/depth", params={"symbol": symbol, "limit": limit})
+        return {side: [(num(p, "price"), num(q, "qty")) for p, q in data.get(side, [])] for side in ("bids", "asks")}
+
+    async def funding_rate(self, symbol: str) -> float:
+        """The current funding rate per period as a fraction (the wire gives percent: "0.01" = 0.0001)."""
+        data = await self._call("GET", "/market/funding_rate", params={"symbol": symbol})
+        row = data[0] if isinstance(data, list) and data else data  # C6: array or object
+        return num(row.get("fundingRate"), "fundingRate") / 100.0
+
+    # -- Private -----------------------------------------------------------------------------------------
+
+    async def place_order(
+        self,
+        *,
+        symbol: str,
+        side: Literal["buy", "sell"],
+        qty: str,
+        order_type: Literal["market", "limit"],
+        client_id: str,
+        price: str | None = None,
+        reduce_only: bool = False,
+        extra: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Send one order; returns the exchange order id. Never retried here (see the module docstring)."""
+        body: dict[str, Any] = {
+            "symbol": symbol,
+            "side": side.upper(),
+            "orderType": order_type.upper(),
+            "qty": qty,
+            "clientId": client_id,
+            "reduceOnly": reduce_only,
+        }
+        if price is not None:
+            body["price"] = price
+            body["effect"] = "GTC"
+        body.update(extra or {})
+        data = await self._call("POST", "/trade/place_order", body=body, signed=True, retry=False)
+        return str(data.get("orderId", ""))
+
+    async def cancel_orders(
+        self, symbol: str, *, order_ids: Sequence[str] = (), client_ids: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        order_list = [{"orderId": o} for o in order_ids] + [{"clientId": c} for c in client_ids]
+        result: dict[str, Any] = await self._call(
+            "POST", "/trade/cancel_orders", signed=True, body={"symbol": symbol, "orderList": order_list}
+        )
+        return result
+
+    async def order_detail(self, *, order_id: str | None = None, client_id: str | None = None) -> OrderInfo:
+        params = {"orderId": order_id} if order_id else {"clientId": client_id or ""}
+        data = await self._call("GET", "/trade/get_order_detail", params=params, signed=True)
+        row = data[0] if isinstance(data, list) and data else data
+        return OrderInfo.from_wire(row)
+
+    async def pending_orders(self, symbol: str | None = None) -> list[OrderInfo]:
+        params = {"symbol": symbol, "limit": "100"} if symbol else {"limit": "100"}
+        data = await self._call("GET", "/trade/get_pending_orders", params=params, signed=True)
+        return [OrderInfo.from_wire(r) for r in (data or {}).get("orderList", [])]
+
+    async def pending_positions(self, symbol: str | None = None) -> list[PositionInfo]:
+        data = await self._call(
+            "GET", "/position/get_pending_positions", params={"symbol": symbol} if symbol else None, signed=True
+        )
+        return [PositionInfo.from_wire(r) for r in data or []]
+
+    async def account(self, margin_coin: str = "USDT") -> AccountInfo:
+        return AccountInfo.from_wire(
+            await self._call("GET", "/account", params={"marginCoin": margin_coin}, signed=True)
+        )
+
+    async def change_leverage(self, symbol: str, leverage: int, margin_coin: str = "USDT") -> None:
+        await self._call(
+            "POST",
+            "/account/change_leverage",
+            signed=True,
+            body={"symbol": symbol, "marginCoin": margin_coin, "leverage": leverage},
+        )
+
+    # -- Transport ---------------------------------------------------------------------------------------
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+        signed: bool = False,
+        retry: bool = True,
+    ) -> Any:
+        async def once() -> Any:
+            return await self._send(method, path, params=params, body=body, signed=signed)
+
+        if not retry:
+            return await once()
+        return await self._retry.call(once, retryable=is_retryable)
+
+    async def _send(
+        self, method: str, path: str, *, params: Mapping[str, str] | None, body: Mapping[str, Any] | None, signed: bool
+    ) -> Any:
+        await self.limiter.acquire()
+        payload = orjson.dumps(body) if body is not None else None  # signed and sent as these very bytes
+        headers = {"Content-Type": "application/json"}
+        if signed:
+            headers.update(self._auth_headers(params or {}, payload.decode() if payload else ""))
+        url = self.base_url + API + path
+        try:
+            async with self._session.request(
+                method, url, params=params, data=payload, headers=headers, timeout=self._timeout
+            ) as response:
+                status = response.status
+                raw = await response.read()
+        except TimeoutError as exc:
+            raise ExchangeTimeout(f"bitunix {path}: no answer in {self._timeout.total} s") from exc
+        except aiohttp.ClientError as exc:
+            raise ExchangeUnavailable(f"bitunix {path}: {type(exc).__name__}: {exc}") from exc
+        if status == 429:
+            self._rate_limited(codes.TOO_MANY_REQUESTS)
+            raise RateLimitedError(f"bitunix {path}: HTTP 429", http_status=429)
+        if status >= 500:
+            raise ExchangeUnavailable(f"bitunix {path}: HTTP {status}", http_status=status)
+        if status != 200:
+            raise ExchangeError(f"bitunix {path}: HTTP {status}", http_status=status)
+        try:
+            doc = orjson.loads(raw)
+            code = int(doc["code"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise ExchangeUnavailable(f"bitunix {path}: answer is not the JSON envelope: {raw[:80]!r}") from None
+        if code != codes.SUCCESS:
+            error = error_for_code(code, str(doc.get("msg", "")), path=path)
+            if isinstance(error, RateLimitedError):
+                self._rate_limited(code)
+            raise error
+        self._penalty_s = self._first_penalty_s
+        return doc.get("data")
+
+    def _auth_headers(self, params: Mapping[str, str], body: str) -> dict[str, str]:
+        creds = self._credentials
+        if creds is None:
+            raise AuthError("bitunix: this call needs API credentials, and none were given")
+        nonce = self._nonce()
+        timestamp = str(self._clock.now_ms())
+        signature = sign(
+            api_key=creds.api_key,
+            secret=creds.secret,
+            nonce=nonce,
+            timestamp=timestamp,
+            query=query_string_for_signing(params),
+            body=body,
+        )
+        return {"api-key": creds.api_key, "nonce": nonce, "timestamp": timestamp, "sign": signature}
+
+    def _rate_limited(self, code: int) -> None:
+        """Everyone sharing the limiter waits; the wait doubles on repeated answers (1 s, 2 s, ... 16 s)."""
+        self.rate_limited += 1
+        penalty = self._penalty_s
+        self._penalty_s = min(self._penalty_s * 2.0, 16.0 * self._first_penalty_s)
+        self.limiter.penalize(penalty)
+        if self.on_rate_limited is not None:
+            self.on_rate_limited(penalty, code)
+
+
+def default_session(timeout_s: float = 10.0) -> aiohttp.ClientSession:
+    """The one session per exchange: JSON via orjson, an explicit timeout, a bounded connection pool."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=timeout_s),
+        connector=aiohttp.TCPConnector(limit=16),
+        json_serialize=lambda obj: orjson.dumps(obj).decode(),
+    )
+
+
+__all__ = ["AccountInfo", "BitunixRest", "Credentials", "OrderInfo", "PositionInfo", "default_session"]

@@ -1,0 +1,13 @@
+"""The simulated Bitunix exchange (`la sim-exchange`): real wire format, replayed candles, switchable faults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from laptop_agents.core.candle import Candle
+from laptop_agents.feeds.csv_source import CsvCandles
+
+
+def load_candles(path: Path) -> list[Candle]:
+    """A whole candle file in memory (the simulator serves history from it)."""
+    return list(CsvCandles(path))

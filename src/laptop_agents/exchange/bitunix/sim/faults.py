@@ -1,0 +1,77 @@
+"""Fault injection for the simulated exchange: switches a test, the CLI or the admin endpoint can set.
+
+Every switch is a plain field; counters say how often each fault actually fired, so a test can prove its
+fault happened. `FaultPlan.update(mapping)` applies a partial JSON object (the admin endpoint and the
+`--faults FILE` option use it) and refuses unknown keys.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class FaultPlan:
+    # -- WebSocket ---------------------------------------------------------------------------------------
+    drop_every_s: float = 0.0
+    """Drop every WebSocket connection every N seconds (0 = never)."""
+    silent: bool = False
+    """Keep connections open but send nothing at all (no pushes, no pongs)."""
+    skip_candles: int = 0
+    """Send no pushes for the next N candles (the REST history still has them: a gap to backfill)."""
+    duplicate_pushes: int = 0
+    """Send each of the next N pushes twice."""
+    reorder_pushes: int = 0
+    """Hold back each of the next N pushes and send it after the following one."""
+    malformed_frames: int = 0
+    """Send N frames that are not JSON, then N frames with an unknown op, among the pushes."""
+    # -- REST --------------------------------------------------------------------------------------------
+    rate_limit_next: int = 0
+    """Answer the next N REST requests with the rate-limit code 10006."""
+    rate_limit_until: float = 0.0
+    """Answer every REST request with 10006 until this monotonic time (set via `rate_limit_for_s`)."""
+    http_error_next: int = 0
+    """Answer the next N REST requests with HTTP `http_error_status`."""
+    http_error_status: int = 503
+    latency_ms: float = 0.0
+    """Delay every REST answer and WebSocket push by this much."""
+    drop_order_response_next: int = 0
+    """Accept the next N orders (they exist and fill) but cut the connection before answering."""
+    insufficient_balance_next: int = 0
+    """Reject the next N orders with 20003 insufficient balance."""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        known = {f.name for f in fields(self)} - {"counts", "rate_limit_until"}
+        for key, value in values.items():
+            if key == "rate_limit_for_s":
+                self.rate_limit_until = time.monotonic() + float(value)
+                continue
+            if key not in known:
+                raise ValueError(f"unknown fault {key!r}; known: {', '.join(sorted(known | {'rate_limit_for_s'}))}")
+            current = getattr(self, key)
+            setattr(self, key, type(current)(value))
+
+    def take(self, name: str) -> bool:
+        """Use one unit of a counted fault (`rate_limit_next`, ...); True when it fires."""
+        left = getattr(self, name)
+        if left <= 0:
+            return False
+        setattr(self, name, left - 1)
+        self.fired(name)
+        return True
+
+    def fired(self, name: str) -> None:
+        self.counts[name] = self.counts.get(name, 0) + 1
+
+    def rate_limited_now(self) -> bool:
+        if time.monotonic() < self.rate_limit_until:
+            self.fired("rate_limit_for_s")
+            return True
+        return False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

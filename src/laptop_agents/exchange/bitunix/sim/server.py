@@ -1,0 +1,524 @@
+"""The simulated Bitunix exchange: the real REST paths and WebSocket endpoints on 127.0.0.1.
+
+REST answers use the real envelope (HTTP 200 for business errors, `code`/`msg`/`data`, decimals as
+strings, klines newest first); private endpoints verify the signature over the raw body bytes, reject
+stale timestamps and reused nonces, and are rate limited per key (public ones per client address).
+`/admin/*` lets tests and the CLI inspect state, set faults and step the replay (not part of Bitunix).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from laptop_agents.core.candle import Candle
+from laptop_agents.exchange.bitunix import codes
+from laptop_agents.exchange.bitunix.signing import query_string_for_signing, sign
+from laptop_agents.exchange.bitunix.sim.faults import FaultPlan
+from laptop_agents.exchange.bitunix.sim.ledger import ContractRules, Ledger, Refusal, SimAccount
+from laptop_agents.exchange.bitunix.sim.market import MarketReplay
+from laptop_agents.exchange.bitunix.sim.streams import StreamHub
+from laptop_agents.exchange.bitunix.wire import REST_INTERVAL_MS, fmt
+
+API = "/api/v1/futures"
+Handler = Callable[[web.Request, SimAccount | None], Awaitable[Any]]
+
+
+@dataclass
+class SimAccountConfig:
+    api_key: str
+    secret: str
+    balance: float = 10_000.0
+
+
+@dataclass
+class SimConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    interval: str = "1m"
+    speed: float = 600.0
+    """Market time per wall time: 600 turns 1-minute candles into one every 100 ms. 0 = step by hand."""
+    pushes_per_candle: int = 4
+    start_index: int = 300
+    """Candles of history already "traded" when the replay starts (REST serves them at once)."""
+    accounts: list[SimAccountConfig] = field(default_factory=lambda: [SimAccountConfig("sim-key", "sim-secret")])
+    rules: dict[str, ContractRules] = field(default_factory=dict)
+    timestamp_window_ms: int = 60_000
+    rest_rate_per_s: int = 10
+    ws_idle_timeout_s: float = 60.0
+    ws_max_messages_per_s: int = 5
+    spread_bps: float = 2.0
+    taker_fee_bps: float = 6.0
+    maker_fee_bps: float = 2.0
+    # wire variants for the open conflicts of bitunix-api.md §9 (defaults: the documented behaviour)
+    kline_volume_names: str = "doc"  # C1: "doc" = quoteVol holds the base quantity; "intuitive" swaps them
+    account_shape: str = "array"  # C5: "array" (doc) or "object" (seen live)
+    funding_shape: str = "array"  # C6: "array" (doc example) or "object" (SDK)
+    numbers: str = "string"  # C2: "string" (captures) or "number"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    monotonic: float
+    wall_ms: int
+    method: str
+    path: str
+    query: dict[str, str]
+    api_key: str | None
+    http_status: int
+    code: int | None
+
+
+def envelope(code: int, data: Any = None, msg: str | None = None) -> web.Response:
+    text = msg or codes.MESSAGES.get(code, "error")
+    body = {"code": code, "msg": text, "data": data} if code == 0 else {"code": code, "data": None, "msg": text}
+    return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+class SimExchange:
+    def __init__(self, config: SimConfig, series: Mapping[str, Sequence[Candle]]) -> None:
+        self.config = config
+        self.faults = FaultPlan()
+        step = REST_INTERVAL_MS.get(config.interval) or 60_000
+        self.market = MarketReplay(
+            series, interval_ms=step, start_index=config.start_index, pushes_per_candle=config.pushes_per_candle
+        )
+        rules = {s: config.rules.get(s, ContractRules(s)) for s in self.market.symbols}
+        self.hub = StreamHub(self)
+        self.ledger = Ledger(
+            self.market,
+            rules,
+            spread_bps=config.spread_bps,
+            taker_fee_bps=config.taker_fee_bps,
+            maker_fee_bps=config.maker_fee_bps,
+            on_private=self.hub.private_push,
+        )
+        for acct in config.accounts:
+            self.ledger.add_account(acct.api_key, acct.secret, acct.balance)
+        self.requests: deque[RequestRecord] = deque(maxlen=20_000)
+        self._nonces: dict[str, deque[str]] = {}
+        self._hits: dict[str, deque[float]] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self.app = self._build_app()
+
+    # -- Lifecycle ---------------------------------------------------------------------------------------
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.config.host}:{self.port}"
+
+    @property
+    def ws_public_url(self) -> str:
+        return f"ws://{self.config.host}:{self.port}/public/"
+
+    @property
+    def ws_private_url(self) -> str:
+        return f"ws://{self.config.host}:{self.port}/private/"
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.config.host, self.config.port)
+        await site.start()
+        server = site._server
+        assert server is not None
+        assert hasattr(server, "sockets")
+        self.port = server.sockets[0].getsockname()[1]
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        await self.hub.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> SimExchange:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    def requests_to(self, path_suffix: str) -> list[RequestRecord]:
+        return [r for r in self.requests if r.path.endswith(path_suffix)]
+
+    # -- App ---------------------------------------------------------------------------------------------
+
+    def _build_app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware])
+        public: dict[str, Handler] = {
+            "/market/kline": self._kline, "/market/trading_pairs": self._trading_pairs,
+            "/market/tickers": self._tickers, "/market/depth": self._depth, "/market/funding_rate": self._funding,
+        }  # fmt: skip
+        private: dict[str, tuple[str, Handler]] = {
+            "/account": ("GET", self._account),
+            "/account/change_leverage": ("POST", self._change_leverage),
+            "/account/get_leverage_margin_mode": ("GET", self._leverage_mode),
+            "/trade/place_order": ("POST", self._place_order),
+            "/trade/cancel_orders": ("POST", self._cancel_orders),
+            "/trade/get_order_detail": ("GET", self._order_detail),
+            "/trade/get_pending_orders": ("GET", self._pending_orders),
+            "/trade/get_history_trades": ("GET", self._history_trades),
+            "/position/get_pending_positions": ("GET", self._pending_positions),
+        }
+        for path, handler in public.items():
+            app.router.add_get(API + path, self._wrap(handler, signed=False))
+        for path, (method, handler) in private.items():
+            app.router.add_route(method, API + path, self._wrap(handler, signed=True))
+        app.router.add_get("/public/", self.hub.public_handler)
+        app.router.add_get("/private/", self.hub.private_handler)
+        app.router.add_get("/admin/state", self._admin_state)
+        app.router.add_post("/admin/faults", self._admin_faults)
+        app.router.add_post("/admin/advance", self._admin_advance)
+        app.router.add_post("/admin/drop", self._admin_drop)
+        app.router.add_get("/admin/requests", self._admin_requests)
+        return app
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.startswith(("/admin/", "/public/", "/private/")):
+            return await handler(request)
+        faults = self.faults
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.take("http_error_next"):
+            return self._log(request, web.Response(status=faults.http_error_status, text="upstream error"), None)
+        if faults.take("rate_limit_next") or faults.rate_limited_now():
+            return self._log(request, envelope(codes.REQUEST_TOO_FREQUENT), codes.REQUEST_TOO_FREQUENT)
+        scope = request.headers.get("api-key") or (request.remote or "?")
+        if not self._within_rate(scope):
+            return self._log(request, envelope(codes.REQUEST_TOO_FREQUENT), codes.REQUEST_TOO_FREQUENT)
+        try:
+            response = await handler(request)
+        except web.HTTPNotFound:
+            return self._log(request, envelope(codes.NOT_FOUND), codes.NOT_FOUND)
+        code = getattr(response, "la_code", None)
+        return self._log(request, response, code)
+
+    def _log(self, request: web.Request, response: web.StreamResponse, code: int | None) -> web.StreamResponse:
+        self.requests.append(
+            RequestRecord(
+                time.monotonic(),
+                time.time_ns() // 1_000_000,
+                request.method,
+                request.path,
+                dict(request.query),
+                request.headers.get("api-key"),
+                response.status,
+                code,
+            )
+        )
+        return response
+
+    def _within_rate(self, scope: str) -> bool:
+        now = time.monotonic()
+        hits = self._hits.setdefault(scope, deque())
+        while hits and hits[0] <= now - 1.0:
+            hits.popleft()
+        if len(hits) >= self.config.rest_rate_per_s:
+            return False
+        hits.append(now)
+        return True
+
+    def _wrap(self, handler: Handler, *, signed: bool) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            try:
+                account = await self._authenticate(request) if signed else None
+                data = await handler(request, account)
+            except Refusal as refusal:
+                response = envelope(refusal.code, msg=refusal.msg)
+                response.la_code = refusal.code  # type: ignore[attr-defined]
+                return response
+            if isinstance(data, web.StreamResponse):
+                return data
+            response = envelope(codes.SUCCESS, data)
+            response.la_code = codes.SUCCESS  # type: ignore[attr-defined]
+            return response
+
+        return endpoint
+
+    async def _authenticate(self, request: web.Request) -> SimAccount:
+        key = request.headers.get("api-key", "")
+        if not key:
+            raise Refusal(codes.API_KEY_EMPTY)
+        account = self.ledger.accounts.get(key)
+        nonce = request.headers.get("nonce", "")
+        stamp = request.headers.get("timestamp", "")
+        given = request.headers.get("sign", "")
+        if account is None:
+            raise Refusal(codes.SIGNATURE_ERROR, "Sign signature error (unknown api-key)")
+        try:
+            skew = abs(time.time_ns() // 1_000_000 - int(stamp))
+        except ValueError:
+            raise Refusal(codes.SIGNATURE_ERROR, "Sign signature error (timestamp is not milliseconds)") from None
+        if skew > self.config.timestamp_window_ms:
+            raise Refusal(codes.SIGNATURE_ERROR, f"Sign signature error (timestamp {skew} ms off)")
+        body = (await request.read()).decode("utf-8", errors="replace")
+        expected = sign(
+            api_key=key,
+            secret=account.secret,
+            nonce=nonce,
+            timestamp=stamp,
+            query=query_string_for_signing(dict(request.query)),
+            body=body,
+        )
+        if not hmac.compare_digest(expected, given):
+            raise Refusal(codes.SIGNATURE_ERROR)
+        seen = self._nonces.setdefault(key, deque(maxlen=10_000))
+        if nonce in seen:
+            raise Refusal(codes.SIGNATURE_ERROR, "Sign signature error (nonce reused)")
+        seen.append(nonce)
+        return account
+
+    # -- Public REST -------------------------------------------------------------------------------------
+
+    def _symbol(self, request: web.Request, key: str = "symbol") -> str:
+        symbol = request.query.get(key, "").upper()
+        if symbol not in self.market.series:
+            raise Refusal(codes.FUTURES_NOT_SUPPORTED)
+        return symbol
+
+    def _n(self, value: float) -> Any:
+        return fmt(value) if self.config.numbers == "string" else value
+
+    async def _kline(self, request: web.Request, _: SimAccount | None) -> Any:
+        symbol = self._symbol(request)
+        step = REST_INTERVAL_MS.get(request.query.get("interval", ""))
+        if step != self.market.interval_ms:
+            return []  # an interval we do not replay: success with no rows, as the real API answers
+        try:
+            limit = min(int(request.query.get("limit", "100")), 200)
+            end = int(request.query["endTime"]) if "endTime" in request.query else None
+            start = int(request.query["startTime"]) if "startTime" in request.query else None
+        except ValueError:
+            raise Refusal(codes.PARAMETER_ERROR) from None
+        rows = []
+        for ts, o, h, lo, c, v in self.market.klines(symbol, end_ms=end, limit=max(limit, 1)):
+            if start is not None and ts < start:
+                continue
+            base, quote = v, v * c
+            first, second = (base, quote) if self.config.kline_volume_names == "doc" else (quote, base)
+            rows.append(
+                {
+                    "open": self._n(o),
+                    "high": self._n(h),
+                    "low": self._n(lo),
+                    "close": self._n(c),
+                    "quoteVol": self._n(first),
+                    "baseVol": self._n(second),
+                    "time": str(ts) if self.config.numbers == "string" else ts,
+                }
+            )
+        return rows
+
+    async def _trading_pairs(self, request: web.Request, _: SimAccount | None) -> Any:
+        wanted = {s.strip().upper() for s in request.query.get("symbols", "").split(",") if s.strip()}
+        return [r.wire() for s, r in self.ledger.rules.items() if not wanted or s in wanted]
+
+    async def _tickers(self, request: web.Request, _: SimAccount | None) -> Any:
+        wanted = {s.strip().upper() for s in request.query.get("symbols", "").split(",") if s.strip()}
+        out = []
+        for symbol in self.market.symbols:
+            if wanted and symbol not in wanted:
+                continue
+            day = self.market.klines(symbol, end_ms=None, limit=1440)
+            last = self.market.last_price(symbol)
+            out.append(
+                {
+                    "symbol": symbol,
+                    "markPrice": fmt(last),
+                    "lastPrice": fmt(last),
+                    "open": fmt(day[-1][1]),
+                    "last": fmt(last),
+                    "quoteVol": fmt(sum(r[5] * r[4] for r in day)),
+                    "baseVol": fmt(sum(r[5] for r in day)),
+                    "high": fmt(max(r[2] for r in day)),
+                    "low": fmt(min(r[3] for r in day)),
+                }
+            )
+        return out
+
+    async def _depth(self, request: web.Request, _: SimAccount | None) -> Any:
+        symbol = self._symbol(request)
+        limit = request.query.get("limit", "max")
+        allowed = ("1", "5", "15", "50", "max")
+        if limit not in allowed:
+            raise Refusal(
+                codes.VALUE_NOT_ALLOWED,
+                f'Parameter {limit} does not match, alternative value ["1","5","15","50","max"].',
+            )
+        levels = 50 if limit == "max" else int(limit)
+        last = self.market.last_price(symbol)
+        tick = 10.0 ** -self.ledger.rules[symbol].quote_precision
+        half = max(last * self.config.spread_bps / 2e4, tick)
+        asks = [[fmt(round((last + half + i * tick) / tick) * tick), fmt(0.5 + i * 0.1)] for i in range(levels)]
+        bids = [[fmt(round((last - half - i * tick) / tick) * tick), fmt(0.5 + i * 0.1)] for i in range(levels)]
+        return {"asks": asks, "bids": bids}
+
+    async def _funding(self, request: web.Request, _: SimAccount | None) -> Any:
+        symbol = self._symbol(request)
+        now = self.market.now_ms()
+        period = 8 * 3_600_000
+        last = self.market.last_price(symbol)
+        row = {
+            "symbol": symbol,
+            "markPrice": fmt(last),
+            "lastPrice": fmt(last),
+            "indexPrice": fmt(last),
+            "fundingRate": fmt(self.ledger.funding_rate * 100),
+            "fundingInterval": 8,
+            "nextFundingTime": str((now // period + 1) * period),
+            "maxFundingRate": "0.375",
+            "minFundingRate": "-0.375",
+        }
+        return [row] if self.config.funding_shape == "array" else row
+
+    # -- Private REST ------------------------------------------------------------------------------------
+
+    async def _json_body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = orjson.loads(await request.read() or b"{}")
+        except orjson.JSONDecodeError:
+            raise Refusal(codes.PARAMETER_ERROR, "body is not JSON") from None
+        if not isinstance(body, dict):
+            raise Refusal(codes.PARAMETER_ERROR, "body must be a JSON object")
+        return body
+
+    async def _account(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        data = self.ledger.account_wire(account)
+        return [data] if self.config.account_shape == "array" else data
+
+    async def _change_leverage(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        body = await self._json_body(request)
+        try:
+            leverage = int(body.get("leverage", 0))
+        except (TypeError, ValueError):
+            raise Refusal(codes.INVALID_LEVERAGE) from None
+        symbol = str(body.get("symbol", "")).upper()
+        self.ledger.change_leverage(account, symbol, leverage)
+        return [{"marginCoin": "USDT", "leverage": leverage, "symbol": symbol}]
+
+    async def _leverage_mode(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        symbol = self._symbol(request)
+        leverage = account.leverage.get(symbol, self.ledger.rules[symbol].default_leverage)
+        return {"symbol": symbol, "marginCoin": "USDT", "leverage": leverage, "marginMode": "CROSS"}
+
+    async def _place_order(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        body = await self._json_body(request)
+        insufficient = self.faults.take("insufficient_balance_next")
+        order = self.ledger.place_order(account, body, insufficient=insufficient)
+        if self.faults.take("drop_order_response_next"):
+            # The lost ack: the order exists (and may have filled) but the caller never hears of it.
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=200)
+        return {"orderId": order.order_id, "clientId": order.client_id}
+
+    async def _cancel_orders(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        body = await self._json_body(request)
+        symbol = str(body.get("symbol", ""))
+        ok, failed = [], []
+        for item in body.get("orderList") or []:
+            oid, cid = item.get("orderId"), item.get("clientId")
+            try:
+                order = self.ledger.cancel(account, symbol, oid, cid)
+                ok.append({"orderId": order.order_id, "clientId": order.client_id})
+            except Refusal as refusal:
+                failed.append(
+                    {
+                        "orderId": oid or "",
+                        "clientId": cid or "",
+                        "errorMsg": refusal.msg,
+                        "errorCode": str(refusal.code),
+                    }
+                )
+        return {"successList": ok, "failureList": failed}
+
+    async def _order_detail(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        order = self.ledger.find(account, request.query.get("orderId"), request.query.get("clientId"))
+        if order is None:
+            raise Refusal(codes.ORDER_NOT_FOUND)
+        return self.ledger.order_wire(order)
+
+    async def _pending_orders(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        symbol = request.query.get("symbol", "").upper()
+        orders = [o for o in account.orders.values() if o.status == "NEW" and (not symbol or o.symbol == symbol)]
+        orders.sort(key=lambda o: o.ctime, reverse=True)
+        limit = min(int(request.query.get("limit", "10")), 100)
+        skip = int(request.query.get("skip", "0"))
+        return {"orderList": [self.ledger.order_wire(o) for o in orders[skip : skip + limit]], "total": len(orders)}
+
+    async def _history_trades(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        trades = [
+            {**f, "qty": fmt(f["qty"]), "price": fmt(f["price"]), "fee": fmt(f["fee"]),
+             "realizedPNL": fmt(f["realizedPNL"])} for f in reversed(account.fills)
+        ]  # fmt: skip
+        return {"tradeList": trades[:100], "total": len(trades)}
+
+    async def _pending_positions(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        symbol = request.query.get("symbol", "").upper()
+        return [
+            self.ledger.position_wire(account, p)
+            for p in account.positions.values()
+            if not symbol or p.symbol == symbol
+        ]
+
+    # -- Admin (not part of Bitunix) ---------------------------------------------------------------------
+
+    async def _admin_state(self, _: web.Request) -> web.Response:
+        accounts = {
+            key: {"balance": a.balance, "positions": {s: p.qty for s, p in a.positions.items()},
+                  "orders": len(a.orders), "fills": len(a.fills)} for key, a in self.ledger.accounts.items()
+        }  # fmt: skip
+        return web.json_response(
+            {
+                "now_ms": self.market.now_ms(),
+                "pushes_sent": self.market.pushes_sent,
+                "connections": self.hub.connection_counts(),
+                "faults": self.faults.as_dict(),
+                "accounts": accounts,
+            },
+            dumps=lambda o: orjson.dumps(o).decode(),
+        )
+
+    async def _admin_faults(self, request: web.Request) -> web.Response:
+        try:
+            self.faults.update(await request.json())
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(self.faults.as_dict())
+
+    async def _admin_advance(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        pushes = int(body.get("pushes", 0)) + int(body.get("candles", 0)) * self.market.k
+        await self.hub.advance(pushes)
+        return web.json_response({"now_ms": self.market.now_ms(), "pushes_sent": self.market.pushes_sent})
+
+    async def _admin_drop(self, _: web.Request) -> web.Response:
+        return web.json_response({"dropped": self.hub.drop_all()})
+
+    async def _admin_requests(self, _: web.Request) -> web.Response:
+        rows = [
+            r.__dict__ if hasattr(r, "__dict__") else {f: getattr(r, f) for f in r.__slots__} for r in self.requests
+        ]
+        return web.json_response(rows, dumps=lambda o: orjson.dumps(o).decode())

@@ -1,0 +1,133 @@
+"""The Bitunix wire format, both ways: interval names, tolerant number parsing, klines, contract specs.
+
+Numbers arrive as strings or as JSON numbers (§2.3, conflict C2): `num` accepts both. REST klines come
+newest first with ambiguous volume names (C1): `parse_kline_rows` returns ascending candles and finds the
+base volume by its ratio to the quote volume (quote ≈ base × close).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from laptop_agents.core.candle import INTERVAL_MS, Candle
+from laptop_agents.exchange.bitunix.errors import ParameterError
+
+# Our interval names → REST `interval` (§3.1) and WebSocket channel suffix (§5.5).
+REST_INTERVALS: dict[str, str] = {
+    "1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "1h", "2h": "2h", "4h": "4h", "6h": "6h",
+    "8h": "8h", "12h": "12h", "1d": "1d", "3d": "3d", "1w": "1w",
+}  # fmt: skip
+WS_INTERVALS: dict[str, str] = {
+    "1m": "1min", "3m": "3min", "5m": "5min", "15m": "15min", "30m": "30min", "1h": "60min", "2h": "2h",
+    "4h": "4h", "6h": "6h", "8h": "8h", "12h": "12h", "1d": "1day", "3d": "3day", "1w": "1week",
+}  # fmt: skip
+WS_INTERVAL_MS: dict[str, int] = {suffix: INTERVAL_MS[ours] for ours, suffix in WS_INTERVALS.items()}
+REST_INTERVAL_MS: dict[str, int] = {wire: INTERVAL_MS[ours] for ours, wire in REST_INTERVALS.items()}
+
+
+def kline_channel(interval: str, price_type: str = "market") -> str:
+    """`market_kline_1min` for "1m"."""
+    return f"{price_type}_kline_{WS_INTERVALS[interval]}"
+
+
+def num(value: Any, field: str = "value") -> float:
+    """A decimal that may be a JSON string or number; anything else is a `ParameterError` naming the field."""
+    if isinstance(value, bool):
+        raise ParameterError(f"bitunix field {field}: expected a number, got {value!r}")
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"bitunix field {field}: expected a number, got {value!r}") from None
+    if not math.isfinite(result):
+        raise ParameterError(f"bitunix field {field}: not finite ({value!r})")
+    return result
+
+
+def int_ms(value: Any, field: str = "time") -> int:
+    """A millisecond timestamp sent as a string or a number."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value))
+    except ValueError:
+        raise ParameterError(f"bitunix field {field}: expected integer milliseconds, got {value!r}") from None
+
+
+def fmt(value: float) -> str:
+    """A float as Bitunix writes decimals: the shortest exact digits, no exponent, no trailing ".0"."""
+    text = repr(float(value))
+    if "e" in text or "E" in text:
+        text = f"{value:.12f}".rstrip("0").rstrip(".")
+    elif text.endswith(".0"):
+        text = text[:-2]
+    return text if text not in ("", "-0") else "0"
+
+
+def base_volume(vol_a: float, vol_b: float, close: float) -> float:
+    """Pick the base-coin volume of two unnamed volumes: the one that, times the close, gives the other."""
+    if vol_a <= 0 or vol_b <= 0:
+        return min(vol_a, vol_b) if vol_a > 0 or vol_b > 0 else 0.0
+    a_is_base = abs(math.log(vol_b / (vol_a * close))) <= abs(math.log(vol_a / (vol_b * close)))
+    return vol_a if a_is_base else vol_b
+
+
+def parse_kline_rows(rows: Sequence[Mapping[str, Any]]) -> list[Candle]:
+    """REST kline rows (any order, string or number fields) as candles in ascending open time."""
+    candles = []
+    for row in rows:
+        close = num(row.get("close"), "close")
+        volume = base_volume(num(row.get("quoteVol", 0), "quoteVol"), num(row.get("baseVol", 0), "baseVol"), close)
+        candles.append(
+            Candle(
+                int_ms(row.get("time")),
+                num(row.get("open"), "open"),
+                num(row.get("high"), "high"),
+                num(row.get("low"), "low"),
+                close,
+                volume,
+            )
+        )
+    candles.sort(key=lambda c: c.ts)
+    return candles
+
+
+@dataclass(frozen=True, slots=True)
+class ContractSpec:
+    """What an order must respect on one contract (§3.4). `qty_step` = 10^-basePrecision, `tick` likewise."""
+
+    symbol: str
+    base: str
+    quote: str
+    min_qty: float
+    max_market_qty: float
+    max_limit_qty: float
+    qty_step: float
+    tick: float
+    min_leverage: int
+    max_leverage: int
+    default_leverage: int
+    status: str
+    api_trading: bool
+
+    @classmethod
+    def from_wire(cls, row: Mapping[str, Any]) -> ContractSpec:
+        base_precision = int(row.get("basePrecision", 0))
+        quote_precision = int(row.get("quotePrecision", 0))
+        return cls(
+            symbol=str(row["symbol"]).upper(),
+            base=str(row.get("base", "")),
+            quote=str(row.get("quote", "")),
+            min_qty=num(row.get("minTradeVolume", 0), "minTradeVolume"),
+            max_market_qty=num(row.get("maxMarketOrderVolume", 0), "maxMarketOrderVolume"),
+            max_limit_qty=num(row.get("maxLimitOrderVolume", 0), "maxLimitOrderVolume"),
+            qty_step=10.0**-base_precision,
+            tick=10.0**-quote_precision,
+            min_leverage=int(row.get("minLeverage", 1)),
+            max_leverage=int(row.get("maxLeverage", 1)),
+            default_leverage=int(row.get("defaultLeverage", 1)),
+            status=str(row.get("symbolStatus", "OPEN")),
+            api_trading=bool(row.get("isApiSupported", True)),
+        )
