@@ -1,0 +1,110 @@
+"""Closed candles from the public kline channel (§5.5), for one or many symbols on one connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+
+from laptop_agents.core.candle import Candle
+from laptop_agents.core.errors import CandleError
+from laptop_agents.exchange.bitunix.errors import ParameterError
+from laptop_agents.exchange.bitunix.wire import WS_INTERVAL_MS, kline_channel, num
+from laptop_agents.exchange.bitunix.ws_socket import ReconnectingSocket
+
+
+class KlineAssembler:
+    """Turns running pushes of one symbol into closed candles.
+
+    A push carries the candle so far and the push time, not the open time: its bucket is
+    `ts // interval × interval`, and a bucket is closed when a push for a later bucket arrives. A push not
+    newer than the last one applied (a duplicate, or a late or reordered push, even inside one bucket) is
+    ignored, so the running values never go back in time. After a reconnect the candle in hand may have
+    missed its last updates: a push for the same bucket refreshes it completely (pushes carry running
+    values), but if the next push belongs to a later bucket, that candle is discarded (the gap it leaves is
+    backfilled over REST), never emitted incomplete.
+    """
+
+    __slots__ = ("bucket", "discarded", "interval_ms", "invalid", "last_ts", "stale", "suspect", "values")
+
+    def __init__(self, interval_ms: int) -> None:
+        self.interval_ms = interval_ms
+        self.bucket: int | None = None
+        self.last_ts = -1
+        self.values = (0.0, 0.0, 0.0, 0.0, 0.0)
+        self.suspect = False
+        self.stale = 0
+        self.discarded = 0
+        self.invalid = 0
+
+    def on_push(self, ts: int, o: float, h: float, low: float, c: float, volume: float) -> Candle | None:
+        if ts <= self.last_ts:
+            self.stale += 1
+            return None
+        self.last_ts = ts
+        bucket = ts - ts % self.interval_ms
+        current = self.bucket
+        closed: Candle | None = None
+        if current is not None and bucket > current:
+            if self.suspect:
+                self.discarded += 1
+            else:
+                try:
+                    closed = Candle(current, *self.values)
+                except CandleError:
+                    self.invalid += 1
+        self.suspect = False
+        self.bucket = bucket
+        self.values = (o, h, low, c, volume)
+        return closed
+
+    def connection_lost(self) -> None:
+        self.suspect = self.bucket is not None
+
+
+class BitunixPublicStream(ReconnectingSocket[tuple[str, Candle]]):
+    """Closed candles for `symbols` at `interval`: `await stream.get()` → (symbol, candle)."""
+
+    name = "bitunix_public_ws"
+
+    def __init__(self, url: str, *, symbols: list[str], interval: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.symbols = [s.upper() for s in symbols]
+        self.channel = kline_channel(interval)
+        step = WS_INTERVAL_MS[self.channel.rsplit("_", 1)[1]]
+        self.assemblers = {s: KlineAssembler(step) for s in self.symbols}
+
+    async def handshake(self, ws: ClientConnection) -> None:
+        await self.send_limited(
+            ws, {"op": "subscribe", "args": [{"symbol": s, "ch": self.channel} for s in self.symbols]}
+        )
+
+    def connection_lost(self) -> None:
+        for assembler in self.assemblers.values():
+            assembler.connection_lost()
+
+    def handle(self, frame: dict[str, Any]) -> tuple[bool, tuple[str, Candle] | None]:
+        if frame.get("ch") != self.channel:
+            if frame.get("op") not in ("subscribe", "unsubscribe"):
+                self.stats.unknown += 1
+            return False, None
+        symbol = str(frame.get("symbol", "")).upper()
+        assembler = self.assemblers.get(symbol)
+        data = frame.get("data")
+        if assembler is None or not isinstance(data, dict):
+            self.stats.unknown += 1
+            return False, None
+        try:
+            ts = int(str(frame["ts"]))
+            closed = assembler.on_push(
+                ts,
+                num(data.get("o"), "o"),
+                num(data.get("h"), "h"),
+                num(data.get("l"), "l"),
+                num(data.get("c"), "c"),
+                num(data.get("b", 0), "b"),
+            )
+        except (KeyError, TypeError, ValueError, ParameterError):
+            self.stats.malformed += 1
+            return False, None
+        return True, None if closed is None else (symbol, closed)

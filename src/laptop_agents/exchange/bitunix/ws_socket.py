@@ -1,0 +1,233 @@
+"""A Bitunix WebSocket that stays up for weeks: the connection loop shared by the public and private streams.
+
+The server speaks first (`op: connect`); the subclass then does its handshake (subscribe, or login and
+subscribe), with every message through the shared rate limiter. We send a JSON ping every
+`ping_interval_s` and treat `silence_after_pings` intervals with no message at all as a dead link. Any
+failure reconnects after an exponential, jittered delay (reset once data flows again), redoes the
+handshake and reports a `Reconnected` event. Frames that are not JSON or not understood are counted and
+skipped; they never stop the stream. What the subclass extracts goes to a bounded queue; a slow consumer
+slows the reader (backpressure), nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from laptop_agents.core.clock import Clock, LiveClock
+from laptop_agents.core.events import Event, Reconnected
+from laptop_agents.runtime.rate_limiter import RateLimiter
+from laptop_agents.runtime.retry import backoff_delays
+
+T = TypeVar("T")
+
+
+@dataclass
+class StreamStats:
+    connects: int = 0
+    reconnects: int = 0
+    messages: int = 0
+    data: int = 0
+    malformed: int = 0
+    unknown: int = 0
+    pongs: int = 0
+
+
+class Silence(Exception):
+    """No message for too long on an open connection."""
+
+
+class HandshakeRefused(Exception):
+    """The server answered the handshake with a refusal (for example a failed login)."""
+
+
+class ReconnectingSocket(Generic[T]):
+    name = "bitunix_ws"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        limiter: RateLimiter,
+        ping_interval_s: float = 5.0,
+        silence_after_pings: float = 3.0,
+        connect_timeout_s: float = 10.0,
+        backoff: Callable[[], Iterator[float]] = backoff_delays,
+        on_event: Callable[[Event], None] | None = None,
+        clock: Clock | None = None,
+        queue_size: int = 10_000,
+    ) -> None:
+        self.url = url
+        self.limiter = limiter
+        self.ping_interval_s = ping_interval_s
+        self.silence_s = ping_interval_s * silence_after_pings
+        self.connect_timeout_s = connect_timeout_s
+        self._backoff = backoff
+        self._on_event = on_event
+        self._clock = clock or LiveClock()
+        self._queue: asyncio.Queue[T] = asyncio.Queue(queue_size)
+        self._task: asyncio.Task[None] | None = None
+        self.stats = StreamStats()
+        self.connected = asyncio.Event()
+        self.last_error = ""
+        self._stopping = False
+
+    # -- For subclasses ----------------------------------------------------------------------------------
+
+    async def handshake(self, ws: ClientConnection) -> None:
+        """After the connect frame: subscribe (and log in). Raise `HandshakeRefused` to retry later."""
+        raise NotImplementedError
+
+    def handle(self, frame: dict[str, Any]) -> tuple[bool, T | None]:
+        """(was it a data frame, the item to hand out if any) for one parsed frame."""
+        raise NotImplementedError
+
+    def connection_lost(self) -> None:
+        """Called after every lost connection, before the reconnect delay."""
+
+    # -- Interface ---------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping = False
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+            self.connection_lost()  # whatever was in flight when we hung up may be incomplete
+        self.connected.clear()
+
+    async def get(self) -> T:
+        """The next item (starts the connection on first use)."""
+        self.start()
+        return await self._queue.get()
+
+    async def __aiter__(self) -> AsyncIterator[T]:
+        while True:
+            yield await self.get()
+
+    async def send_limited(self, ws: ClientConnection, message: dict[str, Any]) -> None:
+        """A subscribe or login message, through the shared rate limiter."""
+        await self.limiter.acquire()
+        await ws.send(orjson.dumps(message).decode())
+
+    async def recv_frame(self, ws: ClientConnection) -> dict[str, Any]:
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a completed recv.
+        async with asyncio.timeout(self.connect_timeout_s):
+            raw = await ws.recv()
+        frame = orjson.loads(raw)
+        if not isinstance(frame, dict):
+            raise ValueError(f"expected a JSON object, got {str(raw)[:80]}")
+        return frame
+
+    # -- Connection loop ---------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        delays = self._backoff()
+        lost_at: float | None = None
+        reason = ""
+        attempt = 0
+        while not self._stopping:
+            try:
+                async with connect(
+                    self.url,
+                    ping_interval=None,
+                    open_timeout=self.connect_timeout_s,
+                    close_timeout=1.0,
+                    max_size=1 << 22,
+                ) as ws:
+                    first = await self.recv_frame(ws)
+                    if first.get("op") != "connect":
+                        raise ValueError(f"expected the connect frame first, got {first}")
+                    await self.handshake(ws)
+                    self.stats.connects += 1
+                    if lost_at is not None:
+                        self.stats.reconnects += 1
+                        self._emit_reconnected(attempt, lost_at, reason)
+                    self.connected.set()
+                    pinger = asyncio.create_task(self._ping(ws), name=f"{self.name}_ping")
+                    try:
+                        async for _ in self._read(ws):
+                            delays = self._backoff()  # data flows: the next failure starts the backoff afresh
+                            attempt = 0
+                    finally:
+                        pinger.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                            await pinger
+            except asyncio.CancelledError:
+                raise
+            except (
+                Silence,
+                HandshakeRefused,
+                ConnectionClosed,
+                InvalidHandshake,
+                InvalidURI,
+                OSError,
+                TimeoutError,
+                ValueError,
+            ) as exc:
+                reason = f"{type(exc).__name__}: {exc}"[:200]
+                self.last_error = reason
+            self.connected.clear()
+            if lost_at is None or attempt == 0:
+                lost_at = time.monotonic()
+            self.connection_lost()
+            attempt += 1
+            await asyncio.sleep(next(delays))
+
+    async def _ping(self, ws: ClientConnection) -> None:
+        while True:
+            await asyncio.sleep(self.ping_interval_s)
+            await ws.send(orjson.dumps({"op": "ping", "ping": int(time.time())}).decode())
+
+    async def _read(self, ws: ClientConnection) -> AsyncIterator[None]:
+        """Yields after each data frame (so the loop can reset its backoff); raises when the link dies."""
+        while True:
+            try:
+                async with asyncio.timeout(self.silence_s):
+                    raw = await ws.recv()
+            except TimeoutError:
+                raise Silence(f"no message for {self.silence_s:.2f} s") from None
+            self.stats.messages += 1
+            try:
+                frame = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                self.stats.malformed += 1
+                continue
+            if not isinstance(frame, dict):
+                self.stats.malformed += 1
+                continue
+            if frame.get("op") == "ping" and "pong" in frame:
+                self.stats.pongs += 1
+                continue
+            is_data, item = self.handle(frame)
+            if item is not None:
+                await self._queue.put(item)
+            if is_data:
+                self.stats.data += 1
+                yield None
+
+    def _emit_reconnected(self, attempt: int, lost_at: float, reason: str) -> None:
+        if self._on_event is not None:
+            self._on_event(
+                Reconnected(
+                    ts=self._clock.now_ms(),
+                    channel=self.name,
+                    attempt=attempt,
+                    downtime_ms=int((time.monotonic() - lost_at) * 1000),
+                    reason=reason,
+                )
+            )
