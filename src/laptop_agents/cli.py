@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config value (repeatable), e.g. --set risk.risk_pct=0.5",
     )
     run.add_argument("--print-config", action="store_true", help="print the effective config and exit")
+    from laptop_agents.exchange.bitunix.sim.cli import add_parser as add_sim_parser
+
+    add_sim_parser(sub)
     return parser
 
 
@@ -67,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "sim-exchange":
+            from laptop_agents.exchange.bitunix.sim.cli import run as run_sim
+
+            return run_sim(args)
     except InputError as exc:
         for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
             print(f"la: {line}", file=sys.stderr)

@@ -63,6 +63,10 @@ class SimConfig:
     account_shape: str = "array"  # C5: "array" (doc) or "object" (seen live)
     funding_shape: str = "array"  # C6: "array" (doc example) or "object" (SDK)
     numbers: str = "string"  # C2: "string" (captures) or "number"
+    accept_last_kline_prefix: bool = False  # C3: also serve `last_kline_*` (the Java SDK's name) as market klines
+    subscribe_ack: bool = False  # C7: the probe saw no ack; True sends {"op":"subscribe",...,"data":{"result":true}}
+    ws_enum_case: str = "upper"  # C9: "upper" (doc: BUY/LIMIT) or "title" (seen: Buy/Limit) on private pushes
+    position_side: str = "LONG"  # C10: "LONG" (doc: LONG/SHORT) or "BUY" (seen: BUY/SELL) on REST positions
 
 
 @dataclass(frozen=True, slots=True)

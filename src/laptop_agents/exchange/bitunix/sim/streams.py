@@ -176,6 +176,8 @@ class StreamHub:
     def private_push(self, api_key: str, channel: str, data: dict[str, Any]) -> None:
         if self.x.faults.silent:
             return
+        if self.x.config.ws_enum_case == "title":  # C9: Buy/Sell, Limit/Market as seen on the wire
+            data = {k: v.title() if k in ("side", "type") and isinstance(v, str) else v for k, v in data.items()}
         text = orjson.dumps({"ch": channel, "ts": self.x.market.now_ms(), "data": data}).decode()
         for conn in self.conns:
             if conn.private and conn.api_key == api_key:
@@ -258,7 +260,14 @@ class StreamHub:
                         ).decode()
                     )
                     break
-                conn.subs.add((str(arg.get("symbol", "")).upper(), str(arg.get("ch", ""))))
+                channel = str(arg.get("ch", ""))
+                if self.x.config.accept_last_kline_prefix and channel.startswith("last_kline_"):
+                    channel = "market_kline_" + channel.removeprefix("last_kline_")  # C3
+                symbol = str(arg.get("symbol", "")).upper()
+                conn.subs.add((symbol, channel))
+                if self.x.config.subscribe_ack:  # C7
+                    conn.send(orjson.dumps({"op": "subscribe", "ch": channel, "symbol": symbol,
+                                            "data": {"result": True}}).decode())
         elif op == "unsubscribe":
             for arg in frame.get("args") or []:
                 if isinstance(arg, dict):

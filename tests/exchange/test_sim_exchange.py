@@ -1,0 +1,133 @@
+"""The simulated exchange itself: replay, funding, admin endpoint, state inspection and wire variants."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import orjson
+import pytest
+import websockets
+
+from laptop_agents.core.candle import Candle
+from laptop_agents.exchange.bitunix.rest import BitunixRest
+from laptop_agents.exchange.bitunix.signing import new_nonce, sign_ws_login
+from laptop_agents.exchange.bitunix.sim.market import partial
+from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
+from laptop_agents.runtime.rate_limiter import RateLimiter
+from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually
+
+
+def test_partial_candle_walks_open_low_high_close_and_ends_exact() -> None:
+    up = Candle(0, 100.0, 110.0, 95.0, 108.0, 40.0)
+    assert partial(up, 1 / 3) == (100.0, 100.0, 95.0, 95.0, pytest.approx(40 / 3))
+    o, h, lo, c, _ = partial(up, 0.5)
+    assert (o, lo, h) == (100.0, 95.0, pytest.approx(102.5)) and c == h  # halfway up the middle leg
+    assert partial(up, 1.0) == (100.0, 110.0, 95.0, 108.0, 40.0)
+    down = Candle(0, 100.0, 104.0, 90.0, 92.0, 8.0)
+    assert partial(down, 1 / 3)[1:4] == (104.0, 100.0, 104.0)  # a down candle visits the high first
+
+
+async def test_rest_serves_only_what_the_replay_reached(sim: SimExchange, rest: BitunixRest) -> None:
+    file = bundled_candles()
+    assert (await rest.klines("BTCUSDT", "1m"))[-1].ts == file[1499].ts
+    await sim.hub.advance(4 * 10 + 1)
+    assert (await rest.klines("BTCUSDT", "1m"))[-1] == file[1509]
+
+
+async def test_funding_is_charged_every_8_hours_of_market_time(sim: SimExchange, rest: BitunixRest) -> None:
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.100", order_type="market", client_id="f-1")
+    account = sim.ledger.accounts[KEY]
+    before = account.balance
+    period = 8 * 3_600_000
+    next_funding = (sim.market.now_ms() // period + 1) * period
+    pushes = (next_funding - sim.market.now_ms()) // 15_000 + 4
+    await sim.hub.advance(int(pushes))
+    position = account.positions["BTCUSDT"]
+    assert position.funding > 0  # a long pays a positive rate
+    assert account.balance == pytest.approx(before - position.funding)
+    assert position.funding == pytest.approx(0.1 * sim.market.last_price("BTCUSDT") * 0.0001, rel=0.02)
+
+
+async def test_admin_endpoint_sets_faults_advances_and_reports_state(
+    sim: SimExchange, session: aiohttp.ClientSession
+) -> None:
+    async with session.post(sim.rest_url + "/admin/faults", json={"latency_ms": 5, "rate_limit_next": 1}) as r:
+        assert (await r.json())["rate_limit_next"] == 1
+    async with session.post(sim.rest_url + "/admin/faults", json={"no_such_fault": 1}) as r:
+        assert r.status == 400 and "unknown fault" in (await r.json())["error"]
+    async with session.post(sim.rest_url + "/admin/advance", json={"candles": 2}) as r:
+        assert (await r.json())["pushes_sent"] == 8
+    async with session.get(sim.rest_url + "/api/v1/futures/market/tickers") as r:
+        assert (await r.json())["code"] == 10006  # the fault set over HTTP fired
+    async with session.get(sim.rest_url + "/admin/state") as r:
+        state = await r.json()
+    assert state["pushes_sent"] == 8 and state["faults"]["counts"]["rate_limit_next"] == 1
+    assert state["accounts"][KEY]["balance"] == 10_000
+    async with session.get(sim.rest_url + "/admin/requests") as r:
+        log = await r.json()
+    assert log[-1]["path"] == "/api/v1/futures/market/tickers" and log[-1]["code"] == 10006
+    async with session.post(sim.rest_url + "/admin/drop") as r:
+        assert (await r.json())["dropped"] == 0
+
+
+async def test_request_log_and_fills_are_inspectable(sim: SimExchange, rest: BitunixRest) -> None:
+    await rest.place_order(symbol="BTCUSDT", side="sell", qty="0.010", order_type="market", client_id="i-1")
+    (record,) = sim.requests_to("/trade/place_order")
+    assert (record.method, record.api_key, record.code, record.http_status) == ("POST", KEY, 0, 200)
+    (fill,) = sim.ledger.accounts[KEY].fills
+    assert (fill["clientId"], fill["side"], fill["roleType"]) == ("i-1", "SELL", "TAKER")
+
+
+async def test_wire_variants_are_understood_by_our_clients(sim: SimExchange, rest: BitunixRest) -> None:
+    sim.config.subscribe_ack = True  # C7
+    sim.config.position_side = "BUY"  # C10
+    sim.config.accept_last_kline_prefix = True  # C3
+    await rest.place_order(symbol="BTCUSDT", side="sell", qty="0.010", order_type="market", client_id="v-1")
+    (position,) = await rest.pending_positions()
+    assert position.side == "short"
+    stream = BitunixPublicStream(sim.ws_public_url, symbols=["BTCUSDT"], interval="1m", limiter=RateLimiter(50, 10))
+    stream.start()
+    try:
+        await eventually(lambda: any(("BTCUSDT", "market_kline_1min") in c.subs for c in sim.hub.conns))
+        await sim.hub.advance(9)
+        (_, candle) = await asyncio.wait_for(stream.get(), 5)
+        assert candle == bundled_candles()[1500]
+        assert stream.stats.unknown == 0  # the subscribe ack is understood, not counted as unknown
+    finally:
+        await stream.stop()
+    async with websockets.connect(sim.ws_public_url) as ws:
+        await ws.recv()
+        await ws.send('{"op":"subscribe","args":[{"symbol":"BTCUSDT","ch":"last_kline_1min"}]}')
+        ack = orjson.loads(await ws.recv())
+        assert ack["data"] == {"result": True}
+
+
+async def test_private_pushes_in_title_case_when_switched(sim: SimExchange) -> None:
+    sim.config.ws_enum_case = "title"  # C9
+    async with websockets.connect(sim.ws_private_url) as ws:
+        await ws.recv()
+        stamp, nonce = int(time.time()), new_nonce()
+        await ws.send(
+            orjson.dumps(
+                {
+                    "op": "login",
+                    "args": [
+                        {
+                            "apiKey": KEY,
+                            "timestamp": stamp,
+                            "nonce": nonce,
+                            "sign": sign_ws_login(
+                                api_key=KEY, secret=SECRET, nonce=nonce, timestamp=stamp
+                            ),
+                        }
+                    ],
+                }
+            ).decode()
+        )
+        assert orjson.loads(await ws.recv())["data"] == {"result": True}
+        sim.hub.private_push(KEY, "order", {"side": "BUY", "type": "LIMIT", "clientId": "x"})
+        push = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
+    assert (push["ch"], push["data"]["side"], push["data"]["type"]) == ("order", "Buy", "Limit")
