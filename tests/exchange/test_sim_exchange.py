@@ -119,9 +119,7 @@ async def test_private_pushes_in_title_case_when_switched(sim: SimExchange) -> N
                             "apiKey": KEY,
                             "timestamp": stamp,
                             "nonce": nonce,
-                            "sign": sign_ws_login(
-                                api_key=KEY, secret=SECRET, nonce=nonce, timestamp=stamp
-                            ),
+                            "sign": sign_ws_login(api_key=KEY, secret=SECRET, nonce=nonce, timestamp=stamp),
                         }
                     ],
                 }

@@ -28,14 +28,22 @@ DEFAULT_DATA = "data/ftx_btc-perp_1m_2022-01.csv"
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("sim-exchange", help="run the simulated Bitunix exchange on 127.0.0.1",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "sim-exchange",
+        help="run the simulated Bitunix exchange on 127.0.0.1",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--port", type=int, default=0, help="TCP port (0 = a free one; the URLs are printed)")
     p.add_argument("--data", default=DEFAULT_DATA, help="candle CSV to replay (ts,open,high,low,close,volume)")
     p.add_argument("--symbol", default="BTCUSDT")
     p.add_argument("--interval", default="1m", choices=[k for k in INTERVAL_MS if k != "3m"])
-    p.add_argument("--speed", type=float, default=600.0,
-                   help="market time per wall time (600: a 1m candle every 100 ms; 0: step with POST /admin/advance)")
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=600.0,
+        help="market time per wall time (600: a 1m candle every 100 ms; 0: step with POST /admin/advance)",
+    )
     p.add_argument("--pushes-per-candle", type=int, default=4)
     p.add_argument("--start-index", type=int, default=300, help="candles of history served before the replay")
     p.add_argument("--accounts", help="JSON list of accounts [{api_key, secret, balance}]")
@@ -62,9 +70,14 @@ def build(args: argparse.Namespace) -> SimExchange:
     candles = load_candles(resolve_data_path(args.data.removeprefix("csv:")))
     if len(candles) <= args.start_index + 1:
         raise InputError(f"--start-index {args.start_index}: the data has only {len(candles)} candles")
-    config = SimConfig(port=args.port, interval=args.interval, speed=args.speed,
-                       pushes_per_candle=args.pushes_per_candle, start_index=args.start_index,
-                       accounts=_accounts(args.accounts))
+    config = SimConfig(
+        port=args.port,
+        interval=args.interval,
+        speed=args.speed,
+        pushes_per_candle=args.pushes_per_candle,
+        start_index=args.start_index,
+        accounts=_accounts(args.accounts),
+    )
     exchange = SimExchange(config, {args.symbol.upper(): candles})
     if args.faults:
         try:
@@ -84,8 +97,11 @@ async def serve(exchange: SimExchange) -> None:
             loop.add_signal_handler(sig, stop.set)
     async with exchange:
         keys = ", ".join(a.api_key for a in exchange.config.accounts)
-        print(f"sim-exchange ready  REST {exchange.rest_url}  WS {exchange.ws_public_url} "
-              f"{exchange.ws_private_url}  admin {exchange.rest_url}/admin/state  accounts: {keys}", flush=True)
+        print(
+            f"sim-exchange ready  REST {exchange.rest_url}  WS {exchange.ws_public_url} "
+            f"{exchange.ws_private_url}  admin {exchange.rest_url}/admin/state  accounts: {keys}",
+            flush=True,
+        )
         await stop.wait()
     print("sim-exchange stopped", flush=True)
 

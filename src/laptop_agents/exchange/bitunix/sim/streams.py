@@ -266,8 +266,11 @@ class StreamHub:
                 symbol = str(arg.get("symbol", "")).upper()
                 conn.subs.add((symbol, channel))
                 if self.x.config.subscribe_ack:  # C7
-                    conn.send(orjson.dumps({"op": "subscribe", "ch": channel, "symbol": symbol,
-                                            "data": {"result": True}}).decode())
+                    conn.send(
+                        orjson.dumps(
+                            {"op": "subscribe", "ch": channel, "symbol": symbol, "data": {"result": True}}
+                        ).decode()
+                    )
         elif op == "unsubscribe":
             for arg in frame.get("args") or []:
                 if isinstance(arg, dict):
