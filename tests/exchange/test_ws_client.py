@@ -18,7 +18,7 @@ from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream, KlineAssembler
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.retry import backoff_delays
-from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually
+from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually, sim_config
 
 CH = "market_kline_1min"
 
@@ -215,3 +215,25 @@ async def test_private_login_with_a_wrong_secret_is_refused_and_retried(sim: Sim
         assert not private.connected.is_set()
     finally:
         await private.stop()
+
+
+async def test_one_connection_streams_several_symbols() -> None:
+    file = bundled_candles()
+    halved = [Candle(c.ts, c.open / 2, c.high / 2, c.low / 2, c.close / 2, c.volume) for c in file]
+    async with SimExchange(sim_config(), {"BTCUSDT": file, "ETHUSDT": halved}) as sim:
+        stream = BitunixPublicStream(
+            sim.ws_public_url, symbols=["BTCUSDT", "ethusdt"], interval="1m", limiter=RateLimiter(50, 10)
+        )
+        stream.start()
+        try:
+            await eventually(lambda: any(len(c.subs) == 2 for c in sim.hub.conns), what="both subscriptions")
+            await sim.hub.advance(2 * 4 + 1)
+            got = sorted([await asyncio.wait_for(stream.get(), 5) for _ in range(4)], key=lambda x: (x[0], x[1].ts))
+        finally:
+            await stream.stop()
+    assert got == [
+        ("BTCUSDT", file[1500]),
+        ("BTCUSDT", file[1501]),
+        ("ETHUSDT", halved[1500]),
+        ("ETHUSDT", halved[1501]),
+    ]
