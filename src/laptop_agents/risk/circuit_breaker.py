@@ -16,7 +16,16 @@ from laptop_agents.core.events import CircuitBreakerReset, CircuitBreakerTripped
 
 
 class CircuitBreaker:
-    __slots__ = ("_cfg", "_emit", "_symbol", "bars_since_trip", "consecutive_losses", "peak", "tripped")
+    __slots__ = (
+        "_cfg",
+        "_emit",
+        "_symbol",
+        "bars_since_trip",
+        "consecutive_losses",
+        "counting_bars",
+        "peak",
+        "tripped",
+    )
 
     def __init__(
         self,
@@ -33,15 +42,13 @@ class CircuitBreaker:
         self.consecutive_losses = 0
         self.tripped = False
         self.bars_since_trip = 0
+        self.counting_bars = False
+        """True while tripped with a reset pending: then every candle's mark matters, not just changes.
+        A plain attribute (not a property): the trading core reads it on every candle."""
 
     @property
     def allows_entries(self) -> bool:
         return not self.tripped
-
-    @property
-    def counting_bars(self) -> bool:
-        """True while tripped with a reset pending: then every candle's mark matters, not just changes."""
-        return self.tripped and self._cfg.reset_after_bars > 0
 
     def on_trade_closed(self, *, ts: int, net_pnl: float, equity: float) -> None:
         if net_pnl < 0:
@@ -62,6 +69,7 @@ class CircuitBreaker:
             self.bars_since_trip += 1
             if cfg.reset_after_bars and self.bars_since_trip >= cfg.reset_after_bars:
                 self.tripped = False
+                self.counting_bars = False
                 self.consecutive_losses = 0
                 self.peak = equity
                 self._emit(
@@ -73,6 +81,7 @@ class CircuitBreaker:
 
     def _trip(self, ts: int, reason: str, equity: float) -> None:
         self.tripped = True
+        self.counting_bars = self._cfg.reset_after_bars > 0
         self.bars_since_trip = 0
         cfg = self._cfg
         self._emit(
