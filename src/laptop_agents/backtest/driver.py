@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,9 +68,16 @@ class _Stream:
         self.count = 0
         self.emit = emit
         self.symbol = symbol
+        self._iterator: Iterator[Candle] | None = None
+
+    def close(self) -> None:
+        """Close the source (a CSV generator holds its file open while suspended)."""
+        close = getattr(self._iterator, "close", None)
+        if close is not None:
+            close()
 
     def candles(self) -> itertools.chain[Candle]:
-        iterator = iter(self.source)
+        iterator = self._iterator = iter(self.source)
         head = list(itertools.islice(iterator, 4))
         if not head:
             raise DataError(f"data.source {self.source.describe()}: no candles in the source")
@@ -145,6 +152,8 @@ def run_backtest(
         _drive(core, stream, itertools.chain((first,), candles), clock, on_candle_hook)
     except LaptopAgentsError as exc:
         error = exc
+    finally:
+        stream.close()
     trade = core.finish()
     final_equity = core.broker.equity(core.last_candle.close) if core.last_candle else core.broker.cash
     curves.finish(final_equity if trade is not None else None)
