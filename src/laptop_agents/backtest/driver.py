@@ -29,6 +29,7 @@ from laptop_agents.core.events import (
     RunStarted,
 )
 from laptop_agents.engine.assembly import build_core
+from laptop_agents.engine.snapshot import core_snapshot
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
 from laptop_agents.feeds.sources import CandleSource
@@ -187,7 +188,7 @@ def run_backtest(
         )
     )
     summary = summarise(trades, curves, final_equity=final_equity, candles=stream.count)
-    write_checkpoint(folder.state, _final_state(folder, core, settings, log.seq, error))
+    write_checkpoint(folder.state, _final_state(folder, core, log.seq, error))
     trades.close()
     log.close()
     write_summary_html(
@@ -273,32 +274,11 @@ def _drive(
         stream.count = core.candles
 
 
-def _final_state(
-    folder: RunFolder, core: TradingCore, settings: Settings, seq: int, error: LaptopAgentsError | None
-) -> dict[str, Any]:
-    broker = core.broker
-    breaker = core.breaker
-    last = core.last_candle
+def _final_state(folder: RunFolder, core: TradingCore, seq: int, error: LaptopAgentsError | None) -> dict[str, Any]:
     return {
         "run_id": folder.run_id,
         "mode": "backtest",
         "status": "failed" if error else "finished",
-        "symbol": settings.data.symbol,
-        "candles": core.candles,
-        "last_candle_ts": last.ts if last else None,
         "event_seq": seq,
-        "next_client_order_n": core.ids.next_n,
-        "next_trade_id": broker.next_trade_id,
-        "cash": broker.cash,
-        "realized_pnl": broker.realized_pnl,
-        "fees_paid": broker.fees_paid,
-        "funding_paid": broker.funding_paid,
-        "equity": broker.equity(last.close) if last else broker.cash,
-        "position": None,
-        "circuit_breaker": {
-            "tripped": breaker.tripped,
-            "peak_equity": breaker.peak,
-            "consecutive_losses": breaker.consecutive_losses,
-            "bars_since_trip": breaker.bars_since_trip,
-        },
+        **core_snapshot(core),
     }

@@ -36,6 +36,8 @@ class RunConfig(_Section):
     duration_s: float | None = Field(None, gt=0, description="live modes: stop after this many seconds")
     report_recent_events: int = Field(50, ge=0, le=10_000, description="events listed in summary.html")
     report_max_trades: int = Field(500, ge=0, le=100_000, description="trades listed in summary.html")
+    heartbeat_interval_s: float = Field(5.0, gt=0, le=3_600, description="live: heartbeat.json is rewritten this often")
+    checkpoint_interval_s: float = Field(30.0, gt=0, le=86_400, description="live: state.json at least this often")
 
     @field_validator("run_id")
     @classmethod
@@ -59,6 +61,9 @@ class DataConfig(_Section):
         20.0, gt=0, le=2_000, description="standard deviation of one mock candle's return, basis points"
     )
     mock_start_ts: int = Field(1_640_995_200_000, ge=0, description="first mock open time, epoch ms")
+    stale_after_intervals: float = Field(
+        3.0, gt=1, le=1_000, description="live: no closed candle for this many intervals = stale data"
+    )
 
     @field_validator("source")
     @classmethod
@@ -141,6 +146,11 @@ class ExchangeConfig(_Section):
     rate_limit_per_s: float = Field(10.0, gt=0, le=1_000, description="requests per second, shared")
     rate_limit_burst: int = Field(10, ge=1, le=1_000, description="requests allowed at once")
     request_timeout_s: float = Field(10.0, gt=0, le=300)
+    sim_data: str = Field(
+        "csv:data/ftx_btc-perp_1m_2022-01.csv", description="embedded simulated exchange: candles it replays"
+    )
+    sim_speed: float = Field(600.0, gt=0, le=1_000_000, description="embedded simulated exchange: replay speed")
+    sim_start_index: int = Field(300, ge=1, description="embedded simulated exchange: candles of history served")
 
 
 class DashboardConfig(_Section):

@@ -42,7 +42,10 @@ class SmaAtrStrategy:
         self._trail_distance = config.trail_distance_r if config.trail_enabled else None
 
     def warmup_candles(self) -> int:
-        return max(self._cfg.slow_sma + 1, self._cfg.atr_period + 1)
+        """Candles seen before the first possible decision: both SMAs at t−1 need `slow` candles, the ATR
+        `atr_period + 1`, and a decision happens on the candle after them. Warming up on exactly this many
+        candles suppresses nothing a backtest of the same candles would do (live-paper parity)."""
+        return max(self._cfg.slow_sma, self._cfg.atr_period)
 
     def on_candle(self, candle: Candle, position: Side | None) -> Sequence[Intent]:
         close = candle.close

@@ -1,0 +1,70 @@
+"""`BitunixFeed`: REST history and backfill, WebSocket stream, one shared rate limiter (real or simulated)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import aiohttp
+
+from laptop_agents.core.candle import Candle, interval_ms
+from laptop_agents.core.events import Event
+from laptop_agents.exchange.bitunix.rest import BitunixRest, default_session
+from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
+from laptop_agents.runtime.rate_limiter import RateLimiter
+
+
+class BitunixFeed:
+    def __init__(
+        self,
+        *,
+        rest_url: str,
+        ws_url: str,
+        limiter: RateLimiter,
+        on_event: Callable[[Event], None] | None,
+        session: aiohttp.ClientSession | None = None,
+        ping_interval_s: float = 5.0,
+    ) -> None:
+        self._own_session = session is None
+        self._session = session or default_session()
+        self.limiter = limiter
+        self.rest = BitunixRest(rest_url, session=self._session, limiter=limiter)
+        self._ws_url = ws_url
+        self._on_event = on_event
+        self._ping_interval_s = ping_interval_s
+        self.ws: BitunixPublicStream | None = None
+
+    async def get_historical(self, symbol: str, interval: str, limit: int) -> list[Candle]:
+        page = await self.rest.klines(symbol, interval, limit=limit + 1)  # the newest row is forming: dropped
+        return page[-limit:]
+
+    async def stream(self, symbols: list[str], interval: str) -> AsyncIterator[tuple[str, Candle]]:
+        self.ws = BitunixPublicStream(
+            self._ws_url,
+            symbols=symbols,
+            interval=interval,
+            limiter=self.limiter,
+            on_event=self._on_event,
+            ping_interval_s=self._ping_interval_s,
+        )
+        try:
+            async for item in self.ws:
+                yield item
+        finally:
+            await self.ws.stop()
+
+    async def backfill(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[Candle]:
+        step = interval_ms(interval)
+        return await self.rest.history(
+            symbol, interval, start_ms=start_ms, end_ms=end_ms, max_candles=(end_ms - start_ms) // step + 1
+        )
+
+    async def reconnect(self) -> None:
+        if self.ws is not None:
+            await self.ws.stop()
+            self.ws.start()
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.stop()
+        if self._own_session:
+            await self._session.close()
