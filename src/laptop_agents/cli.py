@@ -111,6 +111,8 @@ def _run(args: argparse.Namespace) -> int:
     mode = settings.run.mode
     if mode == "backtest":
         return _backtest(settings)
+    if mode == "live-paper":
+        return _live_paper(settings)
     if mode == "selftest":
         from laptop_agents.backtest.selftest import run_selftest
 
@@ -150,6 +152,37 @@ def _backtest(settings: Settings) -> int:
     )
     folder.point_latest()
     print(result_table(result, settings, elapsed_s=elapsed, shown_path=_shown(folder.summary)))
+    return EXIT_OK
+
+
+def _live_paper(settings: Settings) -> int:
+    import asyncio
+
+    from laptop_agents.reporting.console import result_table
+    from laptop_agents.runtime.live_paper import run_live_paper
+    from laptop_agents.runtime.run_folder import RunFolder, new_run_id
+
+    wall = LiveClock()
+    run_id = settings.run.run_id or new_run_id("live-paper", wall.now_ms())
+    folder = RunFolder.create(Path(settings.run.runs_dir), run_id)
+    folder.point_latest()
+    print(
+        f"live-paper session {run_id}: heartbeat {_shown(folder.path / 'heartbeat.json')}; stop with Ctrl-C",
+        file=sys.stderr,
+        flush=True,
+    )
+    started = time.perf_counter()
+    result = asyncio.run(run_live_paper(settings, folder=folder, wall_clock=wall))
+    elapsed = time.perf_counter() - started
+    print(
+        result_table(
+            result,
+            settings,
+            elapsed_s=elapsed,
+            shown_path=_shown(folder.summary),
+            title=f"Live-paper session ({result.stop_reason})",
+        )
+    )
     return EXIT_OK
 
 

@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from laptop_agents.config.models import Settings
+from laptop_agents.reporting.metrics import RunSummary
+from laptop_agents.reporting.run_notes import RunNotes
 from laptop_agents.reporting.svg import fmt_ts
 
-if TYPE_CHECKING:
-    from laptop_agents.backtest.driver import BacktestResult
+
+class _Folder(Protocol):
+    @property
+    def run_id(self) -> str: ...
+
+
+class RunResult(Protocol):
+    """What a backtest or a live session reports at its end."""
+
+    @property
+    def folder(self) -> _Folder: ...
+    @property
+    def summary(self) -> RunSummary: ...
+    @property
+    def notes(self) -> RunNotes: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def first_ts(self) -> int | None: ...
+    @property
+    def last_ts(self) -> int | None: ...
+    @property
+    def gaps(self) -> int: ...
+    @property
+    def missing_candles(self) -> int: ...
 
 
 def _opt(value: float | None, fmt: str, suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:{fmt}}{suffix}"
 
 
-def result_table(result: BacktestResult, settings: Settings, *, elapsed_s: float, shown_path: str) -> str:
+def result_table(
+    result: RunResult, settings: Settings, *, elapsed_s: float, shown_path: str, title: str = "Backtest result"
+) -> str:
     s = result.summary
     period = (
         f"{fmt_ts(result.first_ts)} → {fmt_ts(result.last_ts)} UTC"
@@ -51,7 +78,6 @@ def result_table(result: BacktestResult, settings: Settings, *, elapsed_s: float
         ("summary", shown_path),
     ]
     width = max(len(k) for k, _ in rows)
-    title = "Backtest result"
     lines = [title, "─" * max(len(title), 60)]
     lines += [f"{k:<{width}}  {v}" for k, v in rows]
     return "\n".join(lines)

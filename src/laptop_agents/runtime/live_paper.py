@@ -1,0 +1,204 @@
+"""`la run --mode live-paper`: real-time data, simulated fills. With no exchange URL configured, the
+simulated Bitunix exchange runs in-process on a free loopback port, replaying the bundled candles."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from laptop_agents.config.loader import redacted_dump
+from laptop_agents.config.models import Settings
+from laptop_agents.core.candle import interval_ms
+from laptop_agents.core.clock import Clock
+from laptop_agents.core.events import Event, Fill, RunFinished, RunStarted
+from laptop_agents.engine.assembly import build_core
+from laptop_agents.exchange.bitunix.sim import load_candles
+from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange
+from laptop_agents.feeds.bitunix_feed import BitunixFeed
+from laptop_agents.feeds.sources import resolve_data_path
+from laptop_agents.reporting.curves import Curves
+from laptop_agents.reporting.html_report import ReportData, write_summary_html
+from laptop_agents.reporting.metrics import RunSummary, summarise
+from laptop_agents.reporting.run_notes import RunNotes
+from laptop_agents.reporting.trade_log import TradeLog
+from laptop_agents.runtime.event_log import EventLog
+from laptop_agents.runtime.lock import RunLock
+from laptop_agents.runtime.rate_limiter import RateLimiter
+from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runtime.runner import AsyncRunner, RunnerSettings
+
+
+@dataclass(frozen=True, slots=True)
+class LiveResult:
+    folder: RunFolder
+    summary: RunSummary
+    notes: RunNotes
+    stop_reason: str
+    source: str
+    first_ts: int | None
+    last_ts: int | None
+    gaps: int
+    missing_candles: int
+    duplicates_dropped: int
+    events: int
+
+
+def embedded_sim(settings: Settings) -> SimExchange:
+    candles = load_candles(resolve_data_path(settings.exchange.sim_data.removeprefix("csv:")))
+    config = SimConfig(
+        interval=settings.data.interval,
+        speed=settings.exchange.sim_speed,
+        start_index=settings.exchange.sim_start_index,
+    )
+    return SimExchange(config, {settings.data.symbol: candles})
+
+
+async def run_live_paper(
+    settings: Settings,
+    *,
+    folder: RunFolder,
+    wall_clock: Clock,
+    sim: SimExchange | None = None,
+    install_signals: bool = True,
+    on_runner: Callable[[AsyncRunner], None] | None = None,
+) -> LiveResult:
+    """Run one session until stopped (signal, `run.duration_s`, or `runner.stop()` via `on_runner`)."""
+    own_sim = sim is None and settings.exchange.rest_url is None
+    if own_sim:
+        sim = embedded_sim(settings)
+        await sim.start()
+    rest_url = settings.exchange.rest_url or (sim.rest_url if sim else "")
+    ws_url = settings.exchange.ws_public_url or (sim.ws_public_url if sim else "")
+    with RunLock(folder.path):
+        try:
+            return await _run(settings, folder, wall_clock, rest_url, ws_url, install_signals, on_runner)
+        finally:
+            if own_sim and sim is not None:
+                await sim.stop()
+
+
+async def _run(
+    settings: Settings,
+    folder: RunFolder,
+    wall: Clock,
+    rest_url: str,
+    ws_url: str,
+    install_signals: bool,
+    on_runner: Callable[[AsyncRunner], None] | None,
+) -> LiveResult:
+    symbol, interval = settings.data.symbol, settings.data.interval
+    folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
+    log = EventLog(folder.events, run_id=folder.run_id, wall_clock=wall, durable=True)
+    trades = TradeLog(folder.trades, keep_recent=settings.run.report_max_trades)
+    notes = RunNotes()
+    recent: deque[Event] = deque(maxlen=max(settings.run.report_recent_events, 1))
+    curves = Curves(folder.equity, starting_balance=settings.broker.starting_balance)
+    log.subscribe(trades.on_event)
+    log.subscribe(notes.on_event)
+    log.subscribe(recent.append)
+    core = build_core(settings, emit=log.emit, on_equity=curves.record, order_id_prefix=folder.run_id[-12:])
+    limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
+    feed = BitunixFeed(rest_url=rest_url, ws_url=ws_url, limiter=limiter, on_event=log.emit)
+    runner = AsyncRunner(
+        RunnerSettings(
+            symbol=symbol,
+            interval=interval,
+            heartbeat_interval_s=settings.run.heartbeat_interval_s,
+            checkpoint_interval_s=settings.run.checkpoint_interval_s,
+            stale_after_s=settings.data.stale_after_intervals * interval_ms(interval) / 1000 / _speed(settings),
+            duration_s=settings.run.duration_s,
+        ),
+        feed=feed,
+        core=core,
+        log_=log,
+        folder=folder,
+        wall_clock=wall,
+    )
+    log.subscribe(lambda e: runner.count_fill() if type(e) is Fill else None)
+    if on_runner is not None:
+        on_runner(runner)
+    log.emit(
+        RunStarted(
+            ts=0,
+            symbol=symbol,
+            mode="live-paper",
+            strategy=core.strategy.name,
+            source=f"bitunix {rest_url}",
+            interval=interval,
+            starting_balance=settings.broker.starting_balance,
+        )
+    )
+    await runner.warm_up(core.strategy.warmup_candles())
+    loop = asyncio.get_running_loop()
+    if install_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, runner.stop, f"signal {sig.name}")
+    try:
+        reason = await runner.run()
+    finally:
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
+    last = core.last_candle
+    final_equity = core.broker.equity(last.close) if last else core.broker.cash
+    curves.finish()
+    log.emit(
+        RunFinished(
+            ts=last.ts if last else 0,
+            symbol=symbol,
+            status="stopped",
+            candles=core.candles,
+            trades=trades.count,
+            final_equity=final_equity,
+            error=None,
+        )
+    )
+    summary = summarise(trades, curves, final_equity=final_equity, candles=core.candles)
+    trades.close()
+    log.close()
+    write_summary_html(
+        folder.summary,
+        ReportData(
+            run_id=folder.run_id,
+            mode="live-paper",
+            symbol=symbol,
+            interval=interval,
+            source=f"bitunix {rest_url}",
+            strategy=core.strategy.name,
+            summary=summary,
+            equity=curves.points,
+            prices=curves.prices,
+            recent_candles=list(curves.recent),
+            trades=list(trades.recent),
+            events=list(recent),
+            notes=notes,
+            error=None,
+            config=redacted_dump(settings),
+        ),
+    )
+    return LiveResult(
+        folder=folder,
+        summary=summary,
+        notes=notes,
+        stop_reason=reason,
+        source=f"bitunix {rest_url}",
+        first_ts=curves.first_ts,
+        last_ts=curves.last_ts,
+        gaps=runner.md.gaps,
+        missing_candles=runner.md.backfilled,
+        duplicates_dropped=runner.md.duplicates,
+        events=log.seq,
+    )
+
+
+def _speed(settings: Settings) -> float:
+    """Market time runs `sim_speed` times faster on the embedded simulator; staleness scales with it."""
+    return settings.exchange.sim_speed if settings.exchange.rest_url is None else 1.0
