@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--symbol", help="symbol, e.g. BTCUSDT")
     run.add_argument("--interval", help="candle interval, e.g. 1m, 5m, 1h")
     run.add_argument("--run-id", help="name of the run folder (default: time, mode and a random suffix)")
+    run.add_argument("--duration", type=float, help="live modes: stop after this many seconds (run.duration_s)")
     run.add_argument("--profile", help="config/profiles/NAME.json layered over the defaults")
     run.add_argument("--config", dest="config_file", help="a JSON config file layered over the profile")
     run.add_argument(
@@ -62,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     from laptop_agents.exchange.bitunix.sim.cli import add_parser as add_sim_parser
 
     add_sim_parser(sub)
+    dog = sub.add_parser("watchdog", help="check a run's heartbeat: exit 0 fresh, 1 stale or halted, 2 missing")
+    dog.add_argument("run", nargs="?", default="latest", help="run folder, heartbeat.json, or 'latest'")
+    dog.add_argument("--runs-dir", default="runs")
+    dog.add_argument("--stale-after", type=float, default=30.0, help="seconds without a heartbeat = stale")
+    dog.add_argument("--loop", action="store_true", help="keep checking")
+    dog.add_argument("--interval", type=float, default=10.0, help="seconds between checks with --loop")
+    dog.add_argument("--restart", help="shell command to run when the daemon is stale or missing (with --loop)")
     return parser
 
 
@@ -70,6 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "watchdog":
+            from laptop_agents.runtime import watchdog
+
+            path = watchdog.resolve_heartbeat(args.run, args.runs_dir)
+            if args.loop:
+                return watchdog.loop(
+                    path, stale_after_s=args.stale_after, interval_s=args.interval, restart=args.restart
+                )
+            status = watchdog.check(path, stale_after_s=args.stale_after)
+            print(status.line)
+            return status.code
         if args.command == "sim-exchange":
             from laptop_agents.exchange.bitunix.sim.cli import run as run_sim
 
@@ -95,6 +114,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         ("symbol", "data.symbol"),
         ("interval", "data.interval"),
         ("run_id", "run.run_id"),
+        ("duration", "run.duration_s"),
     ):
         value = getattr(args, flag)
         if value is not None:

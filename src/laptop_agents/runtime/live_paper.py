@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import signal
 from collections import deque
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from laptop_agents.engine.assembly import build_core
 from laptop_agents.exchange.bitunix.sim import load_candles
 from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange
 from laptop_agents.feeds.bitunix_feed import BitunixFeed
+from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.feeds.sources import resolve_data_path
 from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.html_report import ReportData, write_summary_html
@@ -49,6 +51,12 @@ class LiveResult:
     events: int
 
 
+def order_id_prefix(run_id: str) -> str:
+    """`la` + 10 hex of the run id's hash: the same for every restart of a run, short enough that
+    prefix + sequence stays well inside Bitunix's client-id limit (36 characters)."""
+    return "la" + hashlib.sha256(run_id.encode()).hexdigest()[:10]
+
+
 def embedded_sim(settings: Settings) -> SimExchange:
     candles = load_candles(resolve_data_path(settings.exchange.sim_data.removeprefix("csv:")))
     config = SimConfig(
@@ -75,20 +83,53 @@ async def run_live_paper(
         await sim.start()
     rest_url = settings.exchange.rest_url or (sim.rest_url if sim else "")
     ws_url = settings.exchange.ws_public_url or (sim.ws_public_url if sim else "")
+
+    def bitunix(limiter: RateLimiter, emit: Callable[[Event], None]) -> MarketDataFeed:
+        return BitunixFeed(rest_url=rest_url, ws_url=ws_url, limiter=limiter, on_event=emit)
+
+    try:
+        return await run_session(
+            settings,
+            folder=folder,
+            wall_clock=wall_clock,
+            feed_factory=bitunix,
+            source=f"bitunix {rest_url}",
+            install_signals=install_signals,
+            on_runner=on_runner,
+        )
+    finally:
+        if own_sim and sim is not None:
+            await sim.stop()
+
+
+FeedFactory = Callable[[RateLimiter, Callable[[Event], None]], MarketDataFeed]
+"""Builds the feed from the shared rate limiter and the event sink (for `Reconnected`, `RateLimited`)."""
+
+
+async def run_session(
+    settings: Settings,
+    *,
+    folder: RunFolder,
+    wall_clock: Clock,
+    feed_factory: FeedFactory,
+    source: str,
+    install_signals: bool = True,
+    on_runner: Callable[[AsyncRunner], None] | None = None,
+) -> LiveResult:
+    """One live-paper session over any feed: warm up, run the AsyncRunner until stopped, write the report.
+
+    Holds the run folder's lock for the whole session: a second daemon on the same folder is refused.
+    """
     with RunLock(folder.path):
-        try:
-            return await _run(settings, folder, wall_clock, rest_url, ws_url, install_signals, on_runner)
-        finally:
-            if own_sim and sim is not None:
-                await sim.stop()
+        return await _session(settings, folder, wall_clock, feed_factory, source, install_signals, on_runner)
 
 
-async def _run(
+async def _session(
     settings: Settings,
     folder: RunFolder,
     wall: Clock,
-    rest_url: str,
-    ws_url: str,
+    feed_factory: FeedFactory,
+    source: str,
     install_signals: bool,
     on_runner: Callable[[AsyncRunner], None] | None,
 ) -> LiveResult:
@@ -102,9 +143,9 @@ async def _run(
     log.subscribe(trades.on_event)
     log.subscribe(notes.on_event)
     log.subscribe(recent.append)
-    core = build_core(settings, emit=log.emit, on_equity=curves.record, order_id_prefix=folder.run_id[-12:])
+    core = build_core(settings, emit=log.emit, on_equity=curves.record, order_id_prefix=order_id_prefix(folder.run_id))
     limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
-    feed = BitunixFeed(rest_url=rest_url, ws_url=ws_url, limiter=limiter, on_event=log.emit)
+    feed = feed_factory(limiter, log.emit)
     runner = AsyncRunner(
         RunnerSettings(
             symbol=symbol,
@@ -129,7 +170,7 @@ async def _run(
             symbol=symbol,
             mode="live-paper",
             strategy=core.strategy.name,
-            source=f"bitunix {rest_url}",
+            source=source,
             interval=interval,
             starting_balance=settings.broker.starting_balance,
         )
@@ -171,7 +212,7 @@ async def _run(
             mode="live-paper",
             symbol=symbol,
             interval=interval,
-            source=f"bitunix {rest_url}",
+            source=source,
             strategy=core.strategy.name,
             summary=summary,
             equity=curves.points,
@@ -189,7 +230,7 @@ async def _run(
         summary=summary,
         notes=notes,
         stop_reason=reason,
-        source=f"bitunix {rest_url}",
+        source=source,
         first_ts=curves.first_ts,
         last_ts=curves.last_ts,
         gaps=runner.md.gaps,
