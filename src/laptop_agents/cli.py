@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     from laptop_agents.exchange.bitunix.sim.cli import add_parser as add_sim_parser
 
     add_sim_parser(sub)
+    stop = sub.add_parser("stop", help="kill switch: halt a running session's entries (optionally flatten)")
+    stop.add_argument("run", nargs="?", default="latest", help="run folder or 'latest'")
+    stop.add_argument("--runs-dir", default="runs")
+    stop.add_argument("--flatten", action="store_true", help="also close open positions at market")
+    stop.add_argument("--terminate", action="store_true", help="then stop the daemon too (SIGTERM to its pid)")
     dog = sub.add_parser("watchdog", help="check a run's heartbeat: exit 0 fresh, 1 stale or halted, 2 missing")
     dog.add_argument("run", nargs="?", default="latest", help="run folder, heartbeat.json, or 'latest'")
     dog.add_argument("--runs-dir", default="runs")
@@ -78,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "stop":
+            return _stop(args)
         if args.command == "watchdog":
             from laptop_agents.runtime import watchdog
 
@@ -203,6 +210,29 @@ def _live_paper(settings: Settings) -> int:
             title=f"Live-paper session ({result.stop_reason})",
         )
     )
+    return EXIT_OK
+
+
+def _stop(args: argparse.Namespace) -> int:
+    import os
+    import signal
+
+    from laptop_agents.runtime.atomic import atomic_write_bytes
+    from laptop_agents.runtime.runner import KILL_FILE
+
+    folder = Path(args.runs_dir) / "latest" if args.run == "latest" else Path(args.run)
+    if not (folder / "events.jsonl").exists():
+        raise InputError(f"la stop: {folder} is not a run folder (no events.jsonl)")
+    atomic_write_bytes(folder / KILL_FILE, orjson.dumps({"flatten": args.flatten, "source": "cli"}))
+    said = f"kill switch set for {_shown(folder)}: entries halted" + (", positions flattened" if args.flatten else "")
+    if args.terminate:
+        try:
+            pid = int(orjson.loads((folder / "heartbeat.json").read_bytes())["pid"])
+            os.kill(pid, signal.SIGTERM)
+            said += f"; SIGTERM sent to pid {pid}"
+        except (OSError, KeyError, ValueError, orjson.JSONDecodeError) as exc:
+            said += f"; could not signal the daemon ({exc})"
+    print(said)
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from laptop_agents.core.candle import Candle
-from laptop_agents.core.events import Event, OrderRejected, OrderSide, PositionClosed
+from laptop_agents.core.events import Event, ExitReason, OrderRejected, OrderSide, PositionClosed
 from laptop_agents.core.ids import ClientOrderIds
 from laptop_agents.core.orders import CloseIntent, EntryIntent, Intent
 from laptop_agents.execution.paper_broker import PaperBroker
@@ -95,10 +95,14 @@ class TradingCore:
 
     def finish(self) -> PositionClosed | None:
         """End of data: close a position still open at the last close, by the market rules (reason `end`)."""
+        return self.flatten("end")
+
+    def flatten(self, reason: ExitReason) -> PositionClosed | None:
+        """Close an open position at market at the last close (end of data, kill switch with flatten)."""
         last = self.last_candle
         if last is None or self.broker.position is None:
             return None
-        trade = self.broker.close_market(ts=last.ts, ref_price=last.close, reason="end")
+        trade = self.broker.close_market(ts=last.ts, ref_price=last.close, reason=reason)
         if trade is not None:
             self._trade_closed(trade, last.close)
         return trade

@@ -26,7 +26,7 @@ import structlog
 
 from laptop_agents.core.candle import Candle, interval_ms
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.events import CheckpointSaved, DataStale, Error, GapBackfilled, GapDetected
+from laptop_agents.core.events import CheckpointSaved, DataStale, Error, GapBackfilled, GapDetected, KillSwitch
 from laptop_agents.engine.snapshot import core_snapshot
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.market_data import MarketDataFeed
@@ -36,6 +36,8 @@ from laptop_agents.runtime.event_log import EventLog
 from laptop_agents.runtime.run_folder import RunFolder
 
 log = structlog.get_logger("la.runner")
+KILL_FILE = "KILL"
+KILL_POLL_S = 0.25
 RunnerState = Literal["starting", "running", "degraded", "halted", "stopping", "stopped"]
 
 
@@ -118,6 +120,7 @@ class AsyncRunner:
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(self._checkpoint(), name="checkpoint"),
             asyncio.create_task(self._staleness(), name="staleness"),
+            asyncio.create_task(self._kill_switch(), name="kill_switch"),
         ]
         if self.settings.duration_s is not None:
             tasks.append(asyncio.create_task(self._timer(self.settings.duration_s), name="duration"))
@@ -232,6 +235,35 @@ class AsyncRunner:
                 )
                 await self.feed.reconnect()
 
+    async def _kill_switch(self) -> None:
+        while not self.check_kill_switch():  # noqa: ASYNC110 - polling a file: there is no event to await
+            await asyncio.sleep(KILL_POLL_S)
+
+    def check_kill_switch(self) -> bool:
+        """`<run>/KILL` halts entries for the rest of the session; {"flatten": true} also closes at market.
+
+        Returns True once the switch has been applied (it is one-way for the session)."""
+        path = self.folder.path / KILL_FILE
+        if "kill_switch" in self.core.halts:
+            return True
+        if not path.exists():
+            return False
+        try:
+            order = orjson.loads(path.read_bytes() or b"{}")
+        except orjson.JSONDecodeError:
+            order = {}
+        order = order if isinstance(order, dict) else {}
+        flatten = bool(order.get("flatten", False))
+        source: Literal["file", "cli"] = "cli" if order.get("source") == "cli" else "file"
+        self.core.halts["kill_switch"] = f"kill switch ({source}); remove {KILL_FILE} and restart to trade again"
+        self.state = "halted"
+        self.log.emit(KillSwitch(ts=self._ts(), symbol=self.settings.symbol, source=source, flatten=flatten))
+        if flatten:
+            self.core.flatten("kill")
+        self.write_checkpoint()
+        self.write_heartbeat()
+        return True
+
     async def _timer(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
         self.stop(f"duration of {seconds:g} s reached")
@@ -313,7 +345,7 @@ class AsyncRunner:
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]], stopper: asyncio.Task[bool]) -> None:
         for task in tasks:
-            if task.get_name() in ("market_data", "heartbeat", "checkpoint", "staleness", "duration"):
+            if task.get_name() != "core":
                 task.cancel()
         stopper.cancel()
         core_task = next(t for t in tasks if t.get_name() == "core")

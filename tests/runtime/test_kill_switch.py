@@ -1,0 +1,58 @@
+"""The kill switch: `la stop --flatten` halts entries for the session and closes the position at market."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+
+from laptop_agents.cli import main as la_main
+from laptop_agents.core.clock import LiveClock
+from laptop_agents.feeds.replay_feed import ReplayFeed
+from laptop_agents.runtime.live_paper import run_session
+from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runtime.runner import AsyncRunner
+from tests.exchange.conftest import bundled_candles, eventually
+from tests.helpers import settings
+
+
+async def test_stop_with_flatten_closes_the_position_and_refuses_new_entries(tmp_path: Path) -> None:
+    s = settings("circuit_breaker.enabled=false", "data.stale_after_intervals=1000", "run.heartbeat_interval_s=0.1")
+    candles = bundled_candles()[:3_000]
+    folder = RunFolder.create(tmp_path, "k")
+    runners: list[AsyncRunner] = []
+    session = asyncio.create_task(
+        run_session(
+            s,
+            folder=folder,
+            wall_clock=LiveClock(),
+            install_signals=False,
+            source="replay",
+            on_runner=runners.append,
+            feed_factory=lambda limiter, emit: ReplayFeed(candles, symbol="BTCUSDT", history=30, speed=30_000),
+        )
+    )
+    await eventually(
+        lambda: runners and runners[0].core.broker.position is not None, within_s=30, what="an open position"
+    )
+    runner = runners[0]
+    assert la_main(["stop", str(folder.path), "--flatten"]) == 0
+    assert runner.check_kill_switch()  # what the polling task does, here with no candle in between
+    assert runner.core.broker.position is None
+    await asyncio.sleep(0.3)  # keep trading candles coming for a while: none may open a position
+    runner.stop("test done")
+    await asyncio.wait_for(session, 30)
+    events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
+    kill_at = next(i for i, e in enumerate(events) if e["event"] == "KillSwitch")
+    assert events[kill_at]["flatten"] is True and events[kill_at]["source"] == "cli"
+    closed = [e for e in events[kill_at:] if e["event"] == "PositionClosed"]
+    assert len(closed) == 1 and closed[0]["exit_reason"] == "kill"
+    assert not [e for e in events[kill_at:] if e["event"] == "PositionOpened"]
+    refused = [e["reason"] for e in events[kill_at:] if e["event"] == "OrderRejected"]
+    assert set(refused) <= {"kill_switch"}
+    assert orjson.loads((folder.path / "heartbeat.json").read_bytes())["halts"] == ["kill_switch"]
+
+
+def test_stop_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
+    assert la_main(["stop", str(tmp_path)]) == 2
