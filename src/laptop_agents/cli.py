@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--symbol", help="symbol, e.g. BTCUSDT")
     run.add_argument("--interval", help="candle interval, e.g. 1m, 5m, 1h")
     run.add_argument("--run-id", help="name of the run folder (default: time, mode and a random suffix)")
+    run.add_argument("--resume", metavar="RUN_ID", help="live-paper: continue RUN_ID (or 'latest') from its checkpoint")
     run.add_argument("--duration", type=float, help="live modes: stop after this many seconds (run.duration_s)")
     run.add_argument("--profile", help="config/profiles/NAME.json layered over the defaults")
     run.add_argument("--config", dest="config_file", help="a JSON config file layered over the profile")
@@ -139,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
     if mode == "backtest":
         return _backtest(settings)
     if mode == "live-paper":
-        return _live_paper(settings)
+        return _live_paper(settings, resume=args.resume)
     if mode == "selftest":
         from laptop_agents.backtest.selftest import run_selftest
 
@@ -182,7 +183,7 @@ def _backtest(settings: Settings) -> int:
     return EXIT_OK
 
 
-def _live_paper(settings: Settings) -> int:
+def _live_paper(settings: Settings, *, resume: str | None) -> int:
     import asyncio
 
     from laptop_agents.reporting.console import result_table
@@ -190,16 +191,23 @@ def _live_paper(settings: Settings) -> int:
     from laptop_agents.runtime.run_folder import RunFolder, new_run_id
 
     wall = LiveClock()
-    run_id = settings.run.run_id or new_run_id("live-paper", wall.now_ms())
-    folder = RunFolder.create(Path(settings.run.runs_dir), run_id)
-    folder.point_latest()
+    runs_dir = Path(settings.run.runs_dir)
+    if resume is not None:
+        path = (runs_dir / "latest").resolve() if resume == "latest" else runs_dir / resume
+        if not (path / "state.json").is_file():
+            raise InputError(f"--resume {resume}: no checkpoint at {path / 'state.json'}; name an existing run")
+        folder = RunFolder(path)
+    else:
+        folder = RunFolder.create(runs_dir, settings.run.run_id or new_run_id("live-paper", wall.now_ms()))
+        folder.point_latest()
+    verb = "resuming" if resume else "live-paper session"
     print(
-        f"live-paper session {run_id}: heartbeat {_shown(folder.path / 'heartbeat.json')}; stop with Ctrl-C",
+        f"{verb} {folder.run_id}: heartbeat {_shown(folder.path / 'heartbeat.json')}; stop with Ctrl-C",
         file=sys.stderr,
         flush=True,
     )
     started = time.perf_counter()
-    result = asyncio.run(run_live_paper(settings, folder=folder, wall_clock=wall))
+    result = asyncio.run(run_live_paper(settings, folder=folder, wall_clock=wall, resume=resume is not None))
     elapsed = time.perf_counter() - started
     print(
         result_table(

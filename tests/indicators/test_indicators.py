@@ -45,7 +45,7 @@ def test_sma_equals_window_mean(values: list[float], period: int) -> None:
             assert got is None
         else:
             assert got == pytest.approx(sum(values[i + 1 - period : i + 1]) / period, rel=1e-9)
-    assert sma.snapshot() == values[-period:]
+    assert sma.window() == values[-period:]
 
 
 def test_ema_seeded_with_sma_then_smoothed() -> None:

@@ -58,6 +58,18 @@ class RunFinished(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunResumed(Event):
+    """A restart continued this run from its checkpoint; the books as restored."""
+
+    from_event_seq: int
+    last_candle_ts: int | None
+    cash: float
+    equity: float
+    position_side: str | None
+    position_qty: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CheckpointSaved(Event):
     path: str
     event_seq: int
@@ -262,6 +274,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         RunStarted,
         RunFinished,
+        RunResumed,
         CheckpointSaved,
         KillSwitch,
         Error,

@@ -1,54 +1,50 @@
-"""What a checkpoint (`state.json`) holds about the trading core: books, position, breaker, ids."""
+"""What a checkpoint (`state.json`) holds about the trading core, and how a restart restores it exactly.
+
+Everything that decides the next trade is in it: the books and the open position (broker), the breaker,
+the next client order id, the candle count and the last candle, and the strategy's indicator state (a
+re-warm from recent history would not do: Wilder's ATR remembers all of history).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from laptop_agents.core.candle import Candle
 from laptop_agents.engine.trading_core import TradingCore
 
 
 def core_snapshot(core: TradingCore) -> dict[str, Any]:
     broker = core.broker
-    breaker = core.breaker
     last = core.last_candle
     position = broker.position
     return {
         "symbol": core.symbol,
         "candles": core.candles,
+        "trades": core.trades,
         "last_candle_ts": last.ts if last else None,
+        "last_candle": list(last.as_tuple()) if last else None,
         "next_client_order_n": core.ids.next_n,
-        "next_trade_id": broker.next_trade_id,
         "cash": broker.cash,
-        "realized_pnl": broker.realized_pnl,
-        "fees_paid": broker.fees_paid,
-        "funding_paid": broker.funding_paid,
         "equity": broker.equity(last.close) if last else broker.cash,
-        "position": None
-        if position is None
-        else {
-            "trade_id": position.trade_id,
-            "client_order_id": position.client_order_id,
-            "side": position.side,
-            "qty": position.qty,
-            "entry_ts": position.entry_ts,
-            "entry_price": position.entry_price,
-            "entry_fee": position.entry_fee,
-            "stop": position.stop,
-            "initial_stop": position.initial_stop,
-            "target": position.target,
-            "setup": position.setup,
-            "best_close": position.best_close,
-            "stop_moved": position.stop_moved,
-            "funding": position.funding,
-            "trail_activation_r": position.trail_activation_r,
-            "trail_distance_r": position.trail_distance_r,
-        },
-        "pending_orders": sorted(broker.pending),
-        "circuit_breaker": {
-            "tripped": breaker.tripped,
-            "peak_equity": breaker.peak,
-            "consecutive_losses": breaker.consecutive_losses,
-            "bars_since_trip": breaker.bars_since_trip,
-        },
+        "position_side": None if position is None else position.side,
+        "position_qty": None if position is None else position.qty,
+        "broker": broker.state(),
+        "circuit_breaker": core.breaker.state(),
+        "strategy": core.strategy.state(),
         "halts": dict(core.halts),
     }
+
+
+def restore_core(core: TradingCore, snapshot: dict[str, Any]) -> None:
+    """Put a freshly built core back exactly where `core_snapshot` found it (halts are not restored:
+    a kill switch is re-read from its file, stale data is judged afresh)."""
+    if snapshot.get("symbol") != core.symbol:
+        raise ValueError(f"checkpoint is for {snapshot.get('symbol')!r}, this run trades {core.symbol!r}")
+    core.broker.restore(snapshot["broker"])
+    core.breaker.restore(snapshot["circuit_breaker"])
+    core.strategy.restore(snapshot["strategy"])
+    core.ids.next_n = int(snapshot["next_client_order_n"])
+    core.candles = int(snapshot["candles"])
+    core.trades = int(snapshot.get("trades", 0))
+    last = snapshot.get("last_candle")
+    core.last_candle = None if last is None else Candle(int(last[0]), *(float(x) for x in last[1:]))

@@ -23,7 +23,8 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from laptop_agents.config.models import BrokerConfig
 from laptop_agents.core.candle import Candle
@@ -238,6 +239,42 @@ class PaperBroker:
                     reason="trail",
                 )
             )
+
+    # -- Checkpoint --------------------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        position = self.position
+        return {
+            "cash": self.cash, "realized_pnl": self.realized_pnl, "fees_paid": self.fees_paid,
+            "funding_paid": self.funding_paid, "next_trade_id": self.next_trade_id,
+            "funding_due_ts": None if math.isinf(self.funding_due_ts) else self.funding_due_ts,
+            "position": None if position is None else {slot: getattr(position, slot) for slot in Position.__slots__},
+            "pending": {cid: {"qty": p.qty, "placed_ts": p.placed_ts, "intent": asdict(p.intent)}
+                        for cid, p in self.pending.items()},
+            "recent_client_order_ids": list(self._seen)[-256:],
+        }  # fmt: skip
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.cash, self.realized_pnl = float(state["cash"]), float(state["realized_pnl"])
+        self.fees_paid, self.funding_paid = float(state["fees_paid"]), float(state["funding_paid"])
+        self.next_trade_id = int(state["next_trade_id"])
+        due = state.get("funding_due_ts")
+        self.funding_due_ts = math.inf if self._funding is None else (-1.0 if due is None else float(due))
+        saved = state.get("position")
+        self.position = None
+        if saved is not None:
+            position = Position.__new__(Position)
+            for slot in Position.__slots__:
+                setattr(position, slot, saved[slot])
+            self.position = position
+        self._net_fill_qty = 0.0 if self.position is None else self.position.direction * self.position.qty
+        self.pending = {
+            cid: PendingEntry(cid, float(p["qty"]), EntryIntent(**p["intent"]), int(p["placed_ts"]))
+            for cid, p in state.get("pending", {}).items()
+        }
+        for cid in state.get("recent_client_order_ids", []):
+            self._remember(cid)
+        self.check_invariants()
 
     # -- Invariants --------------------------------------------------------------------------------------
 

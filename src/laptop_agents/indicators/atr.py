@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ATR:
     """Wilder ATR.
@@ -47,3 +49,19 @@ class ATR:
             return self.value
         self.value = (value * (self._period - 1) + tr) / self._period
         return self.value
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly after a restart (Wilder's ATR remembers all history)."""
+        return {
+            "period": self._period,
+            "prev_close": self._prev_close,
+            "tr_sum": self._tr_sum,
+            "tr_count": self._tr_count,
+            "value": self.value,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if int(state["period"]) != self._period:
+            raise ValueError(f"ATR state for period {state['period']} cannot restore ATR({self._period})")
+        self._prev_close, self._tr_sum = state["prev_close"], float(state["tr_sum"])
+        self._tr_count, self.value = int(state["tr_count"]), state["value"]

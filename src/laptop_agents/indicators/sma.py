@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SMA:
     """Mean of the last `period` values; `None` until `period` values have been seen.
@@ -42,8 +44,23 @@ class SMA:
             return value
         return None
 
-    def snapshot(self) -> list[float]:
-        """The window, oldest first: enough to rebuild this indicator exactly."""
+    def window(self) -> list[float]:
+        """The values in the window, oldest first."""
         if not self._full:
             return self._buf[: self._i]
         return self._buf[self._i :] + self._buf[: self._i]
+
+    def state(self) -> dict[str, Any]:
+        """Everything needed to continue exactly (bit for bit) after a restart."""
+        return {"buf": list(self._buf), "i": self._i, "full": self._full, "sum": self._sum, "value": self.value}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if len(state["buf"]) != self._period:
+            raise ValueError(f"SMA state for period {len(state['buf'])} cannot restore SMA({self._period})")
+        self._buf = [float(x) for x in state["buf"]]
+        self._i, self._full, self._sum, self.value = (
+            int(state["i"]),
+            bool(state["full"]),
+            float(state["sum"]),
+            state["value"],
+        )

@@ -13,18 +13,48 @@ from __future__ import annotations
 import math
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from laptop_agents.core.candle import Candle
 
 DAY_MS = 86_400_000
 CHUNK = 4096
+_STATE_KEYS = (
+    "peak",
+    "max_drawdown_pct",
+    "bars",
+    "bars_in_market",
+    "first_ts",
+    "_dd",
+    "_tail",
+    "_stride",
+    "_in_bucket",
+    "_bucket_dd",
+    "_bucket_high",
+    "_bucket_low",
+    "_next_day_ts",
+    "_day_close",
+    "_prev_day_close",
+    "_n_days",
+    "_mean",
+    "_m2",
+)
 
 
 class Curves:
-    def __init__(self, path: Path, *, starting_balance: float, max_points: int = 1200, recent: int = 240) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        starting_balance: float,
+        max_points: int = 1200,
+        recent: int = 240,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
         self.path = path
-        self._handle = path.open("w", encoding="utf-8", buffering=1 << 20)
-        self._handle.write("ts,equity,drawdown_pct\n")
+        self._handle = path.open("w" if resume is None else "a", encoding="utf-8", buffering=1 << 20)
+        if resume is None:
+            self._handle.write("ts,equity,drawdown_pct\n")
         self.starting_balance = starting_balance
         self.peak = starting_balance
         self.max_drawdown_pct = 0.0
@@ -56,6 +86,28 @@ class Curves:
         self._n_days = 0
         self._mean = 0.0
         self._m2 = 0.0
+        if resume is not None:
+            for key in _STATE_KEYS:
+                setattr(self, key, resume[key])
+            self.points = [tuple(p) for p in resume["points"]]
+            self.prices = [tuple(p) for p in resume["prices"]]
+            self._equity = math.nan if resume["_equity"] is None else resume["_equity"]
+            self._bucket_low = math.inf if resume["_bucket_low"] is None else resume["_bucket_low"]
+
+    def state(self) -> dict[str, Any]:
+        """Everything to continue the curves after a restart; call `offset()` first so nothing is pending."""
+        state = {key: getattr(self, key) for key in _STATE_KEYS}
+        state["points"], state["prices"] = self.points, self.prices
+        state["_equity"] = None if math.isnan(self._equity) else self._equity  # JSON has no NaN or inf
+        state["_bucket_low"] = None if math.isinf(self._bucket_low) else self._bucket_low
+        return state
+
+    def offset(self) -> int:
+        """Write every recorded candle's row and flush; the byte size of equity.csv for a checkpoint."""
+        if self._candles:
+            self._process(len(self._candles))
+        self._handle.flush()
+        return self._handle.tell()
 
     def record(self, candle: Candle, equity: float, in_market: bool) -> None:
         self._add_candle(candle)

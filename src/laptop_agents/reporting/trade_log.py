@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from laptop_agents.core.events import Event, PositionClosed
 
@@ -47,11 +48,8 @@ def trade_row(t: PositionClosed) -> list[object]:
 class TradeLog:
     """Writes `trades.csv` and keeps running statistics plus the most recent trades for the report."""
 
-    def __init__(self, path: Path, *, keep_recent: int = 500) -> None:
+    def __init__(self, path: Path, *, keep_recent: int = 500, resume: dict[str, Any] | None = None) -> None:
         self.path = path
-        self._handle = path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._handle, lineterminator="\n")
-        self._writer.writerow(TRADE_COLUMNS)
         self.recent: deque[PositionClosed] = deque(maxlen=keep_recent)
         self.count = 0
         self.wins = 0
@@ -60,6 +58,32 @@ class TradeLog:
         self.fees = 0.0
         self.funding = 0.0
         self.exit_reasons: dict[str, int] = {}
+        if resume is None:
+            self._handle = path.open("w", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._handle, lineterminator="\n")
+            self._writer.writerow(TRADE_COLUMNS)
+        else:
+            for key in ("count", "wins", "gross_profit", "gross_loss", "fees", "funding"):
+                setattr(self, key, resume[key])
+            self.exit_reasons = dict(resume["exit_reasons"])
+            self.recent.extend(_read_recent(path, keep_recent))
+            self._handle = path.open("a", newline="", encoding="utf-8")
+            self._writer = csv.writer(self._handle, lineterminator="\n")
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "wins": self.wins,
+            "gross_profit": self.gross_profit,
+            "gross_loss": self.gross_loss,
+            "fees": self.fees,
+            "funding": self.funding,
+            "exit_reasons": dict(self.exit_reasons),
+        }
+
+    def offset(self) -> int:
+        self._handle.flush()
+        return self._handle.tell()
 
     def on_event(self, event: Event) -> None:
         if type(event) is PositionClosed:
@@ -82,3 +106,31 @@ class TradeLog:
     def close(self) -> None:
         if not self._handle.closed:
             self._handle.close()
+
+
+def _read_recent(path: Path, keep: int) -> list[PositionClosed]:
+    """The last `keep` trades of an existing trades.csv, for the report after a resume (funding not kept)."""
+    rows: deque[dict[str, str]] = deque(maxlen=keep)
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows.extend(csv.DictReader(handle))
+    out = []
+    for r in rows:
+        out.append(
+            PositionClosed(
+                ts=int(r["exit_ts"]),
+                symbol=r["symbol"],
+                trade_id=int(r["trade_id"]),
+                side="long" if r["side"] == "long" else "short",
+                qty=float(r["qty"]),
+                entry_ts=int(r["entry_ts"]),
+                entry_price=float(r["entry_price"]),
+                exit_price=float(r["exit_price"]),
+                pnl=float(r["pnl"]),
+                fees=float(r["fees"]),
+                net_pnl=float(r["net_pnl"]),
+                funding=0.0,
+                exit_reason=r["exit_reason"],  # type: ignore[arg-type]
+                setup=r["setup"],
+            )
+        )
+    return out

@@ -10,6 +10,7 @@ unless `reset_after_bars` > 0 re-arms it that many candles later (with a fresh p
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from laptop_agents.config.models import CircuitBreakerConfig
 from laptop_agents.core.events import CircuitBreakerReset, CircuitBreakerTripped, Event
@@ -49,6 +50,22 @@ class CircuitBreaker:
     @property
     def allows_entries(self) -> bool:
         return not self.tripped
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "tripped": self.tripped,
+            "peak_equity": self.peak,
+            "consecutive_losses": self.consecutive_losses,
+            "bars_since_trip": self.bars_since_trip,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """A tripped breaker stays tripped across a restart (design invariant 9)."""
+        self.tripped = bool(state["tripped"])
+        self.peak = float(state["peak_equity"])
+        self.consecutive_losses = int(state["consecutive_losses"])
+        self.bars_since_trip = int(state["bars_since_trip"])
+        self.counting_bars = self.tripped and self._cfg.reset_after_bars > 0
 
     def on_trade_closed(self, *, ts: int, net_pnl: float, equity: float) -> None:
         if net_pnl < 0:

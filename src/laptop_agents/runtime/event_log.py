@@ -43,6 +43,11 @@ class EventLog:
     def flush(self) -> None:
         self._handle.flush()
 
+    def offset(self) -> int:
+        """Bytes written so far (flushed), for a checkpoint to truncate back to on resume."""
+        self._handle.flush()
+        return self._handle.tell()
+
     def close(self) -> None:
         if not self._handle.closed:
             self._handle.flush()

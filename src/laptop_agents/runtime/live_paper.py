@@ -1,5 +1,11 @@
-"""`la run --mode live-paper`: real-time data, simulated fills. With no exchange URL configured, the
-simulated Bitunix exchange runs in-process on a free loopback port, replaying the bundled candles."""
+"""`la run --mode live-paper`: real-time data, simulated fills, resumable after any crash.
+
+With no exchange URL configured, the simulated Bitunix exchange runs in-process on a free loopback port,
+replaying the bundled candles. `resume=True` continues a run from its checkpoint: the lock is taken before
+anything is touched, the checkpoint is verified (a torn or unknown one is refused, never replaced), the
+run's files are cut back to the lengths the checkpoint accounts for, and the core is restored exactly, so
+the candles after it are processed once, in order (the gap since the checkpoint is backfilled).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import signal
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -17,8 +24,10 @@ from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.events import Event, Fill, RunFinished, RunStarted
+from laptop_agents.core.errors import CheckpointError
+from laptop_agents.core.events import Event, Fill, RunFinished, RunResumed, RunStarted
 from laptop_agents.engine.assembly import build_core
+from laptop_agents.engine.snapshot import restore_core
 from laptop_agents.exchange.bitunix.sim import load_candles
 from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange
 from laptop_agents.feeds.bitunix_feed import BitunixFeed
@@ -29,11 +38,15 @@ from laptop_agents.reporting.html_report import ReportData, write_summary_html
 from laptop_agents.reporting.metrics import RunSummary, summarise
 from laptop_agents.reporting.run_notes import RunNotes
 from laptop_agents.reporting.trade_log import TradeLog
+from laptop_agents.runtime.checkpoint import read_checkpoint
 from laptop_agents.runtime.event_log import EventLog
 from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.runner import AsyncRunner, RunnerSettings
+
+FeedFactory = Callable[[RateLimiter, Callable[[Event], None]], MarketDataFeed]
+"""Builds the feed from the shared rate limiter and the event sink (for `Reconnected`, `RateLimited`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,13 +70,13 @@ def order_id_prefix(run_id: str) -> str:
     return "la" + hashlib.sha256(run_id.encode()).hexdigest()[:10]
 
 
-def embedded_sim(settings: Settings) -> SimExchange:
+def embedded_sim(settings: Settings, *, after_ts: int | None = None) -> SimExchange:
+    """The in-process simulator; after a restart it continues right after the checkpoint's last candle."""
     candles = load_candles(resolve_data_path(settings.exchange.sim_data.removeprefix("csv:")))
-    config = SimConfig(
-        interval=settings.data.interval,
-        speed=settings.exchange.sim_speed,
-        start_index=settings.exchange.sim_start_index,
-    )
+    start = settings.exchange.sim_start_index
+    if after_ts is not None:
+        start = next((i for i, c in enumerate(candles) if c.ts > after_ts), len(candles) - 1)
+    config = SimConfig(interval=settings.data.interval, speed=settings.exchange.sim_speed, start_index=start)
     return SimExchange(config, {settings.data.symbol: candles})
 
 
@@ -74,12 +87,14 @@ async def run_live_paper(
     wall_clock: Clock,
     sim: SimExchange | None = None,
     install_signals: bool = True,
+    resume: bool = False,
     on_runner: Callable[[AsyncRunner], None] | None = None,
 ) -> LiveResult:
     """Run one session until stopped (signal, `run.duration_s`, or `runner.stop()` via `on_runner`)."""
     own_sim = sim is None and settings.exchange.rest_url is None
     if own_sim:
-        sim = embedded_sim(settings)
+        after = read_checkpoint(folder.state).get("last_candle_ts") if resume else None
+        sim = embedded_sim(settings, after_ts=after)
         await sim.start()
     rest_url = settings.exchange.rest_url or (sim.rest_url if sim else "")
     ws_url = settings.exchange.ws_public_url or (sim.ws_public_url if sim else "")
@@ -95,15 +110,12 @@ async def run_live_paper(
             feed_factory=bitunix,
             source=f"bitunix {rest_url}",
             install_signals=install_signals,
+            resume=resume,
             on_runner=on_runner,
         )
     finally:
         if own_sim and sim is not None:
             await sim.stop()
-
-
-FeedFactory = Callable[[RateLimiter, Callable[[Event], None]], MarketDataFeed]
-"""Builds the feed from the shared rate limiter and the event sink (for `Reconnected`, `RateLimited`)."""
 
 
 async def run_session(
@@ -114,14 +126,38 @@ async def run_session(
     feed_factory: FeedFactory,
     source: str,
     install_signals: bool = True,
+    resume: bool = False,
     on_runner: Callable[[AsyncRunner], None] | None = None,
 ) -> LiveResult:
-    """One live-paper session over any feed: warm up, run the AsyncRunner until stopped, write the report.
+    """One live-paper session over any feed: start or resume, run until stopped, write the report.
 
-    Holds the run folder's lock for the whole session: a second daemon on the same folder is refused.
+    Holds the run folder's lock for the whole session: a second daemon on the same folder is refused
+    before it touches anything.
     """
     with RunLock(folder.path):
-        return await _session(settings, folder, wall_clock, feed_factory, source, install_signals, on_runner)
+        checkpoint = _prepare_resume(folder) if resume else None
+        return await _session(
+            settings, folder, wall_clock, feed_factory, source, install_signals, on_runner, checkpoint
+        )
+
+
+def _prepare_resume(folder: RunFolder) -> dict[str, Any]:
+    """Verify the checkpoint, then cut every file back to the length it accounts for."""
+    payload = read_checkpoint(folder.state)
+    files = payload.get("files")
+    if not isinstance(files, dict) or payload.get("mode") != "live-paper":
+        raise CheckpointError(f"checkpoint {folder.state} is not a live-paper checkpoint; it cannot be resumed")
+    for name, path in (("events", folder.events), ("trades", folder.trades), ("equity", folder.equity)):
+        size = int(files[name])
+        actual = path.stat().st_size if path.exists() else -1
+        if actual < size:
+            raise CheckpointError(
+                f"{path.name} is shorter ({actual} bytes) than checkpoint {folder.state.name} "
+                f"says ({size}); the run folder is inconsistent"
+            )
+        with path.open("r+b") as handle:
+            handle.truncate(size)
+    return payload
 
 
 async def _session(
@@ -132,20 +168,45 @@ async def _session(
     source: str,
     install_signals: bool,
     on_runner: Callable[[AsyncRunner], None] | None,
+    checkpoint: dict[str, Any] | None,
 ) -> LiveResult:
     symbol, interval = settings.data.symbol, settings.data.interval
-    folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
-    log = EventLog(folder.events, run_id=folder.run_id, wall_clock=wall, durable=True)
-    trades = TradeLog(folder.trades, keep_recent=settings.run.report_max_trades)
+    if checkpoint is None:
+        folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
+    log = EventLog(
+        folder.events,
+        run_id=folder.run_id,
+        wall_clock=wall,
+        durable=True,
+        start_seq=checkpoint["event_seq"] if checkpoint else 0,
+    )
+    trades = TradeLog(
+        folder.trades,
+        keep_recent=settings.run.report_max_trades,
+        resume=checkpoint["trade_log"] if checkpoint else None,
+    )
+    curves = Curves(
+        folder.equity,
+        starting_balance=settings.broker.starting_balance,
+        resume=checkpoint["curves"] if checkpoint else None,
+    )
     notes = RunNotes()
     recent: deque[Event] = deque(maxlen=max(settings.run.report_recent_events, 1))
-    curves = Curves(folder.equity, starting_balance=settings.broker.starting_balance)
     log.subscribe(trades.on_event)
     log.subscribe(notes.on_event)
     log.subscribe(recent.append)
     core = build_core(settings, emit=log.emit, on_equity=curves.record, order_id_prefix=order_id_prefix(folder.run_id))
+    if checkpoint is not None:
+        restore_core(core, checkpoint)
     limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
-    feed = feed_factory(limiter, log.emit)
+
+    def artifacts() -> dict[str, Any]:
+        return {
+            "files": {"trades": trades.offset(), "equity": curves.offset()},
+            "trade_log": trades.state(),
+            "curves": curves.state(),
+        }
+
     runner = AsyncRunner(
         RunnerSettings(
             symbol=symbol,
@@ -155,39 +216,46 @@ async def _session(
             stale_after_s=settings.data.stale_after_intervals * interval_ms(interval) / 1000 / _speed(settings),
             duration_s=settings.run.duration_s,
         ),
-        feed=feed,
+        feed=feed_factory(limiter, log.emit),
         core=core,
         log_=log,
         folder=folder,
         wall_clock=wall,
+        artifacts=artifacts,
     )
     log.subscribe(lambda e: runner.count_fill() if type(e) is Fill else None)
     if on_runner is not None:
         on_runner(runner)
-    log.emit(
-        RunStarted(
-            ts=0,
-            symbol=symbol,
-            mode="live-paper",
-            strategy=core.strategy.name,
-            source=source,
-            interval=interval,
-            starting_balance=settings.broker.starting_balance,
+    if checkpoint is not None:
+        runner.last_close_ts = checkpoint.get("last_candle_ts")
+        broker = core.broker
+        position = broker.position
+        log.emit(
+            RunResumed(
+                ts=runner.last_close_ts or 0,
+                symbol=symbol,
+                from_event_seq=checkpoint["event_seq"],
+                last_candle_ts=runner.last_close_ts,
+                cash=broker.cash,
+                equity=checkpoint["equity"],
+                position_side=None if position is None else position.side,
+                position_qty=None if position is None else position.qty,
+            )
         )
-    )
-    await runner.warm_up(core.strategy.warmup_candles())
-    loop = asyncio.get_running_loop()
-    if install_signals:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, runner.stop, f"signal {sig.name}")
-    try:
-        reason = await runner.run()
-    finally:
-        if install_signals:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(sig)
+    else:
+        log.emit(
+            RunStarted(
+                ts=0,
+                symbol=symbol,
+                mode="live-paper",
+                strategy=core.strategy.name,
+                source=source,
+                interval=interval,
+                starting_balance=settings.broker.starting_balance,
+            )
+        )
+        await runner.warm_up(core.strategy.warmup_candles())
+    reason = await _run_with_signals(runner, install_signals)
     last = core.last_candle
     final_equity = core.broker.equity(last.close) if last else core.broker.cash
     curves.finish()
@@ -238,6 +306,22 @@ async def _session(
         duplicates_dropped=runner.md.duplicates,
         events=log.seq,
     )
+
+
+async def _run_with_signals(runner: AsyncRunner, install: bool) -> str:
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT)
+    if install:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, runner.stop, f"signal {sig.name}")
+    try:
+        return await runner.run()
+    finally:
+        if install:
+            for sig in signals:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(sig)
 
 
 def _speed(settings: Settings) -> float:

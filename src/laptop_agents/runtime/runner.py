@@ -73,7 +73,9 @@ class AsyncRunner:
         folder: RunFolder,
         wall_clock: Clock,
         on_stopped: Callable[[], None] | None = None,
+        artifacts: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
+        """`artifacts` adds the other files' offsets and states to every checkpoint (see `snapshot`)."""
         self.settings = settings
         self.feed = feed
         self.core = core
@@ -93,6 +95,7 @@ class AsyncRunner:
         self._fills = 0
         self._heartbeat_seq = 0
         self._on_stopped = on_stopped
+        self._artifacts = artifacts
         self._last_checkpoint = time.monotonic()
         self.stop_reason = ""
 

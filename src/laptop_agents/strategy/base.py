@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Side
@@ -28,4 +28,12 @@ class Strategy(Protocol):
 
     def warmup_candles(self) -> int:
         """How many candles the strategy needs before it can decide (for live warm-up)."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """JSON-able internal state for a checkpoint."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Continue exactly from `state()` (after a restart)."""
         ...

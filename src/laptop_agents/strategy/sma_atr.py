@@ -10,6 +10,7 @@ On each closed candle t, once the slow SMA and the ATR are defined (and were at 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from laptop_agents.config.models import StrategyConfig
 from laptop_agents.core.candle import Candle
@@ -46,6 +47,25 @@ class SmaAtrStrategy:
         `atr_period + 1`, and a decision happens on the candle after them. Warming up on exactly this many
         candles suppresses nothing a backtest of the same candles would do (live-paper parity)."""
         return max(self._cfg.slow_sma, self._cfg.atr_period)
+
+    def state(self) -> dict[str, Any]:
+        """Indicator state for a checkpoint: restoring it continues bit for bit where the run stopped."""
+        return {
+            "strategy": self.name,
+            "fast": self._fast.state(),
+            "slow": self._slow.state(),
+            "atr": self._atr.state(),
+            "prev_fast": self._prev_fast,
+            "prev_slow": self._prev_slow,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        if state.get("strategy") != self.name:
+            raise ValueError(f"checkpoint holds strategy {state.get('strategy')!r}, not {self.name!r}")
+        self._fast.restore(state["fast"])
+        self._slow.restore(state["slow"])
+        self._atr.restore(state["atr"])
+        self._prev_fast, self._prev_slow = state["prev_fast"], state["prev_slow"]
 
     def on_candle(self, candle: Candle, position: Side | None) -> Sequence[Intent]:
         close = candle.close
