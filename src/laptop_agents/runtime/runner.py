@@ -298,11 +298,17 @@ class AsyncRunner:
         return last.ts if last is not None else (self.last_close_ts or 0)
 
     def snapshot(self) -> dict[str, Any]:
+        """One consistent moment (no await inside): the core, and every file's length at that moment, so a
+        resume can cut the files back to exactly what this checkpoint accounts for."""
+        extra = self._artifacts() if self._artifacts is not None else {}
+        files = {"events": self.log.offset(), **extra.pop("files", {})}
         return {
             "run_id": self.folder.run_id,
             "mode": self.settings.mode,
             "status": self.state,
             "event_seq": self.log.seq,
+            "files": files,
+            **extra,
             **core_snapshot(self.core),
         }
 
