@@ -64,6 +64,9 @@ class DataConfig(_Section):
     stale_after_intervals: float = Field(
         3.0, gt=1, le=1_000, description="live: no closed candle for this many intervals = stale data"
     )
+    stale_after_s: float | None = Field(
+        None, gt=0, description="live: stale-data threshold in seconds; overrides stale_after_intervals when set"
+    )
 
     @field_validator("source")
     @classmethod
@@ -146,6 +149,9 @@ class ExchangeConfig(_Section):
     rate_limit_per_s: float = Field(10.0, gt=0, le=1_000, description="requests per second, shared")
     rate_limit_burst: int = Field(10, ge=1, le=1_000, description="requests allowed at once")
     request_timeout_s: float = Field(10.0, gt=0, le=300)
+    ws_ping_interval_s: float = Field(
+        5.0, gt=0, le=60, description="JSON ping period; 3 periods without any message = a dead socket"
+    )
     sim_data: str = Field(
         "csv:data/ftx_btc-perp_1m_2022-01.csv", description="embedded simulated exchange: candles it replays"
     )

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 
 from laptop_agents.core.candle import Candle, interval_ms
-from laptop_agents.core.events import Event
+from laptop_agents.core.events import Event, RateLimited
 from laptop_agents.exchange.bitunix.rest import BitunixRest, default_session
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
 from laptop_agents.runtime.rate_limiter import RateLimiter
@@ -28,6 +28,10 @@ class BitunixFeed:
         self._session = session or default_session()
         self.limiter = limiter
         self.rest = BitunixRest(rest_url, session=self._session, limiter=limiter)
+        if on_event is not None:
+            self.rest.on_rate_limited = lambda penalty_s, code: on_event(
+                RateLimited(ts=0, scope="bitunix-rest", retry_after_ms=int(penalty_s * 1000), code=str(code))
+            )
         self._ws_url = ws_url
         self._on_event = on_event
         self._ping_interval_s = ping_interval_s

@@ -100,7 +100,13 @@ async def run_live_paper(
     ws_url = settings.exchange.ws_public_url or (sim.ws_public_url if sim else "")
 
     def bitunix(limiter: RateLimiter, emit: Callable[[Event], None]) -> MarketDataFeed:
-        return BitunixFeed(rest_url=rest_url, ws_url=ws_url, limiter=limiter, on_event=emit)
+        return BitunixFeed(
+            rest_url=rest_url,
+            ws_url=ws_url,
+            limiter=limiter,
+            on_event=emit,
+            ping_interval_s=settings.exchange.ws_ping_interval_s,
+        )
 
     try:
         return await run_session(
@@ -213,7 +219,7 @@ async def _session(
             interval=interval,
             heartbeat_interval_s=settings.run.heartbeat_interval_s,
             checkpoint_interval_s=settings.run.checkpoint_interval_s,
-            stale_after_s=settings.data.stale_after_intervals * interval_ms(interval) / 1000 / _speed(settings),
+            stale_after_s=_stale_after_s(settings),
             duration_s=settings.run.duration_s,
         ),
         feed=feed_factory(limiter, log.emit),
@@ -324,6 +330,10 @@ async def _run_with_signals(runner: AsyncRunner, install: bool) -> str:
                     loop.remove_signal_handler(sig)
 
 
-def _speed(settings: Settings) -> float:
-    """Market time runs `sim_speed` times faster on the embedded simulator; staleness scales with it."""
-    return settings.exchange.sim_speed if settings.exchange.rest_url is None else 1.0
+def _stale_after_s(settings: Settings) -> float:
+    """`data.stale_after_s`, else the intervals-based threshold (market time on the embedded simulator runs
+    `sim_speed` times faster than the wall clock, so the threshold shrinks with it)."""
+    if settings.data.stale_after_s is not None:
+        return settings.data.stale_after_s
+    speed = settings.exchange.sim_speed if settings.exchange.rest_url is None else 1.0
+    return settings.data.stale_after_intervals * interval_ms(settings.data.interval) / 1000 / speed

@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from laptop_agents.core.clock import Clock, LiveClock
-from laptop_agents.core.events import Event, Reconnected
+from laptop_agents.core.events import Error, Event, Reconnected
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.retry import backoff_delays
 
@@ -205,10 +205,10 @@ class ReconnectingSocket(Generic[T]):
             try:
                 frame = orjson.loads(raw)
             except orjson.JSONDecodeError:
-                self.stats.malformed += 1
+                self._malformed(raw)
                 continue
             if not isinstance(frame, dict):
-                self.stats.malformed += 1
+                self._malformed(raw)
                 continue
             if frame.get("op") == "ping" and "pong" in frame:
                 self.stats.pongs += 1
@@ -219,6 +219,20 @@ class ReconnectingSocket(Generic[T]):
             if is_data:
                 self.stats.data += 1
                 yield None
+
+    def _malformed(self, raw: str | bytes) -> None:
+        """Counted, reported as a non-fatal `Error`, skipped: a bad frame never stops the stream."""
+        self.stats.malformed += 1
+        if self._on_event is not None:
+            text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
+            self._on_event(
+                Error(
+                    ts=self._clock.now_ms(),
+                    where=self.name,
+                    fatal=False,
+                    message=f"malformed frame skipped: {text[:80]!r}",
+                )
+            )
 
     def _emit_reconnected(self, attempt: int, lost_at: float, reason: str) -> None:
         if self._on_event is not None:

@@ -1,0 +1,79 @@
+"""Faults during a live-paper session: it keeps running, every candle reaches the strategy exactly once,
+and each fault is recorded as an event."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import orjson
+
+from laptop_agents.core.clock import LiveClock
+from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.runtime.live_paper import run_live_paper
+from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runtime.runner import AsyncRunner
+from tests.exchange.conftest import bundled_candles, eventually, sim_config
+from tests.helpers import settings
+from tests.runtime.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
+
+
+async def advance_until(sim: SimExchange, runner: AsyncRunner, candles: int) -> None:
+    while runner.core.candles < candles:
+        await sim.hub.advance(sim.market.k)
+        await asyncio.sleep(0.002)
+
+
+async def test_drop_silence_429_storm_and_malformed_frames_in_one_session(tmp_path: Path) -> None:
+    # Silence is noticed after 3 pings (0.3 s). Checkpoints (fsync) are kept rare here so a slow disk cannot
+    # stall the loop long enough to look like silence and cost the frames under test.
+    base = settings(*LIVE_SETTINGS, "exchange.ws_ping_interval_s=0.1", "run.checkpoint_interval_s=5")
+    async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
+        s = base.model_copy(
+            update={
+                "exchange": base.exchange.model_copy(
+                    update={"rest_url": sim.rest_url, "ws_public_url": sim.ws_public_url}
+                )
+            }
+        )
+        folder = RunFolder.create(tmp_path / "runs", "faults")
+        runners: list[AsyncRunner] = []
+        task = asyncio.create_task(
+            run_live_paper(
+                s, folder=folder, wall_clock=LiveClock(), sim=sim, install_signals=False, on_runner=runners.append
+            )
+        )
+        await eventually(lambda: runners and any(c.subs for c in sim.hub.conns), what="a subscription")
+        runner = runners[0]
+        await advance_until(sim, runner, 60)
+        sim.hub.drop_all()  # 1. the socket drops
+        await eventually(lambda: any(c.subs for c in sim.hub.conns), what="a resubscription")
+        await advance_until(sim, runner, 120)
+        sim.faults.update({"silent": True})  # 2. silence with the TCP connection open; pushes are lost
+        await sim.hub.advance(3 * sim.market.k)
+        await eventually(
+            lambda: sim.faults.counts.get("silent", 0) and not runner.feed.ws.connected.is_set(),  # type: ignore[attr-defined]
+            what="the silence to be noticed",
+        )
+        sim.faults.update({"silent": False, "rate_limit_next": 3})  # 3. the backfill meets a 10006 storm
+        await eventually(lambda: any(c.subs for c in sim.hub.conns), what="a resubscription after silence")
+        await advance_until(sim, runner, 200)
+        sim.faults.update({"malformed_frames": 2})  # 4. garbage on the wire
+        while runner.feed.ws.stats.malformed < 2 and runner.core.candles < 400:  # type: ignore[attr-defined]
+            await sim.hub.advance(sim.market.k)
+            await asyncio.sleep(0.002)
+        await advance_until(sim, runner, max(260, runner.core.candles + 5))
+        runner.stop("test done")
+        result = await asyncio.wait_for(task, 30)
+    events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds.count("Reconnected") >= 2  # after the drop and after the silence
+    assert any("Silence" in e["reason"] for e in events if e["event"] == "Reconnected")
+    assert kinds.count("RateLimited") == 3 and kinds.count("GapBackfilled") >= 1
+    malformed = [e for e in events if e["event"] == "Error" and "malformed" in e["message"]]
+    assert len(malformed) == 2 and not any(e["fatal"] for e in malformed)
+    assert runner.errors == 0
+    equity_ts = [int(line.split(",")[0]) for line in folder.equity.read_text().splitlines()[1:]]
+    assert equity_ts == [c.ts for c in bundled_candles()[START : START + len(equity_ts)]]  # each candle once
+    assert result.summary.candles == len(equity_ts) >= 260
+    assert read_trades(folder.trades) == backtest_trades(tmp_path, base, START - 30, START + len(equity_ts))
