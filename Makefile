@@ -1,12 +1,13 @@
-# The two commands a new user needs: `make run` (a backtest of the bundled real BTC candles on the
-# embedded defaults) and `make test` (lint, types and the whole test suite). Both create .venv first.
+# The two commands a new user needs: `make run` (a one-minute live-paper session against the embedded
+# simulated exchange, which replays the bundled real BTC candles at 600x) and `make test` (lint, types and
+# the whole test suite). Both create .venv first. `make backtest` backtests the same candles in a second.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types pytest bench clean
+.PHONY: run backtest test bench clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "laptop-agents needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -18,7 +19,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/la run
+	$(BIN)/la run --mode live-paper --duration 60
+
+backtest: $(STAMP)
+	$(BIN)/la run --mode backtest
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts
@@ -29,6 +33,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/exchange.py
+	$(BIN)/python bench/runner.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -201,13 +201,18 @@ def _live_paper(settings: Settings, *, resume: str | None) -> int:
         folder = RunFolder.create(runs_dir, settings.run.run_id or new_run_id("live-paper", wall.now_ms()))
         folder.point_latest()
     verb = "resuming" if resume else "live-paper session"
-    print(
-        f"{verb} {folder.run_id}: heartbeat {_shown(folder.path / 'heartbeat.json')}; stop with Ctrl-C",
-        file=sys.stderr,
-        flush=True,
-    )
+
+    def announce() -> None:  # once the run folder's lock is held: a refused second daemon prints one line only
+        print(
+            f"{verb} {folder.run_id}: heartbeat {_shown(folder.path / 'heartbeat.json')}; stop with Ctrl-C",
+            file=sys.stderr,
+            flush=True,
+        )
+
     started = time.perf_counter()
-    result = asyncio.run(run_live_paper(settings, folder=folder, wall_clock=wall, resume=resume is not None))
+    result = asyncio.run(
+        run_live_paper(settings, folder=folder, wall_clock=wall, resume=resume is not None, on_start=announce)
+    )
     elapsed = time.perf_counter() - started
     print(
         result_table(

@@ -157,3 +157,36 @@ def test_watchdog_loop_runs_the_restart_command_once_per_incident(tmp_path: Path
     )
     assert code == MISSING
     assert marker.read_text() == "x\n"  # once per incident, not once per check
+
+
+@pytest.mark.slow
+def test_resuming_a_run_that_is_still_running_is_refused_by_the_lock(
+    daemon: tuple[subprocess.Popen[str], Path], tmp_path: Path
+) -> None:
+    proc, run = daemon
+    wait_for(lambda: (run / "state.json").exists(), 20, "a checkpoint")
+    size_before = (run / "events.jsonl").stat().st_size
+    second = subprocess.run(
+        [
+            *la_command(),
+            "run",
+            "--mode",
+            "live-paper",
+            "--resume",
+            "d1",
+            "--set",
+            f'run.runs_dir="{tmp_path / "runs"}"',
+        ],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert second.returncode == 2, second.stderr
+    lines = second.stderr.strip().splitlines()
+    assert len(lines) == 1, second.stderr  # one clear line, nothing announced
+    assert lines[0].startswith("la: run folder") and f"is in use by pid {proc.pid}" in lines[0]
+    assert (run / "events.jsonl").stat().st_size >= size_before  # nothing was cut back
+    assert proc.poll() is None  # the first daemon runs on

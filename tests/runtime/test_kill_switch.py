@@ -56,3 +56,28 @@ async def test_stop_with_flatten_closes_the_position_and_refuses_new_entries(tmp
 
 def test_stop_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
     assert la_main(["stop", str(tmp_path)]) == 2
+
+
+async def test_a_requested_stop_halts_entries_while_the_queue_drains(tmp_path: Path) -> None:
+    s = settings("circuit_breaker.enabled=false", "data.stale_after_intervals=1000")
+    folder = RunFolder.create(tmp_path, "drain")
+    runners: list[AsyncRunner] = []
+    session = asyncio.create_task(
+        run_session(
+            s,
+            folder=folder,
+            wall_clock=LiveClock(),
+            install_signals=False,
+            source="replay",
+            on_runner=runners.append,
+            feed_factory=lambda limiter, emit: ReplayFeed(bundled_candles()[:5_000], symbol="BTCUSDT", history=30),
+        )
+    )
+    await eventually(lambda: runners and runners[0].core.candles > 100, what="some candles")
+    runner = runners[0]
+    runner.stop("signal SIGTERM")
+    assert runner.core.halts["stopping"] == "signal SIGTERM"  # before anything else is drained
+    opened_before = sum(b'"event":"PositionOpened"' in line for line in folder.events.read_bytes().splitlines())
+    await asyncio.wait_for(session, 30)
+    opened_after = sum(b'"event":"PositionOpened"' in line for line in folder.events.read_bytes().splitlines())
+    assert opened_after == opened_before

@@ -89,6 +89,7 @@ async def run_live_paper(
     install_signals: bool = True,
     resume: bool = False,
     on_runner: Callable[[AsyncRunner], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> LiveResult:
     """Run one session until stopped (signal, `run.duration_s`, or `runner.stop()` via `on_runner`)."""
     own_sim = sim is None and settings.exchange.rest_url is None
@@ -118,6 +119,7 @@ async def run_live_paper(
             install_signals=install_signals,
             resume=resume,
             on_runner=on_runner,
+            on_start=on_start,
         )
     finally:
         if own_sim and sim is not None:
@@ -134,14 +136,17 @@ async def run_session(
     install_signals: bool = True,
     resume: bool = False,
     on_runner: Callable[[AsyncRunner], None] | None = None,
+    on_start: Callable[[], None] | None = None,
 ) -> LiveResult:
     """One live-paper session over any feed: start or resume, run until stopped, write the report.
 
     Holds the run folder's lock for the whole session: a second daemon on the same folder is refused
-    before it touches anything.
+    before it touches anything. `on_start` is called once the lock is held (the CLI announces then).
     """
     with RunLock(folder.path):
         checkpoint = _prepare_resume(folder) if resume else None
+        if on_start is not None:
+            on_start()
         return await _session(
             settings, folder, wall_clock, feed_factory, source, install_signals, on_runner, checkpoint
         )

@@ -101,9 +101,14 @@ class AsyncRunner:
 
     # -- Control -----------------------------------------------------------------------------------------
 
-    def stop(self, reason: str = "stop requested") -> None:
+    def stop(self, reason: str = "stop requested", *, halt_entries: bool = True) -> None:
+        """Stop the session. A requested stop (signal, duration, operator) halts entries at once, so the
+        candles still queued are drained through the core without opening anything new; exits still work.
+        The natural end of a replayed feed drains without that halt."""
         if not self._stop.is_set():
             self.stop_reason = reason
+            if halt_entries:
+                self.core.halts.setdefault("stopping", reason)
             self._stop.set()
 
     async def warm_up(self, limit: int) -> int:
@@ -145,7 +150,7 @@ class AsyncRunner:
                 )
                 self.stop(f"task {task.get_name()} failed: {exc}")
             elif task.get_name() == "market_data" and task is not stopper:
-                self.stop("market data ended")
+                self.stop("market data ended", halt_entries=False)
         self.state = "stopping"
         await self._shutdown(tasks, stopper)
         return self.stop_reason
@@ -326,6 +331,13 @@ class AsyncRunner:
             )
         )
 
+    def _reported_state(self) -> RunnerState:
+        """Stopping and stopped win; otherwise an entry halt (kill switch, breaker-free halts) shows as halted,
+        and stale data as degraded."""
+        if self.state in ("stopping", "stopped") or self._stale:
+            return self.state
+        return "halted" if self.core.halts else self.state
+
     def write_heartbeat(self) -> None:
         self._heartbeat_seq += 1
         core = self.core
@@ -337,7 +349,7 @@ class AsyncRunner:
             "wall_ts": self.clock.now_ms(),
             "run_id": self.folder.run_id,
             "mode": self.settings.mode,
-            "state": "halted" if core.halts and not self._stale else self.state,
+            "state": self._reported_state(),
             "last_candle_ts": {self.settings.symbol: last.ts if last else self.last_close_ts},
             "data_age_s": round(time.monotonic() - self._last_fresh, 3),
             "equity": core.broker.equity(last.close) if last else core.broker.cash,
