@@ -70,6 +70,14 @@ def daemon(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
         proc.communicate(timeout=10)
 
 
+def second_daemon(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Another live-paper daemon aimed at the same runs folder, run to completion."""
+    command = [*la_command(), "run", "--mode", "live-paper", *args, "--set", f'run.runs_dir="{tmp_path / "runs"}"']
+    return subprocess.run(
+        command, cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=30, check=False
+    )
+
+
 def watchdog(target: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(REPO / "scripts" / "monitor_heartbeat.py"), str(target), *extra],
@@ -124,24 +132,7 @@ def test_a_second_daemon_on_the_same_run_folder_exits_with_a_clear_line(
 ) -> None:
     proc, run = daemon
     config_before = (run / "config.json").read_bytes(), (run / "config.json").stat().st_mtime_ns
-    second = subprocess.run(
-        [
-            *la_command(),
-            "run",
-            "--mode",
-            "live-paper",
-            "--run-id",
-            "d1",
-            "--set",
-            f'run.runs_dir="{tmp_path / "runs"}"',
-        ],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    second = second_daemon(tmp_path, "--run-id", "d1")
     assert second.returncode == 2
     assert second.stderr.strip().count("\n") == 0 and "already exists" in second.stderr
     assert ((run / "config.json").read_bytes(), (run / "config.json").stat().st_mtime_ns) == config_before
@@ -166,24 +157,7 @@ def test_resuming_a_run_that_is_still_running_is_refused_by_the_lock(
     proc, run = daemon
     wait_for(lambda: (run / "state.json").exists(), 20, "a checkpoint")
     size_before = (run / "events.jsonl").stat().st_size
-    second = subprocess.run(
-        [
-            *la_command(),
-            "run",
-            "--mode",
-            "live-paper",
-            "--resume",
-            "d1",
-            "--set",
-            f'run.runs_dir="{tmp_path / "runs"}"',
-        ],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    second = second_daemon(tmp_path, "--resume", "d1")
     assert second.returncode == 2, second.stderr
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1, second.stderr  # one clear line, nothing announced

@@ -8,35 +8,18 @@ from pathlib import Path
 import orjson
 
 from laptop_agents.cli import main as la_main
-from laptop_agents.core.clock import LiveClock
-from laptop_agents.feeds.replay_feed import ReplayFeed
-from laptop_agents.runtime.live_paper import run_session
 from laptop_agents.runtime.run_folder import RunFolder
-from laptop_agents.runtime.runner import AsyncRunner
 from tests.exchange.conftest import bundled_candles, eventually
 from tests.helpers import settings
+from tests.runtime.live_helpers import start_replay
 
 
 async def test_stop_with_flatten_closes_the_position_and_refuses_new_entries(tmp_path: Path) -> None:
     s = settings("circuit_breaker.enabled=false", "data.stale_after_intervals=1000", "run.heartbeat_interval_s=0.1")
     candles = bundled_candles()[:3_000]
     folder = RunFolder.create(tmp_path, "k")
-    runners: list[AsyncRunner] = []
-    session = asyncio.create_task(
-        run_session(
-            s,
-            folder=folder,
-            wall_clock=LiveClock(),
-            install_signals=False,
-            source="replay",
-            on_runner=runners.append,
-            feed_factory=lambda limiter, emit: ReplayFeed(candles, symbol="BTCUSDT", history=30, speed=30_000),
-        )
-    )
-    await eventually(
-        lambda: runners and runners[0].core.broker.position is not None, within_s=30, what="an open position"
-    )
-    runner = runners[0]
+    session, runner = await start_replay(s, folder, candles, speed=30_000)
+    await eventually(lambda: runner.core.broker.position is not None, within_s=30, what="an open position")
     assert la_main(["stop", str(folder.path), "--flatten"]) == 0
     assert runner.check_kill_switch()  # what the polling task does, here with no candle in between
     assert runner.core.broker.position is None
@@ -61,20 +44,8 @@ def test_stop_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:
 async def test_a_requested_stop_halts_entries_while_the_queue_drains(tmp_path: Path) -> None:
     s = settings("circuit_breaker.enabled=false", "data.stale_after_intervals=1000")
     folder = RunFolder.create(tmp_path, "drain")
-    runners: list[AsyncRunner] = []
-    session = asyncio.create_task(
-        run_session(
-            s,
-            folder=folder,
-            wall_clock=LiveClock(),
-            install_signals=False,
-            source="replay",
-            on_runner=runners.append,
-            feed_factory=lambda limiter, emit: ReplayFeed(bundled_candles()[:5_000], symbol="BTCUSDT", history=30),
-        )
-    )
-    await eventually(lambda: runners and runners[0].core.candles > 100, what="some candles")
-    runner = runners[0]
+    session, runner = await start_replay(s, folder, bundled_candles()[:5_000])
+    await eventually(lambda: runner.core.candles > 100, what="some candles")
     runner.stop("signal SIGTERM")
     assert runner.core.halts["stopping"] == "signal SIGTERM"  # before anything else is drained
     opened_before = sum(b'"event":"PositionOpened"' in line for line in folder.events.read_bytes().splitlines())

@@ -16,12 +16,12 @@ from laptop_agents.core.errors import InputError
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.feeds.replay_feed import ReplayFeed
 from laptop_agents.feeds.sources import open_source
-from laptop_agents.runtime.live_paper import LiveResult, run_live_paper
+from laptop_agents.runtime.live_paper import LiveResult
 from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.run_folder import RunFolder
-from laptop_agents.runtime.runner import AsyncRunner
 from tests.exchange.conftest import bundled_candles, eventually, sim_config
 from tests.helpers import settings
+from tests.runtime.live_helpers import start_live
 
 START = 1500  # the simulator's start index: 30 candles before it are the warm-up history
 LIVE_SETTINGS = (
@@ -36,39 +36,18 @@ async def live_session(
     tmp_path: Path, s: Settings, candles: int, *, faults: dict[str, object] | None = None
 ) -> tuple[LiveResult, SimExchange]:
     """Run live-paper against a hand-stepped simulator until `candles` candles went through the core."""
-    sim = SimExchange(sim_config(), {"BTCUSDT": bundled_candles()})
-    await sim.start()
-    s = s.model_copy(
-        update={
-            "exchange": s.exchange.model_copy(update={"rest_url": sim.rest_url, "ws_public_url": sim.ws_public_url})
-        }
-    )
-    folder = RunFolder.create(tmp_path / "runs", "live")
-    runners: list[AsyncRunner] = []
-    session = asyncio.create_task(
-        run_live_paper(
-            s, folder=folder, wall_clock=LiveClock(), sim=sim, install_signals=False, on_runner=runners.append
-        )
-    )
-    try:
-        await eventually(lambda: any(c.subs for c in sim.hub.conns), what="the runner's subscription")
+    async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
+        task, runner = await start_live(sim, s, RunFolder.create(tmp_path / "runs", "live"))
         if faults:
             sim.faults.update(faults)
         for _ in range(candles + 1):  # the first push of candle n+1 closes candle n
             await sim.hub.advance(sim.market.k)
             await asyncio.sleep(0)
-        (runner,) = runners
-        await eventually(
-            lambda: runner.core.candles >= candles, within_s=30, what=f"{candles} candles through the core"
-        )
+        await eventually(lambda: runner.core.candles >= candles, within_s=30, what=f"{candles} candles")
         runner.stop("test done")
-        result = await asyncio.wait_for(session, 30)
+        result = await asyncio.wait_for(task, 30)
         assert runner.errors == 0
         return result, sim
-    finally:
-        if not session.done():
-            session.cancel()
-        await sim.stop()
 
 
 def backtest_trades(tmp_path: Path, s: Settings, first: int, last: int) -> list[dict[str, str]]:

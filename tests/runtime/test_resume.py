@@ -16,33 +16,16 @@ from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.runtime.checkpoint import read_checkpoint
 from laptop_agents.runtime.live_paper import LiveResult, run_live_paper
 from laptop_agents.runtime.run_folder import RunFolder
-from laptop_agents.runtime.runner import AsyncRunner
-from tests.exchange.conftest import bundled_candles, eventually, sim_config
+from tests.exchange.conftest import bundled_candles, sim_config
 from tests.helpers import settings
+from tests.runtime.live_helpers import advance_until, start_live
 from tests.runtime.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
 
 
 async def session(sim: SimExchange, s: Settings, folder: RunFolder, candles: int, *, resume: bool) -> LiveResult:
     """Run until the core has seen `candles` candles in total, stepping the simulator by hand."""
-    runners: list[AsyncRunner] = []
-    task = asyncio.create_task(
-        run_live_paper(
-            s,
-            folder=folder,
-            wall_clock=LiveClock(),
-            sim=sim,
-            resume=resume,
-            install_signals=False,
-            on_runner=runners.append,
-        )
-    )
-    await eventually(lambda: task.done() or (runners and any(c.subs for c in sim.hub.conns)), what="a subscription")
-    if task.done():
-        task.result()  # raises what went wrong
-    runner = runners[0]
-    while runner.core.candles < candles:
-        await sim.hub.advance(sim.market.k)
-        await asyncio.sleep(0.001)
+    task, runner = await start_live(sim, s, folder, resume=resume)
+    await advance_until(sim, runner, candles)
     runner.stop("test")
     return await asyncio.wait_for(task, 30)
 
@@ -50,19 +33,12 @@ async def session(sim: SimExchange, s: Settings, folder: RunFolder, candles: int
 async def test_stop_and_resume_continues_as_one_run(tmp_path: Path) -> None:
     base = settings(*LIVE_SETTINGS)
     async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
-        s = base.model_copy(
-            update={
-                "exchange": base.exchange.model_copy(
-                    update={"rest_url": sim.rest_url, "ws_public_url": sim.ws_public_url}
-                )
-            }
-        )
         folder = RunFolder.create(tmp_path / "runs", "r")
-        await session(sim, s, folder, 200, resume=False)
+        await session(sim, base, folder, 200, resume=False)
         before = read_checkpoint(folder.state)
         for _ in range(3):  # the daemon is down while the market moves on: a gap to backfill on resume
             await sim.hub.advance(sim.market.k)
-        result = await session(sim, s, folder, 450, resume=True)
+        result = await session(sim, base, folder, 450, resume=True)
     events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # one sequence, nothing twice
     resumed = next(e for e in events if e["event"] == "RunResumed")

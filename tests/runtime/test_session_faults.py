@@ -8,20 +8,12 @@ from pathlib import Path
 
 import orjson
 
-from laptop_agents.core.clock import LiveClock
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
-from laptop_agents.runtime.live_paper import run_live_paper
 from laptop_agents.runtime.run_folder import RunFolder
-from laptop_agents.runtime.runner import AsyncRunner
 from tests.exchange.conftest import bundled_candles, eventually, sim_config
 from tests.helpers import settings
+from tests.runtime.live_helpers import advance_until, start_live
 from tests.runtime.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
-
-
-async def advance_until(sim: SimExchange, runner: AsyncRunner, candles: int) -> None:
-    while runner.core.candles < candles:
-        await sim.hub.advance(sim.market.k)
-        await asyncio.sleep(0.002)
 
 
 async def test_drop_silence_429_storm_and_malformed_frames_in_one_session(tmp_path: Path) -> None:
@@ -29,22 +21,8 @@ async def test_drop_silence_429_storm_and_malformed_frames_in_one_session(tmp_pa
     # stall the loop long enough to look like silence and cost the frames under test.
     base = settings(*LIVE_SETTINGS, "exchange.ws_ping_interval_s=0.1", "run.checkpoint_interval_s=5")
     async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
-        s = base.model_copy(
-            update={
-                "exchange": base.exchange.model_copy(
-                    update={"rest_url": sim.rest_url, "ws_public_url": sim.ws_public_url}
-                )
-            }
-        )
         folder = RunFolder.create(tmp_path / "runs", "faults")
-        runners: list[AsyncRunner] = []
-        task = asyncio.create_task(
-            run_live_paper(
-                s, folder=folder, wall_clock=LiveClock(), sim=sim, install_signals=False, on_runner=runners.append
-            )
-        )
-        await eventually(lambda: runners and any(c.subs for c in sim.hub.conns), what="a subscription")
-        runner = runners[0]
+        task, runner = await start_live(sim, base, folder)
         await advance_until(sim, runner, 60)
         sim.hub.drop_all()  # 1. the socket drops
         await eventually(lambda: any(c.subs for c in sim.hub.conns), what="a resubscription")

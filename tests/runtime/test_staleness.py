@@ -7,36 +7,19 @@ from pathlib import Path
 
 import orjson
 
-from laptop_agents.core.clock import LiveClock
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
-from laptop_agents.runtime.live_paper import run_live_paper
 from laptop_agents.runtime.run_folder import RunFolder
-from laptop_agents.runtime.runner import AsyncRunner
 from tests.exchange.conftest import bundled_candles, eventually, sim_config
 from tests.helpers import settings
+from tests.runtime.live_helpers import advance_until, start_live
 from tests.runtime.test_live_paper import LIVE_SETTINGS
-from tests.runtime.test_session_faults import advance_until
 
 
 async def test_stale_data_halts_entries_reconnects_and_clears(tmp_path: Path) -> None:
     base = settings(*LIVE_SETTINGS, "data.stale_after_s=0.4")
     async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
-        s = base.model_copy(
-            update={
-                "exchange": base.exchange.model_copy(
-                    update={"rest_url": sim.rest_url, "ws_public_url": sim.ws_public_url}
-                )
-            }
-        )
         folder = RunFolder.create(tmp_path / "runs", "stale")
-        runners: list[AsyncRunner] = []
-        task = asyncio.create_task(
-            run_live_paper(
-                s, folder=folder, wall_clock=LiveClock(), sim=sim, install_signals=False, on_runner=runners.append
-            )
-        )
-        await eventually(lambda: runners and any(c.subs for c in sim.hub.conns), what="a subscription")
-        runner = runners[0]
+        task, runner = await start_live(sim, base, folder)
         await advance_until(sim, runner, 20)
         connects = runner.feed.ws.stats.connects  # type: ignore[attr-defined]
         await eventually(lambda: "data_stale" in runner.core.halts, what="DataStale")  # the market stands still

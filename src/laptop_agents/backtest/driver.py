@@ -8,9 +8,7 @@ they close), so memory stays flat however long the data is. On bad data the run 
 from __future__ import annotations
 
 import itertools
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,7 +23,6 @@ from laptop_agents.core.events import (
     Event,
     GapDetected,
     MarketDataLoaded,
-    RunFinished,
     RunStarted,
 )
 from laptop_agents.engine.assembly import build_core
@@ -33,28 +30,11 @@ from laptop_agents.engine.snapshot import core_snapshot
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
 from laptop_agents.feeds.sources import CandleSource
-from laptop_agents.reporting.curves import Curves
-from laptop_agents.reporting.html_report import ReportData, write_summary_html
-from laptop_agents.reporting.metrics import RunSummary, summarise
-from laptop_agents.reporting.run_notes import RunNotes
-from laptop_agents.reporting.trade_log import TradeLog
+from laptop_agents.runtime.artifacts import RunArtifacts, RunResult
 from laptop_agents.runtime.checkpoint import write_checkpoint
-from laptop_agents.runtime.event_log import EventLog
 from laptop_agents.runtime.run_folder import RunFolder
 
-
-@dataclass(frozen=True, slots=True)
-class BacktestResult:
-    folder: RunFolder
-    summary: RunSummary
-    notes: RunNotes
-    source: str
-    first_ts: int | None
-    last_ts: int | None
-    gaps: int
-    missing_candles: int
-    duplicates_dropped: int
-    events: int
+BacktestResult = RunResult  # the name callers of run_backtest know
 
 
 class _Stream:
@@ -122,18 +102,10 @@ def run_backtest(
 ) -> BacktestResult:
     """Run a backtest into `folder`. Raises `LaptopAgentsError` for bad data after recording it."""
     folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
-    log = EventLog(folder.events, run_id=folder.run_id, wall_clock=wall_clock)
-    trades = TradeLog(folder.trades, keep_recent=settings.run.report_max_trades)
-    recent: deque[Event] = deque(maxlen=max(settings.run.report_recent_events, 1))
-    notes = RunNotes()
-    log.subscribe(trades.on_event)
-    log.subscribe(notes.on_event)
-    log.subscribe(recent.append)
-    curves = Curves(folder.equity, starting_balance=settings.broker.starting_balance)
-    clock = SimClock()
+    run = RunArtifacts(settings, folder, wall_clock, durable=False)
     symbol = settings.data.symbol
-    emit = log.emit
-    core = build_core(settings, emit=emit, on_equity=curves.record, order_id_prefix="bt")
+    emit = run.log.emit
+    core = build_core(settings, emit=emit, on_equity=run.curves.record, order_id_prefix="bt")
     stream = _Stream(source, settings.data.interval, emit, symbol)
     error: LaptopAgentsError | None = None
     try:
@@ -150,13 +122,14 @@ def run_backtest(
                 starting_balance=settings.broker.starting_balance,
             )
         )
-        _drive(core, stream, itertools.chain((first,), candles), clock, on_candle_hook)
+        _drive(core, stream, itertools.chain((first,), candles), SimClock(), on_candle_hook)
     except LaptopAgentsError as exc:
         error = exc
     finally:
         stream.close()
     trade = core.finish()
     final_equity = core.broker.equity(core.last_candle.close) if core.last_candle else core.broker.cash
+    curves = run.curves
     curves.finish(final_equity if trade is not None else None)
     seq = stream.sequencer
     last_ts = core.last_candle.ts if core.last_candle else 0
@@ -174,56 +147,27 @@ def run_backtest(
             duplicates_dropped=stream.duplicates,
         )
     )
+    message = str(error) if error is not None else None
     if error is not None:
         emit(Error(ts=last_ts, symbol=symbol, where="market_data", message=str(error), fatal=True))
-    emit(
-        RunFinished(
-            ts=last_ts,
-            symbol=symbol,
-            status="failed" if error else "ok",
-            candles=stream.count,
-            trades=trades.count,
-            final_equity=final_equity,
-            error=str(error) if error else None,
-        )
+    summary = run.summarise(
+        ts=last_ts, status="failed" if error else "ok", candles=stream.count, final_equity=final_equity, error=message
     )
-    summary = summarise(trades, curves, final_equity=final_equity, candles=stream.count)
-    write_checkpoint(folder.state, _final_state(folder, core, log.seq, error))
-    trades.close()
-    log.close()
-    write_summary_html(
-        folder.summary,
-        ReportData(
-            run_id=folder.run_id,
-            mode="backtest",
-            symbol=symbol,
-            interval=settings.data.interval,
-            source=source.describe(),
-            strategy=core.strategy.name,
-            summary=summary,
-            equity=curves.points,
-            prices=curves.prices,
-            recent_candles=list(curves.recent),
-            trades=list(trades.recent),
-            events=list(recent),
-            notes=notes,
-            error=str(error) if error else None,
-            config=redacted_dump(settings),
-        ),
-    )
+    write_checkpoint(folder.state, _final_state(folder, core, run.log.seq, error))
+    run.close_and_report(summary, mode="backtest", source=source.describe(), strategy=core.strategy.name, error=message)
     if error is not None:
         raise error
-    return BacktestResult(
+    return RunResult(
         folder=folder,
         summary=summary,
-        notes=notes,
+        notes=run.notes,
         source=source.describe(),
         first_ts=curves.first_ts,
         last_ts=curves.last_ts,
         gaps=seq.gaps,
         missing_candles=seq.missing,
         duplicates_dropped=stream.duplicates,
-        events=log.seq,
+        events=run.log.seq,
     )
 
 

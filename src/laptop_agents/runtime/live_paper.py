@@ -13,9 +13,7 @@ import asyncio
 import contextlib
 import hashlib
 import signal
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -25,7 +23,7 @@ from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import CheckpointError
-from laptop_agents.core.events import Event, Fill, RunFinished, RunResumed, RunStarted
+from laptop_agents.core.events import Event, Fill, RunResumed, RunStarted
 from laptop_agents.engine.assembly import build_core
 from laptop_agents.engine.snapshot import restore_core
 from laptop_agents.exchange.bitunix.sim import load_candles
@@ -33,13 +31,8 @@ from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange
 from laptop_agents.feeds.bitunix_feed import BitunixFeed
 from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.feeds.sources import resolve_data_path
-from laptop_agents.reporting.curves import Curves
-from laptop_agents.reporting.html_report import ReportData, write_summary_html
-from laptop_agents.reporting.metrics import RunSummary, summarise
-from laptop_agents.reporting.run_notes import RunNotes
-from laptop_agents.reporting.trade_log import TradeLog
+from laptop_agents.runtime.artifacts import RunArtifacts, RunResult
 from laptop_agents.runtime.checkpoint import read_checkpoint
-from laptop_agents.runtime.event_log import EventLog
 from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
@@ -49,19 +42,7 @@ FeedFactory = Callable[[RateLimiter, Callable[[Event], None]], MarketDataFeed]
 """Builds the feed from the shared rate limiter and the event sink (for `Reconnected`, `RateLimited`)."""
 
 
-@dataclass(frozen=True, slots=True)
-class LiveResult:
-    folder: RunFolder
-    summary: RunSummary
-    notes: RunNotes
-    stop_reason: str
-    source: str
-    first_ts: int | None
-    last_ts: int | None
-    gaps: int
-    missing_candles: int
-    duplicates_dropped: int
-    events: int
+LiveResult = RunResult  # the name callers of run_live_paper know
 
 
 def order_id_prefix(run_id: str) -> str:
@@ -184,40 +165,14 @@ async def _session(
     symbol, interval = settings.data.symbol, settings.data.interval
     if checkpoint is None:
         folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
-    log = EventLog(
-        folder.events,
-        run_id=folder.run_id,
-        wall_clock=wall,
-        durable=True,
-        start_seq=checkpoint["event_seq"] if checkpoint else 0,
+    run = RunArtifacts(settings, folder, wall, durable=True, resume=checkpoint)
+    log = run.log
+    core = build_core(
+        settings, emit=log.emit, on_equity=run.curves.record, order_id_prefix=order_id_prefix(folder.run_id)
     )
-    trades = TradeLog(
-        folder.trades,
-        keep_recent=settings.run.report_max_trades,
-        resume=checkpoint["trade_log"] if checkpoint else None,
-    )
-    curves = Curves(
-        folder.equity,
-        starting_balance=settings.broker.starting_balance,
-        resume=checkpoint["curves"] if checkpoint else None,
-    )
-    notes = RunNotes()
-    recent: deque[Event] = deque(maxlen=max(settings.run.report_recent_events, 1))
-    log.subscribe(trades.on_event)
-    log.subscribe(notes.on_event)
-    log.subscribe(recent.append)
-    core = build_core(settings, emit=log.emit, on_equity=curves.record, order_id_prefix=order_id_prefix(folder.run_id))
     if checkpoint is not None:
         restore_core(core, checkpoint)
     limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
-
-    def artifacts() -> dict[str, Any]:
-        return {
-            "files": {"trades": trades.offset(), "equity": curves.offset()},
-            "trade_log": trades.state(),
-            "curves": curves.state(),
-        }
-
     runner = AsyncRunner(
         RunnerSettings(
             symbol=symbol,
@@ -232,22 +187,21 @@ async def _session(
         log_=log,
         folder=folder,
         wall_clock=wall,
-        artifacts=artifacts,
+        artifacts=run.checkpoint_state,
     )
     log.subscribe(lambda e: runner.count_fill() if type(e) is Fill else None)
     if on_runner is not None:
         on_runner(runner)
     if checkpoint is not None:
         runner.last_close_ts = checkpoint.get("last_candle_ts")
-        broker = core.broker
-        position = broker.position
+        position = core.broker.position
         log.emit(
             RunResumed(
                 ts=runner.last_close_ts or 0,
                 symbol=symbol,
                 from_event_seq=checkpoint["event_seq"],
                 last_candle_ts=runner.last_close_ts,
-                cash=broker.cash,
+                cash=core.broker.cash,
                 equity=checkpoint["equity"],
                 position_side=None if position is None else position.side,
                 position_qty=None if position is None else position.qty,
@@ -269,49 +223,19 @@ async def _session(
     reason = await _run_with_signals(runner, install_signals)
     last = core.last_candle
     final_equity = core.broker.equity(last.close) if last else core.broker.cash
-    curves.finish()
-    log.emit(
-        RunFinished(
-            ts=last.ts if last else 0,
-            symbol=symbol,
-            status="stopped",
-            candles=core.candles,
-            trades=trades.count,
-            final_equity=final_equity,
-            error=None,
-        )
+    run.curves.finish()
+    summary = run.summarise(
+        ts=last.ts if last else 0, status="stopped", candles=core.candles, final_equity=final_equity
     )
-    summary = summarise(trades, curves, final_equity=final_equity, candles=core.candles)
-    trades.close()
-    log.close()
-    write_summary_html(
-        folder.summary,
-        ReportData(
-            run_id=folder.run_id,
-            mode="live-paper",
-            symbol=symbol,
-            interval=interval,
-            source=source,
-            strategy=core.strategy.name,
-            summary=summary,
-            equity=curves.points,
-            prices=curves.prices,
-            recent_candles=list(curves.recent),
-            trades=list(trades.recent),
-            events=list(recent),
-            notes=notes,
-            error=None,
-            config=redacted_dump(settings),
-        ),
-    )
-    return LiveResult(
+    run.close_and_report(summary, mode="live-paper", source=source, strategy=core.strategy.name)
+    return RunResult(
         folder=folder,
         summary=summary,
-        notes=notes,
+        notes=run.notes,
         stop_reason=reason,
         source=source,
-        first_ts=curves.first_ts,
-        last_ts=curves.last_ts,
+        first_ts=run.curves.first_ts,
+        last_ts=run.curves.last_ts,
         gaps=runner.md.gaps,
         missing_candles=runner.md.backfilled,
         duplicates_dropped=runner.md.duplicates,

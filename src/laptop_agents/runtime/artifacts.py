@@ -1,0 +1,133 @@
+"""The files a run writes and the listeners that feed them, in one place for backtests and live sessions.
+
+`events.jsonl` (EventLog) is the source; `trades.csv` (TradeLog), the run notes, the recent events and
+`equity.csv` plus the chart curves (Curves) are derived as events and candles arrive. At the end,
+`summarise` emits `RunFinished` and computes the statistics, and `close_and_report` closes the files and
+writes `summary.html`. A live session can also start from a checkpoint (`resume`), continuing every file.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from laptop_agents.config.loader import redacted_dump
+from laptop_agents.config.models import Settings
+from laptop_agents.core.clock import Clock
+from laptop_agents.core.events import Event, RunFinished
+from laptop_agents.reporting.curves import Curves
+from laptop_agents.reporting.html_report import ReportData, write_summary_html
+from laptop_agents.reporting.metrics import RunSummary, summarise
+from laptop_agents.reporting.run_notes import RunNotes
+from laptop_agents.reporting.trade_log import TradeLog
+from laptop_agents.runtime.event_log import EventLog
+from laptop_agents.runtime.run_folder import RunFolder
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a finished backtest or live session reports."""
+
+    folder: RunFolder
+    summary: RunSummary
+    notes: RunNotes
+    source: str
+    first_ts: int | None
+    last_ts: int | None
+    gaps: int
+    missing_candles: int
+    duplicates_dropped: int
+    events: int
+    stop_reason: str = ""
+
+
+class RunArtifacts:
+    def __init__(
+        self,
+        settings: Settings,
+        folder: RunFolder,
+        wall_clock: Clock,
+        *,
+        durable: bool,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.folder = folder
+        self.log = EventLog(
+            folder.events,
+            run_id=folder.run_id,
+            wall_clock=wall_clock,
+            durable=durable,
+            start_seq=resume["event_seq"] if resume else 0,
+        )
+        self.trades = TradeLog(
+            folder.trades, keep_recent=settings.run.report_max_trades, resume=resume["trade_log"] if resume else None
+        )
+        self.curves = Curves(
+            folder.equity,
+            starting_balance=settings.broker.starting_balance,
+            resume=resume["curves"] if resume else None,
+        )
+        self.notes = RunNotes()
+        self.recent: deque[Event] = deque(maxlen=max(settings.run.report_recent_events, 1))
+        self.log.subscribe(self.trades.on_event)
+        self.log.subscribe(self.notes.on_event)
+        self.log.subscribe(self.recent.append)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Lengths and states of the derived files, for a live checkpoint (the event log adds its own)."""
+        return {
+            "files": {"trades": self.trades.offset(), "equity": self.curves.offset()},
+            "trade_log": self.trades.state(),
+            "curves": self.curves.state(),
+        }
+
+    def summarise(
+        self,
+        *,
+        ts: int,
+        status: Literal["ok", "failed", "stopped"],
+        candles: int,
+        final_equity: float,
+        error: str | None = None,
+    ) -> RunSummary:
+        """Emit `RunFinished` and compute the run's statistics (call `curves.finish` first)."""
+        self.log.emit(
+            RunFinished(
+                ts=ts,
+                symbol=self.settings.data.symbol,
+                status=status,
+                candles=candles,
+                trades=self.trades.count,
+                final_equity=final_equity,
+                error=error,
+            )
+        )
+        return summarise(self.trades, self.curves, final_equity=final_equity, candles=candles)
+
+    def close_and_report(
+        self, summary: RunSummary, *, mode: str, source: str, strategy: str, error: str | None = None
+    ) -> None:
+        self.trades.close()
+        self.log.close()
+        write_summary_html(
+            self.folder.summary,
+            ReportData(
+                run_id=self.folder.run_id,
+                mode=mode,
+                symbol=self.settings.data.symbol,
+                interval=self.settings.data.interval,
+                source=source,
+                strategy=strategy,
+                summary=summary,
+                equity=self.curves.points,
+                prices=self.curves.prices,
+                recent_candles=list(self.curves.recent),
+                trades=list(self.trades.recent),
+                events=list(self.recent),
+                notes=self.notes,
+                error=error,
+                config=redacted_dump(self.settings),
+            ),
+        )
