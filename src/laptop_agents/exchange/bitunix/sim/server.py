@@ -22,9 +22,11 @@ from aiohttp import web
 from laptop_agents.core.candle import Candle
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.signing import query_string_for_signing, sign
+from laptop_agents.exchange.bitunix.sim.admin_api import AdminApi
 from laptop_agents.exchange.bitunix.sim.faults import FaultPlan
 from laptop_agents.exchange.bitunix.sim.ledger import ContractRules, Ledger, Refusal, SimAccount
 from laptop_agents.exchange.bitunix.sim.market import MarketReplay
+from laptop_agents.exchange.bitunix.sim.private_api import PrivateApi
 from laptop_agents.exchange.bitunix.sim.streams import StreamHub
 from laptop_agents.exchange.bitunix.wire import REST_INTERVAL_MS, fmt
 
@@ -163,16 +165,17 @@ class SimExchange:
             "/market/kline": self._kline, "/market/trading_pairs": self._trading_pairs,
             "/market/tickers": self._tickers, "/market/depth": self._depth, "/market/funding_rate": self._funding,
         }  # fmt: skip
+        api = PrivateApi(self)
         private: dict[str, tuple[str, Handler]] = {
-            "/account": ("GET", self._account),
-            "/account/change_leverage": ("POST", self._change_leverage),
-            "/account/get_leverage_margin_mode": ("GET", self._leverage_mode),
-            "/trade/place_order": ("POST", self._place_order),
-            "/trade/cancel_orders": ("POST", self._cancel_orders),
-            "/trade/get_order_detail": ("GET", self._order_detail),
-            "/trade/get_pending_orders": ("GET", self._pending_orders),
-            "/trade/get_history_trades": ("GET", self._history_trades),
-            "/position/get_pending_positions": ("GET", self._pending_positions),
+            "/account": ("GET", api.account),
+            "/account/change_leverage": ("POST", api.change_leverage),
+            "/account/get_leverage_margin_mode": ("GET", api.leverage_mode),
+            "/trade/place_order": ("POST", api.place_order),
+            "/trade/cancel_orders": ("POST", api.cancel_orders),
+            "/trade/get_order_detail": ("GET", api.order_detail),
+            "/trade/get_pending_orders": ("GET", api.pending_orders),
+            "/trade/get_history_trades": ("GET", api.history_trades),
+            "/position/get_pending_positions": ("GET", api.pending_positions),
         }
         for path, handler in public.items():
             app.router.add_get(API + path, self._wrap(handler, signed=False))
@@ -180,11 +183,12 @@ class SimExchange:
             app.router.add_route(method, API + path, self._wrap(handler, signed=True))
         app.router.add_get("/public/", self.hub.public_handler)
         app.router.add_get("/private/", self.hub.private_handler)
-        app.router.add_get("/admin/state", self._admin_state)
-        app.router.add_post("/admin/faults", self._admin_faults)
-        app.router.add_post("/admin/advance", self._admin_advance)
-        app.router.add_post("/admin/drop", self._admin_drop)
-        app.router.add_get("/admin/requests", self._admin_requests)
+        admin = AdminApi(self)
+        app.router.add_get("/admin/state", admin.state)
+        app.router.add_post("/admin/faults", admin.faults)
+        app.router.add_post("/admin/advance", admin.advance)
+        app.router.add_post("/admin/drop", admin.drop)
+        app.router.add_get("/admin/requests", admin.requests)
         return app
 
     @web.middleware
@@ -287,7 +291,7 @@ class SimExchange:
 
     # -- Public REST -------------------------------------------------------------------------------------
 
-    def _symbol(self, request: web.Request, key: str = "symbol") -> str:
+    def symbol_param(self, request: web.Request, key: str = "symbol") -> str:
         symbol = request.query.get(key, "").upper()
         if symbol not in self.market.series:
             raise Refusal(codes.FUTURES_NOT_SUPPORTED)
@@ -297,7 +301,7 @@ class SimExchange:
         return fmt(value) if self.config.numbers == "string" else value
 
     async def _kline(self, request: web.Request, _: SimAccount | None) -> Any:
-        symbol = self._symbol(request)
+        symbol = self.symbol_param(request)
         step = REST_INTERVAL_MS.get(request.query.get("interval", ""))
         if step != self.market.interval_ms:
             return []  # an interval we do not replay: success with no rows, as the real API answers
@@ -354,7 +358,7 @@ class SimExchange:
         return out
 
     async def _depth(self, request: web.Request, _: SimAccount | None) -> Any:
-        symbol = self._symbol(request)
+        symbol = self.symbol_param(request)
         limit = request.query.get("limit", "max")
         allowed = ("1", "5", "15", "50", "max")
         if limit not in allowed:
@@ -371,7 +375,7 @@ class SimExchange:
         return {"asks": asks, "bids": bids}
 
     async def _funding(self, request: web.Request, _: SimAccount | None) -> Any:
-        symbol = self._symbol(request)
+        symbol = self.symbol_param(request)
         now = self.market.now_ms()
         period = 8 * 3_600_000
         last = self.market.last_price(symbol)
@@ -387,142 +391,3 @@ class SimExchange:
             "minFundingRate": "-0.375",
         }
         return [row] if self.config.funding_shape == "array" else row
-
-    # -- Private REST ------------------------------------------------------------------------------------
-
-    async def _json_body(self, request: web.Request) -> dict[str, Any]:
-        try:
-            body = orjson.loads(await request.read() or b"{}")
-        except orjson.JSONDecodeError:
-            raise Refusal(codes.PARAMETER_ERROR, "body is not JSON") from None
-        if not isinstance(body, dict):
-            raise Refusal(codes.PARAMETER_ERROR, "body must be a JSON object")
-        return body
-
-    async def _account(self, request: web.Request, account: SimAccount | None) -> Any:
-        assert account is not None
-        data = self.ledger.account_wire(account)
-        return [data] if self.config.account_shape == "array" else data
-
-    async def _change_leverage(self, request: web.Request, account: SimAccount | None) -> Any:
-        assert account is not None
-        body = await self._json_body(request)
-        try:
-            leverage = int(body.get("leverage", 0))
-        except (TypeError, ValueError):
-            raise Refusal(codes.INVALID_LEVERAGE) from None
-        symbol = str(body.get("symbol", "")).upper()
-        self.ledger.change_leverage(account, symbol, leverage)
-        return [{"marginCoin": "USDT", "leverage": leverage, "symbol": symbol}]
-
-    async def _leverage_mode(self, request: web.Request, account: SimAccount | None) -> Any:
-        assert account is not None
-        symbol = self._symbol(request)
-        leverage = account.leverage.get(symbol, self.ledger.rules[symbol].default_leverage)
-        return {"symbol": symbol, "marginCoin": "USDT", "leverage": leverage, "marginMode": "CROSS"}
-
-    async def _place_order(self, request: web.Request, account: SimAccount | None) -> Any:
-        assert account is not None
-        body = await self._json_body(request)
-        insufficient = self.faults.take("insufficient_balance_next")
-        order = self.ledger.place_order(account, body, insufficient=insufficient)
-        if self.faults.take("drop_order_response_next"):
-            # The lost ack: the order exists (and may have filled) but the caller never hears of it.
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response(status=200)
-        return {"orderId": order.order_id, "clientId": order.client_id}
-
-    async def _cancel_orders(self, request: web.Request, account: SimAccount | None) -> Any:
-        assert account is not None
-        body = await self._json_body(request)
-        symbol = str(body.get("symbol", ""))
-        ok, failed = [], []
-        for item in body.get("orderList") or []:
-            oid, cid = item.get("orderId"), item.get("clientId")
-            try:
-                order = self.ledger.cancel(account, symbol, oid, cid)
-                ok.append({"orderId": order.order_id, "clientId": order.client_id})
-            except Refusal as refusal:
-                failed.append(
-                    {
-                        "orderId": oid or "",
-                        "clientId": cid or "",
-                        "errorMsg": refusal.msg,
-                        "errorCode": str(refusal.code),
-                    }
-                )
-        return {"successList": ok, "failureList": failed}
-
-    async def _order_detail(self, request: web.Request, account: SimAccount | None) -> Any:
-        assert account is not None
-        order = self.ledger.find(account, request.query.get("orderId"), request.query.get("clientId"))
-        if order is None:
-            raise Refusal(codes.ORDER_NOT_FOUND)
-        return self.ledger.order_wire(order)
-
-    async def _pending_orders(self, request: web.Request, account: SimAccount | None) -> Any:
-        assert account is not None
-        symbol = request.query.get("symbol", "").upper()
-        orders = [o for o in account.orders.values() if o.status == "NEW" and (not symbol or o.symbol == symbol)]
-        orders.sort(key=lambda o: o.ctime, reverse=True)
-        limit = min(int(request.query.get("limit", "10")), 100)
-        skip = int(request.query.get("skip", "0"))
-        return {"orderList": [self.ledger.order_wire(o) for o in orders[skip : skip + limit]], "total": len(orders)}
-
-    async def _history_trades(self, request: web.Request, account: SimAccount | None) -> Any:
-        assert account is not None
-        trades = [
-            {**f, "qty": fmt(f["qty"]), "price": fmt(f["price"]), "fee": fmt(f["fee"]),
-             "realizedPNL": fmt(f["realizedPNL"])} for f in reversed(account.fills)
-        ]  # fmt: skip
-        return {"tradeList": trades[:100], "total": len(trades)}
-
-    async def _pending_positions(self, request: web.Request, account: SimAccount | None) -> Any:
-        assert account is not None
-        symbol = request.query.get("symbol", "").upper()
-        return [
-            self.ledger.position_wire(account, p)
-            for p in account.positions.values()
-            if not symbol or p.symbol == symbol
-        ]
-
-    # -- Admin (not part of Bitunix) ---------------------------------------------------------------------
-
-    async def _admin_state(self, _: web.Request) -> web.Response:
-        accounts = {
-            key: {"balance": a.balance, "positions": {s: p.qty for s, p in a.positions.items()},
-                  "orders": len(a.orders), "fills": len(a.fills)} for key, a in self.ledger.accounts.items()
-        }  # fmt: skip
-        return web.json_response(
-            {
-                "now_ms": self.market.now_ms(),
-                "pushes_sent": self.market.pushes_sent,
-                "connections": self.hub.connection_counts(),
-                "faults": self.faults.as_dict(),
-                "accounts": accounts,
-            },
-            dumps=lambda o: orjson.dumps(o).decode(),
-        )
-
-    async def _admin_faults(self, request: web.Request) -> web.Response:
-        try:
-            self.faults.update(await request.json())
-        except (ValueError, TypeError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
-        return web.json_response(self.faults.as_dict())
-
-    async def _admin_advance(self, request: web.Request) -> web.Response:
-        body = await request.json() if request.can_read_body else {}
-        pushes = int(body.get("pushes", 0)) + int(body.get("candles", 0)) * self.market.k
-        await self.hub.advance(pushes)
-        return web.json_response({"now_ms": self.market.now_ms(), "pushes_sent": self.market.pushes_sent})
-
-    async def _admin_drop(self, _: web.Request) -> web.Response:
-        return web.json_response({"dropped": self.hub.drop_all()})
-
-    async def _admin_requests(self, _: web.Request) -> web.Response:
-        rows = [
-            r.__dict__ if hasattr(r, "__dict__") else {f: getattr(r, f) for f in r.__slots__} for r in self.requests
-        ]
-        return web.json_response(rows, dumps=lambda o: orjson.dumps(o).decode())

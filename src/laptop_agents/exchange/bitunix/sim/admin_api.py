@@ -1,0 +1,54 @@
+"""`/admin/*` on the simulated exchange (not part of Bitunix): state, faults, stepping the replay, drops."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from laptop_agents.exchange.bitunix.sim.server import SimExchange
+
+
+class AdminApi:
+    def __init__(self, exchange: SimExchange) -> None:
+        self.x = exchange
+
+    async def state(self, _: web.Request) -> web.Response:
+        accounts = {
+            key: {"balance": a.balance, "positions": {s: p.qty for s, p in a.positions.items()},
+                  "orders": len(a.orders), "fills": len(a.fills)} for key, a in self.x.ledger.accounts.items()
+        }  # fmt: skip
+        return web.json_response(
+            {
+                "now_ms": self.x.market.now_ms(),
+                "pushes_sent": self.x.market.pushes_sent,
+                "connections": self.x.hub.connection_counts(),
+                "faults": self.x.faults.as_dict(),
+                "accounts": accounts,
+            },
+            dumps=lambda o: orjson.dumps(o).decode(),
+        )
+
+    async def faults(self, request: web.Request) -> web.Response:
+        try:
+            self.x.faults.update(await request.json())
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(self.x.faults.as_dict())
+
+    async def advance(self, request: web.Request) -> web.Response:
+        body = await request.json() if request.can_read_body else {}
+        pushes = int(body.get("pushes", 0)) + int(body.get("candles", 0)) * self.x.market.k
+        await self.x.hub.advance(pushes)
+        return web.json_response({"now_ms": self.x.market.now_ms(), "pushes_sent": self.x.market.pushes_sent})
+
+    async def drop(self, _: web.Request) -> web.Response:
+        return web.json_response({"dropped": self.x.hub.drop_all()})
+
+    async def requests(self, _: web.Request) -> web.Response:
+        rows = [
+            r.__dict__ if hasattr(r, "__dict__") else {f: getattr(r, f) for f in r.__slots__} for r in self.x.requests
+        ]
+        return web.json_response(rows, dumps=lambda o: orjson.dumps(o).decode())

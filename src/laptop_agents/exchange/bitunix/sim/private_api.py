@@ -1,0 +1,117 @@
+"""The simulated exchange's signed account and trade endpoints (the server verifies the signature first)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from laptop_agents.exchange.bitunix import codes
+from laptop_agents.exchange.bitunix.sim.ledger import Refusal, SimAccount
+from laptop_agents.exchange.bitunix.wire import fmt
+
+if TYPE_CHECKING:
+    from laptop_agents.exchange.bitunix.sim.server import SimExchange
+
+
+class PrivateApi:
+    def __init__(self, exchange: SimExchange) -> None:
+        self.x = exchange
+
+    async def json_body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = orjson.loads(await request.read() or b"{}")
+        except orjson.JSONDecodeError:
+            raise Refusal(codes.PARAMETER_ERROR, "body is not JSON") from None
+        if not isinstance(body, dict):
+            raise Refusal(codes.PARAMETER_ERROR, "body must be a JSON object")
+        return body
+
+    async def account(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        data = self.x.ledger.account_wire(account)
+        return [data] if self.x.config.account_shape == "array" else data
+
+    async def change_leverage(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        body = await self.json_body(request)
+        try:
+            leverage = int(body.get("leverage", 0))
+        except (TypeError, ValueError):
+            raise Refusal(codes.INVALID_LEVERAGE) from None
+        symbol = str(body.get("symbol", "")).upper()
+        self.x.ledger.change_leverage(account, symbol, leverage)
+        return [{"marginCoin": "USDT", "leverage": leverage, "symbol": symbol}]
+
+    async def leverage_mode(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        symbol = self.x.symbol_param(request)
+        leverage = account.leverage.get(symbol, self.x.ledger.rules[symbol].default_leverage)
+        return {"symbol": symbol, "marginCoin": "USDT", "leverage": leverage, "marginMode": "CROSS"}
+
+    async def place_order(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        body = await self.json_body(request)
+        insufficient = self.x.faults.take("insufficient_balance_next")
+        order = self.x.ledger.place_order(account, body, insufficient=insufficient)
+        if self.x.faults.take("drop_order_response_next"):
+            # The lost ack: the order exists (and may have filled) but the caller never hears of it.
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=200)
+        return {"orderId": order.order_id, "clientId": order.client_id}
+
+    async def cancel_orders(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        body = await self.json_body(request)
+        symbol = str(body.get("symbol", ""))
+        ok, failed = [], []
+        for item in body.get("orderList") or []:
+            oid, cid = item.get("orderId"), item.get("clientId")
+            try:
+                order = self.x.ledger.cancel(account, symbol, oid, cid)
+                ok.append({"orderId": order.order_id, "clientId": order.client_id})
+            except Refusal as refusal:
+                failed.append(
+                    {
+                        "orderId": oid or "",
+                        "clientId": cid or "",
+                        "errorMsg": refusal.msg,
+                        "errorCode": str(refusal.code),
+                    }
+                )
+        return {"successList": ok, "failureList": failed}
+
+    async def order_detail(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        order = self.x.ledger.find(account, request.query.get("orderId"), request.query.get("clientId"))
+        if order is None:
+            raise Refusal(codes.ORDER_NOT_FOUND)
+        return self.x.ledger.order_wire(order)
+
+    async def pending_orders(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        symbol = request.query.get("symbol", "").upper()
+        orders = [o for o in account.orders.values() if o.status == "NEW" and (not symbol or o.symbol == symbol)]
+        orders.sort(key=lambda o: o.ctime, reverse=True)
+        limit = min(int(request.query.get("limit", "10")), 100)
+        skip = int(request.query.get("skip", "0"))
+        return {"orderList": [self.x.ledger.order_wire(o) for o in orders[skip : skip + limit]], "total": len(orders)}
+
+    async def history_trades(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        trades = [
+            {**f, "qty": fmt(f["qty"]), "price": fmt(f["price"]), "fee": fmt(f["fee"]),
+             "realizedPNL": fmt(f["realizedPNL"])} for f in reversed(account.fills)
+        ]  # fmt: skip
+        return {"tradeList": trades[:100], "total": len(trades)}
+
+    async def pending_positions(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        symbol = request.query.get("symbol", "").upper()
+        return [
+            self.x.ledger.position_wire(account, p)
+            for p in account.positions.values()
+            if not symbol or p.symbol == symbol
+        ]
