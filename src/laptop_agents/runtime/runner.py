@@ -26,6 +26,7 @@ import structlog
 
 from laptop_agents.core.candle import Candle, interval_ms
 from laptop_agents.core.clock import Clock
+from laptop_agents.core.errors import LaptopAgentsError
 from laptop_agents.core.events import CheckpointSaved, DataStale, Error, GapBackfilled, GapDetected, KillSwitch
 from laptop_agents.engine.snapshot import core_snapshot
 from laptop_agents.engine.trading_core import TradingCore
@@ -51,6 +52,7 @@ class RunnerSettings:
     stale_after_s: float = 180.0
     queue_size: int = 1_000
     duration_s: float | None = None
+    backfill_retry_s: float = 1.0
 
 
 @dataclass
@@ -178,13 +180,13 @@ class AsyncRunner:
             self._fresh()
 
     async def _backfill(self, last: int, candle: Candle) -> None:
-        symbol, interval, step = self.settings.symbol, self.settings.interval, self._step
+        symbol, step = self.settings.symbol, self._step
         start, end = last + step, candle.ts
         missing = (end - start) // step
         self.md.gaps += 1
         self.log.emit(GapDetected(ts=candle.ts, symbol=symbol, from_ts=start, to_ts=end - step, missing=missing))
         began = time.monotonic()
-        fetched = await self.feed.backfill(symbol, interval, start, end)
+        fetched = await self._fetch_gap(start, end)
         previous = last
         count = 0
         for filler in fetched:
@@ -203,6 +205,28 @@ class AsyncRunner:
                 duration_ms=int((time.monotonic() - began) * 1000),
             )
         )
+
+    async def _fetch_gap(self, start: int, end: int) -> list[Candle]:
+        """The missing candles, however long the exchange takes to give them: a failed backfill is reported
+        (non-fatal `Error`) and retried with capped backoff, while the candle that revealed the gap waits.
+        The strategy never skips over a hole; meanwhile the staleness guard halts entries."""
+        delay = self.settings.backfill_retry_s
+        while True:
+            try:
+                return await self.feed.backfill(self.settings.symbol, self.settings.interval, start, end)
+            except LaptopAgentsError as exc:
+                self.errors += 1
+                self.log.emit(
+                    Error(
+                        ts=end,
+                        symbol=self.settings.symbol,
+                        where="backfill",
+                        fatal=False,
+                        message=f"{exc}; retrying in {delay:g} s",
+                    )
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
 
     async def _core_task(self) -> None:
         on_candle = self.core.on_candle

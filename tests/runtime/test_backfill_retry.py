@@ -1,0 +1,60 @@
+"""A backfill that fails is retried, not skipped: the strategy still sees every candle in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from laptop_agents.core.candle import Candle
+from laptop_agents.core.clock import LiveClock
+from laptop_agents.exchange.bitunix.errors import ExchangeUnavailable
+from laptop_agents.feeds.replay_feed import ReplayFeed
+from laptop_agents.runtime.event_log import EventLog
+from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runtime.runner import AsyncRunner, RunnerSettings
+from tests.exchange.conftest import bundled_candles
+from tests.helpers import make_core, settings
+
+
+class FlakyBackfillFeed(ReplayFeed):
+    """A replayed feed with a hole in its stream, whose REST backfill fails `failures` times first."""
+
+    def __init__(self, candles: list[Candle], hole: slice, failures: int) -> None:
+        self._all = candles
+        streamed = candles[: hole.start] + candles[hole.stop :]
+        super().__init__(streamed, symbol="BTCUSDT", history=30)
+        self.failures = failures
+        self.calls = 0
+
+    async def backfill(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[Candle]:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise ExchangeUnavailable("bitunix /market/kline: HTTP 503")
+        return [c for c in self._all if start_ms <= c.ts < end_ms]
+
+
+async def test_failed_backfill_is_retried_until_the_gap_is_filled(tmp_path: Path) -> None:
+    candles = bundled_candles()[:400]
+    core, _, marks = make_core(settings("circuit_breaker.enabled=false"))
+    folder = RunFolder.create(tmp_path, "bf")
+    log = EventLog(folder.events, run_id="bf", wall_clock=LiveClock(), durable=True)
+    feed = FlakyBackfillFeed(candles, slice(200, 240), failures=2)
+    runner = AsyncRunner(
+        RunnerSettings(symbol="BTCUSDT", interval="1m", backfill_retry_s=0.01, stale_after_s=60),
+        feed=feed,
+        core=core,
+        log_=log,
+        folder=folder,
+        wall_clock=LiveClock(),
+    )
+    await runner.warm_up(30)
+    reason = await runner.run()
+    log.close()
+    assert reason == "market data ended"
+    assert [ts for ts, _, _ in marks] == [c.ts for c in candles[30:]]  # every candle, the hole filled, in order
+    assert feed.calls == 3 and runner.errors == 2
+    events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
+    retries = [e for e in events if e["event"] == "Error"]
+    assert len(retries) == 2 and all(not e["fatal"] and e["where"] == "backfill" for e in retries)
+    assert [e["count"] for e in events if e["event"] == "GapBackfilled"] == [40]
