@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--interval", help="candle interval, e.g. 1m, 5m, 1h")
     run.add_argument("--run-id", help="name of the run folder (default: time, mode and a random suffix)")
     run.add_argument("--resume", metavar="RUN_ID", help="live-paper: continue RUN_ID (or 'latest') from its checkpoint")
+    run.add_argument(
+        "--resume-or-start",
+        metavar="RUN_ID",
+        help="live-paper: continue RUN_ID if it exists, else start it (one command for a service)",
+    )
     run.add_argument("--duration", type=float, help="live modes: stop after this many seconds (run.duration_s)")
     run.add_argument("--profile", help="config/profiles/NAME.json layered over the defaults")
     run.add_argument("--config", dest="config_file", help="a JSON config file layered over the profile")
@@ -140,7 +145,21 @@ def _run(args: argparse.Namespace) -> int:
     if mode == "backtest":
         return _backtest(settings)
     if mode == "live-paper":
-        return _live_paper(settings, resume=args.resume)
+        resume = args.resume
+        if args.resume_or_start:
+            folder = Path(settings.run.runs_dir) / args.resume_or_start
+            if (folder / "state.json").is_file():
+                resume = args.resume_or_start
+            else:
+                if folder.exists():
+                    raise InputError(
+                        f"--resume-or-start {args.resume_or_start}: {folder} exists but has no "
+                        "checkpoint; move it away or pick another run id"
+                    )
+                settings = settings.model_copy(
+                    update={"run": settings.run.model_copy(update={"run_id": args.resume_or_start})}
+                )
+        return _live_paper(settings, resume=resume)
     if mode == "selftest":
         from laptop_agents.backtest.selftest import run_selftest
 

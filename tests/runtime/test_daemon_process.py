@@ -164,3 +164,59 @@ def test_resuming_a_run_that_is_still_running_is_refused_by_the_lock(
     assert lines[0].startswith("la: run folder") and f"is in use by pid {proc.pid}" in lines[0]
     assert (run / "events.jsonl").stat().st_size >= size_before  # nothing was cut back
     assert proc.poll() is None  # the first daemon runs on
+
+
+@pytest.mark.slow
+def test_resume_or_start_starts_then_resumes_the_same_run(tmp_path: Path) -> None:
+    def once() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *la_command(),
+                "run",
+                "--mode",
+                "live-paper",
+                "--resume-or-start",
+                "svc",
+                "--duration",
+                "2",
+                "--set",
+                f'run.runs_dir="{tmp_path / "runs"}"',
+            ],
+            cwd=tmp_path,
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    first = once()
+    assert first.returncode == 0, first.stderr
+    assert "live-paper session svc" in first.stderr
+    checkpoint = orjson.loads((tmp_path / "runs" / "svc" / "state.json").read_bytes())["payload"]
+    second = once()
+    assert second.returncode == 0, second.stderr
+    assert "resuming svc" in second.stderr
+    events = [orjson.loads(line) for line in (tmp_path / "runs" / "svc" / "events.jsonl").read_bytes().splitlines()]
+    resumed = [e for e in events if e["event"] == "RunResumed"]
+    assert len(resumed) == 1 and resumed[0]["from_event_seq"] == checkpoint["event_seq"]
+    (tmp_path / "runs" / "empty").mkdir()
+    refused = subprocess.run(
+        [
+            *la_command(),
+            "run",
+            "--mode",
+            "live-paper",
+            "--resume-or-start",
+            "empty",
+            "--set",
+            f'run.runs_dir="{tmp_path / "runs"}"',
+        ],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert refused.returncode == 2 and "exists but has no checkpoint" in refused.stderr
