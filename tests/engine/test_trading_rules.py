@@ -329,3 +329,16 @@ def test_halted_core_refuses_entries_with_the_halt_reason() -> None:
     core.halts["data_stale"] = "no candle for 180 s"
     run_candles(core, [candle(0, 100, 100.5, 99.5, 100)], finish=False)
     assert (_one(rec, OrderRejected).reason, core.broker.position) == ("data_stale", None)
+
+
+def test_funding_times_skipped_by_a_data_gap_are_each_charged() -> None:
+    """Candles at 00:00 and then 17:00: the 08:00 and 16:00 funding times both fall in the gap."""
+    hour = 3_600_000
+    core, rec, _ = make_core(settings("broker.funding_rate=0.0001"), ScriptedStrategy({0: [LONG]}))
+    run_candles(
+        core, [candle(0, 100, 100.5, 99.5, 100, step=hour), candle(17, 100, 100.5, 99.5, 100, step=hour)], finish=False
+    )
+    applied = rec.of(FundingApplied)
+    assert len(applied) == 2
+    assert all(a.ts == candle(17, 1, 1, 1, 1, step=hour).ts for a in applied)
+    assert core.broker.funding_paid == pytest.approx(2 * 50 * 100 * 0.0001)

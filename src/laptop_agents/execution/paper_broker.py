@@ -483,19 +483,21 @@ class PaperBroker:
         return None
 
     def _apply_funding(self, candle: Candle) -> None:
+        """Charge every funding time from the one due up to this candle's open time (more than one when the
+        data has a gap longer than 8 hours), at this candle's open."""
         funding = self._funding
-        assert funding is not None  # _next_funding_ts is inf without a schedule
-        boundary = self.funding_due_ts
+        assert funding is not None  # funding_due_ts is inf without a schedule
+        due = self.funding_due_ts
+        if due < 0:  # first candle: the first funding time is the boundary at or after it
+            due = -(-candle.ts // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS
+        boundaries = range(int(due), candle.ts + 1, FUNDING_PERIOD_MS)
         self.funding_due_ts = (candle.ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
-        if boundary < 0:  # first candle: the first funding time is the next boundary at or after it
-            if candle.ts % FUNDING_PERIOD_MS:
-                return
-            boundary = candle.ts
+        for boundary in boundaries:
+            self._charge_funding(candle, funding.rate_at(boundary))
+
+    def _charge_funding(self, candle: Candle, rate: float) -> None:
         position = self.position
-        if position is None:
-            return
-        rate = funding.rate_at(int(boundary))
-        if rate == 0.0:
+        if position is None or rate == 0.0:
             return
         amount = position.direction * position.qty * candle.open * rate
         self.cash -= amount
