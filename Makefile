@@ -25,8 +25,8 @@ backtest: $(STAMP)
 	$(BIN)/la run --mode backtest
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts examples
+	$(BIN)/ruff format --check src tests bench scripts examples
 	$(BIN)/mypy --strict src
 	$(BIN)/python -m pytest -q
 

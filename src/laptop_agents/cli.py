@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source", help="candles: csv:PATH (ts,open,high,low,close,volume) or mock")
     run.add_argument("--symbol", help="symbol, e.g. BTCUSDT")
     run.add_argument("--interval", help="candle interval, e.g. 1m, 5m, 1h")
+    run.add_argument("--strategy", help="sma_atr, or your own class as package.module:ClassName")
     run.add_argument("--run-id", help="name of the run folder (default: time, mode and a random suffix)")
     run.add_argument("--resume", metavar="RUN_ID", help="live-paper: continue RUN_ID (or 'latest') from its checkpoint")
     run.add_argument(
@@ -126,6 +127,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         ("source", "data.source"),
         ("symbol", "data.symbol"),
         ("interval", "data.interval"),
+        ("strategy", "strategy.name"),
         ("run_id", "run.run_id"),
         ("duration", "run.duration_s"),
     ):
@@ -142,6 +144,11 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     configure_logging(level=settings.run.log_level, fmt=settings.run.log_format, clock=LiveClock())
     mode = settings.run.mode
+    if mode in ("backtest", "live-paper"):
+        from laptop_agents.strategy.registry import build_strategy
+
+        # Build the strategy once before any run folder exists: a bad --strategy is one line, nothing written.
+        build_strategy(settings.strategy, emit=lambda _: None, symbol=settings.data.symbol)
     if mode == "backtest":
         return _backtest(settings)
     if mode == "live-paper":

@@ -8,7 +8,7 @@ Secrets never live here: the exchange section names the environment variables th
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -83,8 +83,16 @@ class DataConfig(_Section):
         return value
 
 
+BUILTIN_STRATEGIES = ("sma_atr",)
+
+
 class StrategyConfig(_Section):
-    name: Literal["sma_atr"] = Field("sma_atr", description="built-in strategy")
+    name: str = Field(
+        "sma_atr", description="a built-in strategy (sma_atr), or your own class as 'package.module:ClassName'"
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="parameters handed to your own strategy class (built-ins ignore them)"
+    )
     fast_sma: int = Field(10, ge=1, le=10_000, description="fast SMA of close, candles")
     slow_sma: int = Field(30, ge=2, le=10_000, description="slow SMA of close, candles")
     atr_period: int = Field(14, ge=1, le=10_000, description="Wilder ATR period, candles")
@@ -98,6 +106,16 @@ class StrategyConfig(_Section):
         1.0, ge=0, le=100, description="start trailing once the close is this many R in favour"
     )
     trail_distance_r: float = Field(1.0, gt=0, le=100, description="trail this many R behind the best close")
+
+    @field_validator("name")
+    @classmethod
+    def _known_strategy(cls, value: str) -> str:
+        if value in BUILTIN_STRATEGIES:
+            return value
+        module, sep, attr = value.partition(":")
+        if sep and re.fullmatch(r"[A-Za-z_][\w.]*", module) and attr.isidentifier():
+            return value
+        raise ValueError(f"use a built-in ({', '.join(BUILTIN_STRATEGIES)}) or 'package.module:ClassName'")
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> StrategyConfig:

@@ -13,8 +13,8 @@ from laptop_agents.execution.funding import ConstantFunding, FundingSchedule, Ta
 from laptop_agents.execution.paper_broker import PaperBroker
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
 from laptop_agents.risk.sizing import PositionSizer
+from laptop_agents.strategy import registry
 from laptop_agents.strategy.base import Strategy
-from laptop_agents.strategy.sma_atr import SmaAtrStrategy
 
 
 def funding_schedule(settings: Settings) -> FundingSchedule | None:
@@ -28,7 +28,7 @@ def funding_schedule(settings: Settings) -> FundingSchedule | None:
 
 
 def build_strategy(settings: Settings, emit: Callable[[Event], None]) -> Strategy:
-    return SmaAtrStrategy(settings.strategy, emit=emit, symbol=settings.data.symbol)
+    return registry.build_strategy(settings.strategy, emit=emit, symbol=settings.data.symbol)
 
 
 def build_core(
