@@ -70,8 +70,8 @@ def daemon(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
         proc.communicate(timeout=10)
 
 
-def second_daemon(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Another live-paper daemon aimed at the same runs folder, run to completion."""
+def run_live_paper_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`la run --mode live-paper ARGS` on the test's runs folder, run to completion (exit code, output)."""
     command = [*la_command(), "run", "--mode", "live-paper", *args, "--set", f'run.runs_dir="{tmp_path / "runs"}"']
     return subprocess.run(
         command, cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=30, check=False
@@ -132,7 +132,7 @@ def test_a_second_daemon_on_the_same_run_folder_exits_with_a_clear_line(
 ) -> None:
     proc, run = daemon
     config_before = (run / "config.json").read_bytes(), (run / "config.json").stat().st_mtime_ns
-    second = second_daemon(tmp_path, "--run-id", "d1")
+    second = run_live_paper_cli(tmp_path, "--run-id", "d1")
     assert second.returncode == 2
     assert second.stderr.strip().count("\n") == 0 and "already exists" in second.stderr
     assert ((run / "config.json").read_bytes(), (run / "config.json").stat().st_mtime_ns) == config_before
@@ -157,7 +157,7 @@ def test_resuming_a_run_that_is_still_running_is_refused_by_the_lock(
     proc, run = daemon
     wait_for(lambda: (run / "state.json").exists(), 20, "a checkpoint")
     size_before = (run / "events.jsonl").stat().st_size
-    second = second_daemon(tmp_path, "--resume", "d1")
+    second = run_live_paper_cli(tmp_path, "--resume", "d1")
     assert second.returncode == 2, second.stderr
     lines = second.stderr.strip().splitlines()
     assert len(lines) == 1, second.stderr  # one clear line, nothing announced
@@ -169,26 +169,7 @@ def test_resuming_a_run_that_is_still_running_is_refused_by_the_lock(
 @pytest.mark.slow
 def test_resume_or_start_starts_then_resumes_the_same_run(tmp_path: Path) -> None:
     def once() -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                *la_command(),
-                "run",
-                "--mode",
-                "live-paper",
-                "--resume-or-start",
-                "svc",
-                "--duration",
-                "2",
-                "--set",
-                f'run.runs_dir="{tmp_path / "runs"}"',
-            ],
-            cwd=tmp_path,
-            env=clean_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_live_paper_cli(tmp_path, "--resume-or-start", "svc", "--duration", "2")
 
     first = once()
     assert first.returncode == 0, first.stderr
@@ -201,22 +182,5 @@ def test_resume_or_start_starts_then_resumes_the_same_run(tmp_path: Path) -> Non
     resumed = [e for e in events if e["event"] == "RunResumed"]
     assert len(resumed) == 1 and resumed[0]["from_event_seq"] == checkpoint["event_seq"]
     (tmp_path / "runs" / "empty").mkdir()
-    refused = subprocess.run(
-        [
-            *la_command(),
-            "run",
-            "--mode",
-            "live-paper",
-            "--resume-or-start",
-            "empty",
-            "--set",
-            f'run.runs_dir="{tmp_path / "runs"}"',
-        ],
-        cwd=tmp_path,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    refused = run_live_paper_cli(tmp_path, "--resume-or-start", "empty")
     assert refused.returncode == 2 and "exists but has no checkpoint" in refused.stderr

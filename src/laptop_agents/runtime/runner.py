@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
-import structlog
 
 from laptop_agents.core.candle import Candle, interval_ms
 from laptop_agents.core.clock import Clock
@@ -36,7 +35,6 @@ from laptop_agents.runtime.checkpoint import write_checkpoint
 from laptop_agents.runtime.event_log import EventLog
 from laptop_agents.runtime.run_folder import RunFolder
 
-log = structlog.get_logger("la.runner")
 KILL_FILE = "KILL"
 KILL_POLL_S = 0.25
 RunnerState = Literal["starting", "running", "degraded", "halted", "stopping", "stopped"]
@@ -74,7 +72,6 @@ class AsyncRunner:
         log_: EventLog,
         folder: RunFolder,
         wall_clock: Clock,
-        on_stopped: Callable[[], None] | None = None,
         artifacts: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         """`artifacts` adds the other files' offsets and states to every checkpoint (see `snapshot`)."""
@@ -96,7 +93,6 @@ class AsyncRunner:
         self._last_checkpoint_fills = 0
         self._fills = 0
         self._heartbeat_seq = 0
-        self._on_stopped = on_stopped
         self._artifacts = artifacts
         self._last_checkpoint = time.monotonic()
         self.stop_reason = ""
@@ -405,5 +401,3 @@ class AsyncRunner:
         self.state = "stopped"
         self.write_checkpoint()
         self.write_heartbeat()
-        if self._on_stopped is not None:
-            self._on_stopped()
