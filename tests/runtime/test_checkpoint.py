@@ -44,3 +44,29 @@ def test_checkpoint_is_readable_json(tmp_path: Path) -> None:
     write_checkpoint(path, {"a": [1, 2]})
     doc = orjson.loads(path.read_bytes())
     assert doc["schema"] == 1 and doc["checksum"].startswith("sha256:") and doc["payload"] == {"a": [1, 2]}
+
+
+def test_a_crash_between_keeping_prev_and_writing_new_leaves_the_old_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 cannot be aimed at an instant, so the second write is made to die instead: state.json must
+    still be there, holding the old checkpoint (it used to be renamed away first, leaving nothing)."""
+    from laptop_agents.runtime import checkpoint
+
+    path = tmp_path / "state.json"
+    write_checkpoint(path, {"n": 1})
+    real = checkpoint.atomic_write_bytes
+    calls = []
+
+    def dies_on_the_new_file(target: Path, data: bytes) -> None:
+        calls.append(target.name)
+        if target == path:
+            raise SystemExit("killed")
+        real(target, data)
+
+    monkeypatch.setattr(checkpoint, "atomic_write_bytes", dies_on_the_new_file)
+    with pytest.raises(SystemExit):
+        write_checkpoint(path, {"n": 2})
+    assert calls == ["state.json.prev", "state.json"]
+    assert read_checkpoint(path) == {"n": 1}
+    assert read_checkpoint(path.with_name("state.json.prev")) == {"n": 1}

@@ -8,7 +8,6 @@ A file that does not parse, fails its checksum or has an unknown schema is refus
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,15 @@ def encode_checkpoint(payload: dict[str, Any]) -> bytes:
 
 
 def write_checkpoint(path: Path, payload: dict[str, Any]) -> int:
-    """Write `payload` to `path` atomically, keeping the previous file as `<path>.prev`. Returns bytes."""
+    """Write `payload` to `path` atomically, keeping the previous file as `<path>.prev`. Returns bytes.
+
+    The previous checkpoint is *copied* to `.prev` (atomically) and then replaced: at every instant, even
+    under kill -9, `path` holds the old checkpoint or the new one. Renaming it away first would leave a
+    moment with no checkpoint at all.
+    """
     data = encode_checkpoint(payload)
     if path.exists():
-        os.replace(path, path.with_name(path.name + ".prev"))
+        atomic_write_bytes(path.with_name(path.name + ".prev"), path.read_bytes())
     atomic_write_bytes(path, data)
     return len(data)
 
