@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mode", help="backtest | live-paper | live-exchange | validate | selftest")
     run.add_argument("--source", help="candles: csv:PATH (ts,open,high,low,close,volume) or mock")
     run.add_argument("--symbol", help="symbol, e.g. BTCUSDT")
+    run.add_argument("--symbols", help="live-paper: several symbols on one account, e.g. BTCUSDT,ETHUSDT")
     run.add_argument("--interval", help="candle interval, e.g. 1m, 5m, 1h")
     run.add_argument("--strategy", help="sma_atr, or your own class as package.module:ClassName")
     run.add_argument("--run-id", help="name of the run folder (default: time, mode and a random suffix)")
@@ -126,6 +127,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         ("mode", "run.mode"),
         ("source", "data.source"),
         ("symbol", "data.symbol"),
+        ("symbols", "data.symbols"),
         ("interval", "data.interval"),
         ("strategy", "strategy.name"),
         ("run_id", "run.run_id"),

@@ -8,6 +8,7 @@ import orjson
 
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import LiveClock
+from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.exchange.bitunix.errors import ExchangeUnavailable
 from laptop_agents.feeds.replay_feed import ReplayFeed
 from laptop_agents.runtime.event_log import EventLog
@@ -41,9 +42,9 @@ async def test_failed_backfill_is_retried_until_the_gap_is_filled(tmp_path: Path
     log = EventLog(folder.events, run_id="bf", wall_clock=LiveClock(), durable=True)
     feed = FlakyBackfillFeed(candles, slice(200, 240), failures=2)
     runner = AsyncRunner(
-        RunnerSettings(symbol="BTCUSDT", interval="1m", backfill_retry_s=0.01, stale_after_s=60),
+        RunnerSettings(interval="1m", backfill_retry_s=0.01, stale_after_s=60),
         feed=feed,
-        core=core,
+        portfolio=Portfolio.of(core),
         log_=log,
         folder=folder,
         wall_clock=LiveClock(),

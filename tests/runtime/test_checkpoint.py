@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from laptop_agents.core.errors import CheckpointError
-from laptop_agents.runtime.checkpoint import read_checkpoint, write_checkpoint
+from laptop_agents.runtime.checkpoint import CHECKPOINT_SCHEMA, read_checkpoint, write_checkpoint
 
 
 def test_round_trip_and_previous_kept(tmp_path: Path) -> None:
@@ -25,8 +25,8 @@ def test_round_trip_and_previous_kept(tmp_path: Path) -> None:
     [
         (lambda b: b[: len(b) // 2], "not valid JSON"),
         (lambda b: b.replace(b'"cash": 1.5', b'"cash": 9.5'), "fails its checksum"),
-        (lambda b: b.replace(b'"schema": 1', b'"schema": 99'), "schema 99"),
-        (lambda b: b'{"schema": 1}', "no payload"),
+        (lambda b: b.replace(b'"schema": 2', b'"schema": 99'), "schema 99"),
+        (lambda b: b'{"schema": 2}', "no payload"),
     ],
 )
 def test_untrustworthy_checkpoints_are_refused_with_the_way_out(tmp_path: Path, corrupt: object, fragment: str) -> None:
@@ -43,7 +43,11 @@ def test_checkpoint_is_readable_json(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     write_checkpoint(path, {"a": [1, 2]})
     doc = orjson.loads(path.read_bytes())
-    assert doc["schema"] == 1 and doc["checksum"].startswith("sha256:") and doc["payload"] == {"a": [1, 2]}
+    assert (
+        doc["schema"] == CHECKPOINT_SCHEMA == 2
+        and doc["checksum"].startswith("sha256:")
+        and doc["payload"] == {"a": [1, 2]}
+    )
 
 
 def test_a_crash_between_keeping_prev_and_writing_new_leaves_the_old_checkpoint(

@@ -43,8 +43,9 @@ async def test_stop_and_resume_continues_as_one_run(tmp_path: Path) -> None:
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # one sequence, nothing twice
     resumed = next(e for e in events if e["event"] == "RunResumed")
     assert resumed["from_event_seq"] == before["event_seq"] and resumed["cash"] == before["cash"]
-    assert (resumed["position_side"], resumed["position_qty"]) == (before["position_side"], before["position_qty"])
-    assert resumed["last_candle_ts"] == before["last_candle_ts"]
+    saved = before["symbols"]["BTCUSDT"]
+    assert (resumed["position_side"], resumed["position_qty"]) == (saved["position_side"], saved["position_qty"])
+    assert resumed["last_candle_ts"] == saved["last_candle_ts"]
     assert sum(e["event"] == "GapBackfilled" for e in events) == 1
     equity_ts = [int(line.split(",")[0]) for line in folder.equity.read_text().splitlines()[1:]]
     closed = [c.ts for c in bundled_candles()[START : START + len(equity_ts)]]
@@ -60,7 +61,7 @@ async def test_stop_and_resume_continues_as_one_run(tmp_path: Path) -> None:
 
 async def test_a_torn_checkpoint_is_refused_and_nothing_is_touched(tmp_path: Path) -> None:
     folder = RunFolder.create(tmp_path, "torn")
-    folder.state.write_text('{"schema": 1, "checksum": "sha256:00", "payload": {"mode": "live-paper"}}')
+    folder.state.write_text('{"schema": 2, "checksum": "sha256:00", "payload": {"mode": "live-paper"}}')
     folder.events.write_bytes(b"line\n")
     with pytest.raises(CheckpointError, match="fails its checksum"):
         await run_live_paper(settings(), folder=folder, wall_clock=LiveClock(), resume=True, install_signals=False)

@@ -26,7 +26,8 @@ from laptop_agents.core.events import (
     RunStarted,
 )
 from laptop_agents.engine.assembly import build_core
-from laptop_agents.engine.snapshot import core_snapshot
+from laptop_agents.engine.portfolio import Portfolio
+from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
 from laptop_agents.feeds.sources import CandleSource
@@ -224,5 +225,5 @@ def _final_state(folder: RunFolder, core: TradingCore, seq: int, error: LaptopAg
         "mode": "backtest",
         "status": "failed" if error else "finished",
         "event_seq": seq,
-        **core_snapshot(core),
+        **portfolio_snapshot(Portfolio.of(core)),
     }

@@ -208,6 +208,8 @@ def _explain(err: Mapping[str, Any], origin: dict[tuple[str, ...], str]) -> str:
     value = err.get("input")
     allowed = _allowed(loc)
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if not loc:  # a rule across sections: its message names the fields
+        return message
     shown = "***" if "token" in dotted else _short(value)
     rng = f"; allowed: {allowed}" if allowed and allowed not in message else ""
     return f"{dotted} = {shown}{source}: {message}{rng}"
@@ -246,6 +248,7 @@ def _allowed(loc: tuple[str, ...]) -> str:
     if info is None:
         return ""
     low = high = ""
+    unit = "items" if getattr(info.annotation, "__origin__", None) is list else "characters"
     for meta in info.metadata:
         if isinstance(meta, Gt):
             low = f"> {meta.gt}"
@@ -255,8 +258,10 @@ def _allowed(loc: tuple[str, ...]) -> str:
             high = f"< {meta.lt}"
         elif isinstance(meta, Le):
             high = f"<= {meta.le}"
-        elif isinstance(meta, MinLen | MaxLen):
-            return "a string of suitable length"
+        elif isinstance(meta, MinLen):
+            low = f"at least {meta.min_length} {unit}"
+        elif isinstance(meta, MaxLen):
+            high = f"at most {meta.max_length} {unit}"
     parts = [p for p in (low, high) if p]
     text = " and ".join(parts)
     if info.description:

@@ -52,7 +52,12 @@ class DataConfig(_Section):
         "csv:data/ftx_btc-perp_1m_2022-01.csv",
         description="'csv:PATH' (columns ts,open,high,low,close,volume; ts = open time, epoch ms) or 'mock'",
     )
-    symbol: str = Field("BTCUSDT", min_length=1, max_length=40)
+    symbol: str = Field("BTCUSDT", min_length=1, max_length=40, description="the symbol a run trades")
+    symbols: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="live-paper: several symbols in one session and one account (replaces `symbol`)",
+    )
     interval: str = Field("1m", description="candle interval: " + ", ".join(INTERVAL_MS))
     sort: bool = Field(False, description="load the whole file, sort it and drop exact duplicates before the run")
     mock_candles: int = Field(10_000, ge=1, le=100_000_000, description="candles the mock source makes")
@@ -81,6 +86,32 @@ class DataConfig(_Section):
         if value not in INTERVAL_MS:
             raise ValueError("allowed: " + ", ".join(INTERVAL_MS))
         return value
+
+    @field_validator("symbols", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """`--set data.symbols=BTCUSDT,ETHUSDT` and `LA_DATA__SYMBOLS=BTCUSDT,ETHUSDT` work as lists."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("symbols")
+    @classmethod
+    def _distinct_symbols(cls, value: list[str]) -> list[str]:
+        tags: dict[str, str] = {}
+        for symbol in value:
+            if not re.fullmatch(r"[A-Z0-9]{2,40}", symbol):
+                raise ValueError(f"{symbol!r}: use upper-case exchange symbols such as BTCUSDT")
+            tag = symbol.lower()[:11]
+            if tag in tags:
+                raise ValueError(f"{tags[tag]!r} and {symbol!r} are the same symbol to the order ids; list each once")
+            tags[tag] = symbol
+        return value
+
+    @property
+    def trading_symbols(self) -> tuple[str, ...]:
+        """The symbols a run trades: `symbols` when given, else `symbol`."""
+        return tuple(self.symbols) if self.symbols else (self.symbol,)
 
 
 BUILTIN_STRATEGIES = ("sma_atr",)
@@ -173,6 +204,10 @@ class ExchangeConfig(_Section):
     sim_data: str = Field(
         "csv:data/ftx_btc-perp_1m_2022-01.csv", description="embedded simulated exchange: candles it replays"
     )
+    sim_data_by_symbol: dict[str, str] = Field(
+        default_factory=dict,
+        description="embedded simulated exchange: 'csv:PATH' per symbol; symbols not listed replay sim_data",
+    )
     sim_speed: float = Field(600.0, gt=0, le=1_000_000, description="embedded simulated exchange: replay speed")
     sim_start_index: int = Field(300, ge=1, description="embedded simulated exchange: candles of history served")
 
@@ -195,3 +230,12 @@ class Settings(_Section):
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     exchange: ExchangeConfig = ExchangeConfig()
     dashboard: DashboardConfig = DashboardConfig()
+
+    @model_validator(mode="after")
+    def _one_symbol_unless_live(self) -> Settings:
+        if len(self.data.symbols) > 1 and self.run.mode not in ("live-paper", "live-exchange"):
+            raise ValueError(
+                f"data.symbols lists {len(self.data.symbols)} symbols, but {self.run.mode} trades one: "
+                "set data.symbol (several symbols are for live sessions)"
+            )
+        return self

@@ -8,13 +8,14 @@ from pathlib import Path
 from laptop_agents.config.models import Settings
 from laptop_agents.core.events import Event
 from laptop_agents.core.ids import ClientOrderIds
+from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.trading_core import EquitySink, TradingCore
+from laptop_agents.execution.account import Account
 from laptop_agents.execution.funding import ConstantFunding, FundingSchedule, TableFunding
 from laptop_agents.execution.paper_broker import PaperBroker
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
 from laptop_agents.risk.sizing import PositionSizer
 from laptop_agents.strategy import registry
-from laptop_agents.strategy.base import Strategy
 
 
 def funding_schedule(settings: Settings) -> FundingSchedule | None:
@@ -27,10 +28,6 @@ def funding_schedule(settings: Settings) -> FundingSchedule | None:
     return None
 
 
-def build_strategy(settings: Settings, emit: Callable[[Event], None]) -> Strategy:
-    return registry.build_strategy(settings.strategy, emit=emit, symbol=settings.data.symbol)
-
-
 def build_core(
     settings: Settings,
     *,
@@ -38,18 +35,55 @@ def build_core(
     on_equity: EquitySink | None = None,
     order_id_prefix: str = "la",
 ) -> TradingCore:
-    symbol = settings.data.symbol
-    broker = PaperBroker(settings.broker, symbol=symbol, emit=emit, funding=funding_schedule(settings))
-    breaker = CircuitBreaker(
-        settings.circuit_breaker, starting_equity=settings.broker.starting_balance, emit=emit, symbol=symbol
-    )
-    return TradingCore(
-        symbol=symbol,
-        strategy=build_strategy(settings, emit),
-        broker=broker,
-        sizer=PositionSizer(settings.risk),
-        breaker=breaker,
-        ids=ClientOrderIds(order_id_prefix),
+    """The one-symbol core of a backtest (`data.symbol`)."""
+    portfolio = build_portfolio(
+        settings,
         emit=emit,
-        on_equity=on_equity,
+        equity_sink=lambda _symbol: on_equity,
+        order_id_prefix=order_id_prefix,
+        symbols=(settings.data.symbol,),
     )
+    return portfolio.primary
+
+
+def build_portfolio(
+    settings: Settings,
+    *,
+    emit: Callable[[Event], None],
+    equity_sink: Callable[[str], EquitySink | None] | None = None,
+    order_id_prefix: str = "la",
+    symbols: tuple[str, ...] | None = None,
+) -> Portfolio:
+    """One core per symbol (`data.symbols`, else `data.symbol`) on one account and one breaker.
+    `equity_sink(symbol)` gives each core its equity sink (see `reporting.account_bars`).
+
+    With several symbols each gets its own client-id prefix (`<prefix>-<symbol>`), so ids never collide
+    and say which market they belong to."""
+    symbols = symbols or settings.data.trading_symbols
+    account = Account(settings.broker.starting_balance)
+    breaker = CircuitBreaker(
+        settings.circuit_breaker,
+        starting_equity=settings.broker.starting_balance,
+        emit=emit,
+        symbol=",".join(symbols),
+    )
+    funding = funding_schedule(settings)
+    cores: dict[str, TradingCore] = {}
+    for symbol in symbols:
+        prefix = order_id_prefix if len(symbols) == 1 else f"{order_id_prefix}-{symbol_tag(symbol)}"
+        cores[symbol] = TradingCore(
+            symbol=symbol,
+            strategy=registry.build_strategy(settings.strategy, emit=emit, symbol=symbol),
+            broker=PaperBroker(settings.broker, symbol=symbol, emit=emit, funding=funding, account=account),
+            sizer=PositionSizer(settings.risk),
+            breaker=breaker,
+            ids=ClientOrderIds(prefix),
+            emit=emit,
+            on_equity=None if equity_sink is None else equity_sink(symbol),
+        )
+    return Portfolio(cores)
+
+
+def symbol_tag(symbol: str) -> str:
+    """The symbol as a client-id part: lower-case letters and digits, at most 11 (BTCUSDT → btcusdt)."""
+    return "".join(ch for ch in symbol.lower() if ch.isalnum())[:11]

@@ -10,7 +10,47 @@ from __future__ import annotations
 from typing import Any
 
 from laptop_agents.core.candle import Candle
+from laptop_agents.core.errors import CheckpointError
+from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.trading_core import TradingCore
+
+
+def portfolio_snapshot(portfolio: Portfolio) -> dict[str, Any]:
+    """Every symbol's core under `symbols`, plus the account-level figures a reader wants at a glance."""
+    return {
+        "symbols": {symbol: core_snapshot(core) for symbol, core in portfolio.cores.items()},
+        "cash": portfolio.account.cash,
+        "equity": portfolio.equity(),
+        "candles": portfolio.candles,
+        "trades": portfolio.trades,
+        "positions": portfolio.positions(),
+        "circuit_breaker": portfolio.breaker.state(),
+    }
+
+
+def restore_portfolio(portfolio: Portfolio, snapshot: dict[str, Any]) -> None:
+    """Restore every symbol, then the shared breaker and account, and check the books add up."""
+    saved = snapshot.get("symbols")
+    if not isinstance(saved, dict) or set(saved) != set(portfolio.symbols):
+        found = ", ".join(saved) if isinstance(saved, dict) else "nothing"
+        raise CheckpointError(
+            f"the checkpoint holds {found}; this run is configured for {', '.join(portfolio.symbols)}: "
+            "resume with the same data.symbols"
+        )
+    for symbol, core in portfolio.cores.items():
+        restore_core(core, saved[symbol])
+    portfolio.breaker.restore(snapshot["circuit_breaker"])
+    account = portfolio.account
+    account.cash = float(snapshot["cash"])
+    if account.shared:
+        for core in portfolio:
+            position, last = core.broker.position, core.last_candle
+            upnl = 0.0
+            if position is not None and last is not None:
+                upnl = position.direction * position.qty * (last.close - position.entry_price)
+            account.marks[core.symbol] = upnl
+            account.exposure[core.symbol] = 0.0 if position is None else position.qty * position.entry_price
+    portfolio.check_invariants()
 
 
 def core_snapshot(core: TradingCore) -> dict[str, Any]:

@@ -7,6 +7,10 @@ Order of work on each candle (the strategy rules depend on it):
 4. intents are carried out at this close: closes first, then entries (sized, checked, sent to the broker);
 5. equity is marked at the close; the circuit breaker and the equity sink see it.
 
+Several cores (one per symbol) can share one `Account` and one `CircuitBreaker`: each marks its symbol's
+unrealized PnL and notional on the account, so the breaker and the equity sink see the account's equity,
+and sizing leaves room for the other symbols' positions.
+
 Entries are refused (an `OrderRejected` event with a reason, never an exception) when the circuit breaker
 is tripped, when something halted entries (stale data, kill switch), or when the size is too small.
 """
@@ -46,6 +50,7 @@ class TradingCore:
         self.broker = broker
         self.sizer = sizer
         self.breaker = breaker
+        self.account = broker.account
         self.ids = ids
         self._emit = emit
         self._on_equity = on_equity
@@ -69,11 +74,14 @@ class TradingCore:
         if intents:
             self._carry_out(candle, intents)
             position = broker.position
-        close = candle.close
-        if position is None:
-            equity = broker.cash
+        account = self.account
+        upnl = 0.0 if position is None else position.direction * position.qty * (candle.close - position.entry_price)
+        if account.shared:
+            account.marks[self.symbol] = upnl
+            account.exposure[self.symbol] = 0.0 if position is None else position.qty * position.entry_price
+            equity = account.equity()
         else:
-            equity = broker.cash + position.direction * position.qty * (close - position.entry_price)
+            equity = account.cash + upnl
         breaker = self.breaker
         if equity != self._last_mark or breaker.counting_bars:
             self._last_mark = equity
@@ -107,9 +115,17 @@ class TradingCore:
             self._trade_closed(trade, last.close)
         return trade
 
+    def account_equity(self, price: float) -> float:
+        """The account's equity with this symbol marked at `price` and the others at their last marks."""
+        equity = self.broker.equity(price)
+        account = self.account
+        if account.shared:
+            equity += sum(v for s, v in account.marks.items() if s != self.symbol)
+        return equity
+
     def _trade_closed(self, trade: PositionClosed, price: float) -> None:
         self.trades += 1
-        self.breaker.on_trade_closed(ts=trade.ts, net_pnl=trade.net_pnl, equity=self.broker.equity(price))
+        self.breaker.on_trade_closed(ts=trade.ts, net_pnl=trade.net_pnl, equity=self.account_equity(price))
 
     def _enter(self, candle: Candle, intent: EntryIntent) -> None:
         order_side: OrderSide = "buy" if intent.side == "long" else "sell"
@@ -133,11 +149,13 @@ class TradingCore:
             entry_price = intent.limit_price
         else:
             entry_price = broker.market_fill_price(intent.side, candle.close)
+        account = self.account
         decision = self.sizer.size(
-            equity=broker.cash,
+            equity=account.cash,
             entry_price=entry_price,
             stop_distance=intent.stop_distance,
             size_mult=intent.size_mult,
+            committed_notional=account.committed_notional(self.symbol) if account.shared else 0.0,
         )
         if decision.rejected is not None:
             self._emit(

@@ -3,18 +3,15 @@
 Fill rules (prices in quote currency, costs in basis points of price):
 - Market orders fill at the reference price (the decision candle's close) crossing half the spread plus
   slippage: a buy at ref × (1 + cost), a sell at ref × (1 − cost). Taker fee.
-- Protective exits are checked on every candle after the entry: the stop first (when low ≤ stop for a
-  long; at the open instead when the open is already through it), then the target (when high ≥ target; at
-  the open when the open is already beyond it). Stop exits pay slippage and the taker fee; targets fill at
-  their price (or the better open) with the maker fee. Shorts mirror.
-- Limit entries rest until a later candle trades through the price and fill at the limit (or the better
-  open) with the maker fee. The fill candle is then checked against the stop only: the order of prices
-  inside that candle is unknown, so the conservative reading is taken.
+- Protective exits and limit fills follow `fill_rules`. Stop exits pay slippage and the taker fee;
+  targets and limit entries the maker fee. A limit's fill candle is then checked against the stop only:
+  the order of prices inside that candle is unknown, so the conservative reading is taken.
 - Funding is charged at 00:00, 08:00 and 16:00 UTC, at the first candle at or after each time, on a position
   open then: amount = qty × open × rate, paid by longs when the rate is positive, received by shorts.
 
-Accounting identity, checked by `check_invariants()`: cash = start + realized PnL − fees − funding, and
-equity = cash + unrealized PnL. Position quantity equals the sum of signed fills. Client order ids are
+Cash lives in an `Account`, shared by the brokers of a multi-symbol run. Accounting identity, checked by
+`check_invariants()`: cash = start + realized PnL − fees − funding (summed over the account's brokers),
+and equity = cash + unrealized PnL. Position quantity equals the sum of signed fills. Client order ids are
 idempotent: a repeated id is ignored (within a bounded window of recent ids).
 """
 
@@ -43,6 +40,8 @@ from laptop_agents.core.events import (
     StopMoved,
 )
 from laptop_agents.core.orders import EntryIntent, Position
+from laptop_agents.execution.account import Account
+from laptop_agents.execution.fill_rules import limit_fill_price, protective_exit
 from laptop_agents.execution.funding import FUNDING_PERIOD_MS, FundingSchedule
 
 EventSink = Callable[[Event], None]
@@ -58,7 +57,7 @@ class PendingEntry:
 
 
 class PaperBroker:
-    """Simulated execution for one symbol and one account (one-way position)."""
+    """Simulated execution for one symbol (one-way position) on an account, its own unless one is given."""
 
     def __init__(
         self,
@@ -67,11 +66,11 @@ class PaperBroker:
         symbol: str,
         emit: EventSink,
         funding: FundingSchedule | None = None,
+        account: Account | None = None,
         idempotency_window: int = 4096,
     ) -> None:
         self.symbol = symbol
-        self.starting_balance = config.starting_balance
-        self.cash = config.starting_balance
+        self.account = Account(config.starting_balance) if account is None else account
         self.realized_pnl = 0.0
         self.fees_paid = 0.0
         self.funding_paid = 0.0
@@ -89,8 +88,14 @@ class PaperBroker:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._window = idempotency_window
         self._net_fill_qty = 0.0
+        self.account.register(self)
 
     # -- Queries -----------------------------------------------------------------------------------------
+
+    @property
+    def cash(self) -> float:
+        """The account's cash (shared with the other symbols' brokers in a multi-symbol run)."""
+        return self.account.cash
 
     @property
     def position_side(self) -> Side | None:
@@ -98,7 +103,8 @@ class PaperBroker:
         return None if position is None else position.side
 
     def equity(self, price: float) -> float:
-        """Cash plus unrealized PnL marked at `price`."""
+        """Cash plus this symbol's unrealized PnL marked at `price` (the account's equity when it is the
+        only symbol; see `Account.equity` otherwise)."""
         position = self.position
         if position is None:
             return self.cash
@@ -255,7 +261,7 @@ class PaperBroker:
         }  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.cash, self.realized_pnl = float(state["cash"]), float(state["realized_pnl"])
+        self.account.cash, self.realized_pnl = float(state["cash"]), float(state["realized_pnl"])
         self.fees_paid, self.funding_paid = float(state["fees_paid"]), float(state["funding_paid"])
         self.next_trade_id = int(state["next_trade_id"])
         due = state.get("funding_due_ts")
@@ -274,16 +280,14 @@ class PaperBroker:
         }
         for cid in state.get("recent_client_order_ids", []):
             self._remember(cid)
-        self.check_invariants()
+        if not self.account.shared:  # a shared account is checked once every symbol is restored
+            self.check_invariants()
 
     # -- Invariants --------------------------------------------------------------------------------------
 
     def check_invariants(self) -> None:
         """Raise `InvariantError` when the books do not add up (design §4.4)."""
-        expected = self.starting_balance + self.realized_pnl - self.fees_paid - self.funding_paid
-        tolerance = 1e-9 * max(1.0, abs(self.starting_balance), abs(self.realized_pnl), self.fees_paid)
-        if abs(self.cash - expected) > tolerance:
-            raise InvariantError(f"cash {self.cash!r} != start + realized − fees − funding = {expected!r}")
+        self.account.check_invariants()
         position = self.position
         held = 0.0 if position is None else position.direction * position.qty
         if abs(held - self._net_fill_qty) > 1e-9:
@@ -313,7 +317,7 @@ class PaperBroker:
     ) -> Position:
         d = 1.0 if intent.side == "long" else -1.0
         fee = qty * price * fee_rate
-        self.cash -= fee
+        self.account.cash -= fee
         self.fees_paid += fee
         self._net_fill_qty += d * qty
         stop = price - d * intent.stop_distance
@@ -381,7 +385,7 @@ class PaperBroker:
         qty = position.qty
         fee = qty * price * fee_rate
         pnl = position.direction * qty * (price - position.entry_price)
-        self.cash += pnl - fee
+        self.account.cash += pnl - fee
         self.realized_pnl += pnl
         self.fees_paid += fee
         self._net_fill_qty -= position.direction * qty
@@ -420,62 +424,22 @@ class PaperBroker:
         return closed
 
     def _check_exits(self, candle: Candle, position: Position, *, stop_only: bool) -> PositionClosed | None:
-        stop = position.stop
-        target = position.target
-        if position.direction > 0:
-            if candle.low <= stop:
-                raw = candle.open if candle.open <= stop else stop
-                reason: ExitReason = "trail" if position.stop_moved else "stop"
-                return self._close(
-                    candle.ts,
-                    position,
-                    f"{position.client_order_id}-sl",
-                    raw * (1.0 - self._slippage),
-                    self._taker,
-                    "taker",
-                    reason,
-                )
-            if not stop_only and target is not None and candle.high >= target:
-                price = candle.open if candle.open >= target else target
-                return self._close(
-                    candle.ts,
-                    position,
-                    f"{position.client_order_id}-tp",
-                    price,
-                    self._maker,
-                    "maker",
-                    "target",
-                )
+        hit = protective_exit(candle, position, stop_only=stop_only)
+        if hit is None:
             return None
-        if candle.high >= stop:
-            raw = candle.open if candle.open >= stop else stop
-            reason = "trail" if position.stop_moved else "stop"
-            return self._close(
-                candle.ts,
-                position,
-                f"{position.client_order_id}-sl",
-                raw * (1.0 + self._slippage),
-                self._taker,
-                "taker",
-                reason,
-            )
-        if not stop_only and target is not None and candle.low <= target:
-            price = candle.open if candle.open <= target else target
-            return self._close(
-                candle.ts, position, f"{position.client_order_id}-tp", price, self._maker, "maker", "target"
-            )
-        return None
+        kind, raw, reason = hit
+        cid = f"{position.client_order_id}-{kind}"
+        if kind == "tp":
+            return self._close(candle.ts, position, cid, raw, self._maker, "maker", reason)
+        price = raw * (1.0 - position.direction * self._slippage)
+        return self._close(candle.ts, position, cid, price, self._taker, "taker", reason)
 
     def _fill_resting(self, candle: Candle) -> PositionClosed | None:
         for cid, pending in list(self.pending.items()):
             intent = pending.intent
-            limit = intent.limit_price
-            assert limit is not None  # place_limit guarantees it
-            if intent.side == "long" and candle.low <= limit:
-                price = candle.open if candle.open < limit else limit
-            elif intent.side == "short" and candle.high >= limit:
-                price = candle.open if candle.open > limit else limit
-            else:
+            assert intent.limit_price is not None  # place_limit guarantees it
+            price = limit_fill_price(candle, intent.side, intent.limit_price)
+            if price is None:
                 continue
             del self.pending[cid]
             position = self._open(candle.ts, cid, pending.qty, price, self._maker, "maker", intent)
@@ -500,7 +464,7 @@ class PaperBroker:
         if position is None or rate == 0.0:
             return
         amount = position.direction * position.qty * candle.open * rate
-        self.cash -= amount
+        self.account.cash -= amount
         self.funding_paid += amount
         position.funding += amount
         self._emit(

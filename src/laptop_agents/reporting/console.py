@@ -53,7 +53,7 @@ def result_table(
     gaps = f"{result.gaps} gaps, {result.missing_candles} missing" if result.gaps else "no gaps"
     rows = [
         ("run", f"{result.folder.run_id}"),
-        ("data", f"{settings.data.symbol} {settings.data.interval} · {result.source}"),
+        ("data", f"{','.join(settings.data.trading_symbols)} {settings.data.interval} · {result.source}"),
         ("period", f"{period} · {s.candles:,} candles · {gaps}"),
         (
             "strategy",
@@ -63,7 +63,8 @@ def result_table(
         ("net PnL", f"{s.net_pnl:+,.2f} USDT ({s.return_pct:+.2f} %)"),
         (
             "trades",
-            f"{s.trades:,} · win rate {_opt(s.win_rate_pct, '.1f', ' %')} · profit factor "
+            f"{s.trades:,}{result.notes.per_symbol_line(settings.data.trading_symbols)} · "
+            f"win rate {_opt(s.win_rate_pct, '.1f', ' %')} · profit factor "
             f"{_opt(s.profit_factor, '.2f')}",
         ),
         ("exits", ", ".join(f"{k} {v}" for k, v in s.exit_reasons.items()) or "none"),

@@ -105,6 +105,7 @@ def _trade_table(trades: Sequence[PositionClosed]) -> str:
         return '<p class="muted">No trades.</p>'
     head = (
         "#",
+        "symbol",
         "side",
         "entry time",
         "entry",
@@ -121,7 +122,7 @@ def _trade_table(trades: Sequence[PositionClosed]) -> str:
     for t in reversed(trades):
         css = "pos" if t.net_pnl > 0 else "neg"
         rows.append(
-            f"<tr><td>{t.trade_id}</td><td>{t.side}</td><td>{fmt_ts(t.entry_ts)}</td>"
+            f"<tr><td>{t.trade_id}</td><td>{escape(t.symbol)}</td><td>{t.side}</td><td>{fmt_ts(t.entry_ts)}</td>"
             f"<td>{t.entry_price:,.2f}</td><td>{fmt_ts(t.ts)}</td><td>{t.exit_price:,.2f}</td>"
             f"<td>{t.qty:g}</td><td>{t.pnl:+,.2f}</td><td>{t.fees:,.2f}</td>"
             f'<td class="{css}">{t.net_pnl:+,.2f}</td><td>{escape(t.exit_reason)}</td>'

@@ -8,6 +8,7 @@ from laptop_agents.core.events import (
     Event,
     GapDetected,
     OrderRejected,
+    PositionClosed,
 )
 from laptop_agents.reporting.svg import fmt_ts
 
@@ -19,10 +20,14 @@ class RunNotes:
         self.refused: dict[str, int] = {}
         self.gaps = 0
         self.missing = 0
+        self.trades_by_symbol: dict[str, int] = {}
 
     def on_event(self, event: Event) -> None:
         kind = type(event)
-        if kind is OrderRejected:
+        if kind is PositionClosed:
+            assert isinstance(event, PositionClosed)
+            self.trades_by_symbol[event.symbol] = self.trades_by_symbol.get(event.symbol, 0) + 1
+        elif kind is OrderRejected:
             assert isinstance(event, OrderRejected)
             self.refused[event.reason] = self.refused.get(event.reason, 0) + 1
         elif kind is CircuitBreakerTripped:
@@ -47,6 +52,12 @@ class RunNotes:
         more = f", tripped {len(self.trips)}× and reset {self.resets}×" if len(self.trips) > 1 else ""
         after = "; stayed tripped to the end" if len(self.trips) > self.resets else ""
         return f"tripped {fmt_ts(first.ts)} UTC ({why}){more}{after}"
+
+    def per_symbol_line(self, symbols: tuple[str, ...]) -> str:
+        """Trades per symbol, for a run with several: " (BTCUSDT 4 · ETHUSDT 2)"; empty for one symbol."""
+        if len(symbols) < 2:
+            return ""
+        return " (" + " · ".join(f"{s} {self.trades_by_symbol.get(s, 0):,}" for s in symbols) + ")"
 
     def refused_line(self) -> str:
         if not self.refused:

@@ -19,7 +19,8 @@ class SizeDecision:
 
 class PositionSizer:
     """qty = equity × risk_pct / 100 / stop distance (× size multiplier), capped at
-    equity × max_leverage / entry, floored to `lot_step`; refused below `min_notional`.
+    (equity × max_leverage − notional the account's other positions already hold) / entry, floored to
+    `lot_step`; refused below `min_notional`, or when the other positions already use the whole budget.
 
     The floor is `floor(qty / lot_step + 1e-9)` lots (the epsilon absorbs float noise such as
     0.003 / 0.001 = 2.9999999999999996), and the result is rounded to the lot step's decimals so that
@@ -35,9 +36,25 @@ class PositionSizer:
         self._min_notional = config.min_notional
         self._decimals = _decimals(config.lot_step)
 
-    def size(self, *, equity: float, entry_price: float, stop_distance: float, size_mult: float = 1.0) -> SizeDecision:
+    def size(
+        self,
+        *,
+        equity: float,
+        entry_price: float,
+        stop_distance: float,
+        size_mult: float = 1.0,
+        committed_notional: float = 0.0,
+    ) -> SizeDecision:
         raw = equity * self._risk_fraction * size_mult / stop_distance
-        cap = equity * self._max_leverage / entry_price
+        budget = equity * self._max_leverage - committed_notional
+        if budget <= 0.0:
+            return SizeDecision(
+                0.0,
+                "max_leverage",
+                f"open positions hold {committed_notional:.2f} notional, the whole equity × max_leverage "
+                f"({equity * self._max_leverage:.2f})",
+            )
+        cap = budget / entry_price
         if raw > cap:
             raw = cap
         lots = math.floor(raw / self._lot + 1e-9)

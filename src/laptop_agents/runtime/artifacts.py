@@ -54,6 +54,8 @@ class RunArtifacts:
     ) -> None:
         self.settings = settings
         self.folder = folder
+        self.symbol_label = ",".join(settings.data.trading_symbols)
+        """What run-level events and the report name as the symbol (several are joined by commas)."""
         self.log = EventLog(
             folder.events,
             run_id=folder.run_id,
@@ -96,7 +98,7 @@ class RunArtifacts:
         self.log.emit(
             RunFinished(
                 ts=ts,
-                symbol=self.settings.data.symbol,
+                symbol=self.symbol_label,
                 status=status,
                 candles=candles,
                 trades=self.trades.count,
@@ -116,7 +118,7 @@ class RunArtifacts:
             ReportData(
                 run_id=self.folder.run_id,
                 mode=mode,
-                symbol=self.settings.data.symbol,
+                symbol=self.symbol_label,
                 interval=self.settings.data.interval,
                 source=source,
                 strategy=strategy,

@@ -1,6 +1,6 @@
 """`state.json`: a versioned, checksummed checkpoint written atomically, with the previous one kept.
 
-Layout: {"schema": 1, "checksum": "sha256:<hex of the canonical payload>", "payload": {...}}.
+Layout: {"schema": 2, "checksum": "sha256:<hex of the canonical payload>", "payload": {...}}.
 A file that does not parse, fails its checksum or has an unknown schema is refused with `CheckpointError`
 (never silently replaced by an empty state); `state.json.prev` is the fallback a user can choose.
 """
@@ -16,7 +16,7 @@ import orjson
 from laptop_agents.core.errors import CheckpointError
 from laptop_agents.runtime.atomic import atomic_write_bytes
 
-CHECKPOINT_SCHEMA = 1
+CHECKPOINT_SCHEMA = 2  # 2: per-symbol cores under "symbols", the account at the top
 _OPTS = orjson.OPT_SORT_KEYS
 
 

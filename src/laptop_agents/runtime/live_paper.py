@@ -24,13 +24,15 @@ from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import CheckpointError
 from laptop_agents.core.events import Event, Fill, RunResumed, RunStarted
-from laptop_agents.engine.assembly import build_core
-from laptop_agents.engine.snapshot import restore_core
+from laptop_agents.engine.assembly import build_portfolio
+from laptop_agents.engine.portfolio import Portfolio
+from laptop_agents.engine.snapshot import restore_portfolio
 from laptop_agents.exchange.bitunix.sim import load_candles
 from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange
 from laptop_agents.feeds.bitunix_feed import BitunixFeed
 from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.feeds.sources import resolve_data_path
+from laptop_agents.reporting.account_bars import AccountBars
 from laptop_agents.runtime.artifacts import RunArtifacts, RunResult
 from laptop_agents.runtime.checkpoint import read_checkpoint
 from laptop_agents.runtime.lock import RunLock
@@ -52,13 +54,26 @@ def order_id_prefix(run_id: str) -> str:
 
 
 def embedded_sim(settings: Settings, *, after_ts: int | None = None) -> SimExchange:
-    """The in-process simulator; after a restart it continues right after the checkpoint's last candle."""
-    candles = load_candles(resolve_data_path(settings.exchange.sim_data.removeprefix("csv:")))
-    start = settings.exchange.sim_start_index
+    """The in-process simulator, one replayed file per symbol (`exchange.sim_data`, or the symbol's entry in
+    `exchange.sim_data_by_symbol`) on one timeline; after a restart it continues right after `after_ts`."""
+    exchange = settings.exchange
+    series = {
+        symbol: load_candles(resolve_data_path(exchange.sim_data_by_symbol.get(symbol, exchange.sim_data)[4:]))
+        for symbol in settings.data.trading_symbols
+    }
+    start = exchange.sim_start_index
     if after_ts is not None:
-        start = next((i for i, c in enumerate(candles) if c.ts > after_ts), len(candles) - 1)
-    config = SimConfig(interval=settings.data.interval, speed=settings.exchange.sim_speed, start_index=start)
-    return SimExchange(config, {settings.data.symbol: candles})
+        timeline = next(iter(series.values()))  # the simulator re-bases every symbol onto the first one's times
+        start = next((i for i, c in enumerate(timeline) if c.ts > after_ts), len(timeline) - 1)
+    config = SimConfig(interval=settings.data.interval, speed=exchange.sim_speed, start_index=start)
+    return SimExchange(config, series)
+
+
+def resumed_after(checkpoint: dict[str, Any]) -> int | None:
+    """The earliest last-processed candle over the checkpoint's symbols: a replay restarts after it."""
+    stamps = [s.get("last_candle_ts") for s in checkpoint.get("symbols", {}).values()]
+    known = [ts for ts in stamps if ts is not None]
+    return min(known) if known else None
 
 
 async def run_live_paper(
@@ -75,7 +90,7 @@ async def run_live_paper(
     """Run one session until stopped (signal, `run.duration_s`, or `runner.stop()` via `on_runner`)."""
     own_sim = sim is None and settings.exchange.rest_url is None
     if own_sim:
-        after = read_checkpoint(folder.state).get("last_candle_ts") if resume else None
+        after = resumed_after(read_checkpoint(folder.state)) if resume else None
         sim = embedded_sim(settings, after_ts=after)
         await sim.start()
     rest_url = settings.exchange.rest_url or (sim.rest_url if sim else "")
@@ -162,20 +177,28 @@ async def _session(
     on_runner: Callable[[AsyncRunner], None] | None,
     checkpoint: dict[str, Any] | None,
 ) -> LiveResult:
-    symbol, interval = settings.data.symbol, settings.data.interval
+    interval = settings.data.interval
     if checkpoint is None:
         folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
     run = RunArtifacts(settings, folder, wall, durable=True, resume=checkpoint)
     log = run.log
-    core = build_core(
-        settings, emit=log.emit, on_equity=run.curves.record, order_id_prefix=order_id_prefix(folder.run_id)
+    symbols = settings.data.trading_symbols
+    bars = AccountBars(symbols, run.curves.record, checkpoint.get("account_bars") if checkpoint else None)
+    portfolio = build_portfolio(
+        settings,
+        emit=log.emit,
+        equity_sink=bars.sink if len(symbols) > 1 else lambda _symbol: run.curves.record,
+        order_id_prefix=order_id_prefix(folder.run_id),
     )
     if checkpoint is not None:
-        restore_core(core, checkpoint)
+        restore_portfolio(portfolio, checkpoint)
     limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
+
+    def artifacts() -> dict[str, Any]:
+        return {**run.checkpoint_state(), "account_bars": bars.state()}
+
     runner = AsyncRunner(
         RunnerSettings(
-            symbol=symbol,
             interval=interval,
             heartbeat_interval_s=settings.run.heartbeat_interval_s,
             checkpoint_interval_s=settings.run.checkpoint_interval_s,
@@ -183,51 +206,39 @@ async def _session(
             duration_s=settings.run.duration_s,
         ),
         feed=feed_factory(limiter, log.emit),
-        core=core,
+        portfolio=portfolio,
         log_=log,
         folder=folder,
         wall_clock=wall,
-        artifacts=run.checkpoint_state,
+        artifacts=artifacts,
     )
     log.subscribe(lambda e: runner.count_fill() if type(e) is Fill else None)
     if on_runner is not None:
         on_runner(runner)
+    strategy = portfolio.primary.strategy.name
     if checkpoint is not None:
-        runner.last_close_ts = checkpoint.get("last_candle_ts")
-        position = core.broker.position
-        log.emit(
-            RunResumed(
-                ts=runner.last_close_ts or 0,
-                symbol=symbol,
-                from_event_seq=checkpoint["event_seq"],
-                last_candle_ts=runner.last_close_ts,
-                cash=core.broker.cash,
-                equity=checkpoint["equity"],
-                position_side=None if position is None else position.side,
-                position_qty=None if position is None else position.qty,
-            )
-        )
+        _announce_resume(portfolio, runner, checkpoint)
     else:
         log.emit(
             RunStarted(
                 ts=0,
-                symbol=symbol,
+                symbol=portfolio.label,
                 mode="live-paper",
-                strategy=core.strategy.name,
+                strategy=strategy,
                 source=source,
                 interval=interval,
                 starting_balance=settings.broker.starting_balance,
             )
         )
-        await runner.warm_up(core.strategy.warmup_candles())
+        await runner.warm_up(portfolio.primary.strategy.warmup_candles())
     reason = await _run_with_signals(runner, install_signals)
-    last = core.last_candle
-    final_equity = core.broker.equity(last.close) if last else core.broker.cash
+    bars.flush()
+    final_equity = portfolio.equity()
     run.curves.finish()
     summary = run.summarise(
-        ts=last.ts if last else 0, status="stopped", candles=core.candles, final_equity=final_equity
+        ts=portfolio.last_ts or 0, status="stopped", candles=portfolio.candles, final_equity=final_equity
     )
-    run.close_and_report(summary, mode="live-paper", source=source, strategy=core.strategy.name)
+    run.close_and_report(summary, mode="live-paper", source=source, strategy=strategy)
     return RunResult(
         folder=folder,
         summary=summary,
@@ -241,6 +252,26 @@ async def _session(
         duplicates_dropped=runner.md.duplicates,
         events=log.seq,
     )
+
+
+def _announce_resume(portfolio: Portfolio, runner: AsyncRunner, checkpoint: dict[str, Any]) -> None:
+    """One `RunResumed` per symbol: where its candles continue and the position it holds."""
+    last_ts = {symbol: saved.get("last_candle_ts") for symbol, saved in checkpoint["symbols"].items()}
+    runner.resume_from(last_ts)
+    for symbol, core in portfolio.cores.items():
+        position = core.broker.position
+        runner.log.emit(
+            RunResumed(
+                ts=last_ts[symbol] or 0,
+                symbol=symbol,
+                from_event_seq=checkpoint["event_seq"],
+                last_candle_ts=last_ts[symbol],
+                cash=portfolio.account.cash,
+                equity=checkpoint["equity"],
+                position_side=None if position is None else position.side,
+                position_qty=None if position is None else position.qty,
+            )
+        )
 
 
 async def _run_with_signals(runner: AsyncRunner, install: bool) -> str:

@@ -1,14 +1,16 @@
 """The AsyncRunner: named tasks over bounded queues around the same pure TradingCore the backtest uses.
 
-    market_data ──candles q──► core ──► events.jsonl, trades.csv, equity.csv
+    market_data ──► core:BTCUSDT ──► events.jsonl, trades.csv, equity.csv
+    (one socket) ──► core:ETHUSDT ──►   (one pipeline per symbol, one account)
     heartbeat (heartbeat.json)   staleness (DataStale, entry halt)   checkpoint (state.json)
 
-The market-data task keeps the series fresh and ordered before the strategy sees it: duplicates and
-out-of-order candles are dropped (counted), and a gap of more than 1.5 intervals is backfilled over
-REST, in order, *before* the candle that revealed it. The core task is the only one that touches the
-core. Heartbeat and checkpoint files are written from the event loop, so a wedged loop shows as a stale
-heartbeat. A stop (signal, duration, `stop()`) ends the market data, drains the queue into the core,
-then writes the final checkpoint and heartbeat.
+The market-data task keeps each symbol's series fresh and ordered before its strategy sees it: duplicates
+and out-of-order candles are dropped (counted), and a gap of more than 1.5 intervals is backfilled over
+REST, in order, *before* the candle that revealed it. A backfill runs in its own task and holds back only
+its symbol's later candles; the other symbols keep flowing. Each core task is the only one that touches
+its core. Heartbeat and checkpoint files are written from the event loop, so a wedged loop shows as a
+stale heartbeat. A stop (signal, duration, `stop()`) ends the market data, drains the queues into the
+cores, then writes the final checkpoint and heartbeat.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,13 +30,15 @@ from laptop_agents.core.candle import Candle, interval_ms
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import LaptopAgentsError
 from laptop_agents.core.events import CheckpointSaved, DataStale, Error, GapBackfilled, GapDetected, KillSwitch
-from laptop_agents.engine.snapshot import core_snapshot
+from laptop_agents.engine.portfolio import Portfolio
+from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.runtime.atomic import atomic_write_bytes
 from laptop_agents.runtime.checkpoint import write_checkpoint
 from laptop_agents.runtime.event_log import EventLog
 from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runtime.symbol_pipe import MarketDataStats, SymbolPipe
 
 KILL_FILE = "KILL"
 KILL_POLL_S = 0.25
@@ -42,7 +47,6 @@ RunnerState = Literal["starting", "running", "degraded", "halted", "stopping", "
 
 @dataclass
 class RunnerSettings:
-    symbol: str
     interval: str
     mode: str = "live-paper"
     heartbeat_interval_s: float = 5.0
@@ -53,22 +57,13 @@ class RunnerSettings:
     backfill_retry_s: float = 1.0
 
 
-@dataclass
-class MarketDataStats:
-    candles: int = 0
-    duplicates: int = 0
-    out_of_order: int = 0
-    gaps: int = 0
-    backfilled: int = 0
-
-
 class AsyncRunner:
     def __init__(
         self,
         settings: RunnerSettings,
         *,
         feed: MarketDataFeed,
-        core: TradingCore,
+        portfolio: Portfolio,
         log_: EventLog,
         folder: RunFolder,
         wall_clock: Clock,
@@ -77,19 +72,19 @@ class AsyncRunner:
         """`artifacts` adds the other files' offsets and states to every checkpoint (see `snapshot`)."""
         self.settings = settings
         self.feed = feed
-        self.core = core
+        self.portfolio = portfolio
         self.log = log_
         self.folder = folder
         self.clock = wall_clock
         self.state: RunnerState = "starting"
-        self.md = MarketDataStats()
         self.errors = 0
-        self.last_close_ts: int | None = None
+        self.pipes = {
+            symbol: SymbolPipe(symbol, core, asyncio.Queue(settings.queue_size))
+            for symbol, core in portfolio.cores.items()
+        }
         self._step = interval_ms(settings.interval)
-        self._queue: asyncio.Queue[Candle | None] = asyncio.Queue(settings.queue_size)
         self._stop = asyncio.Event()
-        self._last_fresh = time.monotonic()
-        self._stale = False
+        self._last_reconnect = time.monotonic()
         self._last_checkpoint_fills = 0
         self._fills = 0
         self._heartbeat_seq = 0
@@ -97,32 +92,53 @@ class AsyncRunner:
         self._last_checkpoint = time.monotonic()
         self.stop_reason = ""
 
+    @property
+    def core(self) -> TradingCore:
+        """The first symbol's core (the only one in a single-symbol session)."""
+        return self.portfolio.primary
+
+    @property
+    def md(self) -> MarketDataStats:
+        """Market-data counts over every symbol."""
+        total = MarketDataStats()
+        for pipe in self.pipes.values():
+            total.add(pipe.md)
+        return total
+
     # -- Control -----------------------------------------------------------------------------------------
 
     def stop(self, reason: str = "stop requested", *, halt_entries: bool = True) -> None:
         """Stop the session. A requested stop (signal, duration, operator) halts entries at once, so the
-        candles still queued are drained through the core without opening anything new; exits still work.
+        candles still queued are drained through the cores without opening anything new; exits still work.
         The natural end of a replayed feed drains without that halt."""
         if not self._stop.is_set():
             self.stop_reason = reason
             if halt_entries:
-                self.core.halts.setdefault("stopping", reason)
+                self.portfolio.halt("stopping", reason)
             self._stop.set()
 
     async def warm_up(self, limit: int) -> int:
-        """Feed the last `limit` closed candles to the strategy's indicators only (no orders, no marks)."""
-        history = await self.feed.get_historical(self.settings.symbol, self.settings.interval, limit)
-        for candle in history:
-            self.core.strategy.on_candle(candle, None)
-        if history:
-            self.last_close_ts = history[-1].ts
-        return len(history)
+        """Feed each symbol's last `limit` closed candles to its strategy's indicators only (no orders)."""
+        total = 0
+        for symbol, pipe in self.pipes.items():
+            history = await self.feed.get_historical(symbol, self.settings.interval, limit)
+            for candle in history:
+                pipe.core.strategy.on_candle(candle, None)
+            if history:
+                pipe.last_close_ts = history[-1].ts
+            total += len(history)
+        return total
+
+    def resume_from(self, last_candle_ts: dict[str, int | None]) -> None:
+        """After a restart: each symbol continues after the last candle its core processed."""
+        for symbol, ts in last_candle_ts.items():
+            self.pipes[symbol].last_close_ts = ts
 
     async def run(self) -> str:
         """Run until stopped; returns the stop reason. The caller writes the run's closing events."""
-        tasks = [
-            asyncio.create_task(self._market_data(), name="market_data"),
-            asyncio.create_task(self._core_task(), name="core"),
+        tasks = [asyncio.create_task(self._market_data(), name="market_data")]
+        tasks += [asyncio.create_task(self._core_task(p), name=f"core:{s}") for s, p in self.pipes.items()]
+        tasks += [
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(self._checkpoint(), name="checkpoint"),
             asyncio.create_task(self._staleness(), name="staleness"),
@@ -134,63 +150,106 @@ class AsyncRunner:
         stopper = asyncio.create_task(self._stop.wait(), name="stop_wait")
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task is not stopper and not task.cancelled() and task.exception() is not None:
-                exc = task.exception()
-                self.errors += 1
-                self.log.emit(
-                    Error(
-                        ts=self._ts(),
-                        symbol=self.settings.symbol,
-                        where=task.get_name(),
-                        message=f"{type(exc).__name__}: {exc}",
-                        fatal=True,
-                    )
-                )
-                self.stop(f"task {task.get_name()} failed: {exc}")
-            elif task.get_name() == "market_data" and task is not stopper:
+            if task is stopper:
+                continue
+            if not task.cancelled() and task.exception() is not None:
+                self._task_failed(task.get_name(), task.exception())
+            elif task.get_name() == "market_data":
                 self.stop("market data ended", halt_entries=False)
         self.state = "stopping"
         await self._shutdown(tasks, stopper)
         return self.stop_reason
 
-    # -- Tasks -------------------------------------------------------------------------------------------
+    def _task_failed(self, name: str, exc: BaseException | None) -> None:
+        self.errors += 1
+        self.log.emit(
+            Error(
+                ts=self._ts(),
+                symbol=self.portfolio.label,
+                where=name,
+                message=f"{type(exc).__name__}: {exc}",
+                fatal=True,
+            )
+        )
+        self.stop(f"task {name} failed: {exc}")
+
+    # -- Market data -------------------------------------------------------------------------------------
 
     async def _market_data(self) -> None:
-        symbol, interval, step = self.settings.symbol, self.settings.interval, self._step
-        async for got_symbol, candle in self.feed.stream([symbol], interval):
-            if got_symbol != symbol:
+        pipes, step = self.pipes, self._step
+        async for symbol, candle in self.feed.stream(list(pipes), self.settings.interval):
+            pipe = pipes.get(symbol)
+            if pipe is None:
                 continue
-            last = self.last_close_ts
+            if pipe.held is not None:  # this symbol is catching up a gap: keep the order
+                pipe.held.append(candle)
+                continue
+            last = pipe.last_close_ts
             if last is not None:
                 if candle.ts <= last:
-                    if candle.ts == last:
-                        self.md.duplicates += 1
-                    else:
-                        self.md.out_of_order += 1
+                    self._drop(pipe, candle, last)
                     continue
                 if candle.ts - last > 1.5 * step:
-                    await self._backfill(last, candle)
-            await self._queue.put(candle)
-            self.last_close_ts = candle.ts
-            self.md.candles += 1
-            self._fresh()
+                    pipe.held = deque((candle,))
+                    pipe.catch_up = asyncio.create_task(self._catch_up(pipe), name=f"backfill:{symbol}")
+                    pipe.catch_up.add_done_callback(self._catch_up_done)
+                    continue
+            await pipe.queue.put(candle)
+            pipe.last_close_ts = candle.ts
+            pipe.md.candles += 1
+            self._fresh(pipe)
+        for pipe in pipes.values():  # a replay ended: what is being backfilled still reaches the core
+            if pipe.catch_up is not None:
+                await pipe.catch_up
 
-    async def _backfill(self, last: int, candle: Candle) -> None:
-        symbol, step = self.settings.symbol, self._step
+    @staticmethod
+    def _drop(pipe: SymbolPipe, candle: Candle, last: int) -> None:
+        if candle.ts == last:
+            pipe.md.duplicates += 1
+        else:
+            pipe.md.out_of_order += 1
+
+    async def _catch_up(self, pipe: SymbolPipe) -> None:
+        """Backfill the gap before the first held candle, then pass the held candles on in order (any of
+        them may reveal another gap); the market-data task keeps appending meanwhile."""
+        held = pipe.held
+        assert held is not None
+        while held:
+            candle = held.popleft()
+            last = pipe.last_close_ts
+            if last is not None:
+                if candle.ts <= last:
+                    self._drop(pipe, candle, last)
+                    continue
+                if candle.ts - last > 1.5 * self._step:
+                    await self._backfill(pipe, last, candle)
+            await pipe.queue.put(candle)
+            pipe.last_close_ts = candle.ts
+            pipe.md.candles += 1
+            self._fresh(pipe)
+        pipe.held = None
+        pipe.catch_up = None
+
+    def _catch_up_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._task_failed(task.get_name(), task.exception())
+
+    async def _backfill(self, pipe: SymbolPipe, last: int, candle: Candle) -> None:
+        symbol, step = pipe.symbol, self._step
         start, end = last + step, candle.ts
         missing = (end - start) // step
-        self.md.gaps += 1
+        pipe.md.gaps += 1
         self.log.emit(GapDetected(ts=candle.ts, symbol=symbol, from_ts=start, to_ts=end - step, missing=missing))
         began = time.monotonic()
-        fetched = await self._fetch_gap(start, end)
+        fetched = await self._fetch_gap(symbol, start, end)
         previous = last
         count = 0
         for filler in fetched:
             if previous < filler.ts < end:
-                await self._queue.put(filler)
+                await pipe.queue.put(filler)
                 previous = filler.ts
                 count += 1
-        self.md.backfilled += count
+        pipe.md.backfilled += count
         self.log.emit(
             GapBackfilled(
                 ts=candle.ts,
@@ -202,20 +261,20 @@ class AsyncRunner:
             )
         )
 
-    async def _fetch_gap(self, start: int, end: int) -> list[Candle]:
+    async def _fetch_gap(self, symbol: str, start: int, end: int) -> list[Candle]:
         """The missing candles, however long the exchange takes to give them: a failed backfill is reported
         (non-fatal `Error`) and retried with capped backoff, while the candle that revealed the gap waits.
         The strategy never skips over a hole; meanwhile the staleness guard halts entries."""
         delay = self.settings.backfill_retry_s
         while True:
             try:
-                return await self.feed.backfill(self.settings.symbol, self.settings.interval, start, end)
+                return await self.feed.backfill(symbol, self.settings.interval, start, end)
             except LaptopAgentsError as exc:
                 self.errors += 1
                 self.log.emit(
                     Error(
                         ts=end,
-                        symbol=self.settings.symbol,
+                        symbol=symbol,
                         where="backfill",
                         fatal=False,
                         message=f"{exc}; retrying in {delay:g} s",
@@ -224,10 +283,13 @@ class AsyncRunner:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
 
-    async def _core_task(self) -> None:
-        on_candle = self.core.on_candle
+    # -- Cores, files, guards ----------------------------------------------------------------------------
+
+    @staticmethod
+    async def _core_task(pipe: SymbolPipe) -> None:
+        on_candle, queue = pipe.core.on_candle, pipe.queue
         while True:
-            candle = await self._queue.get()
+            candle = await queue.get()
             if candle is None:
                 return
             on_candle(candle)
@@ -245,23 +307,48 @@ class AsyncRunner:
                 self.write_checkpoint()
 
     async def _staleness(self) -> None:
+        """A symbol without a closed candle for `stale_after_s` halts its entries (exits keep working) and
+        the socket is re-opened, again every `stale_after_s` while any symbol stays stale."""
+        threshold = self.settings.stale_after_s
         while True:
-            await asyncio.sleep(min(1.0, self.settings.stale_after_s / 4))
-            age = time.monotonic() - self._last_fresh
-            if not self._stale and age > self.settings.stale_after_s:
-                self._stale = True
-                self.state = "degraded"
-                self.core.halts["data_stale"] = f"no closed candle for {age:.0f} s"
-                self.log.emit(
-                    DataStale(
-                        ts=self._ts(),
-                        symbol=self.settings.symbol,
-                        age_ms=int(age * 1000),
-                        threshold_ms=int(self.settings.stale_after_s * 1000),
-                        cleared=False,
+            await asyncio.sleep(min(1.0, threshold / 4))
+            now = time.monotonic()
+            for pipe in self.pipes.values():
+                age = now - pipe.last_fresh
+                if not pipe.stale and age > threshold:
+                    pipe.stale = True
+                    self.state = "degraded"
+                    pipe.core.halts["data_stale"] = f"no closed candle for {age:.0f} s"
+                    self.log.emit(
+                        DataStale(
+                            ts=self._ts(),
+                            symbol=pipe.symbol,
+                            age_ms=int(age * 1000),
+                            threshold_ms=int(threshold * 1000),
+                            cleared=False,
+                        )
                     )
-                )
+            stale = any(pipe.stale for pipe in self.pipes.values())
+            if stale and now - self._last_reconnect > threshold:
+                self._last_reconnect = now
                 await self.feed.reconnect()
+
+    def _fresh(self, pipe: SymbolPipe) -> None:
+        pipe.last_fresh = time.monotonic()
+        if pipe.stale:
+            pipe.stale = False
+            pipe.core.halts.pop("data_stale", None)
+            if not any(p.stale for p in self.pipes.values()):
+                self.state = "running"
+            self.log.emit(
+                DataStale(
+                    ts=self._ts(),
+                    symbol=pipe.symbol,
+                    age_ms=0,
+                    threshold_ms=int(self.settings.stale_after_s * 1000),
+                    cleared=True,
+                )
+            )
 
     async def _kill_switch(self) -> None:
         while not self.check_kill_switch():  # noqa: ASYNC110 - polling a file: there is no event to await
@@ -283,11 +370,11 @@ class AsyncRunner:
         order = order if isinstance(order, dict) else {}
         flatten = bool(order.get("flatten", False))
         source: Literal["file", "cli"] = "cli" if order.get("source") == "cli" else "file"
-        self.core.halts["kill_switch"] = f"kill switch ({source}); remove {KILL_FILE} and restart to trade again"
+        self.portfolio.halt("kill_switch", f"kill switch ({source}); remove {KILL_FILE} and restart to trade again")
         self.state = "halted"
-        self.log.emit(KillSwitch(ts=self._ts(), symbol=self.settings.symbol, source=source, flatten=flatten))
+        self.log.emit(KillSwitch(ts=self._ts(), symbol=self.portfolio.label, source=source, flatten=flatten))
         if flatten:
-            self.core.flatten("kill")
+            self.portfolio.flatten("kill")
         self.write_checkpoint()
         self.write_heartbeat()
         return True
@@ -302,29 +389,15 @@ class AsyncRunner:
         """Listener hook: a fill happened; the checkpoint task writes state.json soon after."""
         self._fills += 1
 
-    def _fresh(self) -> None:
-        self._last_fresh = time.monotonic()
-        if self._stale:
-            self._stale = False
-            self.state = "running"
-            self.core.halts.pop("data_stale", None)
-            self.log.emit(
-                DataStale(
-                    ts=self._ts(),
-                    symbol=self.settings.symbol,
-                    age_ms=0,
-                    threshold_ms=int(self.settings.stale_after_s * 1000),
-                    cleared=True,
-                )
-            )
-
     def _ts(self) -> int:
-        last = self.core.last_candle
-        return last.ts if last is not None else (self.last_close_ts or 0)
+        last = self.portfolio.last_ts
+        if last is not None:
+            return last
+        return max((p.last_close_ts or 0 for p in self.pipes.values()), default=0)
 
     def snapshot(self) -> dict[str, Any]:
-        """One consistent moment (no await inside): the core, and every file's length at that moment, so a
-        resume can cut the files back to exactly what this checkpoint accounts for."""
+        """One consistent moment (no await inside): the cores, and every file's length at that moment, so
+        a resume can cut the files back to exactly what this checkpoint accounts for."""
         extra = self._artifacts() if self._artifacts is not None else {}
         files = {"events": self.log.offset(), **extra.pop("files", {})}
         return {
@@ -334,7 +407,7 @@ class AsyncRunner:
             "event_seq": self.log.seq,
             "files": files,
             **extra,
-            **core_snapshot(self.core),
+            **portfolio_snapshot(self.portfolio),
         }
 
     def write_checkpoint(self) -> None:
@@ -344,7 +417,7 @@ class AsyncRunner:
         self.log.emit(
             CheckpointSaved(
                 ts=self._ts(),
-                symbol=self.settings.symbol,
+                symbol=self.portfolio.label,
                 path=str(self.folder.state.name),
                 event_seq=self.log.seq,
                 size_bytes=size,
@@ -352,17 +425,18 @@ class AsyncRunner:
         )
 
     def _reported_state(self) -> RunnerState:
-        """Stopping and stopped win; otherwise an entry halt (kill switch, breaker-free halts) shows as halted,
-        and stale data as degraded."""
-        if self.state in ("stopping", "stopped") or self._stale:
+        """Stopping and stopped win; then stale data (degraded); then any entry halt (halted)."""
+        if self.state in ("stopping", "stopped"):
             return self.state
-        return "halted" if self.core.halts else self.state
+        if any(pipe.stale for pipe in self.pipes.values()):
+            return "degraded"
+        return "halted" if self.portfolio.halted() else self.state
 
     def write_heartbeat(self) -> None:
         self._heartbeat_seq += 1
-        core = self.core
-        last = core.last_candle
-        position = core.broker.position
+        portfolio = self.portfolio
+        now = time.monotonic()
+        ages = {symbol: round(now - pipe.last_fresh, 3) for symbol, pipe in self.pipes.items()}
         beat = {
             "pid": os.getpid(),
             "seq": self._heartbeat_seq,
@@ -370,33 +444,41 @@ class AsyncRunner:
             "run_id": self.folder.run_id,
             "mode": self.settings.mode,
             "state": self._reported_state(),
-            "last_candle_ts": {self.settings.symbol: last.ts if last else self.last_close_ts},
-            "data_age_s": round(time.monotonic() - self._last_fresh, 3),
-            "equity": core.broker.equity(last.close) if last else core.broker.cash,
-            "positions": {}
-            if position is None
-            else {core.symbol: {"side": position.side, "qty": position.qty, "entry_price": position.entry_price}},
-            "breaker": "tripped" if core.breaker.tripped else "armed",
-            "halts": sorted(core.halts),
+            "last_candle_ts": {
+                symbol: pipe.core.last_candle.ts if pipe.core.last_candle else pipe.last_close_ts
+                for symbol, pipe in self.pipes.items()
+            },
+            "data_age_s": max(ages.values()),
+            "data_age_s_by_symbol": ages,
+            "equity": portfolio.equity(),
+            "positions": portfolio.positions(),
+            "breaker": "tripped" if portfolio.breaker.tripped else "armed",
+            "halts": portfolio.halted(),
             "errors": self.errors,
-            "candles": core.candles,
+            "candles": portfolio.candles,
             "gaps": self.md.gaps,
         }
         atomic_write_bytes(self.folder.path / "heartbeat.json", orjson.dumps(beat, option=orjson.OPT_INDENT_2))
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]], stopper: asyncio.Task[bool]) -> None:
+        cores = [t for t in tasks if t.get_name().startswith("core:")]
         for task in tasks:
-            if task.get_name() != "core":
+            if task not in cores:
                 task.cancel()
+        for pipe in self.pipes.values():
+            if pipe.catch_up is not None:
+                pipe.catch_up.cancel()
         stopper.cancel()
-        core_task = next(t for t in tasks if t.get_name() == "core")
-        if not core_task.done():
-            await self._queue.put(None)  # drain what the market data already queued, then stop
-            with contextlib.suppress(asyncio.CancelledError):
-                await core_task
-        for task in tasks:
+        for pipe, core_task in zip(self.pipes.values(), cores, strict=True):
+            if not core_task.done():
+                await pipe.queue.put(None)  # drain what the market data already queued, then stop
+        for task in [*cores, *tasks]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for pipe in self.pipes.values():
+            if pipe.catch_up is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pipe.catch_up
         await self.feed.close()
         self.state = "stopped"
         self.write_checkpoint()

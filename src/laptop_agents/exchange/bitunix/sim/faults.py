@@ -22,6 +22,8 @@ class FaultPlan:
     """Keep connections open but send nothing at all (no pushes, no pongs)."""
     skip_candles: int = 0
     """Send no pushes for the next N candles (the REST history still has them: a gap to backfill)."""
+    skip_symbol: str = ""
+    """Limit `skip_candles` to this symbol (empty: every symbol)."""
     duplicate_pushes: int = 0
     """Send each of the next N pushes twice."""
     reorder_pushes: int = 0

@@ -138,7 +138,7 @@ class StreamHub:
             for text in _MALFORMED:
                 self._broadcast_all(text)
         for push in pushes:
-            if self._skip_from <= push.candle_ts < self._skip_to:
+            if self._skip_from <= push.candle_ts < self._skip_to and faults.skip_symbol in ("", push.symbol):
                 continue
             frame = self._kline_frame(push)
             if faults.take("reorder_pushes"):

@@ -1,0 +1,101 @@
+"""Portfolio: the trading cores of one run, one per symbol, on one account behind one circuit breaker.
+
+Each symbol keeps its own strategy, broker (position, fills, client ids) and candle stream; what they
+share is the account (cash, equity, the leverage budget) and the breaker (it trips on the account's
+drawdown and on losses in any symbol). Halts are per symbol (stale data on one feed stops entries on that
+symbol only); `halt` applies one to every symbol (kill switch, stopping).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from laptop_agents.core.errors import InvariantError
+from laptop_agents.core.events import ExitReason, PositionClosed
+from laptop_agents.engine.trading_core import TradingCore
+from laptop_agents.execution.account import Account
+from laptop_agents.risk.circuit_breaker import CircuitBreaker
+
+
+class Portfolio:
+    def __init__(self, cores: Mapping[str, TradingCore]) -> None:
+        if not cores:
+            raise ValueError("a portfolio needs at least one symbol")
+        self.cores: dict[str, TradingCore] = dict(cores)
+        first = next(iter(self.cores.values()))
+        self.account: Account = first.account
+        self.breaker: CircuitBreaker = first.breaker
+        for symbol, core in self.cores.items():
+            if core.symbol != symbol or core.account is not self.account or core.breaker is not self.breaker:
+                raise InvariantError(f"core {symbol} does not share the portfolio's account and breaker")
+
+    @classmethod
+    def of(cls, core: TradingCore) -> Portfolio:
+        """A one-symbol portfolio around an existing core."""
+        return cls({core.symbol: core})
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(self.cores)
+
+    @property
+    def primary(self) -> TradingCore:
+        """The first symbol's core: run-level events name it, and the report charts its price."""
+        return next(iter(self.cores.values()))
+
+    @property
+    def label(self) -> str:
+        """What run-level events carry as their symbol: the symbol, or the symbols joined by commas."""
+        return ",".join(self.cores)
+
+    def __iter__(self) -> Iterator[TradingCore]:
+        return iter(self.cores.values())
+
+    @property
+    def candles(self) -> int:
+        return sum(core.candles for core in self)
+
+    @property
+    def trades(self) -> int:
+        return sum(core.trades for core in self)
+
+    @property
+    def last_ts(self) -> int | None:
+        stamps = [core.last_candle.ts for core in self if core.last_candle is not None]
+        return max(stamps) if stamps else None
+
+    def equity(self) -> float:
+        """Cash plus every open position marked at its symbol's last close."""
+        equity = self.account.cash
+        for core in self:
+            position, last = core.broker.position, core.last_candle
+            if position is not None and last is not None:
+                equity += position.direction * position.qty * (last.close - position.entry_price)
+        return equity
+
+    def positions(self) -> dict[str, dict[str, object]]:
+        """Open positions by symbol: side, quantity and entry price."""
+        out: dict[str, dict[str, object]] = {}
+        for symbol, core in self.cores.items():
+            p = core.broker.position
+            if p is not None:
+                out[symbol] = {"side": p.side, "qty": p.qty, "entry_price": p.entry_price}
+        return out
+
+    def halt(self, key: str, detail: str) -> None:
+        """Halt entries on every symbol (the first reason given for a key is kept)."""
+        for core in self:
+            core.halts.setdefault(key, detail)
+
+    def halted(self) -> list[str]:
+        """Every halt key on any symbol, sorted."""
+        return sorted({key for core in self for key in core.halts})
+
+    def flatten(self, reason: ExitReason) -> list[PositionClosed]:
+        """Close every open position at market at its symbol's last close."""
+        return [trade for core in self if (trade := core.flatten(reason)) is not None]
+
+    def check_invariants(self) -> None:
+        self.account.check_invariants()
+        for core in self:
+            core.broker.check_invariants()

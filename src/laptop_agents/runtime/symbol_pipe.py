@@ -1,0 +1,45 @@
+"""One symbol's pipeline inside the AsyncRunner: its core, its candle queue and its market-data state."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from laptop_agents.core.candle import Candle
+from laptop_agents.engine.trading_core import TradingCore
+
+
+@dataclass
+class MarketDataStats:
+    candles: int = 0
+    duplicates: int = 0
+    out_of_order: int = 0
+    gaps: int = 0
+    backfilled: int = 0
+
+    def add(self, other: MarketDataStats) -> None:
+        self.candles += other.candles
+        self.duplicates += other.duplicates
+        self.out_of_order += other.out_of_order
+        self.gaps += other.gaps
+        self.backfilled += other.backfilled
+
+
+@dataclass
+class SymbolPipe:
+    """market data ──queue──► core, for one symbol.
+
+    `held` is not None while a gap is being backfilled: candles that arrive meanwhile wait there, in order,
+    so this symbol's strategy never sees a hole, and the other symbols keep flowing."""
+
+    symbol: str
+    core: TradingCore
+    queue: asyncio.Queue[Candle | None]
+    last_close_ts: int | None = None
+    last_fresh: float = field(default_factory=time.monotonic)
+    stale: bool = False
+    held: deque[Candle] | None = None
+    catch_up: asyncio.Task[None] | None = None
+    md: MarketDataStats = field(default_factory=MarketDataStats)
