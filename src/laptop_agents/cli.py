@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_ID",
         help="live-paper: continue RUN_ID if it exists, else start it (one command for a service)",
     )
+    run.add_argument("--confirm-live", action="store_true", help="live-exchange: confirm that real orders may be sent")
+    run.add_argument("--preflight-only", action="store_true", help="live-exchange: run the preflight checks and exit")
     run.add_argument("--duration", type=float, help="live modes: stop after this many seconds (run.duration_s)")
     run.add_argument("--profile", help="config/profiles/NAME.json layered over the defaults")
     run.add_argument("--config", dest="config_file", help="a JSON config file layered over the profile")
@@ -169,6 +171,8 @@ def _run(args: argparse.Namespace) -> int:
                     update={"run": settings.run.model_copy(update={"run_id": args.resume_or_start})}
                 )
         return _live_paper(settings, resume=resume)
+    if mode == "live-exchange":
+        return _live_exchange(settings, confirmed=args.confirm_live, preflight_only=args.preflight_only)
     if mode == "selftest":
         from laptop_agents.backtest.selftest import run_selftest
 
@@ -252,6 +256,36 @@ def _live_paper(settings: Settings, *, resume: str | None) -> int:
         )
     )
     return EXIT_OK
+
+
+def _live_exchange(settings: Settings, *, confirmed: bool, preflight_only: bool) -> int:
+    """Opt-in first (confirmation and keys, before any network call), then the preflight in a run folder."""
+    import asyncio
+
+    from laptop_agents.live.credentials import load_credentials
+    from laptop_agents.live.session import run_preflight
+    from laptop_agents.runtime.run_folder import RunFolder, new_run_id
+
+    if not confirmed:
+        raise InputError(
+            "live-exchange sends real orders: add --confirm-live to confirm (or rehearse with --mode live-paper)"
+        )
+    credentials = load_credentials(settings.exchange, os.environ)
+    wall = LiveClock()
+    run_id = settings.run.run_id or new_run_id("live-exchange", wall.now_ms())
+    folder = RunFolder.create(Path(settings.run.runs_dir), run_id)
+    folder.point_latest()
+    print(f"live-exchange {folder.run_id}: preflight, events in {_shown(folder.events)}", flush=True)
+    asyncio.run(run_preflight(settings, credentials, folder=folder, wall_clock=wall, say=print))
+    if preflight_only:
+        print("preflight passed: nothing was sent")
+        return EXIT_OK
+    print(
+        "la: the preflight passed, but placing orders (live-exchange trading) is not in this version yet; "
+        "use --preflight-only, or --mode live-paper",
+        file=sys.stderr,
+    )
+    return EXIT_BAD_INPUT
 
 
 def _stop(args: argparse.Namespace) -> int:

@@ -185,11 +185,31 @@ class CircuitBreakerConfig(_Section):
     reset_after_bars: int = Field(0, ge=0, description="re-arm after this many candles; 0 = never")
 
 
+BITUNIX_REST_URL = "https://fapi.bitunix.com"
+BITUNIX_WS_PUBLIC_URL = "wss://fapi.bitunix.com/public/"
+BITUNIX_WS_PRIVATE_URL = "wss://fapi.bitunix.com/private/"
+
+
 class ExchangeConfig(_Section):
     name: Literal["bitunix"] = "bitunix"
-    rest_url: str | None = Field(None, description="REST base URL; none = the embedded simulated exchange")
-    ws_public_url: str | None = Field(None, description="public WebSocket URL")
-    ws_private_url: str | None = Field(None, description="private WebSocket URL")
+    rest_url: str | None = Field(
+        None,
+        description="REST base URL; none = the embedded simulated exchange (live-paper) or "
+        f"{BITUNIX_REST_URL} (live-exchange)",
+    )
+    ws_public_url: str | None = Field(None, description=f"public WebSocket URL; live-exchange: {BITUNIX_WS_PUBLIC_URL}")
+    ws_private_url: str | None = Field(
+        None, description=f"private WebSocket URL; live-exchange: {BITUNIX_WS_PRIVATE_URL}"
+    )
+    leverage: int | None = Field(
+        None, ge=1, le=125, description="live-exchange: leverage set on each symbol; none = ceil(risk.max_leverage)"
+    )
+    margin_mode: Literal["ISOLATION", "CROSS"] = Field(
+        "ISOLATION", description="live-exchange: margin mode set on each symbol"
+    )
+    max_clock_offset_ms: int = Field(
+        5_000, ge=100, le=60_000, description="live-exchange: refuse to start when the server clock is further off"
+    )
     api_key_env: str = Field("BITUNIX_API_KEY", description="environment variable that holds the API key")
     api_secret_env: str = Field("BITUNIX_API_SECRET", description="environment variable with the secret")
     credentials_file_env: str = Field(

@@ -7,7 +7,8 @@
     │   ├── ConfigError                  a config value is unknown or out of range
     │   ├── DataError                    a data source is missing or unreadable
     │   │   └── CandleError              one candle breaks the OHLC rules
-    │   └── CheckpointError              a state file is torn, corrupt or from an unknown version
+    │   ├── CheckpointError              a state file is torn, corrupt or from an unknown version
+    │   └── PreflightError               live-exchange: the venue, the keys or the clock are not ready
     └── InvariantError (AssertionError)  the core caught itself in an impossible state: a bug, fail fast
         └── IllegalTransition            an order or position state machine was asked for a forbidden move
 """
@@ -41,6 +42,10 @@ class CandleError(DataError):
 
 class CheckpointError(InputError):
     """A checkpoint file cannot be trusted; it is refused, never silently replaced."""
+
+
+class PreflightError(InputError):
+    """A live-exchange preflight check failed; nothing was sent. The message names the check and the fix."""
 
 
 class InvariantError(LaptopAgentsError, AssertionError):

@@ -83,6 +83,16 @@ class KillSwitch(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PreflightCheck(Event):
+    """One live-exchange check before the first order (connectivity, clock, keys, contracts, leverage,
+    balance); any failure refuses the start."""
+
+    check: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Error(Event):
     where: str
     message: str
@@ -277,6 +287,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunResumed,
         CheckpointSaved,
         KillSwitch,
+        PreflightCheck,
         Error,
         MarketDataLoaded,
         GapDetected,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 
 import aiohttp
@@ -149,6 +150,8 @@ class BitunixRest:
         self._session = session
         self.limiter = limiter
         self._credentials = credentials
+        self.clock_offset_ms: float | None = None
+        """Server clock minus ours (ms) from the last reply, ±0.5 s: the `Date` header has whole seconds."""
         self._retry = retry or RetryPolicy()
         self._clock = wall_clock or LiveClock()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -274,6 +277,22 @@ class BitunixRest:
             await self._call("GET", "/account", params={"marginCoin": margin_coin}, signed=True)
         )
 
+    async def leverage_margin_mode(self, symbol: str, margin_coin: str = "USDT") -> tuple[int, str]:
+        """(leverage, margin mode ISOLATION|CROSS) currently set for `symbol`."""
+        params = {"symbol": symbol, "marginCoin": margin_coin}
+        data = await self._call("GET", "/account/get_leverage_margin_mode", params=params, signed=True)
+        if not isinstance(data, Mapping):
+            raise ExchangeError(f"bitunix get_leverage_margin_mode: unexpected data {data!r}")
+        return int(num(data.get("leverage", 0), "leverage")), str(data.get("marginMode", "")).upper()
+
+    async def change_margin_mode(self, symbol: str, mode: str, margin_coin: str = "USDT") -> None:
+        await self._call(
+            "POST",
+            "/account/change_margin_mode",
+            signed=True,
+            body={"symbol": symbol, "marginCoin": margin_coin, "marginMode": mode},
+        )
+
     async def change_leverage(self, symbol: str, leverage: int, margin_coin: str = "USDT") -> None:
         await self._call(
             "POST",
@@ -310,12 +329,14 @@ class BitunixRest:
         if signed:
             headers.update(self._auth_headers(params or {}, payload.decode() if payload else ""))
         url = self.base_url + API + path
+        sent_ms = self._clock.now_ms()
         try:
             async with self._session.request(
                 method, url, params=params, data=payload, headers=headers, timeout=self._timeout
             ) as response:
                 status = response.status
                 raw = await response.read()
+                self._clock_sample(response.headers.get("Date"), sent_ms)
         except TimeoutError as exc:
             raise ExchangeTimeout(f"bitunix {path}: no answer in {self._timeout.total} s") from exc
         except aiohttp.ClientError as exc:
@@ -339,6 +360,17 @@ class BitunixRest:
             raise error
         self._penalty_s = self._first_penalty_s
         return doc.get("data")
+
+    def _clock_sample(self, date_header: str | None, sent_ms: int) -> None:
+        """Server clock minus ours, from the reply's `Date` header (whole seconds, so its middle is taken)
+        against the middle of our request; Bitunix has no server-time endpoint (§3.7)."""
+        if not date_header:
+            return
+        try:
+            server_ms = parsedate_to_datetime(date_header).timestamp() * 1000 + 500
+        except (TypeError, ValueError):
+            return
+        self.clock_offset_ms = server_ms - (sent_ms + self._clock.now_ms()) / 2
 
     def _auth_headers(self, params: Mapping[str, str], body: str) -> dict[str, str]:
         creds = self._credentials

@@ -96,6 +96,7 @@ class SimAccount:
     secret: str
     balance: float  # cash: deposits + realized PnL − fees − funding
     leverage: dict[str, int] = field(default_factory=dict)
+    margin_mode: dict[str, str] = field(default_factory=dict)  # symbol → ISOLATION | CROSS (default CROSS)
     positions: dict[str, SimPosition] = field(default_factory=dict)
     orders: dict[str, SimOrder] = field(default_factory=dict)
     by_client_id: dict[str, str] = field(default_factory=dict)
@@ -230,6 +231,15 @@ class Ledger:
         if any(o.symbol == rules.symbol and o.status == "NEW" for o in account.orders.values()):
             raise Refusal(codes.OPEN_ORDERS_BLOCK_CHANGE)
         account.leverage[rules.symbol] = leverage
+
+    def change_margin_mode(self, account: SimAccount, symbol: str, mode: str) -> None:
+        rules = self._rules(symbol)
+        busy = rules.symbol in account.positions or any(
+            o.symbol == rules.symbol and o.status == "NEW" for o in account.orders.values()
+        )
+        if busy:
+            raise Refusal(codes.OPEN_ORDERS_BLOCK_CHANGE)
+        account.margin_mode[rules.symbol] = mode
 
     # -- Market events -----------------------------------------------------------------------------------
 

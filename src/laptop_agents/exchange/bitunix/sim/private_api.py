@@ -48,7 +48,19 @@ class PrivateApi:
         assert account is not None
         symbol = self.x.symbol_param(request)
         leverage = account.leverage.get(symbol, self.x.ledger.rules[symbol].default_leverage)
-        return {"symbol": symbol, "marginCoin": "USDT", "leverage": leverage, "marginMode": "CROSS"}
+        mode = account.margin_mode.get(symbol, "CROSS")
+        return {"symbol": symbol, "marginCoin": "USDT", "leverage": leverage, "marginMode": mode}
+
+    async def change_margin_mode(self, request: web.Request, account: SimAccount | None) -> Any:
+        """Refused (20006) while the symbol has open orders or a position, as on the venue (§4.9)."""
+        assert account is not None
+        body = await self.json_body(request)
+        mode = str(body.get("marginMode", ""))
+        if mode not in ("ISOLATION", "CROSS"):
+            raise Refusal(codes.VALUE_NOT_ALLOWED, "marginMode must be one of ISOLATION, CROSS")
+        symbol = str(body.get("symbol", "")).upper()
+        self.x.ledger.change_margin_mode(account, symbol, mode)
+        return [{"marginCoin": "USDT", "marginMode": mode, "symbol": symbol}]
 
     async def place_order(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None

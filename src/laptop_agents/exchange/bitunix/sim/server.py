@@ -14,6 +14,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import Any
 
 import orjson
@@ -54,6 +55,8 @@ class SimConfig:
     accounts: list[SimAccountConfig] = field(default_factory=lambda: [SimAccountConfig("sim-key", "sim-secret")])
     rules: dict[str, ContractRules] = field(default_factory=dict)
     timestamp_window_ms: int = 60_000
+    clock_offset_ms: float = 0.0
+    """How far the simulated server's clock runs ahead of the host's (its `Date` header, its timestamp check)."""
     rest_rate_per_s: int = 10
     ws_idle_timeout_s: float = 60.0
     ws_max_messages_per_s: int = 5
@@ -170,6 +173,7 @@ class SimExchange:
             "/account": ("GET", api.account),
             "/account/change_leverage": ("POST", api.change_leverage),
             "/account/get_leverage_margin_mode": ("GET", api.leverage_mode),
+            "/account/change_margin_mode": ("POST", api.change_margin_mode),
             "/trade/place_order": ("POST", api.place_order),
             "/trade/cancel_orders": ("POST", api.cancel_orders),
             "/trade/get_order_detail": ("GET", api.order_detail),
@@ -214,7 +218,12 @@ class SimExchange:
         code = getattr(response, "la_code", None)
         return self._log(request, response, code)
 
+    def now_ms(self) -> int:
+        """The server's wall clock (the host's plus `clock_offset_ms`)."""
+        return time.time_ns() // 1_000_000 + int(self.config.clock_offset_ms)
+
     def _log(self, request: web.Request, response: web.StreamResponse, code: int | None) -> web.StreamResponse:
+        response.headers["Date"] = formatdate(self.now_ms() / 1000, usegmt=True)
         self.requests.append(
             RequestRecord(
                 time.monotonic(),
@@ -267,7 +276,7 @@ class SimExchange:
         if account is None:
             raise Refusal(codes.SIGNATURE_ERROR, "Sign signature error (unknown api-key)")
         try:
-            skew = abs(time.time_ns() // 1_000_000 - int(stamp))
+            skew = abs(self.now_ms() - int(stamp))
         except ValueError:
             raise Refusal(codes.SIGNATURE_ERROR, "Sign signature error (timestamp is not milliseconds)") from None
         if skew > self.config.timestamp_window_ms:

@@ -1,0 +1,1 @@
+"""live-exchange: real orders on Bitunix (opt-in, preflight, exactly-once orders)."""

@@ -1,0 +1,153 @@
+"""The live-exchange preflight: every check before the first order, printed and recorded as an event.
+
+In order, each needing the one before: connectivity (contract specs answer), clock (server time offset
+within `exchange.max_clock_offset_ms`), keys (a signed call succeeds), contracts (each symbol open for API
+trading; tick, lot, min qty, max leverage), leverage (margin mode and leverage set as configured, changed
+when they differ, then read back), balance (the account's available margin is readable and positive).
+The first failure stops the preflight with `PreflightError`: one line naming the check and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from laptop_agents.config.models import Settings
+from laptop_agents.core.errors import PreflightError
+from laptop_agents.core.events import Event, PreflightCheck
+from laptop_agents.exchange.bitunix.errors import AuthError, ExchangeError
+from laptop_agents.exchange.bitunix.rest import BitunixRest
+from laptop_agents.exchange.bitunix.wire import ContractSpec
+
+CHECKS = ("connectivity", "clock", "keys", "contracts", "leverage", "balance")
+
+
+@dataclass
+class PreflightReport:
+    specs: dict[str, ContractSpec] = field(default_factory=dict)
+    clock_offset_ms: float = 0.0
+    available: float = 0.0
+    leverage: int = 0
+    lines: list[str] = field(default_factory=list)
+
+
+def target_leverage(settings: Settings) -> int:
+    """`exchange.leverage`, else the sizing cap rounded up (the venue must allow what sizing may use)."""
+    return settings.exchange.leverage or max(1, math.ceil(settings.risk.max_leverage))
+
+
+class Preflight:
+    def __init__(
+        self, settings: Settings, rest: BitunixRest, *, emit: Callable[[Event], None], say: Callable[[str], None]
+    ) -> None:
+        self.settings = settings
+        self.rest = rest
+        self.emit = emit
+        self.say = say
+        self.symbols = settings.data.trading_symbols
+        self.report = PreflightReport(leverage=target_leverage(settings))
+
+    async def run(self) -> PreflightReport:
+        steps: dict[str, Callable[[], Awaitable[str]]] = {
+            "connectivity": self._connectivity,
+            "clock": self._clock,
+            "keys": self._keys,
+            "contracts": self._contracts,
+            "leverage": self._leverage,
+            "balance": self._balance,
+        }
+        for name, step in steps.items():
+            try:
+                detail = await step()
+            except PreflightError as exc:
+                self._record(name, False, str(exc))
+                raise PreflightError(f"preflight {name} failed: {exc}") from None
+            except ExchangeError as exc:
+                self._record(name, False, str(exc))
+                raise PreflightError(f"preflight {name} failed: {exc}") from None
+            self._record(name, True, detail)
+        return self.report
+
+    def _record(self, name: str, ok: bool, detail: str) -> None:
+        self.emit(PreflightCheck(ts=0, symbol=",".join(self.symbols), check=name, ok=ok, detail=detail))
+        line = f"preflight {'ok  ' if ok else 'FAIL'} {name:<12} {detail}"
+        self.report.lines.append(line)
+        self.say(line)
+
+    async def _connectivity(self) -> str:
+        began = time.perf_counter()
+        specs = await self.rest.trading_pairs(list(self.symbols))
+        self.report.specs = {s.symbol: s for s in specs}
+        return f"{self.rest.base_url} answered in {(time.perf_counter() - began) * 1000:.0f} ms"
+
+    async def _clock(self) -> str:
+        offset = self.rest.clock_offset_ms
+        bound = self.settings.exchange.max_clock_offset_ms
+        if offset is None:
+            raise PreflightError("the exchange's reply had no Date header, so the clock offset is unknown")
+        self.report.clock_offset_ms = offset
+        if abs(offset) > bound:
+            raise PreflightError(
+                f"the server clock is {offset / 1000:+.1f} s from ours (bound {bound / 1000:g} s, "
+                "exchange.max_clock_offset_ms): sync this machine's clock (NTP) and start again"
+            )
+        return f"server clock {offset / 1000:+.1f} s from ours (±0.5 s; bound {bound / 1000:g} s)"
+
+    async def _keys(self) -> str:
+        env = self.settings.exchange
+        try:
+            await self.rest.account()
+        except AuthError as exc:
+            raise PreflightError(
+                f"the exchange refused the API key ({exc}); check {env.api_key_env} and {env.api_secret_env} "
+                f"(or {env.credentials_file_env})"
+            ) from None
+        return "a signed request was accepted"
+
+    async def _contracts(self) -> str:
+        details = []
+        lev = self.report.leverage
+        for symbol in self.symbols:
+            spec = self.report.specs.get(symbol)
+            if spec is None:
+                raise PreflightError(f"{symbol} is not listed by the exchange; check data.symbol(s)")
+            if spec.status != "OPEN" or not spec.api_trading:
+                raise PreflightError(f"{symbol} is not open for API trading (status {spec.status})")
+            if not spec.min_leverage <= lev <= spec.max_leverage:
+                raise PreflightError(
+                    f"{symbol} allows leverage {spec.min_leverage}..{spec.max_leverage}, not {lev}; "
+                    "set exchange.leverage (or risk.max_leverage) inside it"
+                )
+            details.append(
+                f"{symbol} tick {spec.tick:g} lot {spec.qty_step:g} min {spec.min_qty:g} "
+                f"max leverage {spec.max_leverage}"
+            )
+        return "; ".join(details)
+
+    async def _leverage(self) -> str:
+        mode, lev = self.settings.exchange.margin_mode, self.report.leverage
+        details = []
+        for symbol in self.symbols:
+            before_lev, before_mode = await self.rest.leverage_margin_mode(symbol)
+            if before_mode != mode:
+                await self.rest.change_margin_mode(symbol, mode)
+            if before_lev != lev:
+                await self.rest.change_leverage(symbol, lev)
+            now_lev, now_mode = await self.rest.leverage_margin_mode(symbol)
+            if (now_lev, now_mode) != (lev, mode):
+                raise PreflightError(
+                    f"{symbol} reads back leverage {now_lev} {now_mode} after setting {lev} {mode}; "
+                    "close its positions and orders, or set it on the exchange, then start again"
+                )
+            changed = "" if (before_lev, before_mode) == (lev, mode) else f" (was {before_lev} {before_mode})"
+            details.append(f"{symbol} {lev}x {mode}{changed}")
+        return "; ".join(details)
+
+    async def _balance(self) -> str:
+        account = await self.rest.account()
+        self.report.available = account.available
+        if not account.available > 0:
+            raise PreflightError("the account has no available USDT margin; deposit or free margin first")
+        return f"available {account.available:,.2f} USDT, margin in use {account.margin:,.2f}"

@@ -1,0 +1,65 @@
+"""A live-exchange session's set-up: the run folder, the signed REST client and the preflight.
+
+The URLs default to the real Bitunix ones; tests and rehearsals point `exchange.rest_url` at the simulated
+exchange. The API secret lives only in the REST client's `Credentials` (masked `repr`); it is never
+written to the run folder, an event or a log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+
+from laptop_agents.config.loader import redacted_dump
+from laptop_agents.config.models import BITUNIX_REST_URL, Settings
+from laptop_agents.core.clock import Clock
+from laptop_agents.core.events import RunStarted
+from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
+from laptop_agents.live.preflight import Preflight, PreflightReport
+from laptop_agents.runtime.event_log import EventLog
+from laptop_agents.runtime.rate_limiter import RateLimiter
+from laptop_agents.runtime.run_folder import RunFolder
+
+
+def rest_url(settings: Settings) -> str:
+    return settings.exchange.rest_url or BITUNIX_REST_URL
+
+
+async def run_preflight(
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    folder: RunFolder,
+    wall_clock: Clock,
+    say: Callable[[str], None],
+) -> PreflightReport:
+    """Run the preflight in `folder` (config.json and events.jsonl); raises `PreflightError` on a failure."""
+    folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
+    log = EventLog(folder.events, run_id=folder.run_id, wall_clock=wall_clock, durable=True)
+    url = rest_url(settings)
+    exchange = settings.exchange
+    try:
+        log.emit(
+            RunStarted(
+                ts=0,
+                symbol=",".join(settings.data.trading_symbols),
+                mode="live-exchange",
+                strategy=settings.strategy.name,
+                source=f"bitunix {url}",
+                interval=settings.data.interval,
+                starting_balance=0.0,
+            )
+        )
+        async with default_session(exchange.request_timeout_s) as session:
+            rest = BitunixRest(
+                url,
+                session=session,
+                limiter=RateLimiter(exchange.rate_limit_per_s, exchange.rate_limit_burst),
+                credentials=credentials,
+                wall_clock=wall_clock,
+                timeout_s=exchange.request_timeout_s,
+            )
+            return await Preflight(settings, rest, emit=log.emit, say=say).run()
+    finally:
+        log.close()
