@@ -163,7 +163,9 @@ def _events_table(events: Sequence[Event]) -> str:
 
 def render_summary(d: ReportData) -> str:
     s = d.summary
-    markers = _trade_markers(d.trades)
+    priced = d.symbol.split(",")[0]  # several symbols: the chart shows the first one's price and trades
+    charted = [t for t in d.trades if t.symbol == priced]
+    markers = _trade_markers(charted)
     equity_points = [(t, e) for t, e, _ in d.equity]
     dd_points = [(t, dd) for t, _, dd in d.equity]
     step = INTERVAL_MS.get(d.interval, 60_000)
@@ -172,6 +174,7 @@ def render_summary(d: ReportData) -> str:
     error = f'<div class="error"><b>This run failed:</b> {escape(d.error)}</div>' if d.error else ""
     reasons = ", ".join(f"{k} {v}" for k, v in s.exit_reasons.items()) or "none"
     shown = f"the last {len(d.trades):,} of {s.trades:,}" if len(d.trades) < s.trades else f"all {s.trades:,}"
+    marked = f"{len(charted):,} {escape(priced)}" if priced != d.symbol else shown
     config = escape(orjson.dumps(d.config, option=orjson.OPT_INDENT_2).decode())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -214,12 +217,12 @@ pre{{font-size:12px;background:#fff;border:1px solid #d1d9e0;border-radius:8px;p
 <div class="card">{line_chart(equity_points, height=260, css="eq", label="equity", baseline=s.starting_balance)}</div>
 <h2>Drawdown (%)</h2>
 <div class="card">{drawdown_chart(dd_points, height=150, label="drawdown")}</div>
-<h2>Price with entries and exits</h2>
+<h2>{escape(priced)} price with entries and exits</h2>
 <div class="card">
 <div class="legend muted"><span style="color:{_BLUE}">▲ long entry</span>
 <span style="color:{_ORANGE}">▼ short entry</span>
 <span style="color:{_GREEN}">● winning exit</span><span style="color:{_RED}">● losing exit</span>
-<span>markers for {shown} trades</span></div>
+<span>markers for {marked} trades</span></div>
 {price_chart(d.prices, markers, height=320, label="price")}</div>
 <h2>Last {len(recent)} candles</h2>
 <div class="card">{candle_chart(recent, markers, height=300, step_ms=step, label="recent candles")}</div>
