@@ -1,0 +1,159 @@
+"""`orders.jsonl`: the order journal that makes live orders exactly-once across crashes.
+
+One JSON line per change, fsynced before the method returns, so the caller sends an order only after its
+intent is durable (write the intent, then send; reliability.md §0 rule 2). Reopening replays the lines
+into the current state of every order. A crash can tear only the last line (it was never reported as
+written): it is cut off on reopen, and every earlier line must replay through the order state machine,
+or the journal is refused. Fills are deduplicated by the exchange's trade id, across restarts too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from laptop_agents.core.errors import CheckpointError, IllegalTransition
+from laptop_agents.live.order_state import IN_FLIGHT, OrderState, advance
+
+OrderSide = Literal["BUY", "SELL"]
+
+
+@dataclass
+class JournalOrder:
+    client_id: str
+    symbol: str
+    side: OrderSide
+    order_type: Literal["MARKET", "LIMIT"]
+    qty: float
+    price: float | None
+    reduce_only: bool
+    purpose: str
+    """What it is for: entry, stop, target, close, flatten."""
+    created_ms: int
+    state: OrderState = "INTENT"
+    order_id: str | None = None
+    filled_qty: float = 0.0
+    fee: float = 0.0
+    unknown_since_ms: int | None = None
+    """When the order became UNKNOWN: the lookup window runs from here."""
+    trade_ids: list[str] = field(default_factory=list)
+
+
+class OrderJournal:
+    def __init__(self, path: Path, *, durable: bool = True) -> None:
+        self.path = path
+        self.orders: dict[str, JournalOrder] = {}
+        self._trade_ids: set[str] = set()
+        self._durable = durable
+        self._replay()
+        self._handle = path.open("ab")
+
+    # -- Writing -----------------------------------------------------------------------------------------
+
+    def intent(self, order: JournalOrder) -> None:
+        """Record a new order before it is sent; a client id is never used twice."""
+        if order.client_id in self.orders:
+            raise IllegalTransition(f"order {order.client_id}: client id already in the journal")
+        if order.state != "INTENT":
+            raise IllegalTransition(f"order {order.client_id}: a new order starts as INTENT, not {order.state}")
+        self._write({"op": "intent", **asdict(order)})
+        self.orders[order.client_id] = order
+
+    def move(self, client_id: str, state: OrderState, *, at_ms: int, order_id: str | None = None) -> JournalOrder:
+        """Record a state change (checked against the state machine) and return the order."""
+        order = self._order(client_id)
+        advance(client_id, order.state, state)
+        self._write({"op": "move", "client_id": client_id, "state": state, "at_ms": at_ms, "order_id": order_id})
+        self._apply_move(order, state, at_ms, order_id)
+        return order
+
+    def fill(self, client_id: str, *, trade_id: str, qty: float, price: float, fee: float, at_ms: int) -> bool:
+        """Record one fill; False (and nothing written) when this trade id was already booked."""
+        if trade_id in self._trade_ids:
+            return False
+        order = self._order(client_id)
+        record = {"op": "fill", "client_id": client_id, "trade_id": trade_id, "qty": qty, "price": price,
+                  "fee": fee, "at_ms": at_ms}  # fmt: skip
+        self._write(record)
+        self._apply_fill(order, trade_id, qty, fee)
+        return True
+
+    def after_restart(self, *, at_ms: int) -> list[JournalOrder]:
+        """Orders that may have reached the exchange without our knowing: INTENT and SENT become UNKNOWN
+        (recorded). Returns every UNKNOWN order; each must be looked up by client id before trading."""
+        for order in list(self.orders.values()):
+            if order.state in ("INTENT", "SENT"):
+                self.move(order.client_id, "UNKNOWN", at_ms=at_ms)
+        return [o for o in self.orders.values() if o.state == "UNKNOWN"]
+
+    def in_flight(self, symbol: str | None = None) -> list[JournalOrder]:
+        return [o for o in self.orders.values() if o.state in IN_FLIGHT and symbol in (None, o.symbol)]
+
+    def close(self) -> None:
+        self._handle.close()
+
+    # -- Internals ---------------------------------------------------------------------------------------
+
+    def _order(self, client_id: str) -> JournalOrder:
+        order = self.orders.get(client_id)
+        if order is None:
+            raise IllegalTransition(f"order {client_id}: not in the journal")
+        return order
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._handle.write(orjson.dumps(record) + b"\n")
+        self._handle.flush()
+        if self._durable:
+            os.fsync(self._handle.fileno())
+
+    @staticmethod
+    def _apply_move(order: JournalOrder, state: OrderState, at_ms: int, order_id: str | None) -> None:
+        order.state = state
+        if order_id is not None:
+            order.order_id = order_id
+        if state == "UNKNOWN":
+            order.unknown_since_ms = at_ms
+
+    def _apply_fill(self, order: JournalOrder, trade_id: str, qty: float, fee: float) -> None:
+        self._trade_ids.add(trade_id)
+        order.trade_ids.append(trade_id)
+        order.filled_qty += qty
+        order.fee += fee
+
+    def _replay(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        complete = data.rfind(b"\n") + 1
+        if complete < len(data):  # a torn last line: the crash came before its write returned
+            with self.path.open("r+b") as handle:
+                handle.truncate(complete)
+        for number, line in enumerate(data[:complete].splitlines(), start=1):
+            try:
+                self._replay_line(orjson.loads(line))
+            except (orjson.JSONDecodeError, KeyError, TypeError, IllegalTransition) as exc:
+                raise CheckpointError(
+                    f"{self.path} line {number} cannot be replayed ({type(exc).__name__}: {exc}); "
+                    "the journal is damaged: reconcile with the exchange by hand before trading"
+                ) from None
+
+    def _replay_line(self, record: dict[str, Any]) -> None:
+        op = record.pop("op")
+        if op == "intent":
+            order = JournalOrder(**record)
+            if order.client_id in self.orders:
+                raise IllegalTransition(f"order {order.client_id}: two intents")
+            self.orders[order.client_id] = order
+            self._trade_ids.update(order.trade_ids)
+        elif op == "move":
+            order = self._order(record["client_id"])
+            advance(order.client_id, order.state, record["state"])
+            self._apply_move(order, record["state"], record["at_ms"], record["order_id"])
+        elif op == "fill":
+            self._apply_fill(self._order(record["client_id"]), record["trade_id"], record["qty"], record["fee"])
+        else:
+            raise KeyError(f"unknown op {op!r}")
