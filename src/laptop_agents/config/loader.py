@@ -178,6 +178,8 @@ def _deep_merge(
     for key, value in new.items():
         here = (*path, key)
         if isinstance(value, dict) and isinstance(into.get(key), dict):
+            if value:
+                origin[here] = label  # a section or mapping value is named by the last layer that changed it
             _deep_merge(into[key], value, here, origin, label)
         else:
             into[key] = value

@@ -228,6 +228,15 @@ class ExchangeConfig(_Section):
         default_factory=dict,
         description="embedded simulated exchange: 'csv:PATH' per symbol; symbols not listed replay sim_data",
     )
+
+    @field_validator("sim_data_by_symbol")
+    @classmethod
+    def _csv_per_symbol(cls, value: dict[str, str]) -> dict[str, str]:
+        for symbol, source in value.items():
+            if not source.startswith("csv:") or len(source) < 5:
+                raise ValueError(f"{symbol}: use 'csv:PATH', not {source!r}")
+        return value
+
     sim_speed: float = Field(600.0, gt=0, le=1_000_000, description="embedded simulated exchange: replay speed")
     sim_start_index: int = Field(300, ge=1, description="embedded simulated exchange: candles of history served")
 

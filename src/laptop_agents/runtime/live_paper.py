@@ -58,7 +58,9 @@ def embedded_sim(settings: Settings, *, after_ts: int | None = None) -> SimExcha
     `exchange.sim_data_by_symbol`) on one timeline; after a restart it continues right after `after_ts`."""
     exchange = settings.exchange
     series = {
-        symbol: load_candles(resolve_data_path(exchange.sim_data_by_symbol.get(symbol, exchange.sim_data)[4:]))
+        symbol: load_candles(
+            resolve_data_path(exchange.sim_data_by_symbol.get(symbol, exchange.sim_data).removeprefix("csv:"))
+        )
         for symbol in settings.data.trading_symbols
     }
     start = exchange.sim_start_index
