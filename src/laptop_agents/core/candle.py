@@ -8,9 +8,9 @@ time in integer epoch milliseconds (UTC); prices are in quote currency, volume a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from laptop_agents.core.errors import CandleError
 
@@ -64,6 +64,11 @@ class Candle:
 
     def as_tuple(self) -> tuple[int, float, float, float, float, float]:
         return (self.ts, self.open, self.high, self.low, self.close, self.volume)
+
+    @classmethod
+    def from_list(cls, values: Sequence[Any]) -> Candle:
+        """The inverse of `as_tuple` for a list read back from JSON (a checkpoint)."""
+        return cls(int(values[0]), *(float(x) for x in values[1:]))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Candle):

@@ -66,12 +66,7 @@ class Portfolio:
 
     def equity(self) -> float:
         """Cash plus every open position marked at its symbol's last close."""
-        equity = self.account.cash
-        for core in self:
-            position, last = core.broker.position, core.last_candle
-            if position is not None and last is not None:
-                equity += position.direction * position.qty * (last.close - position.entry_price)
-        return equity
+        return self.account.cash + sum(core.unrealized() for core in self)
 
     def positions(self) -> dict[str, dict[str, object]]:
         """Open positions by symbol: side, quantity and entry price."""

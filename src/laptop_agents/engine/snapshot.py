@@ -44,12 +44,7 @@ def restore_portfolio(portfolio: Portfolio, snapshot: dict[str, Any]) -> None:
     account.cash = float(snapshot["cash"])
     if account.shared:
         for core in portfolio:
-            position, last = core.broker.position, core.last_candle
-            upnl = 0.0
-            if position is not None and last is not None:
-                upnl = position.direction * position.qty * (last.close - position.entry_price)
-            account.marks[core.symbol] = upnl
-            account.exposure[core.symbol] = 0.0 if position is None else position.qty * position.entry_price
+            core.mark_on_account(core.unrealized())
     portfolio.check_invariants()
 
 
@@ -87,4 +82,4 @@ def restore_core(core: TradingCore, snapshot: dict[str, Any]) -> None:
     core.candles = int(snapshot["candles"])
     core.trades = int(snapshot.get("trades", 0))
     last = snapshot.get("last_candle")
-    core.last_candle = None if last is None else Candle(int(last[0]), *(float(x) for x in last[1:]))
+    core.last_candle = None if last is None else Candle.from_list(last)

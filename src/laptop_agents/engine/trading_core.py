@@ -77,8 +77,7 @@ class TradingCore:
         account = self.account
         upnl = 0.0 if position is None else position.direction * position.qty * (candle.close - position.entry_price)
         if account.shared:
-            account.marks[self.symbol] = upnl
-            account.exposure[self.symbol] = 0.0 if position is None else position.qty * position.entry_price
+            self.mark_on_account(upnl)
             equity = account.equity()
         else:
             equity = account.cash + upnl
@@ -114,6 +113,19 @@ class TradingCore:
         if trade is not None:
             self._trade_closed(trade, last.close)
         return trade
+
+    def unrealized(self) -> float:
+        """The open position's PnL at the last close (0 when flat or before the first candle)."""
+        position, last = self.broker.position, self.last_candle
+        if position is None or last is None:
+            return 0.0
+        return position.direction * position.qty * (last.close - position.entry_price)
+
+    def mark_on_account(self, upnl: float) -> None:
+        """Tell a shared account this symbol's unrealized PnL and open notional (see `Account`)."""
+        position = self.broker.position
+        self.account.marks[self.symbol] = upnl
+        self.account.exposure[self.symbol] = 0.0 if position is None else position.qty * position.entry_price
 
     def account_equity(self, price: float) -> float:
         """The account's equity with this symbol marked at `price` and the others at their last marks."""

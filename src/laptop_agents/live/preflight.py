@@ -18,7 +18,7 @@ from laptop_agents.config.models import Settings
 from laptop_agents.core.errors import PreflightError
 from laptop_agents.core.events import Event, PreflightCheck
 from laptop_agents.exchange.bitunix.errors import AuthError, ExchangeError
-from laptop_agents.exchange.bitunix.rest import BitunixRest
+from laptop_agents.exchange.bitunix.rest import AccountInfo, BitunixRest
 from laptop_agents.exchange.bitunix.wire import ContractSpec
 
 CHECKS = ("connectivity", "clock", "keys", "contracts", "leverage", "balance")
@@ -48,6 +48,7 @@ class Preflight:
         self.say = say
         self.symbols = settings.data.trading_symbols
         self.report = PreflightReport(leverage=target_leverage(settings))
+        self._account: AccountInfo | None = None  # read once, by the keys check
 
     async def run(self) -> PreflightReport:
         steps: dict[str, Callable[[], Awaitable[str]]] = {
@@ -61,10 +62,7 @@ class Preflight:
         for name, step in steps.items():
             try:
                 detail = await step()
-            except PreflightError as exc:
-                self._record(name, False, str(exc))
-                raise PreflightError(f"preflight {name} failed: {exc}") from None
-            except ExchangeError as exc:
+            except (PreflightError, ExchangeError) as exc:
                 self._record(name, False, str(exc))
                 raise PreflightError(f"preflight {name} failed: {exc}") from None
             self._record(name, True, detail)
@@ -98,7 +96,7 @@ class Preflight:
     async def _keys(self) -> str:
         env = self.settings.exchange
         try:
-            await self.rest.account()
+            self._account = await self.rest.account()
         except AuthError as exc:
             raise PreflightError(
                 f"the exchange refused the API key ({exc}); check {env.api_key_env} and {env.api_secret_env} "
@@ -146,7 +144,8 @@ class Preflight:
         return "; ".join(details)
 
     async def _balance(self) -> str:
-        account = await self.rest.account()
+        account = self._account  # setting leverage and margin mode does not move the balance
+        assert account is not None  # the keys check ran first
         self.report.available = account.available
         if not account.available > 0:
             raise PreflightError("the account has no available USDT margin; deposit or free margin first")

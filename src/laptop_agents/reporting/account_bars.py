@@ -28,7 +28,7 @@ class AccountBars:
             self._bar_ts, self._marks = int(state["bar_ts"]), int(state["marks"])
             self._equity, self._in_market = float(state["equity"]), bool(state["in_market"])
             price = state["price"]
-            self._price = None if price is None else Candle(int(price[0]), *(float(x) for x in price[1:]))
+            self._price = None if price is None else Candle.from_list(price)
 
     def sink(self, symbol: str) -> EquitySink:
         """The equity sink for one symbol's core."""

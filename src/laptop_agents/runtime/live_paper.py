@@ -185,11 +185,13 @@ async def _session(
     run = RunArtifacts(settings, folder, wall, durable=True, resume=checkpoint)
     log = run.log
     symbols = settings.data.trading_symbols
-    bars = AccountBars(symbols, run.curves.record, checkpoint.get("account_bars") if checkpoint else None)
+    bars = None  # several symbols: their marks merge into one account row per bar
+    if len(symbols) > 1:
+        bars = AccountBars(symbols, run.curves.record, checkpoint.get("account_bars") if checkpoint else None)
     portfolio = build_portfolio(
         settings,
         emit=log.emit,
-        equity_sink=bars.sink if len(symbols) > 1 else lambda _symbol: run.curves.record,
+        equity_sink=bars.sink if bars is not None else lambda _symbol: run.curves.record,
         order_id_prefix=order_id_prefix(folder.run_id),
     )
     if checkpoint is not None:
@@ -197,7 +199,8 @@ async def _session(
     limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
 
     def artifacts() -> dict[str, Any]:
-        return {**run.checkpoint_state(), "account_bars": bars.state()}
+        state = run.checkpoint_state()
+        return state if bars is None else {**state, "account_bars": bars.state()}
 
     runner = AsyncRunner(
         RunnerSettings(
@@ -234,7 +237,8 @@ async def _session(
         )
         await runner.warm_up(portfolio.primary.strategy.warmup_candles())
     reason = await _run_with_signals(runner, install_signals)
-    bars.flush()
+    if bars is not None:
+        bars.flush()
     final_equity = portfolio.equity()
     run.curves.finish()
     summary = run.summarise(
