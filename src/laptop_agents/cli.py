@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import orjson
 import structlog
@@ -22,6 +22,9 @@ from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import ConfigError, InputError, LaptopAgentsError
 from laptop_agents.runtime.logging import configure_logging
+
+if TYPE_CHECKING:
+    from laptop_agents.runtime.run_folder import RunFolder
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -50,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--interval", help="candle interval, e.g. 1m, 5m, 1h")
     run.add_argument("--strategy", help="sma_atr, or your own class as package.module:ClassName")
     run.add_argument("--run-id", help="name of the run folder (default: time, mode and a random suffix)")
-    run.add_argument("--resume", metavar="RUN_ID", help="live-paper: continue RUN_ID (or 'latest') from its checkpoint")
+    run.add_argument("--resume", metavar="RUN_ID", help="live modes: continue RUN_ID (or 'latest') from its checkpoint")
     run.add_argument(
         "--resume-or-start",
         metavar="RUN_ID",
@@ -58,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--confirm-live", action="store_true", help="live-exchange: confirm that real orders may be sent")
     run.add_argument("--preflight-only", action="store_true", help="live-exchange: run the preflight checks and exit")
+    run.add_argument(
+        "--flatten-on-stop",
+        action="store_true",
+        default=None,
+        help="live-exchange: on stop, close positions with reduce-only market orders (live.flatten_on_stop)",
+    )
+    run.add_argument(
+        "--ack-external",
+        metavar="SYMBOLS",
+        help="live-exchange: acknowledge the adopted outside position on these symbols, e.g. BTCUSDT",
+    )
     run.add_argument("--duration", type=float, help="live modes: stop after this many seconds (run.duration_s)")
     run.add_argument("--profile", help="config/profiles/NAME.json layered over the defaults")
     run.add_argument("--config", dest="config_file", help="a JSON config file layered over the profile")
@@ -134,6 +148,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         ("strategy", "strategy.name"),
         ("run_id", "run.run_id"),
         ("duration", "run.duration_s"),
+        ("flatten_on_stop", "live.flatten_on_stop"),
+        ("ack_external", "live.acknowledged_external"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -172,7 +188,9 @@ def _run(args: argparse.Namespace) -> int:
                 )
         return _live_paper(settings, resume=resume)
     if mode == "live-exchange":
-        return _live_exchange(settings, confirmed=args.confirm_live, preflight_only=args.preflight_only)
+        return _live_exchange(
+            settings, confirmed=args.confirm_live, preflight_only=args.preflight_only, resume=args.resume
+        )
     if mode == "selftest":
         from laptop_agents.backtest.selftest import run_selftest
 
@@ -215,23 +233,29 @@ def _backtest(settings: Settings) -> int:
     return EXIT_OK
 
 
-def _live_paper(settings: Settings, *, resume: str | None) -> int:
-    import asyncio
-
-    from laptop_agents.reporting.console import result_table
-    from laptop_agents.runtime.live_paper import run_live_paper
+def _run_folder(settings: Settings, resume: str | None, wall: LiveClock) -> RunFolder:
+    """The folder of a live session: the resumed run's (which must have a checkpoint), or a new one."""
     from laptop_agents.runtime.run_folder import RunFolder, new_run_id
 
-    wall = LiveClock()
     runs_dir = Path(settings.run.runs_dir)
     if resume is not None:
         path = (runs_dir / "latest").resolve() if resume == "latest" else runs_dir / resume
         if not (path / "state.json").is_file():
             raise InputError(f"--resume {resume}: no checkpoint at {path / 'state.json'}; name an existing run")
-        folder = RunFolder(path)
-    else:
-        folder = RunFolder.create(runs_dir, settings.run.run_id or new_run_id("live-paper", wall.now_ms()))
-        folder.point_latest()
+        return RunFolder(path)
+    folder = RunFolder.create(runs_dir, settings.run.run_id or new_run_id(settings.run.mode, wall.now_ms()))
+    folder.point_latest()
+    return folder
+
+
+def _live_paper(settings: Settings, *, resume: str | None) -> int:
+    import asyncio
+
+    from laptop_agents.reporting.console import result_table
+    from laptop_agents.runtime.live_paper import run_live_paper
+
+    wall = LiveClock()
+    folder = _run_folder(settings, resume, wall)
     verb = "resuming" if resume else "live-paper session"
 
     def announce() -> None:  # once the run folder's lock is held: a refused second daemon prints one line only
@@ -258,13 +282,14 @@ def _live_paper(settings: Settings, *, resume: str | None) -> int:
     return EXIT_OK
 
 
-def _live_exchange(settings: Settings, *, confirmed: bool, preflight_only: bool) -> int:
-    """Opt-in first (confirmation and keys, before any network call), then the preflight in a run folder."""
+def _live_exchange(settings: Settings, *, confirmed: bool, preflight_only: bool, resume: str | None) -> int:
+    """Opt-in first (confirmation and keys, before any network call), then the preflight and the session."""
     import asyncio
 
     from laptop_agents.live.credentials import load_credentials
     from laptop_agents.live.session import run_preflight
-    from laptop_agents.runtime.run_folder import RunFolder, new_run_id
+    from laptop_agents.live.trading import run_live_exchange
+    from laptop_agents.reporting.console import result_table
 
     if not confirmed:
         raise InputError(
@@ -272,20 +297,38 @@ def _live_exchange(settings: Settings, *, confirmed: bool, preflight_only: bool)
         )
     credentials = load_credentials(settings.exchange, os.environ)
     wall = LiveClock()
-    run_id = settings.run.run_id or new_run_id("live-exchange", wall.now_ms())
-    folder = RunFolder.create(Path(settings.run.runs_dir), run_id)
-    folder.point_latest()
-    print(f"live-exchange {folder.run_id}: preflight, events in {_shown(folder.events)}", flush=True)
-    asyncio.run(run_preflight(settings, credentials, folder=folder, wall_clock=wall, say=print))
+    folder = _run_folder(settings, None if preflight_only else resume, wall)
     if preflight_only:
+        print(f"live-exchange {folder.run_id}: preflight, events in {_shown(folder.events)}", flush=True)
+        asyncio.run(run_preflight(settings, credentials, folder=folder, wall_clock=wall, say=print))
         print("preflight passed: nothing was sent")
         return EXIT_OK
-    print(
-        "la: the preflight passed, but placing orders (live-exchange trading) is not in this version yet; "
-        "use --preflight-only, or --mode live-paper",
-        file=sys.stderr,
+
+    def announce() -> None:
+        verb = "resuming" if resume else "live-exchange session"
+        print(
+            f"{verb} {folder.run_id}: REAL ORDERS; heartbeat {_shown(folder.path / 'heartbeat.json')}; "
+            "stop with Ctrl-C or 'la stop'",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    started = time.perf_counter()
+    result = asyncio.run(
+        run_live_exchange(
+            settings, credentials, folder=folder, wall_clock=wall, resume=resume is not None, on_start=announce
+        )
     )
-    return EXIT_BAD_INPUT
+    print(
+        result_table(
+            result,
+            settings,
+            elapsed_s=time.perf_counter() - started,
+            shown_path=_shown(folder.summary),
+            title=f"Live-exchange session ({result.stop_reason})",
+        )
+    )
+    return EXIT_OK
 
 
 def _stop(args: argparse.Namespace) -> int:

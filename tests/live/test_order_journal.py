@@ -80,7 +80,7 @@ def test_a_reopened_journal_has_every_order_state_and_fill(tmp_path: Path) -> No
     again.close()
 
 
-def test_after_a_restart_intents_and_sends_are_unknown_until_looked_up(tmp_path: Path) -> None:
+def test_after_a_restart_old_intents_and_sends_are_unknown_until_looked_up(tmp_path: Path) -> None:
     path = tmp_path / "orders.jsonl"
     journal = OrderJournal(path)
     for n in (1, 2, 3):
@@ -90,15 +90,50 @@ def test_after_a_restart_intents_and_sends_are_unknown_until_looked_up(tmp_path:
     journal.move(order(3).client_id, "ACKED", at_ms=11, order_id="77")
     journal.close()
     again = OrderJournal(path)
-    unknown = again.after_restart(at_ms=500)
+    resend, unknown = again.after_restart(at_ms=5_000, resend_window_ms=100)  # created at 1_001..: too old
+    assert resend == []
     assert sorted(o.client_id for o in unknown) == [order(1).client_id, order(2).client_id]
-    assert all(o.unknown_since_ms == 500 for o in unknown)
+    assert all(o.unknown_since_ms == 5_000 for o in unknown)
     assert again.orders[order(3).client_id].state == "ACKED"
     assert {o.client_id for o in again.in_flight("BTCUSDT")} == {order(1).client_id, order(2).client_id}
     again.close()
     third = OrderJournal(path)
     assert third.orders[order(1).client_id].state == "UNKNOWN"  # the moves were journaled
     third.close()
+
+
+def test_after_a_quick_restart_young_intents_and_sends_are_sent_again_as_they_are(tmp_path: Path) -> None:
+    path = tmp_path / "orders.jsonl"
+    journal = OrderJournal(path)
+    journal.intent(order(1))
+    journal.intent(order(2))
+    journal.move(order(2).client_id, "SENT", at_ms=1_010)
+    journal.close()
+    again = OrderJournal(path)
+    resend, unknown = again.after_restart(at_ms=1_500, resend_window_ms=1_000)
+    assert [o.client_id for o in resend] == [order(1).client_id, order(2).client_id]
+    assert [o.state for o in resend] == ["INTENT", "SENT"]  # same client ids, nothing rewritten
+    assert unknown == []
+    again.close()
+
+
+def test_books_records_replay_in_order_and_foreign_trades_are_deduplicated(tmp_path: Path) -> None:
+    path = tmp_path / "orders.jsonl"
+    journal = OrderJournal(path)
+    journal.start(balance=1_000.0, at_ms=1)
+    journal.start(balance=5.0, at_ms=2)  # once per journal
+    journal.intent(order(1))
+    assert journal.fill(order(1).client_id, trade_id="t1", qty=0.01, price=100.0, fee=0.01, at_ms=3)
+    assert journal.book("trade", symbol="BTCUSDT", trade_id="t2", side="SELL", qty=0.01, price=90.0, fee=0.0, at_ms=4)
+    assert not journal.book("trade", symbol="BTCUSDT", trade_id="t2", side="SELL", qty=0.01, price=90.0, fee=0.0,
+                            at_ms=5)  # fmt: skip
+    journal.book("adopt", symbol="BTCUSDT", side="long", qty=0.5, price=95.0, at_ms=6)
+    journal.close()
+    again = OrderJournal(path)
+    assert again.starting_balance == 1_000.0
+    assert [r["op"] for r in again.book_records] == ["fill", "trade", "adopt"]
+    assert again.knows_trade("t1") and again.knows_trade("t2")
+    again.close()
 
 
 def test_a_client_id_is_never_used_twice_and_illegal_moves_write_nothing(tmp_path: Path) -> None:
@@ -163,7 +198,7 @@ def test_kill_9_while_writing_never_leaves_a_journal_that_cannot_be_replayed(tmp
         states = [o.state for o in journal.orders.values()]
         assert len(states) >= seen  # nothing acknowledged was lost
         assert set(states[:-1]) <= {"SENT", "UNKNOWN"} and states[-1] in ("INTENT", "SENT", "UNKNOWN")
-        journal.after_restart(at_ms=0)
+        journal.after_restart(at_ms=10**12, resend_window_ms=0)
         seen = len(states)
         journal.close()
     assert seen > 8

@@ -241,6 +241,50 @@ class ExchangeConfig(_Section):
     sim_start_index: int = Field(300, ge=1, description="embedded simulated exchange: candles of history served")
 
 
+class LiveConfig(_Section):
+    """live-exchange: hard limits checked before every order, and how unknown orders are resolved."""
+
+    max_order_notional: float = Field(5_000.0, gt=0, description="largest notional of one order, quote currency")
+    max_position_notional: float = Field(
+        10_000.0, gt=0, description="largest open notional per symbol (at entry price), quote currency"
+    )
+    max_daily_loss: float = Field(
+        500.0, gt=0, description="no new entries once today's (UTC) net realized loss reaches this, quote currency"
+    )
+    max_daily_loss_pct: float = Field(
+        5.0, gt=0, le=100, description="no new entries once today's net realized loss reaches this % of equity"
+    )
+    max_orders_per_minute: int = Field(10, ge=1, le=1_000, description="orders sent in any 60 s, all symbols")
+    unknown_window_s: float = Field(
+        30.0, gt=0, le=3_600, description="an UNKNOWN order is looked up by client id this long before NOT_FOUND"
+    )
+    lookup_interval_s: float = Field(1.0, gt=0, le=60, description="between lookups of an UNKNOWN order")
+    resend_window_s: float = Field(
+        60.0,
+        ge=0,
+        le=3_600,
+        description="after a restart, an order not known to be acknowledged and younger "
+        "than this is sent again with the same client id (the venue refuses a second copy); older: looked up",
+    )
+    poll_interval_s: float = Field(
+        2.0, gt=0, le=300, description="REST polling of orders, trades and positions while the private socket is down"
+    )
+    stream_poll_interval_s: float = Field(
+        15.0, gt=0, le=3_600, description="REST polling while the private socket is up (it backs up the pushes)"
+    )
+    flatten_on_stop: bool = Field(False, description="on stop, close open positions with reduce-only market orders")
+    acknowledged_external: list[str] = Field(
+        default_factory=list, description="symbols whose adopted (external) position the operator acknowledged"
+    )
+
+    @field_validator("acknowledged_external", mode="before")
+    @classmethod
+    def _comma_symbols(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [s.strip().upper() for s in value.split(",") if s.strip()]
+        return value
+
+
 class DashboardConfig(_Section):
     enabled: bool = False
     host: str = Field("127.0.0.1", description="bind address; anything but loopback needs a token")
@@ -258,6 +302,7 @@ class Settings(_Section):
     broker: BrokerConfig = BrokerConfig()
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     exchange: ExchangeConfig = ExchangeConfig()
+    live: LiveConfig = LiveConfig()
     dashboard: DashboardConfig = DashboardConfig()
 
     @model_validator(mode="after")

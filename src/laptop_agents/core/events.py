@@ -25,7 +25,7 @@ Side = Literal["long", "short"]
 OrderSide = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop"]
 Liquidity = Literal["taker", "maker"]
-ExitReason = Literal["stop", "trail", "target", "signal", "end", "kill"]
+ExitReason = Literal["stop", "trail", "target", "signal", "end", "kill", "reconcile"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +89,26 @@ class PreflightCheck(Event):
 
     check: str
     ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderState(Event):
+    """live-exchange: an order's journaled state changed (SENT, ACKED, UNKNOWN, NOT_FOUND, ...)."""
+
+    client_order_id: str
+    state: str
+    order_id: str | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconciled(Event):
+    """live-exchange: the books compared with the exchange. `action`: in_sync, adopted (an unknown
+    exchange position taken into the books), closed_in_books (a position the exchange no longer has),
+    adjusted (quantity taken from the exchange), external_order (an order not ours, left alone), failed."""
+
+    action: str
     detail: str
 
 
@@ -288,6 +308,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         CheckpointSaved,
         KillSwitch,
         PreflightCheck,
+        OrderState,
+        Reconciled,
         Error,
         MarketDataLoaded,
         GapDetected,

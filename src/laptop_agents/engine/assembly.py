@@ -11,11 +11,15 @@ from laptop_agents.core.ids import ClientOrderIds
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.trading_core import EquitySink, TradingCore
 from laptop_agents.execution.account import Account
+from laptop_agents.execution.broker import Broker
 from laptop_agents.execution.funding import ConstantFunding, FundingSchedule, TableFunding
 from laptop_agents.execution.paper_broker import PaperBroker
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
 from laptop_agents.risk.sizing import PositionSizer
 from laptop_agents.strategy import registry
+
+BrokerFactory = Callable[[str, Account], Broker]
+"""(symbol, the shared account) → that symbol's broker."""
 
 
 def funding_schedule(settings: Settings) -> FundingSchedule | None:
@@ -53,17 +57,19 @@ def build_portfolio(
     equity_sink: Callable[[str], EquitySink | None] | None = None,
     order_id_prefix: str = "la",
     symbols: tuple[str, ...] | None = None,
+    broker_factory: BrokerFactory | None = None,
 ) -> Portfolio:
     """One core per symbol (`data.symbols`, else `data.symbol`) on one account and one breaker.
     `equity_sink(symbol)` gives each core its equity sink (see `reporting.account_bars`).
 
     With several symbols each gets its own client-id prefix (`<prefix>-<symbol>`), so ids never collide
-    and say which market they belong to."""
+    and say which market they belong to. `broker_factory` replaces the PaperBroker (live-exchange)."""
     symbols = symbols or settings.data.trading_symbols
-    account = Account(settings.broker.starting_balance)
+    balance = settings.broker.starting_balance
+    account = Account(balance)
     breaker = CircuitBreaker(
         settings.circuit_breaker,
-        starting_equity=settings.broker.starting_balance,
+        starting_equity=balance,
         emit=emit,
         symbol=",".join(symbols),
     )
@@ -74,7 +80,9 @@ def build_portfolio(
         cores[symbol] = TradingCore(
             symbol=symbol,
             strategy=registry.build_strategy(settings.strategy, emit=emit, symbol=symbol),
-            broker=PaperBroker(settings.broker, symbol=symbol, emit=emit, funding=funding, account=account),
+            broker=PaperBroker(settings.broker, symbol=symbol, emit=emit, funding=funding, account=account)
+            if broker_factory is None
+            else broker_factory(symbol, account),
             sizer=PositionSizer(settings.risk),
             breaker=breaker,
             ids=ClientOrderIds(prefix),

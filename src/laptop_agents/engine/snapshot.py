@@ -28,8 +28,9 @@ def portfolio_snapshot(portfolio: Portfolio) -> dict[str, Any]:
     }
 
 
-def restore_portfolio(portfolio: Portfolio, snapshot: dict[str, Any]) -> None:
-    """Restore every symbol, then the shared breaker and account, and check the books add up."""
+def restore_portfolio(portfolio: Portfolio, snapshot: dict[str, Any], *, restore_cash: bool = True) -> None:
+    """Restore every symbol, then the shared breaker and account, and check the books add up.
+    `restore_cash=False` when the books are rebuilt from elsewhere (the live order journal)."""
     saved = snapshot.get("symbols")
     if not isinstance(saved, dict) or set(saved) != set(portfolio.symbols):
         found = ", ".join(saved) if isinstance(saved, dict) else "nothing"
@@ -41,7 +42,8 @@ def restore_portfolio(portfolio: Portfolio, snapshot: dict[str, Any]) -> None:
         restore_core(core, saved[symbol])
     portfolio.breaker.restore(snapshot["circuit_breaker"])
     account = portfolio.account
-    account.cash = float(snapshot["cash"])
+    if restore_cash:
+        account.cash = float(snapshot["cash"])
     if account.shared:
         for core in portfolio:
             core.mark_on_account(core.unrealized())

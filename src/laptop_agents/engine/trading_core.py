@@ -23,7 +23,7 @@ from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Event, ExitReason, OrderRejected, OrderSide, PositionClosed
 from laptop_agents.core.ids import ClientOrderIds
 from laptop_agents.core.orders import CloseIntent, EntryIntent, Intent
-from laptop_agents.execution.paper_broker import PaperBroker
+from laptop_agents.execution.broker import Broker
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
 from laptop_agents.risk.sizing import PositionSizer
 from laptop_agents.strategy.base import Strategy
@@ -38,7 +38,7 @@ class TradingCore:
         *,
         symbol: str,
         strategy: Strategy,
-        broker: PaperBroker,
+        broker: Broker,
         sizer: PositionSizer,
         breaker: CircuitBreaker,
         ids: ClientOrderIds,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 from laptop_agents.core.candle import Candle
-from laptop_agents.core.events import ExitReason, Side
+from laptop_agents.core.events import ExitReason, Side, StopMoved
 from laptop_agents.core.orders import Position
 
 ExitKind = Literal["sl", "tp"]
@@ -46,3 +46,27 @@ def limit_fill_price(candle: Candle, side: Side, limit: float) -> float | None:
     if candle.high >= limit:
         return candle.open if candle.open > limit else limit
     return None
+
+
+def trailed_stop(position: Position, close: float) -> float | None:
+    """Ratchet a trailing stop from this close: the new stop when it moves in the position's favour, else
+    None. Once the best close is `trail_activation_r` R beyond the entry, the stop trails it by
+    `trail_distance_r` R (R = the entry's initial stop distance). Updates `best_close`."""
+    if position.trail_distance_r is None or position.trail_activation_r is None:
+        return None
+    d = position.direction
+    if d * (close - position.best_close) > 0:
+        position.best_close = close
+    r = position.r_distance
+    if d * (position.best_close - position.entry_price) < position.trail_activation_r * r:
+        return None
+    new_stop = position.best_close - d * position.trail_distance_r * r
+    return new_stop if d * (new_stop - position.stop) > 0 else None
+
+
+def move_stop(position: Position, new_stop: float, *, ts: int, symbol: str) -> StopMoved:
+    """Set a trailed stop on the position; the event to emit."""
+    old = position.stop
+    position.stop = new_stop
+    position.stop_moved = True
+    return StopMoved(ts=ts, symbol=symbol, trade_id=position.trade_id, old_stop=old, new_stop=new_stop, reason="trail")

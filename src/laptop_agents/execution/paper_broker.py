@@ -37,11 +37,10 @@ from laptop_agents.core.events import (
     PositionClosed,
     PositionOpened,
     Side,
-    StopMoved,
 )
 from laptop_agents.core.orders import EntryIntent, Position
 from laptop_agents.execution.account import Account
-from laptop_agents.execution.fill_rules import limit_fill_price, protective_exit
+from laptop_agents.execution.fill_rules import limit_fill_price, move_stop, protective_exit, trailed_stop
 from laptop_agents.execution.funding import FUNDING_PERIOD_MS, FundingSchedule
 
 EventSink = Callable[[Event], None]
@@ -221,30 +220,11 @@ class PaperBroker:
     def update_trailing(self, candle: Candle) -> None:
         """Step 3: ratchet a trailing stop from this close; it only ever moves in the position's favour."""
         position = self.position
-        if position is None or position.trail_distance_r is None or position.trail_activation_r is None:
+        if position is None:
             return
-        close = candle.close
-        d = position.direction
-        if d * (close - position.best_close) > 0:
-            position.best_close = close
-        r = position.r_distance
-        if d * (position.best_close - position.entry_price) < position.trail_activation_r * r:
-            return
-        new_stop = position.best_close - d * position.trail_distance_r * r
-        if d * (new_stop - position.stop) > 0:
-            old = position.stop
-            position.stop = new_stop
-            position.stop_moved = True
-            self._emit(
-                StopMoved(
-                    ts=candle.ts,
-                    symbol=self.symbol,
-                    trade_id=position.trade_id,
-                    old_stop=old,
-                    new_stop=new_stop,
-                    reason="trail",
-                )
-            )
+        new_stop = trailed_stop(position, candle.close)
+        if new_stop is not None:
+            self._emit(move_stop(position, new_stop, ts=candle.ts, symbol=self.symbol))
 
     # -- Checkpoint --------------------------------------------------------------------------------------
 

@@ -5,6 +5,11 @@ intent is durable (write the intent, then send; reliability.md §0 rule 2). Reop
 into the current state of every order. A crash can tear only the last line (it was never reported as
 written): it is cut off on reopen, and every earlier line must replay through the order state machine,
 or the journal is refused. Fills are deduplicated by the exchange's trade id, across restarts too.
+
+It is also the live books' own log: besides our orders' fills it records the starting balance, fills of
+orders that are not ours (the exchange's TP/SL closes), positions adopted from the exchange and
+positions closed in the books by reconciliation. `book_records` replays them in order, so the books after
+a crash are exactly the books before it, whatever the last checkpoint saw.
 """
 
 from __future__ import annotations
@@ -41,12 +46,22 @@ class JournalOrder:
     unknown_since_ms: int | None = None
     """When the order became UNKNOWN: the lookup window runs from here."""
     trade_ids: list[str] = field(default_factory=list)
+    meta: dict[str, Any] = field(default_factory=dict)
+    """What the books need when it fills: stop, target, setup, trailing, exit reason."""
+
+    @property
+    def reported(self) -> bool:
+        """The exchange has told us about it (acknowledged or later)."""
+        return self.state in ("ACKED", "PARTIAL", "FILLED", "CANCELLED")
 
 
 class OrderJournal:
     def __init__(self, path: Path, *, durable: bool = True) -> None:
         self.path = path
         self.orders: dict[str, JournalOrder] = {}
+        self.book_records: list[dict[str, Any]] = []
+        """Every record that changes the books (fill, trade, adopt, book_close), in journal order."""
+        self.starting_balance: float | None = None
         self._trade_ids: set[str] = set()
         self._durable = durable
         self._replay()
@@ -76,19 +91,51 @@ class OrderJournal:
         if trade_id in self._trade_ids:
             return False
         order = self._order(client_id)
-        record = {"op": "fill", "client_id": client_id, "trade_id": trade_id, "qty": qty, "price": price,
-                  "fee": fee, "at_ms": at_ms}  # fmt: skip
+        record = {"op": "fill", "client_id": client_id, "symbol": order.symbol, "trade_id": trade_id, "qty": qty,
+                  "price": price, "fee": fee, "at_ms": at_ms}  # fmt: skip
         self._write(record)
         self._apply_fill(order, trade_id, qty, fee)
+        self.book_records.append(record)
         return True
 
-    def after_restart(self, *, at_ms: int) -> list[JournalOrder]:
-        """Orders that may have reached the exchange without our knowing: INTENT and SENT become UNKNOWN
-        (recorded). Returns every UNKNOWN order; each must be looked up by client id before trading."""
+    def start(self, *, balance: float, at_ms: int) -> None:
+        """Record the account's equity when the books start (once per journal)."""
+        if self.starting_balance is None:
+            self._write({"op": "start", "balance": balance, "at_ms": at_ms})
+            self.starting_balance = balance
+
+    def book(self, op: str, **record: Any) -> bool:
+        """Record a books change that is not a fill of our order: `trade` (a fill of an order that is not
+        ours, deduplicated by trade id like ours), `adopt` or `book_close`. False when already booked."""
+        if op not in ("trade", "adopt", "book_close"):
+            raise ValueError(f"unknown books record {op!r}")
+        if op == "trade":
+            if record["trade_id"] in self._trade_ids:
+                return False
+            self._trade_ids.add(record["trade_id"])
+        entry = {"op": op, **record}
+        self._write(entry)
+        self.book_records.append(entry)
+        return True
+
+    def knows_trade(self, trade_id: str) -> bool:
+        return trade_id in self._trade_ids
+
+    def after_restart(self, *, at_ms: int, resend_window_ms: int) -> tuple[list[JournalOrder], list[JournalOrder]]:
+        """Orders a crash may have left unsent or unacknowledged: (to send again, to look up).
+
+        INTENT and SENT orders younger than the window are sent again with the same client id: an INTENT was
+        never sent (SENT is written before the send), and a second copy of a SENT one is refused by the
+        venue (30042: already accepted). Older ones become UNKNOWN (recorded) and are looked up by client
+        id before anything else is sent; so are the orders already UNKNOWN."""
+        resend = []
         for order in list(self.orders.values()):
             if order.state in ("INTENT", "SENT"):
-                self.move(order.client_id, "UNKNOWN", at_ms=at_ms)
-        return [o for o in self.orders.values() if o.state == "UNKNOWN"]
+                if at_ms - order.created_ms <= resend_window_ms:
+                    resend.append(order)
+                else:
+                    self.move(order.client_id, "UNKNOWN", at_ms=at_ms)
+        return resend, [o for o in self.orders.values() if o.state == "UNKNOWN"]
 
     def in_flight(self, symbol: str | None = None) -> list[JournalOrder]:
         return [o for o in self.orders.values() if o.state in IN_FLIGHT and symbol in (None, o.symbol)]
@@ -155,5 +202,12 @@ class OrderJournal:
             self._apply_move(order, record["state"], record["at_ms"], record["order_id"])
         elif op == "fill":
             self._apply_fill(self._order(record["client_id"]), record["trade_id"], record["qty"], record["fee"])
+            self.book_records.append({"op": op, **record})
+        elif op == "start":
+            self.starting_balance = float(record["balance"])
+        elif op in ("trade", "adopt", "book_close"):
+            if op == "trade":
+                self._trade_ids.add(record["trade_id"])
+            self.book_records.append({"op": op, **record})
         else:
             raise KeyError(f"unknown op {op!r}")

@@ -29,6 +29,8 @@ class PreflightReport:
     specs: dict[str, ContractSpec] = field(default_factory=dict)
     clock_offset_ms: float = 0.0
     available: float = 0.0
+    cash: float = 0.0
+    """The account's wallet balance: available + frozen + margin in use (unrealized gains not included)."""
     leverage: int = 0
     lines: list[str] = field(default_factory=list)
 
@@ -147,6 +149,7 @@ class Preflight:
         account = self._account  # setting leverage and margin mode does not move the balance
         assert account is not None  # the keys check ran first
         self.report.available = account.available
+        self.report.cash = account.available + account.frozen + account.margin
         if not account.available > 0:
             raise PreflightError("the account has no available USDT margin; deposit or free margin first")
         return f"available {account.available:,.2f} USDT, margin in use {account.margin:,.2f}"

@@ -14,7 +14,7 @@ import orjson
 from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import BITUNIX_REST_URL, Settings
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.events import RunStarted
+from laptop_agents.core.events import Event, RunStarted
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.live.preflight import Preflight, PreflightReport
 from laptop_agents.runtime.event_log import EventLog
@@ -24,6 +24,30 @@ from laptop_agents.runtime.run_folder import RunFolder
 
 def rest_url(settings: Settings) -> str:
     return settings.exchange.rest_url or BITUNIX_REST_URL
+
+
+def record_refused_start(settings: Settings, *, folder: RunFolder, wall_clock: Clock, checks: list[Event]) -> None:
+    """A session refused by its preflight still leaves its record: config.json, RunStarted and the checks."""
+    folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
+    log = EventLog(folder.events, run_id=folder.run_id, wall_clock=wall_clock, durable=True)
+    try:
+        log.emit(_run_started(settings))
+        for event in checks:
+            log.emit(event)
+    finally:
+        log.close()
+
+
+def _run_started(settings: Settings) -> RunStarted:
+    return RunStarted(
+        ts=0,
+        symbol=",".join(settings.data.trading_symbols),
+        mode="live-exchange",
+        strategy=settings.strategy.name,
+        source=f"bitunix {rest_url(settings)}",
+        interval=settings.data.interval,
+        starting_balance=0.0,
+    )
 
 
 async def run_preflight(
@@ -40,17 +64,7 @@ async def run_preflight(
     url = rest_url(settings)
     exchange = settings.exchange
     try:
-        log.emit(
-            RunStarted(
-                ts=0,
-                symbol=",".join(settings.data.trading_symbols),
-                mode="live-exchange",
-                strategy=settings.strategy.name,
-                source=f"bitunix {url}",
-                interval=settings.data.interval,
-                starting_balance=0.0,
-            )
-        )
+        log.emit(_run_started(settings))
         async with default_session(exchange.request_timeout_s) as session:
             rest = BitunixRest(
                 url,

@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import signal
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -24,7 +24,7 @@ from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import CheckpointError
 from laptop_agents.core.events import Event, Fill, RunResumed, RunStarted
-from laptop_agents.engine.assembly import build_portfolio
+from laptop_agents.engine.assembly import BrokerFactory, build_portfolio
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import restore_portfolio
 from laptop_agents.exchange.bitunix.sim import load_candles
@@ -38,10 +38,26 @@ from laptop_agents.runtime.checkpoint import read_checkpoint
 from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
-from laptop_agents.runtime.runner import AsyncRunner, RunnerSettings
+from laptop_agents.runtime.runner import AsyncRunner, RunnerSettings, Service
 
 FeedFactory = Callable[[RateLimiter, Callable[[Event], None]], MarketDataFeed]
 """Builds the feed from the shared rate limiter and the event sink (for `Reconnected`, `RateLimited`)."""
+
+
+class Venue(Service, Protocol):
+    """Where the orders of a session go when they are real (live-exchange): it supplies each symbol's
+    broker and the account's starting balance, starts once the portfolio is built (and restored), and
+    runs beside the cores as the runner's `Service`."""
+
+    mode: str
+    starting_balance: float
+
+    def broker_factory(self, emit: Callable[[Event], None]) -> BrokerFactory: ...
+
+    def opening_events(self) -> list[Event]:
+        """What happened before the run's log existed (the preflight checks), recorded after RunStarted."""
+
+    async def start(self, portfolio: Portfolio, runner: AsyncRunner, *, resumed: bool) -> None: ...
 
 
 LiveResult = RunResult  # the name callers of run_live_paper know
@@ -142,20 +158,20 @@ async def run_session(
     before it touches anything. `on_start` is called once the lock is held (the CLI announces then).
     """
     with RunLock(folder.path):
-        checkpoint = _prepare_resume(folder) if resume else None
+        checkpoint = prepare_resume(folder, "live-paper") if resume else None
         if on_start is not None:
             on_start()
-        return await _session(
+        return await serve_session(
             settings, folder, wall_clock, feed_factory, source, install_signals, on_runner, checkpoint
         )
 
 
-def _prepare_resume(folder: RunFolder) -> dict[str, Any]:
+def prepare_resume(folder: RunFolder, mode: str) -> dict[str, Any]:
     """Verify the checkpoint, then cut every file back to the length it accounts for."""
     payload = read_checkpoint(folder.state)
     files = payload.get("files")
-    if not isinstance(files, dict) or payload.get("mode") != "live-paper":
-        raise CheckpointError(f"checkpoint {folder.state} is not a live-paper checkpoint; it cannot be resumed")
+    if not isinstance(files, dict) or payload.get("mode") != mode:
+        raise CheckpointError(f"checkpoint {folder.state} is not a {mode} checkpoint; it cannot be resumed")
     for name, path in (("events", folder.events), ("trades", folder.trades), ("equity", folder.equity)):
         size = int(files[name])
         actual = path.stat().st_size if path.exists() else -1
@@ -169,7 +185,7 @@ def _prepare_resume(folder: RunFolder) -> dict[str, Any]:
     return payload
 
 
-async def _session(
+async def serve_session(
     settings: Settings,
     folder: RunFolder,
     wall: Clock,
@@ -178,8 +194,17 @@ async def _session(
     install_signals: bool,
     on_runner: Callable[[AsyncRunner], None] | None,
     checkpoint: dict[str, Any] | None,
+    *,
+    venue: Venue | None = None,
+    limiter: RateLimiter | None = None,
 ) -> LiveResult:
+    """The session itself, the lock held and the checkpoint (if any) verified: paper fills, or real
+    orders through `venue`. `limiter` is shared with the venue's REST client when given."""
     interval = settings.data.interval
+    mode = "live-paper" if venue is None else venue.mode
+    if venue is not None:  # the books start from the exchange account's balance
+        broker = settings.broker.model_copy(update={"starting_balance": venue.starting_balance})
+        settings = settings.model_copy(update={"broker": broker})
     if checkpoint is None:
         folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
     run = RunArtifacts(settings, folder, wall, durable=True, resume=checkpoint)
@@ -193,10 +218,12 @@ async def _session(
         emit=log.emit,
         equity_sink=bars.sink if bars is not None else lambda _symbol: run.curves.record,
         order_id_prefix=order_id_prefix(folder.run_id),
+        broker_factory=None if venue is None else venue.broker_factory(log.emit),
     )
     if checkpoint is not None:
-        restore_portfolio(portfolio, checkpoint)
-    limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
+        restore_portfolio(portfolio, checkpoint, restore_cash=venue is None)
+    if limiter is None:
+        limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
 
     def artifacts() -> dict[str, Any]:
         state = run.checkpoint_state()
@@ -205,6 +232,7 @@ async def _session(
     runner = AsyncRunner(
         RunnerSettings(
             interval=interval,
+            mode=mode,
             heartbeat_interval_s=settings.run.heartbeat_interval_s,
             checkpoint_interval_s=settings.run.checkpoint_interval_s,
             stale_after_s=_stale_after_s(settings),
@@ -216,6 +244,7 @@ async def _session(
         folder=folder,
         wall_clock=wall,
         artifacts=artifacts,
+        service=venue,
     )
     log.subscribe(lambda e: runner.count_fill() if type(e) is Fill else None)
     if on_runner is not None:
@@ -228,7 +257,7 @@ async def _session(
             RunStarted(
                 ts=0,
                 symbol=portfolio.label,
-                mode="live-paper",
+                mode=mode,
                 strategy=strategy,
                 source=source,
                 interval=interval,
@@ -236,6 +265,11 @@ async def _session(
             )
         )
         await runner.warm_up(portfolio.primary.strategy.warmup_candles())
+    if venue is not None:
+        for event in venue.opening_events():
+            log.emit(event)
+        await venue.start(portfolio, runner, resumed=checkpoint is not None)
+        runner.write_checkpoint()  # from the first moment on, a crash can be resumed
     reason = await _run_with_signals(runner, install_signals)
     if bars is not None:
         bars.flush()
@@ -244,7 +278,7 @@ async def _session(
     summary = run.summarise(
         ts=portfolio.last_ts or 0, status="stopped", candles=portfolio.candles, final_equity=final_equity
     )
-    run.close_and_report(summary, mode="live-paper", source=source, strategy=strategy)
+    run.close_and_report(summary, mode=mode, source=source, strategy=strategy)
     return RunResult(
         folder=folder,
         summary=summary,

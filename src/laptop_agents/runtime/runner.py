@@ -20,9 +20,9 @@ import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 
@@ -43,6 +43,18 @@ from laptop_agents.runtime.symbol_pipe import MarketDataStats, SymbolPipe
 KILL_FILE = "KILL"
 KILL_POLL_S = 0.25
 RunnerState = Literal["starting", "running", "degraded", "halted", "stopping", "stopped"]
+
+
+class Service(Protocol):
+    """Something that runs beside the cores for the whole session (the live-exchange order executor):
+    its tasks run with the runner's, `shutdown` runs once the cores are drained and before the final
+    checkpoint, and `status` goes into every heartbeat."""
+
+    def tasks(self) -> dict[str, Coroutine[Any, Any, None]]: ...
+
+    async def shutdown(self) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -68,8 +80,10 @@ class AsyncRunner:
         folder: RunFolder,
         wall_clock: Clock,
         artifacts: Callable[[], dict[str, Any]] | None = None,
+        service: Service | None = None,
     ) -> None:
         """`artifacts` adds the other files' offsets and states to every checkpoint (see `snapshot`)."""
+        self.service = service
         self.settings = settings
         self.feed = feed
         self.portfolio = portfolio
@@ -146,6 +160,8 @@ class AsyncRunner:
         ]
         if self.settings.duration_s is not None:
             tasks.append(asyncio.create_task(self._timer(self.settings.duration_s), name="duration"))
+        if self.service is not None:
+            tasks += [asyncio.create_task(coro, name=name) for name, coro in self.service.tasks().items()]
         self.state = "running"
         stopper = asyncio.create_task(self._stop.wait(), name="stop_wait")
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -458,6 +474,8 @@ class AsyncRunner:
             "candles": portfolio.candles,
             "gaps": self.md.gaps,
         }
+        if self.service is not None:
+            beat["exchange"] = self.service.status()
         atomic_write_bytes(self.folder.path / "heartbeat.json", orjson.dumps(beat, option=orjson.OPT_INDENT_2))
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]], stopper: asyncio.Task[bool]) -> None:
@@ -480,6 +498,11 @@ class AsyncRunner:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pipe.catch_up
         await self.feed.close()
+        if self.service is not None:
+            try:
+                await self.service.shutdown()
+            except Exception as exc:  # the final checkpoint and heartbeat must still be written
+                self._task_failed("shutdown", exc)
         self.state = "stopped"
         self.write_checkpoint()
         self.write_heartbeat()

@@ -28,6 +28,7 @@ from laptop_agents.exchange.bitunix.errors import (
     error_for_code,
     is_retryable,
 )
+from laptop_agents.exchange.bitunix.replies import AccountInfo, OrderInfo, PositionInfo, TradeInfo
 from laptop_agents.exchange.bitunix.signing import new_nonce, query_string_for_signing, sign
 from laptop_agents.exchange.bitunix.wire import REST_INTERVALS, ContractSpec, num, parse_kline_rows
 from laptop_agents.runtime.rate_limiter import RateLimiter
@@ -44,92 +45,6 @@ class Credentials:
 
     def __repr__(self) -> str:
         return "Credentials(api_key=***, secret=***)"
-
-
-@dataclass(frozen=True, slots=True)
-class OrderInfo:
-    order_id: str
-    client_id: str
-    symbol: str
-    side: Literal["buy", "sell"]
-    order_type: str
-    qty: float
-    filled_qty: float
-    price: float | None
-    avg_price: float
-    status: str
-    fee: float
-    reduce_only: bool
-
-    @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> OrderInfo:
-        price = row.get("price")
-        return cls(
-            order_id=str(row.get("orderId", "")),
-            client_id=str(row.get("clientId") or ""),
-            symbol=str(row.get("symbol", "")).upper(),
-            side="buy" if str(row.get("side", "")).upper() == "BUY" else "sell",
-            order_type=str(row.get("orderType") or row.get("type") or "").upper(),
-            qty=num(row.get("qty", 0), "qty"),
-            filled_qty=num(row.get("tradeQty", 0) or 0, "tradeQty"),
-            price=None if price in (None, "", "market") else num(price, "price"),
-            avg_price=num(row.get("avgPrice", row.get("averagePrice", 0)) or 0, "avgPrice"),
-            status=str(row.get("status", row.get("orderStatus", ""))).upper().rstrip("_"),
-            fee=num(row.get("fee", 0) or 0, "fee"),
-            reduce_only=bool(row.get("reduceOnly", row.get("reductionOnly", False))),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PositionInfo:
-    position_id: str
-    symbol: str
-    side: Literal["long", "short"]
-    qty: float
-    entry_price: float
-    unrealized_pnl: float
-    leverage: int
-
-    @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> PositionInfo:
-        side = str(row.get("side", "")).upper()
-        qty = num(row.get("qty", 0), "qty")
-        entry = row.get("avgOpenPrice")
-        entry_price = (
-            num(entry, "avgOpenPrice")
-            if entry not in (None, "")
-            else (num(row.get("entryValue", 0), "entryValue") / qty if qty else 0.0)
-        )
-        return cls(
-            position_id=str(row.get("positionId", "")),
-            symbol=str(row.get("symbol", "")).upper(),
-            side="long" if side in ("LONG", "BUY") else "short",  # C10: LONG/SHORT documented, BUY/SELL seen
-            qty=qty,
-            entry_price=entry_price,
-            unrealized_pnl=num(row.get("unrealizedPNL", 0) or 0, "unrealizedPNL"),
-            leverage=int(row.get("leverage", 0) or 0),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class AccountInfo:
-    available: float
-    frozen: float
-    margin: float
-    unrealized_pnl: float
-
-    @classmethod
-    def from_wire(cls, data: Any) -> AccountInfo:
-        row = data[0] if isinstance(data, list) and data else data  # C5: array (doc) or object (live)
-        if not isinstance(row, Mapping):
-            raise ExchangeError(f"bitunix account: unexpected data {data!r}")
-        return cls(
-            available=num(row.get("available", 0), "available"),
-            frozen=num(row.get("frozen", 0), "frozen"),
-            margin=num(row.get("margin", 0), "margin"),
-            unrealized_pnl=num(row.get("crossUnrealizedPNL", 0) or 0, "crossUnrealizedPNL")
-            + num(row.get("isolationUnrealizedPNL", 0) or 0, "isolationUnrealizedPNL"),
-        )
 
 
 class BitunixRest:
@@ -272,6 +187,18 @@ class BitunixRest:
         )
         return [PositionInfo.from_wire(r) for r in data or []]
 
+    async def history_trades(
+        self, symbol: str | None = None, *, start_ms: int | None = None, limit: int = 100
+    ) -> list[TradeInfo]:
+        """Executions, newest first (one page of up to 100)."""
+        params = {"limit": str(min(limit, 100))}
+        if symbol:
+            params["symbol"] = symbol
+        if start_ms is not None:
+            params["startTime"] = str(start_ms)
+        data = await self._call("GET", "/trade/get_history_trades", params=params, signed=True)
+        return [TradeInfo.from_wire(r) for r in (data or {}).get("tradeList", [])]
+
     async def account(self, margin_coin: str = "USDT") -> AccountInfo:
         return AccountInfo.from_wire(
             await self._call("GET", "/account", params={"marginCoin": margin_coin}, signed=True)
@@ -407,4 +334,6 @@ def default_session(timeout_s: float = 10.0) -> aiohttp.ClientSession:
     )
 
 
-__all__ = ["AccountInfo", "BitunixRest", "Credentials", "OrderInfo", "PositionInfo", "default_session"]
+__all__ = [
+    "AccountInfo", "BitunixRest", "Credentials", "OrderInfo", "PositionInfo", "TradeInfo", "default_session"
+]  # fmt: skip

@@ -2,6 +2,8 @@
 
 Market orders fill at once at the replay's last price across `spread_bps`; limit orders rest until a push
 trades through their price. Positions are one-way (net): an opposite order reduces, closes or flips.
+An order may carry `slPrice`/`tpPrice`: when it opens a position, the position gets that stop loss and
+take profit, triggered on the last price (a market close with no client id, as the venue's TP/SL orders).
 Margin = notional / leverage; an order whose opening part needs more margin than is available is refused
 (20003). Funding is exchanged every 8 hours of market time. Every change is also offered to `on_private`
 as a private-channel push (order, position, balance).
@@ -75,6 +77,8 @@ class SimOrder:
     fee: float = 0.0
     realized: float = 0.0
     mtime: int = 0
+    tp_price: float | None = None
+    sl_price: float | None = None
 
 
 @dataclass
@@ -88,6 +92,8 @@ class SimPosition:
     realized: float = 0.0
     ctime: int = 0
     mtime: int = 0
+    tp: float | None = None
+    sl: float | None = None
 
 
 @dataclass
@@ -177,6 +183,11 @@ class Ledger:
         if order_type == "LIMIT":
             price = self._decimal(body.get("price"), "price")
             self._check_step(price, "price", rules.quote_precision)
+        triggers: dict[str, float] = {}
+        for name in ("tpPrice", "slPrice"):
+            if body.get(name) not in (None, ""):
+                triggers[name] = self._decimal(body.get(name), name)
+                self._check_step(triggers[name], name, rules.quote_precision)
         client_id = str(body.get("clientId") or "")
         if client_id and client_id in account.by_client_id:
             raise Refusal(codes.DUPLICATE_CLIENT_ID)
@@ -196,8 +207,9 @@ class Ledger:
             raise Refusal(codes.INSUFFICIENT_BALANCE)
         now = self.market.now_ms()
         order = SimOrder(
-            str(next(self._ids)), client_id, symbol, side, order_type, qty, price, reduce_only, leverage, now, mtime=now
-        )
+            str(next(self._ids)), client_id, symbol, side, order_type, qty, price, reduce_only, leverage, now,
+            mtime=now, tp_price=triggers.get("tpPrice"), sl_price=triggers.get("slPrice"),
+        )  # fmt: skip
         account.orders[order.order_id] = order
         if client_id:
             account.by_client_id[client_id] = order.order_id
@@ -253,6 +265,9 @@ class Ledger:
                     order.side == "SELL" and push.high >= order.price
                 ):
                     self._fill(account, order, order.price, self.maker, "MAKER")
+            for position in list(account.positions.values()):
+                if position.symbol == push.symbol:
+                    self._check_tpsl(account, position, push.close)
         if push.ts >= self._next_funding:
             self._next_funding = (push.ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
             for account in self.accounts.values():
@@ -265,6 +280,22 @@ class Ledger:
                 if account.positions:
                     self._push_balance(account)
 
+    def _check_tpsl(self, account: SimAccount, position: SimPosition, last: float) -> None:
+        """A triggered stop loss (checked first) or take profit closes the whole position at market."""
+        long = position.qty > 0
+        sl, tp = position.sl, position.tp
+        hit_sl = sl is not None and (last <= sl if long else last >= sl)
+        hit_tp = tp is not None and (last >= tp if long else last <= tp)
+        if not (hit_sl or hit_tp):
+            return
+        now = self.market.now_ms()
+        order = SimOrder(
+            str(next(self._ids)), "", position.symbol, "SELL" if long else "BUY", "MARKET", abs(position.qty), None,
+            True, account.leverage.get(position.symbol, self._rules(position.symbol).default_leverage), now, mtime=now,
+        )  # fmt: skip
+        account.orders[order.order_id] = order
+        self._fill(account, order, last * (1 - (1 if long else -1) * self.spread), self.taker, "TAKER")
+
     # -- Wire shapes -------------------------------------------------------------------------------------
 
     def order_wire(self, order: SimOrder) -> dict[str, Any]:
@@ -275,7 +306,8 @@ class Ledger:
             "orderType": order.order_type, "effect": "GTC", "clientId": order.client_id,
             "reduceOnly": order.reduce_only, "status": order.status, "fee": fmt(order.fee),
             "realizedPNL": fmt(order.realized), "avgPrice": fmt(order.avg_price), "ctime": order.ctime,
-            "mtime": order.mtime,
+            "mtime": order.mtime, "tpPrice": fmt(order.tp_price) if order.tp_price else None,
+            "slPrice": fmt(order.sl_price) if order.sl_price else None,
         }  # fmt: skip
 
     def position_wire(self, account: SimAccount, p: SimPosition, side_style: str = "LONG") -> dict[str, Any]:
@@ -336,6 +368,8 @@ class Ledger:
         realized = 0.0
         held = position.qty
         if held * direction >= 0:  # opening or adding
+            if held == 0 and not order.reduce_only:
+                position.tp, position.sl = order.tp_price, order.sl_price
             total = abs(held) + qty
             position.entry = (abs(held) * position.entry + qty * price) / total
             position.qty = held + direction * qty
@@ -347,6 +381,7 @@ class Ledger:
                 position.qty = 0.0
             elif position.qty * held < 0:  # flipped: the rest opens at this price
                 position.entry = price
+                position.tp = position.sl = None
         position.fee += fee
         position.realized += realized
         position.mtime = now
@@ -369,6 +404,7 @@ class Ledger:
                 "fee": fee,
                 "realizedPNL": realized,
                 "roleType": role,
+                "reduceOnly": order.reduce_only,
                 "ctime": now,
             }
         )

@@ -113,11 +113,15 @@ class PrivateApi:
 
     async def history_trades(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None
+        symbol = request.query.get("symbol", "").upper()
+        start = int(request.query.get("startTime", "0") or 0)
+        limit = min(int(request.query.get("limit", "20") or 20), 100)
         trades = [
             {**f, "qty": fmt(f["qty"]), "price": fmt(f["price"]), "fee": fmt(f["fee"]),
              "realizedPNL": fmt(f["realizedPNL"])} for f in reversed(account.fills)
+            if (not symbol or f["symbol"] == symbol) and f["ctime"] >= start
         ]  # fmt: skip
-        return {"tradeList": trades[:100], "total": len(trades)}
+        return {"tradeList": trades[:limit], "total": len(trades)}
 
     async def pending_positions(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None

@@ -1,0 +1,343 @@
+"""The live order executor: sends what the brokers queue, resolves what is unknown, books what happened.
+
+Sending (`place`): the intent is already fsynced by the broker; SENT is journaled, then the order goes out.
+An answer proves the outcome: an order id → ACKED; a business refusal → REJECTED (the broker emits
+`OrderRejected`). No answer proves nothing: a timeout, a 5xx, a rate-limit code or a lost connection leave
+the order UNKNOWN, and so does 30042 (the venue already has this client id: it was accepted before). The
+executor never sends an UNKNOWN order again.
+
+Syncing (`sync`, on every private push, after every send, and by REST polling: often while the private
+socket is down or an order is unresolved, rarely otherwise):
+1. each UNKNOWN order is looked up by client id until found (its reported state is journaled) or until
+   `live.unknown_window_s` has passed without it: NOT_FOUND, and only then may a new order be considered;
+2. acknowledged orders are refreshed (filled, cancelled);
+3. executions are read from the exchange and booked once each, by trade id: fills of our orders, and
+   fills of the exchange's TP/SL orders that reduce our position;
+4. reconciliation (`reconcile.py`) compares positions when asked (start, every reconnect) and whenever no
+   order of a symbol is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
+
+from laptop_agents.config.models import LiveConfig
+from laptop_agents.core.clock import Clock
+from laptop_agents.core.events import Error, Event, OrderState
+from laptop_agents.exchange.bitunix.errors import (
+    DuplicateClientId,
+    ExchangeError,
+    ExchangeUnavailable,
+    OrderNotFound,
+    RateLimitedError,
+)
+from laptop_agents.exchange.bitunix.replies import OrderInfo, TradeInfo
+from laptop_agents.exchange.bitunix.rest import BitunixRest
+from laptop_agents.exchange.bitunix.wire import fmt
+from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
+from laptop_agents.live.broker import BitunixBroker, Cancel, Command, Place
+from laptop_agents.live.crash_points import CrashPoints
+from laptop_agents.live.journal import JournalOrder, OrderJournal
+from laptop_agents.live.order_state import TRANSITIONS
+from laptop_agents.live.order_state import OrderState as State
+from laptop_agents.live.reconcile import Reconciler
+
+WIRE_STATES: dict[str, State] = {
+    "INIT": "ACKED", "NEW": "ACKED", "PART_FILLED": "PARTIAL", "FILLED": "FILLED", "CANCELED": "CANCELLED",
+    "PART_FILLED_CANCELED": "CANCELLED", "EXPIRED": "CANCELLED", "SYSTEM_CANCELED": "CANCELLED",
+}  # fmt: skip
+TRADES_MARGIN_MS = 120_000
+"""Executions are read from this long before the oldest thing that may still fill (clock skew, lag)."""
+
+
+class OrderExecutor:
+    def __init__(
+        self,
+        *,
+        rest: BitunixRest,
+        journal: OrderJournal,
+        brokers: Mapping[str, BitunixBroker],
+        reconciler: Reconciler,
+        config: LiveConfig,
+        emit: Callable[[Event], None],
+        clock: Clock,
+        crash: CrashPoints,
+        private: BitunixPrivateStream | None = None,
+    ) -> None:
+        self.rest = rest
+        self.journal = journal
+        self.brokers = brokers
+        self.reconciler = reconciler
+        self.config = config
+        self.emit = emit
+        self.clock = clock
+        self.crash = crash
+        self.private = private
+        self.queue: asyncio.Queue[Command] = asyncio.Queue()
+        self.wake = asyncio.Event()
+        self.exchange_available: float | None = None
+        self.counts = {"sent": 0, "acked": 0, "rejected": 0, "unknown": 0, "not_found": 0, "fills": 0}
+        self._last_lookup: dict[str, float] = {}
+        self._trades_cursor: dict[str, int] = {}
+        self._sync_lock = asyncio.Lock()
+
+    # -- What the brokers and the session call ----------------------------------------------------------
+
+    def submit(self, command: Command) -> None:
+        self.queue.put_nowait(command)
+
+    def tasks(self) -> dict[str, Coroutine[Any, Any, None]]:
+        tasks = {"orders": self._sender(), "sync": self._syncer()}
+        if self.private is not None:
+            tasks["private_stream"] = self._private_stream()
+        return tasks
+
+    def status(self) -> dict[str, Any]:
+        """For the heartbeat: what is open, unknown or unresolved, and the private socket's state."""
+        unknown = [o.client_id for o in self.journal.orders.values() if o.state == "UNKNOWN"]
+        return {
+            "private_stream": None if self.private is None else self.private.connected.is_set(),
+            "open_orders": sum(len(b.open_orders()) for b in self.brokers.values()),
+            "unknown_orders": unknown,
+            "exchange_available": self.exchange_available,
+            "reconciliation": self.reconciler.status,
+            **self.counts,
+        }
+
+    async def execute(self, command: Command) -> None:
+        if isinstance(command, Place):
+            await self.place(command.order)
+        else:
+            await self.cancel(command)
+
+    async def place(self, order: JournalOrder) -> None:
+        if order.state == "INTENT":
+            self.crash.at("intent")
+            self._move(order, "SENT", detail="sending")
+        elif order.state != "SENT":
+            return  # resolved meanwhile (a restart's lookup found it)
+        self.counts["sent"] += 1
+        extra: dict[str, Any] = {}
+        meta = order.meta
+        if order.purpose == "entry":
+            for key, name in (("stop", "sl"), ("target", "tp")):
+                if meta.get(key) is not None:
+                    extra |= {
+                        f"{name}Price": fmt(meta[key]),
+                        f"{name}StopType": "LAST_PRICE",
+                        f"{name}OrderType": "MARKET",
+                    }
+        broker = self.brokers[order.symbol]
+        try:
+            order_id = await self.rest.place_order(
+                symbol=order.symbol,
+                side="buy" if order.side == "BUY" else "sell",
+                qty=fmt(order.qty),
+                order_type="market" if order.order_type == "MARKET" else "limit",
+                client_id=order.client_id,
+                price=None if order.price is None else fmt(order.price),
+                reduce_only=order.reduce_only,
+                extra=extra,
+            )
+        except DuplicateClientId:
+            self._unknown(order, "the exchange already has this client id (30042): it was accepted before")
+        except (ExchangeUnavailable, RateLimitedError) as exc:
+            self._unknown(order, f"no clear answer: {exc}")
+        except ExchangeError as exc:
+            self.counts["rejected"] += 1
+            self._move(order, "REJECTED", detail=str(exc))
+            broker.order_failed(order, "exchange_rejected", str(exc))
+        else:
+            self.crash.at("sent")
+            if order.state == "SENT":  # a sync may already have seen it fill
+                self.counts["acked"] += 1
+                self._move(order, "ACKED", order_id=order_id, detail="acknowledged")
+        self.wake.set()
+
+    async def cancel(self, command: Cancel) -> None:
+        order = self.journal.orders.get(command.client_id)
+        if order is None or not order.reported:
+            return
+        try:
+            await self.rest.cancel_orders(command.symbol, client_ids=[command.client_id])
+        except ExchangeError as exc:
+            self._error("cancel", f"cancel {command.client_id}: {exc}; the next sync checks it")
+        self._last_lookup.pop(order.client_id, None)
+        self.wake.set()
+
+    async def sync(self) -> None:
+        """One pass: unknown orders, acknowledged orders, executions, then positions (see the docstring)."""
+        async with self._sync_lock:
+            await self._resolve_unknown()
+            await self._refresh_open()
+            await self._book_trades()
+            await self.reconciler.run(self._book_trades)
+
+    async def drain(self) -> None:
+        """Send what is queued (at shutdown: closes and cancels decided while the cores drained)."""
+        while not self.queue.empty():
+            await self.execute(self.queue.get_nowait())
+
+    async def settle(self, timeout_s: float) -> None:
+        """Sync until no order is open or unknown any more (cancels confirmed, closes filled), or timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            await self.sync()
+            busy = [o for b in self.brokers.values() for o in b.open_orders() if not _resting(o)]
+            if not busy or time.monotonic() >= deadline:
+                return
+            await asyncio.sleep(self.config.lookup_interval_s)
+
+    # -- Tasks -------------------------------------------------------------------------------------------
+
+    async def _sender(self) -> None:
+        while True:
+            await self.execute(await self.queue.get())
+
+    async def _syncer(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll_interval()):
+                    await self.wake.wait()
+            self.wake.clear()
+            try:
+                await self.sync()
+            except ExchangeError as exc:
+                self._error("sync", f"{exc}; retrying")
+
+    async def _private_stream(self) -> None:
+        """Order, position and balance pushes: each one triggers a sync (the executions are read once,
+        by trade id, so a push and a poll never book the same fill twice)."""
+        assert self.private is not None
+        while True:
+            channel, data = await self.private.get()
+            if channel == "balance":
+                with contextlib.suppress(TypeError, ValueError):
+                    self.exchange_available = float(data.get("available", ""))
+            else:
+                self.wake.set()
+
+    def _poll_interval(self) -> float:
+        c = self.config
+        if any(o.state == "UNKNOWN" for o in self.journal.orders.values()):
+            return c.lookup_interval_s
+        if any(not _resting(o) for b in self.brokers.values() for o in b.open_orders()):
+            return c.lookup_interval_s
+        if self.private is not None and self.private.connected.is_set():
+            return c.stream_poll_interval_s
+        return c.poll_interval_s
+
+    # -- Sync steps --------------------------------------------------------------------------------------
+
+    async def _resolve_unknown(self) -> None:
+        now = time.monotonic()
+        for order in [o for o in self.journal.orders.values() if o.state == "UNKNOWN"]:
+            if now - self._last_lookup.get(order.client_id, 0.0) < self.config.lookup_interval_s * 0.9:
+                continue
+            self._last_lookup[order.client_id] = now
+            try:
+                info = await self.rest.order_detail(client_id=order.client_id)
+            except OrderNotFound:
+                since = order.unknown_since_ms or order.created_ms
+                if self.clock.now_ms() - since >= self.config.unknown_window_s * 1000:
+                    self.counts["not_found"] += 1
+                    detail = f"not on the exchange {self.config.unknown_window_s:g} s after the send"
+                    self._move(order, "NOT_FOUND", detail=detail)
+                    self.brokers[order.symbol].order_failed(order, "not_found", detail)
+                continue
+            self._reported(order, info, "found by client id")
+
+    async def _refresh_open(self) -> None:
+        for broker in self.brokers.values():
+            for order in broker.open_orders():
+                if order.state not in ("ACKED", "PARTIAL") or order.order_id is None:
+                    continue
+                if _resting(order) and not self.wake.is_set() and not self._due(order):
+                    continue
+                self._last_lookup[order.client_id] = time.monotonic()
+                self._reported(order, await self.rest.order_detail(order_id=order.order_id), "refreshed")
+
+    def _due(self, order: JournalOrder) -> bool:
+        return time.monotonic() - self._last_lookup.get(order.client_id, 0.0) >= self.config.poll_interval_s
+
+    def _reported(self, order: JournalOrder, info: OrderInfo, how: str) -> None:
+        state = WIRE_STATES.get(info.status)
+        if state is None or state == order.state or state not in TRANSITIONS[order.state]:
+            return
+        self._move(order, state, order_id=info.order_id or None, detail=f"{how}: {info.status}")
+        if state == "CANCELLED":
+            self.brokers[order.symbol].order_cancelled(order, "cancelled on the exchange")
+
+    async def _book_trades(self) -> None:
+        """Executions since a little before the newest one seen (the exchange's own clock: ours may be
+        off, and the simulator's runs in replay time); the first read takes the newest page."""
+        for symbol, broker in self.brokers.items():
+            cursor = self._trades_cursor.get(symbol)
+            trades = await self.rest.history_trades(symbol, start_ms=cursor)
+            for trade in sorted(trades, key=lambda t: (t.ts, t.trade_id)):
+                if not self.journal.knows_trade(trade.trade_id):
+                    self._book(broker, trade)
+            if trades:
+                newest = max(t.ts for t in trades) - TRADES_MARGIN_MS
+                self._trades_cursor[symbol] = max(cursor or newest, newest)
+
+    def _book(self, broker: BitunixBroker, trade: TradeInfo) -> None:
+        order = self.journal.orders.get(trade.client_id) if trade.client_id else None
+        if order is not None:
+            self.journal.fill(
+                order.client_id,
+                trade_id=trade.trade_id,
+                qty=trade.qty,
+                price=trade.price,
+                fee=trade.fee,
+                at_ms=trade.ts,
+            )
+            broker.apply(self.journal.book_records[-1])
+            self.counts["fills"] += 1
+            if order.filled_qty >= order.qty - broker.spec.qty_step / 2 and "FILLED" in TRANSITIONS[order.state]:
+                self._move(order, "FILLED", detail=f"filled by trade {trade.trade_id}")
+            return
+        position = broker.position
+        reduces = position is not None and (trade.side == "buy") == (position.side == "short")
+        if reduces and trade.ts >= position.entry_ts - TRADES_MARGIN_MS:  # type: ignore[union-attr]
+            # an execution of an order that is not ours reduced our position: the exchange's TP/SL
+            self.journal.book(
+                "trade", symbol=broker.symbol, trade_id=trade.trade_id, client_id=trade.client_id,
+                order_id=trade.order_id, side=trade.side.upper(), qty=trade.qty, price=trade.price, fee=trade.fee,
+                at_ms=trade.ts,
+            )  # fmt: skip
+            broker.apply(self.journal.book_records[-1])
+            self.counts["fills"] += 1
+
+    # -- Helpers -----------------------------------------------------------------------------------------
+
+    def _unknown(self, order: JournalOrder, detail: str) -> None:
+        self.counts["unknown"] += 1
+        self._move(order, "UNKNOWN", detail=detail)
+
+    def _move(self, order: JournalOrder, state: State, *, order_id: str | None = None, detail: str) -> None:
+        self.journal.move(order.client_id, state, at_ms=self.clock.now_ms(), order_id=order_id)
+        self.emit(
+            OrderState(
+                ts=self.clock.now_ms(),
+                symbol=order.symbol,
+                client_order_id=order.client_id,
+                state=state,
+                order_id=order.order_id,
+                detail=detail,
+            )
+        )
+
+    def _error(self, where: str, message: str) -> None:
+        self.emit(
+            Error(ts=self.clock.now_ms(), symbol=",".join(self.brokers), where=where, message=message, fatal=False)
+        )
+
+
+def _resting(order: JournalOrder) -> bool:
+    """A limit order that the exchange acknowledged: it may rest for hours, and that is fine."""
+    return order.order_type == "LIMIT" and order.state in ("ACKED", "PARTIAL")

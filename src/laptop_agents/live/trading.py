@@ -1,0 +1,109 @@
+"""`la run --mode live-exchange`: a session that places real orders, after a passing preflight.
+
+The same session as live-paper (the AsyncRunner around the same cores, the same run folder, resumable
+with `--resume`), with the BitunixBroker in place of the PaperBroker and the `LiveVenue` beside the cores.
+The REST client, the public feed and the private stream share one rate limiter. The URLs default to the
+real Bitunix ones; tests and rehearsals point `exchange.*_url` at `la sim-exchange`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from laptop_agents.config.models import BITUNIX_REST_URL, BITUNIX_WS_PRIVATE_URL, BITUNIX_WS_PUBLIC_URL, Settings
+from laptop_agents.core.clock import Clock
+from laptop_agents.core.errors import PreflightError
+from laptop_agents.core.events import Event
+from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
+from laptop_agents.feeds.bitunix_feed import BitunixFeed
+from laptop_agents.feeds.market_data import MarketDataFeed
+from laptop_agents.live.crash_points import CrashPoints
+from laptop_agents.live.preflight import Preflight
+from laptop_agents.live.session import record_refused_start
+from laptop_agents.live.venue import LiveVenue
+from laptop_agents.runtime.artifacts import RunResult
+from laptop_agents.runtime.live_paper import prepare_resume, serve_session
+from laptop_agents.runtime.lock import RunLock
+from laptop_agents.runtime.rate_limiter import RateLimiter
+from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runtime.runner import AsyncRunner
+
+CRASH_ENV = "LA_CRASH_AT"
+
+
+async def run_live_exchange(
+    settings: Settings,
+    credentials: Credentials,
+    *,
+    folder: RunFolder,
+    wall_clock: Clock,
+    resume: bool = False,
+    install_signals: bool = True,
+    say: Callable[[str], None] = print,
+    on_start: Callable[[], None] | None = None,
+    on_runner: Callable[[AsyncRunner], None] | None = None,
+) -> RunResult:
+    exchange = settings.exchange
+    rest_url = exchange.rest_url or BITUNIX_REST_URL
+    ws_public = exchange.ws_public_url or BITUNIX_WS_PUBLIC_URL
+    ws_private = exchange.ws_private_url or BITUNIX_WS_PRIVATE_URL
+    crash = CrashPoints(os.environ.get(CRASH_ENV))
+    with RunLock(folder.path):
+        checkpoint = prepare_resume(folder, "live-exchange") if resume else None
+        limiter = RateLimiter(exchange.rate_limit_per_s, exchange.rate_limit_burst)
+        async with default_session(exchange.request_timeout_s) as http:
+            rest = BitunixRest(
+                rest_url,
+                session=http,
+                limiter=limiter,
+                credentials=credentials,
+                wall_clock=wall_clock,
+                timeout_s=exchange.request_timeout_s,
+            )
+            checks: list[Event] = []
+            try:
+                report = await Preflight(settings, rest, emit=checks.append, say=say).run()
+            except PreflightError:
+                if checkpoint is None:
+                    record_refused_start(settings, folder=folder, wall_clock=wall_clock, checks=checks)
+                raise
+            if on_start is not None:
+                on_start()
+            venue = LiveVenue(
+                settings,
+                rest=rest,
+                report=report,
+                checks=checks,
+                folder=folder,
+                clock=wall_clock,
+                credentials=credentials,
+                private_url=ws_private,
+                limiter=limiter,
+                crash=crash,
+            )
+
+            def feed(shared: RateLimiter, emit: Callable[[Event], None]) -> MarketDataFeed:
+                return BitunixFeed(
+                    rest_url=rest_url,
+                    ws_url=ws_public,
+                    limiter=shared,
+                    on_event=emit,
+                    ping_interval_s=exchange.ws_ping_interval_s,
+                )
+
+            try:
+                return await serve_session(
+                    settings,
+                    folder,
+                    wall_clock,
+                    feed,
+                    f"bitunix {rest_url}",
+                    install_signals,
+                    on_runner,
+                    checkpoint,
+                    venue=venue,
+                    limiter=limiter,
+                )
+            finally:
+                venue.close()

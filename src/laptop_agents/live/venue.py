@@ -1,0 +1,204 @@
+"""The live-exchange venue of a session: journal, brokers, executor, reconciler and private stream.
+
+Built after a passing preflight. At the start it replays the order journal into the books, deals with
+what a crash left behind (young unacknowledged orders are sent again with their client ids; older ones are
+looked up), rebuilds today's loss, and syncs and reconciles before the first candle may trade. At the
+stop (the runner has halted entries and drained the cores) it sends what was still queued, cancels the
+resting orders it owns, closes positions with reduce-only market orders when `live.flatten_on_stop`, and
+waits (bounded) until those outcomes are known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from laptop_agents.config.models import Settings
+from laptop_agents.core.clock import Clock
+from laptop_agents.core.events import Event, OrderState, Reconnected
+from laptop_agents.engine.assembly import BrokerFactory
+from laptop_agents.engine.portfolio import Portfolio
+from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
+from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
+from laptop_agents.execution.account import Account
+from laptop_agents.execution.broker import Broker
+from laptop_agents.live.broker import BitunixBroker, Cancel
+from laptop_agents.live.crash_points import CrashPoints
+from laptop_agents.live.executor import OrderExecutor
+from laptop_agents.live.journal import OrderJournal
+from laptop_agents.live.limits import DAY_MS, HardLimits
+from laptop_agents.live.preflight import PreflightReport
+from laptop_agents.live.reconcile import Reconciler
+from laptop_agents.runtime.rate_limiter import RateLimiter
+from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runtime.runner import AsyncRunner
+
+JOURNAL = "orders.jsonl"
+
+
+class LiveVenue:
+    mode = "live-exchange"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        rest: BitunixRest,
+        report: PreflightReport,
+        checks: list[Event],
+        folder: RunFolder,
+        clock: Clock,
+        credentials: Credentials,
+        private_url: str | None,
+        limiter: RateLimiter,
+        crash: CrashPoints,
+    ) -> None:
+        self.settings = settings
+        self.rest = rest
+        self.report = report
+        self.checks = checks
+        self.clock = clock
+        self.journal = OrderJournal(folder.path / JOURNAL)
+        self.journal.start(balance=report.cash, at_ms=clock.now_ms())
+        assert self.journal.starting_balance is not None
+        self.starting_balance = self.journal.starting_balance
+        self.limits = HardLimits(settings.live)
+        self.brokers: dict[str, BitunixBroker] = {}
+        self.halts: dict[str, dict[str, str]] = {}
+        self._emit: Callable[[Event], None] = lambda _event: None
+        self.private = (
+            None
+            if private_url is None
+            else BitunixPrivateStream(
+                private_url,
+                credentials=credentials,
+                limiter=limiter,
+                ping_interval_s=settings.exchange.ws_ping_interval_s,
+                on_event=self._on_private_event,
+            )
+        )
+        self.reconciler = Reconciler(
+            rest=rest,
+            journal=self.journal,
+            brokers=self.brokers,
+            halts=self.halts,
+            acknowledged=frozenset(settings.live.acknowledged_external),
+            emit=self._forward,
+            clock=clock,
+        )
+        self.executor = OrderExecutor(
+            rest=rest,
+            journal=self.journal,
+            brokers=self.brokers,
+            reconciler=self.reconciler,
+            config=settings.live,
+            emit=self._forward,
+            clock=clock,
+            crash=crash,
+            private=self.private,
+        )
+        self._portfolio: Portfolio | None = None
+
+    # -- Venue -------------------------------------------------------------------------------------------
+
+    def broker_factory(self, emit: Callable[[Event], None]) -> BrokerFactory:
+        self._emit = emit
+
+        def build(symbol: str, account: Account) -> Broker:
+            broker = BitunixBroker(
+                self.settings.broker,
+                symbol=symbol,
+                spec=self.report.specs[symbol],
+                leverage=self.report.leverage,
+                journal=self.journal,
+                limits=self.limits,
+                account=account,
+                emit=emit,
+                clock=self.clock,
+                submit=self.executor.submit,
+            )
+            self.brokers[symbol] = broker
+            return broker
+
+        return build
+
+    def opening_events(self) -> list[Event]:
+        return list(self.checks)
+
+    async def start(self, portfolio: Portfolio, runner: AsyncRunner, *, resumed: bool) -> None:
+        self._portfolio = portfolio
+        for symbol, core in portfolio.cores.items():
+            self.halts[symbol] = core.halts
+        self.reconciler.begin()
+        runner.log.subscribe(self._on_log_event)
+        for broker in self.brokers.values():
+            broker.replay()
+        resend, unknown = self.journal.after_restart(
+            at_ms=self.clock.now_ms(), resend_window_ms=int(self.settings.live.resend_window_s * 1000)
+        )
+        for order in unknown:
+            self._forward(
+                OrderState(
+                    ts=self.clock.now_ms(),
+                    symbol=order.symbol,
+                    client_order_id=order.client_id,
+                    state=order.state,
+                    order_id=order.order_id,
+                    detail="outcome unknown after a restart: looking it up by client id",
+                )
+            )
+        for order in sorted(self.journal.orders.values(), key=lambda o: o.created_ms):
+            self.limits.record_order(order.created_ms)
+        for order in resend:
+            await self.executor.place(order)  # before anything new: an old decision is resolved first
+        await self.executor.sync()
+        last = [p.last_close_ts for p in runner.pipes.values() if p.last_close_ts is not None]
+        # after the sync: what it booked is in the journal, not counted twice
+        await self._seed_daily_loss(max(last) if last else self.clock.now_ms())
+
+    def tasks(self) -> dict[str, Coroutine[Any, Any, None]]:
+        return self.executor.tasks()
+
+    async def shutdown(self) -> None:
+        executor = self.executor
+        await executor.drain()
+        for order in list(self.journal.orders.values()):
+            if order.purpose == "entry" and order.order_type == "LIMIT" and order.state in ("ACKED", "PARTIAL"):
+                await executor.cancel(Cancel(order.symbol, order.client_id))
+        if self.settings.live.flatten_on_stop:
+            for broker in self.brokers.values():
+                broker.close_market(ts=self.clock.now_ms(), ref_price=0.0, reason="kill")
+        await executor.drain()
+        await executor.settle(self.settings.live.unknown_window_s)
+        if self.private is not None:
+            await self.private.stop()
+
+    def status(self) -> dict[str, Any]:
+        return self.executor.status()
+
+    def close(self) -> None:
+        self.journal.close()
+
+    # -- Internals ---------------------------------------------------------------------------------------
+
+    def _forward(self, event: Event) -> None:
+        self._emit(event)
+
+    def _on_private_event(self, event: Event) -> None:
+        self._emit(event)
+
+    def _on_log_event(self, event: Event) -> None:
+        """Any socket that came back (public or private): compare with the exchange before trading on."""
+        if type(event) is Reconnected:
+            self.reconciler.request()
+            self.executor.wake.set()
+
+    async def _seed_daily_loss(self, market_now_ms: int) -> None:
+        """Today's executions on the exchange that the journal does not hold (an earlier run's, a manual
+        trade) count toward today's loss too: a new run does not reset it either. "Today" is on the
+        exchange's clock (the newest candle's)."""
+        day_start = market_now_ms // DAY_MS * DAY_MS
+        for symbol in self.brokers:
+            for trade in await self.rest.history_trades(symbol, start_ms=day_start):
+                if trade.ts >= day_start and not self.journal.knows_trade(trade.trade_id):
+                    self.limits.record_pnl(trade.ts, trade.realized_pnl - trade.fee)
