@@ -291,11 +291,9 @@ class BitunixBroker:
             self._emit_event(event)
 
     def _entry(self, ts: int, cid: str, qty: float, intent: EntryIntent, price: float | None, est_price: float) -> bool:
-        if cid in self.journal.orders:
-            return False  # the same decision replayed after a restart: its order already exists
         side: OrderSide = "BUY" if intent.side == "long" else "SELL"
         qty = round_to_step(qty, self.spec.qty_step, "down")
-        refusal = self._entry_refusal(ts, qty, est_price)
+        refusal = self._entry_refusal(ts, cid, qty, est_price)
         if refusal is not None:
             self._emit(
                 OrderRejected(
@@ -328,8 +326,10 @@ class BitunixBroker:
             self.pending[cid] = PendingEntry(cid, qty, intent, ts)
         return True
 
-    def _entry_refusal(self, ts: int, qty: float, price: float) -> tuple[str, str] | None:
+    def _entry_refusal(self, ts: int, cid: str, qty: float, price: float) -> tuple[str, str] | None:
         spec = self.spec
+        if cid in self.journal.orders:  # a decision replayed after a restart: its order exists already
+            return "client_id_used", f"client id {cid} is already in the journal ({self.journal.orders[cid].state})"
         busy = self.open_orders()
         if busy:
             return "order_in_flight", f"order {busy[0].client_id} is {busy[0].state}; one order at a time per symbol"

@@ -186,7 +186,14 @@ class OrderExecutor:
         """Sync until no order is open or unknown any more (cancels confirmed, closes filled), or timeout."""
         deadline = time.monotonic() + timeout_s
         while True:
-            await self.sync()
+            try:
+                await self.sync()
+            except ExchangeError as exc:
+                self._error("sync", f"{exc}; retrying")
+                if time.monotonic() >= deadline:
+                    return
+                await asyncio.sleep(self.config.lookup_interval_s)
+                continue
             busy = [o for b in self.brokers.values() for o in b.open_orders() if not _resting(o)]
             if not busy or time.monotonic() >= deadline:
                 return

@@ -97,7 +97,6 @@ class LiveVenue:
             crash=crash,
             private=self.private,
         )
-        self._portfolio: Portfolio | None = None
 
     # -- Venue -------------------------------------------------------------------------------------------
 
@@ -126,11 +125,15 @@ class LiveVenue:
         return list(self.checks)
 
     async def start(self, portfolio: Portfolio, runner: AsyncRunner, *, resumed: bool) -> None:
-        self._portfolio = portfolio
-        for symbol, core in portfolio.cores.items():
-            self.halts[symbol] = core.halts
-        self.reconciler.begin()
         runner.log.subscribe(self._on_log_event)
+        last = [p.last_close_ts for p in runner.pipes.values() if p.last_close_ts is not None]
+        await self.begin({s: core.halts for s, core in portfolio.cores.items()}, max(last) if last else None)
+
+    async def begin(self, halts: dict[str, dict[str, str]], market_now_ms: int | None) -> None:
+        """Replay, resolve what a crash left, sync and reconcile: every symbol's entries stay halted (in
+        `halts`, the cores' halt maps) until its reconciliation succeeded."""
+        self.halts.update(halts)
+        self.reconciler.begin()
         for broker in self.brokers.values():
             broker.replay()
         resend, unknown = self.journal.after_restart(
@@ -152,9 +155,8 @@ class LiveVenue:
         for order in resend:
             await self.executor.place(order)  # before anything new: an old decision is resolved first
         await self.executor.sync()
-        last = [p.last_close_ts for p in runner.pipes.values() if p.last_close_ts is not None]
         # after the sync: what it booked is in the journal, not counted twice
-        await self._seed_daily_loss(max(last) if last else self.clock.now_ms())
+        await self._seed_daily_loss(market_now_ms or self.clock.now_ms())
 
     def tasks(self) -> dict[str, Coroutine[Any, Any, None]]:
         return self.executor.tasks()

@@ -84,6 +84,8 @@ class RequestRecord:
     api_key: str | None
     http_status: int
     code: int | None
+    signature: str = ""
+    """The request's `sign` header (tests check that no signature leaks into a run's files)."""
 
 
 def envelope(code: int, data: Any = None, msg: str | None = None) -> web.Response:
@@ -234,6 +236,7 @@ class SimExchange:
                 request.headers.get("api-key"),
                 response.status,
                 code,
+                request.headers.get("sign", ""),
             )
         )
         return response

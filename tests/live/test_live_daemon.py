@@ -1,0 +1,126 @@
+"""The live-exchange daemon as a user runs it: `la run --mode live-exchange` in a subprocess against the
+simulated exchange (in this process, on loopback, replaying at 600x).
+
+- kill -9 at each step of an order's path (intent fsynced / answer received, not journaled), then
+  `--resume`: exactly one exchange order exists for that intent;
+- a whole session under faults (a lost ack, rate limits, 5xx, dropped sockets, malformed frames) leaves
+  the API secret and every request signature in no file of the run, no output line and no event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from tests.exchange.conftest import KEY, SECRET, bundled_candles, sim_config
+
+LA = Path(sys.executable).with_name("la")
+KEYS = {"BITUNIX_API_KEY": KEY, "BITUNIX_API_SECRET": SECRET}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimExchange]:
+    async with SimExchange(sim_config(speed=600.0, start_index=300), {"BTCUSDT": bundled_candles()}) as exchange:
+        yield exchange
+
+
+def write_config(tmp_path: Path, sim: SimExchange) -> Path:
+    config = {
+        "exchange": {"rest_url": sim.rest_url, "ws_public_url": sim.ws_public_url,
+                     "ws_private_url": sim.ws_private_url, "leverage": 10},
+        "live": {"max_order_notional": 60_000, "max_position_notional": 60_000, "unknown_window_s": 3,
+                 "lookup_interval_s": 0.2, "poll_interval_s": 0.5},
+        "run": {"heartbeat_interval_s": 0.5, "checkpoint_interval_s": 1},
+    }  # fmt: skip
+    path = tmp_path / "live.json"
+    path.write_bytes(orjson.dumps(config))
+    return path
+
+
+async def la(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 90
+) -> tuple[int, str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITUNIX_", "LA_"))}
+    command = [str(LA)] if LA.exists() else [sys.executable, "-m", "laptop_agents.cli"]
+    proc = await asyncio.create_subprocess_exec(
+        *command, "run", "--mode", "live-exchange", "--confirm-live", "--config", str(tmp_path / "live.json"),
+        *args, cwd=tmp_path, env={**base, **KEYS, **(env or {})},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def journal(folder: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in (folder / "orders.jsonl").read_bytes().splitlines()]
+
+
+@pytest.mark.parametrize("point", ["intent:1", "sent:1", "sent:2"])
+async def test_kill_9_in_the_order_path_then_resume_leaves_exactly_one_order_per_intent(
+    tmp_path: Path, sim: SimExchange, point: str
+) -> None:
+    write_config(tmp_path, sim)
+    code, _, err = await la(tmp_path, "--run-id", "r", "--duration", "60", env={"LA_CRASH_AT": point})
+    assert code == -signal.SIGKILL, err  # it died at the crash point, as kill -9 would kill it
+    folder = tmp_path / "runs" / "r"
+    intents = [r["client_id"] for r in journal(folder) if r["op"] == "intent"]
+    crashed = intents[-1]  # the order whose step was cut
+    moves = [r["state"] for r in journal(folder) if r["op"] == "move" and r["client_id"] == crashed]
+    assert moves == ([] if point.startswith("intent") else ["SENT"])
+    code, out, err = await la(tmp_path, "--resume", "r", "--duration", "6")
+    assert code == 0, err
+    account = sim.ledger.accounts[KEY]
+    for cid in intents:  # every intent, the cut one included, is exactly one exchange order
+        assert sum(1 for o in account.orders.values() if o.client_id == cid) == 1, cid
+    final = {}
+    for record in journal(folder):
+        if record["op"] == "move":
+            final[record["client_id"]] = record["state"]
+    assert final[crashed] in ("FILLED", "ACKED")  # resolved, not retried under a new id
+    if point.startswith("sent"):  # sent again with its client id, the exchange answered 30042: already there
+        codes = [r.code for r in sim.requests if r.path.endswith("/trade/place_order")]
+        assert 30042 in codes
+    # the books agree with the exchange: the resumed session reconciled without adopting anything
+    events = [orjson.loads(x) for x in (folder / "events.jsonl").read_bytes().splitlines()]
+    assert not [e for e in events if e["event"] == "Reconciled" and e["action"] in ("adopted", "adjusted")]
+    assert "Live-exchange session" in out
+
+
+async def test_a_faulty_session_leaks_no_secret_and_no_signature(tmp_path: Path, sim: SimExchange) -> None:
+    write_config(tmp_path, sim)
+    sim.faults.update({"drop_order_response_next": 1, "malformed_frames": 2, "drop_every_s": 4.0})
+
+    async def more_faults() -> None:
+        await asyncio.sleep(3)
+        sim.faults.update({"rate_limit_next": 2, "http_error_next": 1})
+        await asyncio.sleep(3)
+        sim.faults.update({"rate_limit_next": 1})
+
+    faults = asyncio.create_task(more_faults())
+    code, out, err = await la(tmp_path, "--run-id", "s", "--duration", "12", "--flatten-on-stop")
+    await faults
+    assert code == 0, err
+    assert sim.faults.counts.get("drop_order_response_next") == 1 and sim.faults.counts.get("rate_limit_next")
+    signatures = {r.signature for r in sim.requests if r.signature}
+    assert len(signatures) > 20  # many signed requests were made, orders among them
+    assert any(r.path.endswith("/trade/place_order") for r in sim.requests)
+    files = [p for p in (tmp_path / "runs" / "s").rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"events.jsonl", "orders.jsonl", "state.json", "heartbeat.json", "summary.html"}
+    everything = out + err + "".join(p.read_text(errors="replace") for p in files)
+    assert SECRET not in everything
+    assert not [s for s in signatures if s in everything]
+    code, printed, _ = await la(tmp_path, "--print-config")
+    assert code == 0 and SECRET not in printed and KEY not in printed
+    positions = sim.ledger.accounts[KEY].positions
+    assert not positions  # --flatten-on-stop closed what was open
