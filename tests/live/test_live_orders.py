@@ -9,7 +9,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from laptop_agents.core.events import OrderPlaced, OrderRejected, OrderState, PositionClosed, PositionOpened, Reconciled
+from laptop_agents.core.events import (
+    OrderCancelled,
+    OrderPlaced,
+    OrderRejected,
+    OrderState,
+    PositionClosed,
+    PositionOpened,
+    Reconciled,
+)
 from laptop_agents.core.orders import EntryIntent
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.live.journal import JournalOrder
@@ -250,4 +258,33 @@ async def test_an_exchange_side_stop_or_target_is_booked_from_a_push_or_by_polli
         await asyncio.gather(*tasks, return_exceptions=True)
         if live.venue.private is not None:
             await live.venue.private.stop()
+        await live.stop()
+
+
+async def test_shutdown_cancels_the_resting_orders_it_owns_and_flattens_when_asked(
+    sim: SimExchange, tmp_path: Path
+) -> None:
+    settings = live_settings(flatten_on_stop=True)
+    live = await LiveHarness(sim, RunFolder.create(tmp_path / "runs", "x"), settings).start()
+    assert live.venue is not None and live.broker is not None
+    try:
+        assert live.enter("la-e-000001", 0.05)
+        await live.send_queued()
+        await live.settle()
+        last = sim.market.last_price(SYMBOL)
+        resting = EntryIntent(side="long", stop_distance=300.0, setup="t", reason="t", entry_type="limit",
+                              limit_price=last * 0.8)  # fmt: skip
+        assert live.broker.place_limit(ts=0, client_order_id="la-e-000002", qty=0.01, intent=resting)
+        await live.send_queued()
+        await live.settle()
+        (order,) = live.exchange_orders("la-e-000002")
+        assert order.status == "NEW" and "la-e-000002" in live.broker.pending
+        await live.venue.shutdown()
+        assert order.status == "CANCELED" and live.broker.pending == {}
+        assert [e.client_order_id for e in live.of(OrderCancelled)] == ["la-e-000002"]
+        assert not sim.ledger.accounts[KEY].positions  # flattened with a reduce-only market order
+        (closed,) = live.of(PositionClosed)
+        assert closed.exit_reason == "kill"
+        assert live.exchange_orders()[-1].reduce_only
+    finally:
         await live.stop()
