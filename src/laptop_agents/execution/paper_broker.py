@@ -35,13 +35,13 @@ from laptop_agents.core.events import (
     OrderPlaced,
     OrderSide,
     PositionClosed,
-    PositionOpened,
     Side,
 )
 from laptop_agents.core.orders import EntryIntent, Position
 from laptop_agents.execution.account import Account
 from laptop_agents.execution.fill_rules import limit_fill_price, move_stop, protective_exit, trailed_stop
 from laptop_agents.execution.funding import FUNDING_PERIOD_MS, FundingSchedule
+from laptop_agents.execution.position_events import position_closed, position_opened
 
 EventSink = Callable[[Event], None]
 _NO_TRADES: tuple[PositionClosed, ...] = ()
@@ -337,19 +337,7 @@ class PaperBroker:
                 liquidity="taker" if liquidity == "taker" else "maker",
             )
         )
-        self._emit(
-            PositionOpened(
-                ts=ts,
-                symbol=self.symbol,
-                trade_id=trade_id,
-                side=intent.side,
-                qty=qty,
-                entry_price=price,
-                stop_price=stop,
-                target_price=target,
-                setup=intent.setup,
-            )
-        )
+        self._emit(position_opened(self.symbol, position))
         return position
 
     def _close(
@@ -383,22 +371,8 @@ class PaperBroker:
                 liquidity="taker" if liquidity == "taker" else "maker",
             )
         )
-        fees = position.entry_fee + fee
-        closed = PositionClosed(
-            ts=ts,
-            symbol=self.symbol,
-            trade_id=position.trade_id,
-            side=position.side,
-            qty=qty,
-            entry_ts=position.entry_ts,
-            entry_price=position.entry_price,
-            exit_price=price,
-            pnl=pnl,
-            fees=fees,
-            net_pnl=pnl - fees,
-            funding=position.funding,
-            exit_reason=reason,
-            setup=position.setup,
+        closed = position_closed(
+            self.symbol, position, ts=ts, qty=qty, exit_price=price, pnl=pnl, exit_fee=fee, reason=reason
         )
         self._emit(closed)
         return closed

@@ -1,19 +1,15 @@
-"""BitunixBroker: the PaperBroker's interface over real orders, for one symbol.
+"""BitunixBroker: the PaperBroker's interface over real orders, for one symbol (its books: `LiveBooks`).
 
 What the core asks for becomes an order in the journal (fsynced) and a command for the executor, which
 sends it; nothing is sent that the local checks refuse. Those checks, in order: an order already open on
-this symbol (one at a time, so a decision is never doubled while its order is in flight), quantity rounded
-down to the lot and at least the contract's minimum, leverage at most the venue's and the configured one,
-then the account's hard limits (`HardLimits`). A refusal is an `OrderRejected` event.
+this symbol (one at a time, so a decision is never doubled while its order is in flight), a client id
+already used, quantity rounded down to the lot and at least the contract's minimum, margin within
+`MARGIN_USE` of equity at the symbol's leverage, then the account's hard limits (`HardLimits`). A refusal
+is an `OrderRejected` event.
 
 Entries carry the stop and target as exchange-side stop-loss / take-profit (`slPrice`, `tpPrice`): the
 position stays protected while the daemon is down. A trailing stop is the daemon's: when a candle trades
 through a trailed stop, a reduce-only market close is sent. Closes are reduce-only market orders.
-
-The books (position, cash) change only from journaled records: our fills, the fills of the exchange's
-TP/SL orders, positions adopted from the exchange and positions closed by reconciliation. `apply` books
-one record; a restart replays them all, so the books never depend on when the last checkpoint was.
-Positions closed between two candles reach the core at the next one (`on_candle_open`).
 """
 
 from __future__ import annotations
@@ -26,23 +22,21 @@ from typing import Any, Literal
 from laptop_agents.config.models import BrokerConfig
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.errors import InvariantError
 from laptop_agents.core.events import (
     Event,
     ExitReason,
-    Fill,
     OrderCancelled,
     OrderPlaced,
     OrderRejected,
     PositionClosed,
-    PositionOpened,
     Side,
 )
-from laptop_agents.core.orders import EntryIntent, Position
+from laptop_agents.core.orders import EntryIntent
 from laptop_agents.exchange.bitunix.wire import ContractSpec
 from laptop_agents.execution.account import Account
 from laptop_agents.execution.fill_rules import move_stop, protective_exit, trailed_stop
 from laptop_agents.execution.paper_broker import PendingEntry
+from laptop_agents.live.books import LiveBooks
 from laptop_agents.live.journal import JournalOrder, OrderJournal, OrderSide
 from laptop_agents.live.limits import HardLimits
 
@@ -65,16 +59,6 @@ class Cancel:
 Command = Place | Cancel
 
 
-@dataclass(slots=True)
-class _ExitTally:
-    """The exits of the open position so far (a close may fill in parts)."""
-
-    qty: float = 0.0
-    value: float = 0.0
-    fee: float = 0.0
-    pnl: float = 0.0
-
-
 def round_to_step(value: float, step: float, mode: Literal["down", "up", "nearest"]) -> float:
     """`value` on the grid of `step` (a power of ten), without binary-float residue."""
     units = value / step
@@ -83,7 +67,7 @@ def round_to_step(value: float, step: float, mode: Literal["down", "up", "neares
     return round(n * step, decimals)
 
 
-class BitunixBroker:
+class BitunixBroker(LiveBooks):
     def __init__(
         self,
         config: BrokerConfig,
@@ -98,48 +82,17 @@ class BitunixBroker:
         clock: Clock,
         submit: Callable[[Command], None],
     ) -> None:
-        self.symbol = symbol
+        super().__init__(
+            symbol=symbol, qty_step=spec.qty_step, journal=journal, limits=limits, account=account, emit=emit
+        )
         self.spec = spec
         self.leverage = min(leverage, spec.max_leverage)
-        self.journal = journal
-        self.limits = limits
-        self.account = account
-        self.position: Position | None = None
-        self.pending: dict[str, PendingEntry] = {}
-        self.realized_pnl = 0.0
-        self.fees_paid = 0.0
-        self.funding_paid = 0.0
-        """Funding is settled by the exchange on its balance; the books here hold trading PnL and fees."""
-        self.next_trade_id = 1
-        self.applied = 0
-        """How many of this symbol's journal book records are in the books."""
-        self.market_ts = 0
-        """The newest time on the exchange's clock seen here (candles, fills): what books closes are dated."""
-        self._emit_event = emit
-        self._silent = False
         self._clock = clock
         self._submit = submit
         self._market_cost = (config.half_spread_bps + config.slippage_bps) / 1e4
-        self._closed: list[PositionClosed] = []
-        self._exit = _ExitTally()
-        self._net_fill_qty = 0.0
         self._saved_trailing: dict[str, Any] | None = None
-        account.register(self)
 
     # -- Queries -----------------------------------------------------------------------------------------
-
-    @property
-    def cash(self) -> float:
-        return self.account.cash
-
-    @property
-    def funding_due_ts(self) -> float:
-        """-inf while closed trades wait for the core (so it calls `on_candle_open`), else never."""
-        return -math.inf if self._closed else math.inf
-
-    def equity(self, price: float) -> float:
-        position = self.position
-        return self.cash if position is None else self.cash + position.unrealized(price)
 
     def market_fill_price(self, side: Side, ref_price: float) -> float:
         """The expected price of a market order: the close crossing half the spread and slippage."""
@@ -232,24 +185,6 @@ class BitunixBroker:
 
     # -- Books -------------------------------------------------------------------------------------------
 
-    def apply(self, record: dict[str, Any], *, silent: bool = False) -> None:
-        """Book one journal record of this symbol (`silent`: replayed, its events are already written)."""
-        self._silent = silent
-        try:
-            op = record["op"]
-            if op == "fill":
-                order = self.journal.orders[record["client_id"]]
-                self._fill(order.side, record, order.client_id, order.meta)
-            elif op == "trade":
-                self._fill(record["side"], record, str(record.get("client_id") or record["trade_id"]), {})
-            elif op == "adopt":
-                self._adopt(record)
-            elif op == "book_close":
-                self._book_close(float(record["price"]), int(record["at_ms"]))
-            self.applied += 1
-        finally:
-            self._silent = False
-
     def replay(self) -> None:
         """After a restart: book the journal's records (those the checkpoint saw without events), rebuild
         the resting entries, and put back the trailed stop the checkpoint holds."""
@@ -277,18 +212,7 @@ class BitunixBroker:
         self.applied = int(state.get("applied", 0))
         self._saved_trailing = state.get("trailing")
 
-    def check_invariants(self) -> None:
-        self.account.check_invariants()
-        position = self.position
-        held = 0.0 if position is None else position.direction * position.qty
-        if abs(held - self._net_fill_qty) > 1e-9 * max(1.0, abs(held)):
-            raise InvariantError(f"{self.symbol}: position {held!r} != sum of fills {self._net_fill_qty!r}")
-
     # -- Internals ---------------------------------------------------------------------------------------
-
-    def _emit(self, event: Event) -> None:
-        if not self._silent:
-            self._emit_event(event)
 
     def _entry(self, ts: int, cid: str, qty: float, intent: EntryIntent, price: float | None, est_price: float) -> bool:
         side: OrderSide = "BUY" if intent.side == "long" else "SELL"
@@ -368,153 +292,6 @@ class BitunixBroker:
             )
         )
         self._submit(Place(order))
-
-    def _fill(self, side: str, record: dict[str, Any], cid: str, meta: dict[str, Any]) -> None:
-        d = 1.0 if side == "BUY" else -1.0
-        qty, price, fee = float(record["qty"]), float(record["price"]), float(record["fee"])
-        ts = int(record["at_ms"])
-        self.market_ts = max(self.market_ts, ts)
-        self._emit(
-            Fill(
-                ts=ts,
-                symbol=self.symbol,
-                fill_id=str(record["trade_id"]),
-                client_order_id=cid,
-                side="buy" if d > 0 else "sell",
-                qty=qty,
-                price=price,
-                fee=fee,
-                liquidity="taker",
-            )
-        )
-        self.account.cash -= fee
-        self.fees_paid += fee
-        position = self.position
-        if position is None or position.direction == d:
-            self._net_fill_qty += d * qty
-            self._open_or_add(d, qty, price, fee, ts, cid, meta)
-            return
-        closing = min(qty, position.qty)
-        pnl = position.direction * closing * (price - position.entry_price)
-        self.account.cash += pnl
-        self.realized_pnl += pnl
-        self._net_fill_qty += d * closing
-        tally = self._exit
-        tally.qty += closing
-        tally.value += closing * price
-        tally.fee += fee
-        tally.pnl += pnl
-        position.qty -= closing
-        if position.qty > self.spec.qty_step / 2:
-            return
-        self._net_fill_qty -= position.direction * position.qty  # a dust remainder closes with it
-        self._finish(ts, self._exit_reason(position, price, meta))
-        rest = qty - closing
-        if rest > self.spec.qty_step / 2:  # an outside order went through zero: the rest is a new position
-            self._net_fill_qty += d * rest
-            self._open_or_add(d, rest, price, 0.0, ts, cid, {})
-
-    def _open_or_add(
-        self, d: float, qty: float, price: float, fee: float, ts: int, cid: str, meta: dict[str, Any]
-    ) -> None:
-        position = self.position
-        if position is not None:  # an entry filling in parts
-            position.entry_price = (position.qty * position.entry_price + qty * price) / (position.qty + qty)
-            position.qty += qty
-            position.entry_fee += fee
-            return
-        side: Side = "long" if d > 0 else "short"
-        self.pending.pop(cid, None)
-        stop = meta.get("stop")
-        trade_id = self.next_trade_id
-        self.next_trade_id += 1
-        position = Position(
-            trade_id=trade_id,
-            client_order_id=cid,
-            side=side,
-            qty=qty,
-            entry_ts=ts,
-            entry_price=price,
-            entry_fee=fee,
-            stop=price if stop is None else float(stop),  # an outside position has no stop of ours
-            target=meta.get("target"),
-            setup=str(meta.get("setup", "external")),
-            trail_activation_r=meta.get("trail_activation_r"),
-            trail_distance_r=meta.get("trail_distance_r"),
-        )
-        self.position = position
-        self._emit(
-            PositionOpened(
-                ts=ts,
-                symbol=self.symbol,
-                trade_id=trade_id,
-                side=side,
-                qty=qty,
-                entry_price=price,
-                stop_price=position.stop,
-                target_price=position.target,
-                setup=position.setup,
-            )
-        )
-
-    def _exit_reason(self, position: Position, price: float, meta: dict[str, Any]) -> ExitReason:
-        """Our close says why; an exchange TP/SL fill is the stop or the target, whichever it is nearer."""
-        reason = meta.get("reason")
-        if reason is not None:
-            return reason  # type: ignore[no-any-return]
-        if position.target is not None and abs(price - position.target) < abs(price - position.stop):
-            return "target"
-        return "trail" if position.stop_moved else "stop"
-
-    def _finish(self, ts: int, reason: ExitReason) -> None:
-        position = self.position
-        assert position is not None
-        tally, self._exit = self._exit, _ExitTally()
-        fees = position.entry_fee + tally.fee
-        closed = PositionClosed(
-            ts=ts,
-            symbol=self.symbol,
-            trade_id=position.trade_id,
-            side=position.side,
-            qty=tally.qty,
-            entry_ts=position.entry_ts,
-            entry_price=position.entry_price,
-            exit_price=tally.value / tally.qty if tally.qty else position.entry_price,
-            pnl=tally.pnl,
-            fees=fees,
-            net_pnl=tally.pnl - fees,
-            funding=0.0,
-            exit_reason=reason,
-            setup=position.setup,
-        )
-        self.position = None
-        self.limits.record_pnl(ts, closed.net_pnl)
-        self._emit(closed)
-        if not self._silent:
-            self._closed.append(closed)
-
-    def _adopt(self, record: dict[str, Any]) -> None:
-        """A position found on the exchange that the books do not have: taken in as it is."""
-        d = 1.0 if record["side"] == "long" else -1.0
-        qty = float(record["qty"])
-        self._net_fill_qty += d * qty
-        self._open_or_add(d, qty, float(record["price"]), 0.0, int(record["at_ms"]), f"adopted-{record['at_ms']}", {})
-
-    def _book_close(self, price: float, ts: int) -> None:
-        """A position the exchange no longer has: closed in the books at the exchange's price, no order."""
-        position = self.position
-        if position is None:
-            return
-        pnl = position.direction * position.qty * (price - position.entry_price)
-        self.account.cash += pnl
-        self.realized_pnl += pnl
-        self._net_fill_qty -= position.direction * position.qty
-        tally = self._exit
-        tally.qty += position.qty
-        tally.value += position.qty * price
-        tally.pnl += pnl
-        position.qty = 0.0
-        self._finish(ts, "reconcile")
 
 
 def _intent_of(order: JournalOrder) -> EntryIntent:

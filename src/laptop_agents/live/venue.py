@@ -124,7 +124,7 @@ class LiveVenue:
     def opening_events(self) -> list[Event]:
         return list(self.checks)
 
-    async def start(self, portfolio: Portfolio, runner: AsyncRunner, *, resumed: bool) -> None:
+    async def start(self, portfolio: Portfolio, runner: AsyncRunner) -> None:
         runner.log.subscribe(self._on_log_event)
         last = [p.last_close_ts for p in runner.pipes.values() if p.last_close_ts is not None]
         await self.begin({s: core.halts for s, core in portfolio.cores.items()}, max(last) if last else None)

@@ -57,7 +57,8 @@ class Venue(Service, Protocol):
     def opening_events(self) -> list[Event]:
         """What happened before the run's log existed (the preflight checks), recorded after RunStarted."""
 
-    async def start(self, portfolio: Portfolio, runner: AsyncRunner, *, resumed: bool) -> None: ...
+    async def start(self, portfolio: Portfolio, runner: AsyncRunner) -> None:
+        """Once the portfolio is built (and restored from a checkpoint): bring the venue in line with it."""
 
 
 LiveResult = RunResult  # the name callers of run_live_paper know
@@ -268,7 +269,7 @@ async def serve_session(
     if venue is not None:
         for event in venue.opening_events():
             log.emit(event)
-        await venue.start(portfolio, runner, resumed=checkpoint is not None)
+        await venue.start(portfolio, runner)
         runner.write_checkpoint()  # from the first moment on, a crash can be resumed
     reason = await _run_with_signals(runner, install_signals)
     if bars is not None:
