@@ -44,6 +44,16 @@ class EntryIntent:
         if not self.size_mult > 0:
             raise ValueError(f"size_mult must be > 0, got {self.size_mult!r}")
 
+    def stop_and_target(self, fill_price: float) -> tuple[float, float | None]:
+        """The stop and target for an entry filled at `fill_price` (the target: absolute, in R, or none)."""
+        d = 1.0 if self.side == "long" else -1.0
+        stop = fill_price - d * self.stop_distance
+        if self.target_price is not None:
+            return stop, self.target_price
+        if self.target_r is not None:
+            return stop, fill_price + d * self.target_r * self.stop_distance
+        return stop, None
+
 
 @dataclass(frozen=True, slots=True)
 class CloseIntent:

@@ -70,3 +70,9 @@ def move_stop(position: Position, new_stop: float, *, ts: int, symbol: str) -> S
     position.stop = new_stop
     position.stop_moved = True
     return StopMoved(ts=ts, symbol=symbol, trade_id=position.trade_id, old_stop=old, new_stop=new_stop, reason="trail")
+
+
+def market_price(side: Side, ref_price: float, cost: float) -> float:
+    """A market order opening `side` at `ref_price`, crossing `cost` (half spread plus slippage, as a
+    fraction): longs pay above the reference, shorts sell below it."""
+    return ref_price * (1.0 + cost) if side == "long" else ref_price * (1.0 - cost)

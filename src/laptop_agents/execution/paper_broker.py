@@ -39,7 +39,13 @@ from laptop_agents.core.events import (
 )
 from laptop_agents.core.orders import EntryIntent, Position
 from laptop_agents.execution.account import Account
-from laptop_agents.execution.fill_rules import limit_fill_price, move_stop, protective_exit, trailed_stop
+from laptop_agents.execution.fill_rules import (
+    limit_fill_price,
+    market_price,
+    move_stop,
+    protective_exit,
+    trailed_stop,
+)
 from laptop_agents.execution.funding import FUNDING_PERIOD_MS, FundingSchedule
 from laptop_agents.execution.position_events import position_closed, position_opened
 
@@ -111,9 +117,7 @@ class PaperBroker:
 
     def market_fill_price(self, side: Side, ref_price: float) -> float:
         """Where a market order opening `side` fills: longs pay the ask side, shorts sell the bid side."""
-        if side == "long":
-            return ref_price * (1.0 + self._market_cost)
-        return ref_price * (1.0 - self._market_cost)
+        return market_price(side, ref_price, self._market_cost)
 
     def seen(self, client_order_id: str) -> bool:
         return client_order_id in self._seen
@@ -300,13 +304,7 @@ class PaperBroker:
         self.account.cash -= fee
         self.fees_paid += fee
         self._net_fill_qty += d * qty
-        stop = price - d * intent.stop_distance
-        if intent.target_price is not None:
-            target: float | None = intent.target_price
-        elif intent.target_r is not None:
-            target = price + d * intent.target_r * intent.stop_distance
-        else:
-            target = None
+        stop, target = intent.stop_and_target(price)
         trade_id = self.next_trade_id
         self.next_trade_id = trade_id + 1
         position = Position(

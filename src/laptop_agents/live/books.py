@@ -136,16 +136,7 @@ class LiveBooks:
             self._open_or_add(d, qty, price, fee, ts, cid, meta)
             return
         closing = min(qty, position.qty)
-        pnl = position.direction * closing * (price - position.entry_price)
-        self.account.cash += pnl
-        self.realized_pnl += pnl
-        self._net_fill_qty += d * closing
-        tally = self._exit
-        tally.qty += closing
-        tally.value += closing * price
-        tally.fee += fee
-        tally.pnl += pnl
-        position.qty -= closing
+        self._reduce(position, closing, price, fee)
         if position.qty > self._qty_step / 2:
             return
         self._net_fill_qty -= position.direction * position.qty  # a dust remainder closes with it
@@ -154,6 +145,20 @@ class LiveBooks:
         if rest > self._qty_step / 2:  # an outside order went through zero: the rest is a new position
             self._net_fill_qty += d * rest
             self._open_or_add(d, rest, price, 0.0, ts, cid, {})
+
+    def _reduce(self, position: Position, qty: float, price: float, fee: float) -> None:
+        """Take `qty` off the position at `price`: realized PnL into cash, the exit into the tally (the
+        fill's fee is already booked; `fee` goes to the tally for the closed trade's fees)."""
+        pnl = position.direction * qty * (price - position.entry_price)
+        self.account.cash += pnl
+        self.realized_pnl += pnl
+        self._net_fill_qty -= position.direction * qty
+        tally = self._exit
+        tally.qty += qty
+        tally.value += qty * price
+        tally.fee += fee
+        tally.pnl += pnl
+        position.qty -= qty
 
     def _open_or_add(
         self, d: float, qty: float, price: float, fee: float, ts: int, cid: str, meta: dict[str, Any]
@@ -222,13 +227,5 @@ class LiveBooks:
         position = self.position
         if position is None:
             return
-        pnl = position.direction * position.qty * (price - position.entry_price)
-        self.account.cash += pnl
-        self.realized_pnl += pnl
-        self._net_fill_qty -= position.direction * position.qty
-        tally = self._exit
-        tally.qty += position.qty
-        tally.value += position.qty * price
-        tally.pnl += pnl
-        position.qty = 0.0
+        self._reduce(position, position.qty, price, 0.0)
         self._finish(ts, "reconcile")

@@ -34,7 +34,7 @@ from laptop_agents.core.events import (
 from laptop_agents.core.orders import EntryIntent
 from laptop_agents.exchange.bitunix.wire import ContractSpec
 from laptop_agents.execution.account import Account
-from laptop_agents.execution.fill_rules import move_stop, protective_exit, trailed_stop
+from laptop_agents.execution.fill_rules import market_price, move_stop, protective_exit, trailed_stop
 from laptop_agents.execution.paper_broker import PendingEntry
 from laptop_agents.live.books import LiveBooks
 from laptop_agents.live.journal import JournalOrder, OrderJournal, OrderSide
@@ -96,7 +96,7 @@ class BitunixBroker(LiveBooks):
 
     def market_fill_price(self, side: Side, ref_price: float) -> float:
         """The expected price of a market order: the close crossing half the spread and slippage."""
-        return ref_price * (1.0 + self._market_cost if side == "long" else 1.0 - self._market_cost)
+        return market_price(side, ref_price, self._market_cost)
 
     def open_orders(self) -> list[JournalOrder]:
         """This symbol's orders that are not finished: in flight, resting, or filled but not yet booked."""
@@ -205,7 +205,7 @@ class BitunixBroker(LiveBooks):
         if position is not None:
             trailing = {"client_order_id": position.client_order_id, "stop": position.stop,
                         "best_close": position.best_close, "stop_moved": position.stop_moved}  # fmt: skip
-        return {"applied": self.applied, "next_trade_id": self.next_trade_id, "trailing": trailing}
+        return {"applied": self.applied, "trailing": trailing}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Remember what the checkpoint saw; `replay` rebuilds the books from the journal."""
@@ -230,14 +230,11 @@ class BitunixBroker(LiveBooks):
                 )
             )
             return False
-        d = 1.0 if intent.side == "long" else -1.0
         tick = self.spec.tick
-        stop = round_to_step(est_price - d * intent.stop_distance, tick, "nearest")
-        target = intent.target_price
-        if target is None and intent.target_r is not None:
-            target = est_price + d * intent.target_r * intent.stop_distance
+        stop, target = intent.stop_and_target(est_price)
         meta = {
-            "stop": stop, "target": None if target is None else round_to_step(target, tick, "nearest"),
+            "stop": round_to_step(stop, tick, "nearest"),
+            "target": None if target is None else round_to_step(target, tick, "nearest"),
             "setup": intent.setup, "stop_distance": intent.stop_distance, "side": intent.side,
             "trail_activation_r": intent.trail_activation_r, "trail_distance_r": intent.trail_distance_r,
         }  # fmt: skip

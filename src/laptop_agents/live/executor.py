@@ -190,12 +190,10 @@ class OrderExecutor:
                 await self.sync()
             except ExchangeError as exc:
                 self._error("sync", f"{exc}; retrying")
-                if time.monotonic() >= deadline:
+            else:
+                if not self._unsettled():
                     return
-                await asyncio.sleep(self.config.lookup_interval_s)
-                continue
-            busy = [o for b in self.brokers.values() for o in b.open_orders() if not _resting(o)]
-            if not busy or time.monotonic() >= deadline:
+            if time.monotonic() >= deadline:
                 return
             await asyncio.sleep(self.config.lookup_interval_s)
 
@@ -228,11 +226,13 @@ class OrderExecutor:
             else:
                 self.wake.set()
 
+    def _unsettled(self) -> bool:
+        """An order whose outcome is not known yet (in flight, unknown, or a market order not booked)."""
+        return any(not o.resting for b in self.brokers.values() for o in b.open_orders())
+
     def _poll_interval(self) -> float:
         c = self.config
-        if any(o.state == "UNKNOWN" for o in self.journal.orders.values()):
-            return c.lookup_interval_s
-        if any(not _resting(o) for b in self.brokers.values() for o in b.open_orders()):
+        if self._unsettled():
             return c.lookup_interval_s
         if self.private is not None and self.private.connected.is_set():
             return c.stream_poll_interval_s
@@ -263,7 +263,7 @@ class OrderExecutor:
             for order in broker.open_orders():
                 if order.state not in ("ACKED", "PARTIAL") or order.order_id is None:
                     continue
-                if _resting(order) and not self.wake.is_set() and not self._due(order):
+                if order.resting and not self.wake.is_set() and not self._due(order):
                     continue
                 self._last_lookup[order.client_id] = time.monotonic()
                 self._reported(order, await self.rest.order_detail(order_id=order.order_id), "refreshed")
@@ -328,12 +328,16 @@ class OrderExecutor:
 
     def _move(self, order: JournalOrder, state: State, *, order_id: str | None = None, detail: str) -> None:
         self.journal.move(order.client_id, state, at_ms=self.clock.now_ms(), order_id=order_id)
+        self.report_state(order, detail)
+
+    def report_state(self, order: JournalOrder, detail: str) -> None:
+        """The `OrderState` event of the order's current (journaled) state."""
         self.emit(
             OrderState(
                 ts=self.clock.now_ms(),
                 symbol=order.symbol,
                 client_order_id=order.client_id,
-                state=state,
+                state=order.state,
                 order_id=order.order_id,
                 detail=detail,
             )
@@ -343,8 +347,3 @@ class OrderExecutor:
         self.emit(
             Error(ts=self.clock.now_ms(), symbol=",".join(self.brokers), where=where, message=message, fatal=False)
         )
-
-
-def _resting(order: JournalOrder) -> bool:
-    """A limit order that the exchange acknowledged: it may rest for hours, and that is fine."""
-    return order.order_type == "LIMIT" and order.state in ("ACKED", "PARTIAL")

@@ -54,6 +54,11 @@ class JournalOrder:
         """The exchange has told us about it (acknowledged or later)."""
         return self.state in ("ACKED", "PARTIAL", "FILLED", "CANCELLED")
 
+    @property
+    def resting(self) -> bool:
+        """A limit order the exchange acknowledged: it may rest for hours, and its outcome is known."""
+        return self.order_type == "LIMIT" and self.state in ("ACKED", "PARTIAL")
+
 
 class OrderJournal:
     def __init__(self, path: Path, *, durable: bool = True) -> None:

@@ -53,7 +53,6 @@ class Reconciler:
         """Symbols whose reconciliation was asked for and has not happened yet."""
         self.status = "pending"
         self._reported_orders: set[str] = set()
-        self._book_trades: Callable[[], Awaitable[None]] = _nothing
 
     def begin(self) -> None:
         """Before the first reconciliation nothing may be entered."""
@@ -67,16 +66,15 @@ class Reconciler:
     async def run(self, book_trades: Callable[[], Awaitable[None]]) -> None:
         """Compare what is due; `book_trades` reads the exchange's executions again (a position that
         vanished may have been closed by a TP/SL fill a moment ago: that price is the one to book)."""
-        self._book_trades = book_trades
         try:
             for symbol, broker in self.brokers.items():
                 open_orders = broker.open_orders()
                 if symbol in self.pending:
-                    if any(o.state in ("INTENT", "SENT", "UNKNOWN") or o.order_type == "MARKET" for o in open_orders):
+                    if not all(o.resting for o in open_orders):
                         continue  # an outcome is still unknown: compare once it is known
                 elif open_orders:
                     continue
-                await self._symbol(symbol, broker)
+                await self._symbol(symbol, broker, book_trades)
                 self.pending.discard(symbol)
         except ExchangeError as exc:
             if self.status != "failed":
@@ -90,7 +88,7 @@ class Reconciler:
             for symbol_halts in self.halts.values():
                 symbol_halts.pop(HALT_RECONCILE, None)
 
-    async def _symbol(self, symbol: str, broker: BitunixBroker) -> None:
+    async def _symbol(self, symbol: str, broker: BitunixBroker, book_trades: Callable[[], Awaitable[None]]) -> None:
         positions = [p for p in await self.rest.pending_positions(symbol) if p.symbol == symbol and p.qty > 0]
         theirs = positions[0] if positions else None
         ours = broker.position
@@ -99,7 +97,7 @@ class Reconciler:
         if theirs is not None and ours is None:
             self._adopt(broker, theirs, now)
         elif ours is not None and theirs is None:
-            await self._book_trades()
+            await book_trades()
             if broker.position is None:
                 return
             price = await self._last_price(symbol)
@@ -146,7 +144,3 @@ class Reconciler:
 
     def _report(self, action: str, symbol: str, detail: str) -> None:
         self.emit(Reconciled(ts=self.clock.now_ms(), symbol=symbol, action=action, detail=detail))
-
-
-async def _nothing() -> None:
-    return None

@@ -16,14 +16,12 @@ from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import PreflightError
 from laptop_agents.core.events import Event
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
-from laptop_agents.feeds.bitunix_feed import BitunixFeed
-from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.live.crash_points import CrashPoints
 from laptop_agents.live.preflight import Preflight
 from laptop_agents.live.session import record_refused_start
 from laptop_agents.live.venue import LiveVenue
 from laptop_agents.runtime.artifacts import RunResult
-from laptop_agents.runtime.live_paper import prepare_resume, serve_session
+from laptop_agents.runtime.live_paper import bitunix_feed, prepare_resume, serve_session
 from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
@@ -83,21 +81,12 @@ async def run_live_exchange(
                 crash=crash,
             )
 
-            def feed(shared: RateLimiter, emit: Callable[[Event], None]) -> MarketDataFeed:
-                return BitunixFeed(
-                    rest_url=rest_url,
-                    ws_url=ws_public,
-                    limiter=shared,
-                    on_event=emit,
-                    ping_interval_s=exchange.ws_ping_interval_s,
-                )
-
             try:
                 return await serve_session(
                     settings,
                     folder,
                     wall_clock,
-                    feed,
+                    bitunix_feed(rest_url, ws_public, exchange.ws_ping_interval_s),
                     f"bitunix {rest_url}",
                     install_signals,
                     on_runner,

@@ -15,7 +15,7 @@ from typing import Any
 
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.events import Event, OrderState, Reconnected
+from laptop_agents.core.events import Event, Reconnected
 from laptop_agents.engine.assembly import BrokerFactory
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
@@ -74,7 +74,7 @@ class LiveVenue:
                 credentials=credentials,
                 limiter=limiter,
                 ping_interval_s=settings.exchange.ws_ping_interval_s,
-                on_event=self._on_private_event,
+                on_event=self._forward,
             )
         )
         self.reconciler = Reconciler(
@@ -140,16 +140,7 @@ class LiveVenue:
             at_ms=self.clock.now_ms(), resend_window_ms=int(self.settings.live.resend_window_s * 1000)
         )
         for order in unknown:
-            self._forward(
-                OrderState(
-                    ts=self.clock.now_ms(),
-                    symbol=order.symbol,
-                    client_order_id=order.client_id,
-                    state=order.state,
-                    order_id=order.order_id,
-                    detail="outcome unknown after a restart: looking it up by client id",
-                )
-            )
+            self.executor.report_state(order, "outcome unknown after a restart: looking it up by client id")
         for order in sorted(self.journal.orders.values(), key=lambda o: o.created_ms):
             self.limits.record_order(order.created_ms)
         for order in resend:
@@ -165,7 +156,7 @@ class LiveVenue:
         executor = self.executor
         await executor.drain()
         for order in list(self.journal.orders.values()):
-            if order.purpose == "entry" and order.order_type == "LIMIT" and order.state in ("ACKED", "PARTIAL"):
+            if order.purpose == "entry" and order.resting:
                 await executor.cancel(Cancel(order.symbol, order.client_id))
         if self.settings.live.flatten_on_stop:
             for broker in self.brokers.values():
@@ -184,9 +175,7 @@ class LiveVenue:
     # -- Internals ---------------------------------------------------------------------------------------
 
     def _forward(self, event: Event) -> None:
-        self._emit(event)
-
-    def _on_private_event(self, event: Event) -> None:
+        """The run's event log, once `broker_factory` has handed it over (the parts are built before)."""
         self._emit(event)
 
     def _on_log_event(self, event: Event) -> None:

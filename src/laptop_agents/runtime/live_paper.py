@@ -64,6 +64,17 @@ class Venue(Service, Protocol):
 LiveResult = RunResult  # the name callers of run_live_paper know
 
 
+def bitunix_feed(rest_url: str, ws_url: str, ping_interval_s: float) -> FeedFactory:
+    """The Bitunix candle feed (public WebSocket, REST backfill) as a session builds it."""
+
+    def build(limiter: RateLimiter, emit: Callable[[Event], None]) -> MarketDataFeed:
+        return BitunixFeed(
+            rest_url=rest_url, ws_url=ws_url, limiter=limiter, on_event=emit, ping_interval_s=ping_interval_s
+        )
+
+    return build
+
+
 def order_id_prefix(run_id: str) -> str:
     """`la` + 10 hex of the run id's hash: the same for every restart of a run, short enough that
     prefix + sequence stays well inside Bitunix's client-id limit (36 characters)."""
@@ -114,22 +125,12 @@ async def run_live_paper(
         await sim.start()
     rest_url = settings.exchange.rest_url or (sim.rest_url if sim else "")
     ws_url = settings.exchange.ws_public_url or (sim.ws_public_url if sim else "")
-
-    def bitunix(limiter: RateLimiter, emit: Callable[[Event], None]) -> MarketDataFeed:
-        return BitunixFeed(
-            rest_url=rest_url,
-            ws_url=ws_url,
-            limiter=limiter,
-            on_event=emit,
-            ping_interval_s=settings.exchange.ws_ping_interval_s,
-        )
-
     try:
         return await run_session(
             settings,
             folder=folder,
             wall_clock=wall_clock,
-            feed_factory=bitunix,
+            feed_factory=bitunix_feed(rest_url, ws_url, settings.exchange.ws_ping_interval_s),
             source=f"bitunix {rest_url}",
             install_signals=install_signals,
             resume=resume,
