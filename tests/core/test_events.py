@@ -31,6 +31,8 @@ def _sample(field_type: Any, name: str) -> Any:
         return f"{name}-é✓"
     if origin is dict:
         return {"atr": 12.5, "fast_sma": 1e-9}
+    if origin is list:
+        return [f"{name}-a", f"{name}-b"]
     raise AssertionError(f"no sample for {field_type!r}")
 
 

@@ -14,12 +14,14 @@ from laptop_agents.core.events import (
     CircuitBreakerTripped,
     Fill,
     FundingApplied,
+    OrderCancelled,
+    OrderPlaced,
     OrderRejected,
     PositionClosed,
     PositionOpened,
     StopMoved,
 )
-from laptop_agents.core.orders import CloseIntent, EntryIntent
+from laptop_agents.core.orders import CancelIntent, CloseIntent, EntryIntent
 from tests.helpers import ScriptedStrategy, candle, make_core, run_candles, settings
 
 COST = (5 + 1) / 1e4  # half spread + slippage
@@ -342,3 +344,48 @@ def test_funding_times_skipped_by_a_data_gap_are_each_charged() -> None:
     assert len(applied) == 2
     assert all(a.ts == candle(17, 1, 1, 1, 1, step=hour).ts for a in applied)
     assert core.broker.funding_paid == pytest.approx(2 * 50 * 100 * 0.0001)
+
+
+def test_trigger_entry_fills_when_price_breaks_through_it() -> None:
+    """A buy trigger at 101 rests; a candle that only reaches 100.9 leaves it; one that trades to 101.5
+    fills it at 101 plus slippage, with the taker fee; one that opens above it fills at the worse open."""
+    trigger = EntryIntent(
+        side="long", entry_type="trigger", trigger_price=101.0, stop_distance=2.0, target_r=2.0, setup="t", reason="r"
+    )
+    core, rec, _ = make_core(settings(), ScriptedStrategy({0: [trigger]}))
+    run_candles(core, [candle(0, 100, 100.5, 99.5, 100), candle(1, 100, 100.9, 99.8, 100.5)], finish=False)
+    assert not rec.of(Fill) and core.broker.pending
+    assert rec.of(OrderPlaced)[0].order_type == "stop"
+    core.on_candle(candle(2, 100.5, 101.5, 100.4, 101.2))
+    fill = _one(rec, Fill)
+    assert fill.price == pytest.approx(101.0 * (1 + SLIP)) and fill.liquidity == "taker"
+    assert fill.fee == pytest.approx(fill.qty * fill.price * TAKER)
+    gap, rec2, _ = make_core(settings(), ScriptedStrategy({0: [trigger]}))
+    run_candles(gap, [candle(0, 100, 100.5, 99.5, 100), candle(1, 102, 102.5, 101.8, 102)], finish=False)
+    assert _one(rec2, Fill).price == pytest.approx(102.0 * (1 + SLIP))
+
+
+def test_short_trigger_waits_for_the_break_down() -> None:
+    trigger = EntryIntent(
+        side="short", entry_type="trigger", trigger_price=99.0, stop_distance=2.0, setup="t", reason="r"
+    )
+    core, rec, _ = make_core(settings(), ScriptedStrategy({0: [trigger]}))
+    run_candles(core, [candle(0, 100, 100.5, 99.5, 100), candle(1, 100, 100.2, 99.1, 99.5)], finish=False)
+    assert not rec.of(Fill)
+    core.on_candle(candle(2, 99.5, 99.6, 98.0, 98.5))
+    assert _one(rec, Fill).price == pytest.approx(99.0 * (1 - SLIP))
+    with pytest.raises(ValueError, match="trigger_price"):
+        EntryIntent(side="short", entry_type="trigger", stop_distance=2.0, setup="t", reason="r")
+
+
+def test_cancel_intent_cancels_resting_entries() -> None:
+    limit = EntryIntent(side="short", entry_type="limit", limit_price=101.0, stop_distance=2.0, setup="t", reason="r")
+    core, rec, _ = make_core(settings(), ScriptedStrategy({0: [limit], 1: [CancelIntent(reason="mine")]}))
+    run_candles(core, [candle(0, 100, 100.5, 99.5, 100), candle(1, 100, 100.5, 99.5, 100)], finish=False)
+    assert [(e.reason) for e in rec.of(OrderCancelled)] == ["mine"] and not core.broker.pending
+
+
+def test_max_notional_caps_the_size() -> None:
+    core, rec, _ = make_core(settings("risk.max_notional=1000"), ScriptedStrategy({0: [LONG]}))
+    run_candles(core, [candle(0, 100, 100.5, 99.5, 100)], finish=False)
+    assert _one(rec, Fill).qty * 100.0 <= 1000 * (1 + 1e-9)

@@ -84,3 +84,35 @@ def test_atr_matches_wilder_definition_on_real_candles(bundled_csv: Path) -> Non
 def test_period_must_be_positive(cls: type[object]) -> None:
     with pytest.raises(ValueError, match="period must be >= 1"):
         cls(0)
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 20])
+def test_rolling_windows_match_brute_force(size: int) -> None:
+    """Ties, monotone runs (the extreme leaves the window on every push) and noise, against max/min/sum
+    of the last `size` values; a restored copy continues identically."""
+    import random
+
+    from laptop_agents.indicators.rolling import RollingMax, RollingMin, RollingSum
+
+    r = random.Random(size)
+    mx, mn, sm = RollingMax(size), RollingMin(size), RollingSum(size)
+    xs: list[float] = []
+    for i in range(2000):
+        if i == 1000:
+            for w, cls in ((mx, RollingMax), (mn, RollingMin), (sm, RollingSum)):
+                fresh = cls(size)
+                fresh.restore(w.state())
+                if w is mx:
+                    mx = fresh  # type: ignore[assignment]
+                elif w is mn:
+                    mn = fresh  # type: ignore[assignment]
+                else:
+                    sm = fresh  # type: ignore[assignment]
+        x = float(r.choice([r.randint(0, 5), i % 7, -i % 11, i]))
+        mx.push(x)
+        mn.push(x)
+        sm.push(x)
+        xs.append(x)
+        window = xs[-size:]
+        assert (mx.value, mn.value) == (max(window), min(window))
+        assert sm.total == pytest.approx(sum(window))

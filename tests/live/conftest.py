@@ -91,7 +91,7 @@ class LiveHarness:
             crash=CrashPoints(None),
         )
         account = Account(self.venue.starting_balance)
-        broker = self.venue.broker_factory(self.events.append)(SYMBOL, account)
+        broker = self.venue.broker_factory(self.events.append)(SYMBOL, account, self.events.append)
         assert isinstance(broker, BitunixBroker)
         self.broker = broker
         if checkpoint is not None:

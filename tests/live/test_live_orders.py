@@ -274,7 +274,7 @@ async def test_shutdown_cancels_the_resting_orders_it_owns_and_flattens_when_ask
         last = sim.market.last_price(SYMBOL)
         resting = EntryIntent(side="long", stop_distance=300.0, setup="t", reason="t", entry_type="limit",
                               limit_price=last * 0.8)  # fmt: skip
-        assert live.broker.place_limit(ts=0, client_order_id="la-e-000002", qty=0.01, intent=resting)
+        assert live.broker.place_resting(ts=0, client_order_id="la-e-000002", qty=0.01, intent=resting)
         await live.send_queued()
         await live.settle()
         (order,) = live.exchange_orders("la-e-000002")

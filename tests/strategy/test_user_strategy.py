@@ -59,7 +59,8 @@ async def test_the_documented_example_runs_in_live_paper(tmp_path: Path, monkeyp
         ("examples.breakout:Nope", (), "examples.breakout has no class Nope"),
         ("collections:OrderedDict", (), "not a strategy (lacks on_candle, warmup_candles, state, restore)"),
         (EXAMPLE, ("--set", 'strategy.params={"lookback": 1}'), "need lookback >= 2"),
-        ("not a name", (), "use a built-in (sma_atr) or 'package.module:ClassName'"),
+        ("not a name", (), "use a built-in (sma_atr, supervisor), a config/strategies/ name or 'package.module:"),
+        ("nosuch", (), "no such built-in or config/strategies/nosuch.json; known: sma_atr, supervisor, default"),
     ],
 )
 def test_a_bad_strategy_is_one_line_and_no_run_folder(

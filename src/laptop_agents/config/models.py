@@ -114,15 +114,19 @@ class DataConfig(_Section):
         return tuple(self.symbols) if self.symbols else (self.symbol,)
 
 
-BUILTIN_STRATEGIES = ("sma_atr",)
+BUILTIN_STRATEGIES = ("sma_atr", "supervisor")
 
 
 class StrategyConfig(_Section):
     name: str = Field(
-        "sma_atr", description="a built-in strategy (sma_atr), or your own class as 'package.module:ClassName'"
+        "sma_atr",
+        description="a built-in (sma_atr, supervisor), a parameter file config/strategies/NAME.json (its name), "
+        "or your own class as 'package.module:ClassName'",
     )
     params: dict[str, Any] = Field(
-        default_factory=dict, description="parameters handed to your own strategy class (built-ins ignore them)"
+        default_factory=dict,
+        description="the supervisor's parameters (docs/STRATEGIES.md), or those handed to your own class; "
+        "over a parameter file they override single keys; sma_atr uses the fields below",
     )
     fast_sma: int = Field(10, ge=1, le=10_000, description="fast SMA of close, candles")
     slow_sma: int = Field(30, ge=2, le=10_000, description="slow SMA of close, candles")
@@ -146,7 +150,11 @@ class StrategyConfig(_Section):
         module, sep, attr = value.partition(":")
         if sep and re.fullmatch(r"[A-Za-z_][\w.]*", module) and attr.isidentifier():
             return value
-        raise ValueError(f"use a built-in ({', '.join(BUILTIN_STRATEGIES)}) or 'package.module:ClassName'")
+        if not sep and re.fullmatch(r"[A-Za-z0-9][\w-]{0,99}", value):
+            return value  # a parameter file's name; the registry checks that config/strategies/ has it
+        raise ValueError(
+            f"use a built-in ({', '.join(BUILTIN_STRATEGIES)}), a config/strategies/ name or 'package.module:ClassName'"
+        )
 
     @model_validator(mode="after")
     def _fast_below_slow(self) -> StrategyConfig:
@@ -162,6 +170,15 @@ class RiskConfig(_Section):
     max_leverage: float = Field(5.0, gt=0, le=125, description="position notional at most equity × this")
     lot_step: float = Field(0.001, gt=0, description="quantity step, base currency; qty is floored to it")
     min_notional: float = Field(5.0, ge=0, description="smallest order notional, quote currency")
+    max_notional: float | None = Field(
+        None, gt=0, description="largest position notional, quote currency; null = only max_leverage caps it"
+    )
+    rr_min: float = Field(
+        1.0, ge=0, le=100, description="entries with reward/risk below this are rejected (rr_below_min); 0 = off"
+    )
+    cancel_resting_on_halt: bool = Field(
+        True, description="cancel resting entries while the breaker is tripped or entries are halted"
+    )
 
 
 class BrokerConfig(_Section):
@@ -285,6 +302,24 @@ class LiveConfig(_Section):
         return value
 
 
+class ValidateConfig(_Section):
+    grid: str = Field(
+        "fast_sma=5,10,20;slow_sma=30,50;stop_atr_mult=1,1.5,2;tp_r=1.5,2,3",
+        description="validate: 'key=v1,v2;key2=...' over strategy parameters (sma_atr fields or strategy.params "
+        "keys; 'section.key' for any setting); every combination is a candidate",
+    )
+    train: int = Field(10_000, ge=10, description="validate: candles in each training window")
+    test: int = Field(5_000, ge=10, description="validate: candles in each out-of-sample window (and the slide)")
+    jobs: int | None = Field(None, ge=1, le=256, description="validate: parallel processes; null = the machine's cores")
+    max_candidates: int | None = Field(
+        None, ge=1, description="validate: thin a larger grid to this many candidates (a seeded, sorted sample)"
+    )
+    objective: Literal["pnl_minus_dd", "net_pnl", "return_over_dd"] = Field(
+        "pnl_minus_dd", description="validate: net PnL minus dd_penalty × max drawdown (quote), net PnL, or return/DD"
+    )
+    dd_penalty: float = Field(1.0, ge=0, le=100, description="validate: weight of the drawdown in pnl_minus_dd")
+
+
 class DashboardConfig(_Section):
     enabled: bool = False
     host: str = Field("127.0.0.1", description="bind address; anything but loopback needs a token")
@@ -303,6 +338,7 @@ class Settings(_Section):
     circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
     exchange: ExchangeConfig = ExchangeConfig()
     live: LiveConfig = LiveConfig()
+    validation: ValidateConfig = ValidateConfig()
     dashboard: DashboardConfig = DashboardConfig()
 
     @model_validator(mode="after")

@@ -191,6 +191,21 @@ class SignalGenerated(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JournalRecord(Event):
+    """The supervisor's trade journal (A5 JournalCoach), also written to `journal.jsonl`: one `plan` record
+    per trade idea, then its updates under the same `plan_id` (`fill`, `exit`, `cancel`, `reject`).
+    `detail` holds the figures of the record (planned entry/stop/target/rr, fill price, exit PnL, R,
+    bars held); `tags` are the coach's reading of it (`followed_plan_to_target`, `stopped_fast`, ...)."""
+
+    plan_id: int
+    kind: Literal["plan", "fill", "exit", "cancel", "reject"]
+    setup: str
+    side: Side
+    detail: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderPlaced(Event):
     client_order_id: str
     side: OrderSide
@@ -318,6 +333,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Reconnected,
         RateLimited,
         SignalGenerated,
+        JournalRecord,
         OrderPlaced,
         OrderRejected,
         OrderCancelled,

@@ -12,7 +12,9 @@ from typing import Literal
 
 from laptop_agents.core.events import ExitReason, Side
 
-EntryType = Literal["market", "limit"]
+EntryType = Literal["market", "limit", "trigger"]
+"""market: at this close; limit: rests, fills when price trades down (long) or up (short) to it;
+trigger: a stop-entry, rests, fills when price breaks up (long) or down (short) through it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +23,8 @@ class EntryIntent:
 
     `stop_distance` is the price distance from the fill to the stop (> 0). The target is either
     `target_r` × that distance from the fill, or the absolute `target_price`, or none. `limit_price` is
-    required for limit entries. `size_mult` scales the risk-based size (1.0 = full size).
+    required for limit entries, `trigger_price` for trigger entries. `size_mult` scales the risk-based size
+    (1.0 = full size).
     """
 
     side: Side
@@ -30,6 +33,7 @@ class EntryIntent:
     reason: str
     entry_type: EntryType = "market"
     limit_price: float | None = None
+    trigger_price: float | None = None
     target_r: float | None = None
     target_price: float | None = None
     size_mult: float = 1.0
@@ -41,8 +45,27 @@ class EntryIntent:
             raise ValueError(f"stop_distance must be > 0, got {self.stop_distance!r}")
         if self.entry_type == "limit" and (self.limit_price is None or not self.limit_price > 0):
             raise ValueError("a limit entry needs limit_price > 0")
+        if self.entry_type == "trigger" and (self.trigger_price is None or not self.trigger_price > 0):
+            raise ValueError("a trigger entry needs trigger_price > 0")
         if not self.size_mult > 0:
             raise ValueError(f"size_mult must be > 0, got {self.size_mult!r}")
+
+    @property
+    def resting_price(self) -> float | None:
+        """The price a resting (limit or trigger) entry waits for; None for a market entry."""
+        if self.entry_type == "limit":
+            return self.limit_price
+        if self.entry_type == "trigger":
+            return self.trigger_price
+        return None
+
+    def reward_risk(self, entry_price: float) -> float | None:
+        """Reward over risk for an entry at `entry_price`: the target's distance over the stop distance
+        (None without a target: nothing to compare)."""
+        if self.target_price is not None:
+            d = 1.0 if self.side == "long" else -1.0
+            return d * (self.target_price - entry_price) / self.stop_distance
+        return self.target_r
 
     def stop_and_target(self, fill_price: float) -> tuple[float, float | None]:
         """The stop and target for an entry filled at `fill_price` (the target: absolute, in R, or none)."""
@@ -62,7 +85,15 @@ class CloseIntent:
     reason: ExitReason
 
 
-Intent = EntryIntent | CloseIntent
+@dataclass(frozen=True, slots=True)
+class CancelIntent:
+    """Cancel a resting entry of this symbol: the one with `client_order_id`, or every one when None."""
+
+    reason: str
+    client_order_id: str | None = None
+
+
+Intent = EntryIntent | CloseIntent | CancelIntent
 
 
 class Position:

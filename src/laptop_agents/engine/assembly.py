@@ -6,7 +6,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from laptop_agents.config.models import Settings
-from laptop_agents.core.events import Event
+from laptop_agents.core.events import (
+    Event,
+    Fill,
+    OrderCancelled,
+    OrderPlaced,
+    OrderRejected,
+    PositionClosed,
+    PositionOpened,
+)
 from laptop_agents.core.ids import ClientOrderIds
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.trading_core import EquitySink, TradingCore
@@ -17,9 +25,11 @@ from laptop_agents.execution.paper_broker import PaperBroker
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
 from laptop_agents.risk.sizing import PositionSizer
 from laptop_agents.strategy import registry
+from laptop_agents.strategy.base import Strategy
+from laptop_agents.strategy.supervisor.flows import FundingSource
 
-BrokerFactory = Callable[[str, Account], Broker]
-"""(symbol, the shared account) → that symbol's broker."""
+BrokerFactory = Callable[[str, Account, Callable[[Event], None]], Broker]
+"""(symbol, the shared account, that symbol's event sink) → that symbol's broker."""
 
 
 def funding_schedule(settings: Settings) -> FundingSchedule | None:
@@ -58,12 +68,15 @@ def build_portfolio(
     order_id_prefix: str = "la",
     symbols: tuple[str, ...] | None = None,
     broker_factory: BrokerFactory | None = None,
+    strategy_funding: FundingSource | None = None,
 ) -> Portfolio:
     """One core per symbol (`data.symbols`, else `data.symbol`) on one account and one breaker.
     `equity_sink(symbol)` gives each core its equity sink (see `reporting.account_bars`).
 
     With several symbols each gets its own client-id prefix (`<prefix>-<symbol>`), so ids never collide
-    and say which market they belong to. `broker_factory` replaces the PaperBroker (live-exchange)."""
+    and say which market they belong to. `broker_factory` replaces the PaperBroker (live-exchange).
+    `strategy_funding` is the funding rate strategies read (live: the exchange's; default: the configured
+    funding, or 0)."""
     symbols = symbols or settings.data.trading_symbols
     balance = settings.broker.starting_balance
     account = Account(balance)
@@ -74,22 +87,50 @@ def build_portfolio(
         symbol=",".join(symbols),
     )
     funding = funding_schedule(settings)
+    if strategy_funding is None:  # a backtest's strategies read the funding the broker charges
+        strategy_funding = funding if funding is not None else ConstantFunding(0.0)
     cores: dict[str, TradingCore] = {}
     for symbol in symbols:
         prefix = order_id_prefix if len(symbols) == 1 else f"{order_id_prefix}-{symbol_tag(symbol)}"
+        strategy = registry.build_strategy(settings.strategy, emit=emit, symbol=symbol, funding=strategy_funding)
+        symbol_emit = order_aware_sink(emit, strategy)
         cores[symbol] = TradingCore(
             symbol=symbol,
-            strategy=registry.build_strategy(settings.strategy, emit=emit, symbol=symbol),
-            broker=PaperBroker(settings.broker, symbol=symbol, emit=emit, funding=funding, account=account)
+            strategy=strategy,
+            broker=PaperBroker(settings.broker, symbol=symbol, emit=symbol_emit, funding=funding, account=account)
             if broker_factory is None
-            else broker_factory(symbol, account),
+            else broker_factory(symbol, account, symbol_emit),
             sizer=PositionSizer(settings.risk),
             breaker=breaker,
             ids=ClientOrderIds(prefix),
-            emit=emit,
+            emit=symbol_emit,
             on_equity=None if equity_sink is None else equity_sink(symbol),
+            rr_min=settings.risk.rr_min,
+            cancel_resting_on_halt=settings.risk.cancel_resting_on_halt,
         )
+        attach = getattr(strategy, "attach_risk_gate", None)
+        if callable(attach):
+            attach(cores[symbol].gate)
     return Portfolio(cores)
+
+
+ORDER_EVENTS = (OrderPlaced, OrderRejected, OrderCancelled, Fill, PositionOpened, PositionClosed)
+
+
+def order_aware_sink(emit: Callable[[Event], None], strategy: Strategy) -> Callable[[Event], None]:
+    """The sink for a symbol's broker and core. A strategy with `on_order_event` (the supervisor) hears of
+    its orders and positions right after each is logged; for any other strategy it is `emit` itself."""
+    hook = getattr(strategy, "on_order_event", None)
+    if not callable(hook):
+        return emit
+    order_events = frozenset(ORDER_EVENTS)
+
+    def sink(event: Event) -> None:
+        emit(event)
+        if type(event) in order_events:
+            hook(event)
+
+    return sink
 
 
 def symbol_tag(symbol: str) -> str:

@@ -1,10 +1,12 @@
 """TradingCore: one closed candle in, fills and events out. The same object runs backtest and live.
 
 Order of work on each candle (the strategy rules depend on it):
+0. the risk gate: while entries are blocked (breaker, halt flag) resting entries are cancelled;
 1. the broker's candle open: funding, then stop/target exits of an open position, then resting entries;
 2. trailing-stop update from the close (2 and 3 of the spec commute: indicators emit nothing);
 3. the strategy updates its indicators with this candle and returns intents;
-4. intents are carried out at this close: closes first, then entries (sized, checked, sent to the broker);
+4. intents are carried out at this close, in the order given: cancels, closes, then entries (checked
+   against the risk gate and `risk.rr_min`, sized, sent to the broker);
 5. equity is marked at the close; the circuit breaker and the equity sink see it.
 
 Several cores (one per symbol) can share one `Account` and one `CircuitBreaker`: each marks its symbol's
@@ -12,7 +14,8 @@ unrealized PnL and notional on the account, so the breaker and the equity sink s
 and sizing leaves room for the other symbols' positions.
 
 Entries are refused (an `OrderRejected` event with a reason, never an exception) when the circuit breaker
-is tripped, when something halted entries (stale data, kill switch), or when the size is too small.
+is tripped, when something halted entries (stale data, kill switch), when reward/risk is below
+`risk.rr_min` (`rr_below_min`), or when the size is too small.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from collections.abc import Callable, Sequence
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Event, ExitReason, OrderRejected, OrderSide, PositionClosed
 from laptop_agents.core.ids import ClientOrderIds
-from laptop_agents.core.orders import CloseIntent, EntryIntent, Intent
+from laptop_agents.core.orders import CancelIntent, CloseIntent, EntryIntent, Intent
 from laptop_agents.execution.broker import Broker
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
+from laptop_agents.risk.risk_gate import RiskGate
 from laptop_agents.risk.sizing import PositionSizer
 from laptop_agents.strategy.base import Strategy
 
@@ -44,6 +48,8 @@ class TradingCore:
         ids: ClientOrderIds,
         emit: Callable[[Event], None],
         on_equity: EquitySink | None = None,
+        rr_min: float = 0.0,
+        cancel_resting_on_halt: bool = True,
     ) -> None:
         self.symbol = symbol
         self.strategy = strategy
@@ -54,8 +60,10 @@ class TradingCore:
         self.ids = ids
         self._emit = emit
         self._on_equity = on_equity
-        self.halts: dict[str, str] = {}
+        self.gate = RiskGate(breaker, cancel_resting=cancel_resting_on_halt)
+        self.halts = self.gate.halts
         """Reasons entries are halted (key → detail), set by the runtime: stale data, kill switch."""
+        self.rr_min = rr_min
         self.candles = 0
         self.trades = 0
         self.last_candle: Candle | None = None
@@ -63,6 +71,8 @@ class TradingCore:
 
     def on_candle(self, candle: Candle) -> None:
         broker = self.broker
+        if broker.pending and (self.halts or not self.breaker.allows_entries):
+            self._gate_cancels(candle.ts)
         # Step 1 has work only with a position, a resting order or a funding time due; skip the call otherwise.
         if broker.position is not None or broker.pending or candle.ts >= broker.funding_due_ts:
             for trade in broker.on_candle_open(candle):
@@ -97,8 +107,18 @@ class TradingCore:
                 trade = broker.close_market(ts=candle.ts, ref_price=candle.close, reason=intent.reason)
                 if trade is not None:
                     self._trade_closed(trade, candle.close)
+            elif type(intent) is CancelIntent:
+                cids = list(broker.pending) if intent.client_order_id is None else [intent.client_order_id]
+                for cid in cids:
+                    broker.cancel(ts=candle.ts, client_order_id=cid, reason=intent.reason)
             elif isinstance(intent, EntryIntent):
                 self._enter(candle, intent)
+
+    def _gate_cancels(self, ts: int) -> None:
+        reason = self.gate.cancel_reason()
+        if reason is not None:
+            for cid in list(self.broker.pending):
+                self.broker.cancel(ts=ts, client_order_id=cid, reason=reason)
 
     def finish(self) -> PositionClosed | None:
         """End of data: close a position still open at the last close, by the market rules (reason `end`)."""
@@ -156,11 +176,21 @@ class TradingCore:
             )
             return
         broker = self.broker
-        if intent.entry_type == "limit":
-            assert intent.limit_price is not None  # EntryIntent validates it
-            entry_price = intent.limit_price
-        else:
-            entry_price = broker.market_fill_price(intent.side, candle.close)
+        resting = intent.resting_price
+        entry_price = broker.market_fill_price(intent.side, candle.close) if resting is None else resting
+        rr = intent.reward_risk(entry_price)
+        if rr is not None and rr < self.rr_min:
+            self._emit(
+                OrderRejected(
+                    ts=candle.ts,
+                    symbol=self.symbol,
+                    client_order_id=None,
+                    side=order_side,
+                    reason="rr_below_min",
+                    detail=f"reward/risk {rr:.2f} < risk.rr_min {self.rr_min:g}",
+                )
+            )
+            return
         account = self.account
         decision = self.sizer.size(
             equity=account.cash,
@@ -182,20 +212,17 @@ class TradingCore:
             )
             return
         cid = self.ids.next()
-        if intent.entry_type == "limit":
-            broker.place_limit(ts=candle.ts, client_order_id=cid, qty=decision.qty, intent=intent)
+        if resting is not None:
+            broker.place_resting(ts=candle.ts, client_order_id=cid, qty=decision.qty, intent=intent)
         else:
             broker.open_market(
                 ts=candle.ts, client_order_id=cid, qty=decision.qty, ref_price=candle.close, intent=intent
             )
 
     def _entry_refusal(self) -> tuple[str, str] | None:
-        if not self.breaker.allows_entries:
-            b = self.breaker
-            return "circuit_breaker", (f"breaker tripped (peak {b.peak:.2f}, {b.consecutive_losses} losses in a row)")
-        if self.halts:
-            key = next(iter(self.halts))
-            return key, self.halts[key]
+        refusal = self.gate.refusal()
+        if refusal is not None:
+            return refusal
         if self.broker.position is not None:
             return "position_open", "one position per symbol; the open one was not closed"
         return None

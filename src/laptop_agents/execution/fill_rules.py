@@ -5,6 +5,8 @@
   the open when the open is already beyond it). Shorts mirror. Stop exits pay slippage and the taker fee;
   targets fill at their price (or the better open) with the maker fee; the broker applies those costs.
 - Limit entries fill when a candle trades through the price, at the limit or the better open.
+- Trigger entries (stop-entries) fill when a candle breaks through the trigger, at the trigger or the worse
+  open, and pay slippage and the taker fee like any order that takes liquidity.
 """
 
 from __future__ import annotations
@@ -45,6 +47,18 @@ def limit_fill_price(candle: Candle, side: Side, limit: float) -> float | None:
         return None
     if candle.high >= limit:
         return candle.open if candle.open > limit else limit
+    return None
+
+
+def trigger_fill_price(candle: Candle, side: Side, trigger: float) -> float | None:
+    """The fill price (before slippage) of a resting trigger (stop-entry) on this candle, or None: a long
+    fills once the high reaches the trigger, at the trigger or the worse open when price gapped through it."""
+    if side == "long":
+        if candle.high >= trigger:
+            return candle.open if candle.open > trigger else trigger
+        return None
+    if candle.low <= trigger:
+        return candle.open if candle.open < trigger else trigger
     return None
 
 

@@ -18,6 +18,10 @@ class FundingSchedule(Protocol):
         """The funding rate (fraction per period) that applies at funding time `ts` (epoch ms)."""
         ...
 
+    def current_rate(self, ts: int) -> float | None:
+        """The rate in force at `ts` as a strategy reads it: None when not known."""
+        ...
+
 
 class ConstantFunding:
     __slots__ = ("rate",)
@@ -26,6 +30,10 @@ class ConstantFunding:
         self.rate = rate
 
     def rate_at(self, ts: int) -> float:
+        return self.rate
+
+    def current_rate(self, ts: int) -> float | None:
+        """For a strategy's funding gate: the constant, always known."""
         return self.rate
 
 
@@ -42,6 +50,11 @@ class TableFunding:
     def rate_at(self, ts: int) -> float:
         i = bisect.bisect_right(self._times, ts)
         return self._rates[i - 1] if i else 0.0
+
+    def current_rate(self, ts: int) -> float | None:
+        """For a strategy's funding gate: the latest rate at or before `ts`; None before the table starts."""
+        i = bisect.bisect_right(self._times, ts)
+        return self._rates[i - 1] if i else None
 
     @classmethod
     def from_csv(cls, path: Path) -> TableFunding:

@@ -45,6 +45,7 @@ from laptop_agents.execution.fill_rules import (
     move_stop,
     protective_exit,
     trailed_stop,
+    trigger_fill_price,
 )
 from laptop_agents.execution.funding import FUNDING_PERIOD_MS, FundingSchedule
 from laptop_agents.execution.position_events import position_closed, position_opened
@@ -149,10 +150,11 @@ class PaperBroker:
         self._open(ts, client_order_id, qty, price, self._taker, "taker", intent)
         return True
 
-    def place_limit(self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent) -> bool:
-        """Rest a limit entry; it fills on a later candle that trades through its price."""
-        if intent.limit_price is None:
-            raise InvariantError("place_limit needs an intent with limit_price")
+    def place_resting(self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent) -> bool:
+        """Rest a limit or trigger entry; it fills on a later candle that reaches its price."""
+        price = intent.resting_price
+        if price is None:
+            raise InvariantError("place_resting needs a limit or trigger entry")
         if not self._remember(client_order_id):
             return False
         self.pending[client_order_id] = PendingEntry(client_order_id, qty, intent, ts)
@@ -162,9 +164,9 @@ class PaperBroker:
                 symbol=self.symbol,
                 client_order_id=client_order_id,
                 side="buy" if intent.side == "long" else "sell",
-                order_type="limit",
+                order_type="limit" if intent.entry_type == "limit" else "stop",
                 qty=qty,
-                price=intent.limit_price,
+                price=price,
                 reduce_only=False,
                 purpose="entry",
             )
@@ -389,12 +391,20 @@ class PaperBroker:
     def _fill_resting(self, candle: Candle) -> PositionClosed | None:
         for cid, pending in list(self.pending.items()):
             intent = pending.intent
-            assert intent.limit_price is not None  # place_limit guarantees it
-            price = limit_fill_price(candle, intent.side, intent.limit_price)
-            if price is None:
-                continue
-            del self.pending[cid]
-            position = self._open(candle.ts, cid, pending.qty, price, self._maker, "maker", intent)
+            if intent.limit_price is not None:
+                price = limit_fill_price(candle, intent.side, intent.limit_price)
+                if price is None:
+                    continue
+                del self.pending[cid]
+                position = self._open(candle.ts, cid, pending.qty, price, self._maker, "maker", intent)
+            else:
+                assert intent.trigger_price is not None  # place_resting guarantees one of them
+                raw = trigger_fill_price(candle, intent.side, intent.trigger_price)
+                if raw is None:
+                    continue
+                del self.pending[cid]
+                price = market_price(intent.side, raw, self._slippage)
+                position = self._open(candle.ts, cid, pending.qty, price, self._taker, "taker", intent)
             return self._check_exits(candle, position, stop_only=True)
         return None
 

@@ -2,6 +2,7 @@
 
 from laptop_agents.indicators.atr import ATR
 from laptop_agents.indicators.ema import EMA
+from laptop_agents.indicators.rolling import RollingMax, RollingMin, RollingSum
 from laptop_agents.indicators.sma import SMA
 
-__all__ = ["ATR", "EMA", "SMA"]
+__all__ = ["ATR", "EMA", "SMA", "RollingMax", "RollingMin", "RollingSum"]

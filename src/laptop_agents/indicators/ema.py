@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class EMA:
     """EMA with alpha = 2 / (period + 1), seeded with the mean of the first `period` values (as TA-Lib).
@@ -34,3 +36,11 @@ class EMA:
             return self.value
         self.value = value + self._alpha * (x - value)
         return self.value
+
+    def state(self) -> dict[str, Any]:
+        return {"seed_sum": self._seed_sum, "seed_count": self._seed_count, "value": self.value}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._seed_sum = float(state["seed_sum"])
+        self._seed_count = int(state["seed_count"])
+        self.value = None if state["value"] is None else float(state["value"])

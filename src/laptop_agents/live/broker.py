@@ -111,8 +111,19 @@ class BitunixBroker(LiveBooks):
     def open_market(self, *, ts: int, client_order_id: str, qty: float, ref_price: float, intent: EntryIntent) -> bool:
         return self._entry(ts, client_order_id, qty, intent, None, self.market_fill_price(intent.side, ref_price))
 
-    def place_limit(self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent) -> bool:
-        assert intent.limit_price is not None  # EntryIntent validates it
+    def place_resting(self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent) -> bool:
+        if intent.limit_price is None:  # a trigger entry: Bitunix plan orders are not used (yet)
+            self._emit(
+                OrderRejected(
+                    ts=ts,
+                    symbol=self.symbol,
+                    client_order_id=client_order_id,
+                    side="buy" if intent.side == "long" else "sell",
+                    reason="entry_type_unsupported",
+                    detail="live-exchange sends market and limit entries; trigger entries are backtest/live-paper only",
+                )
+            )
+            return False
         # a buy limit never pays more, a sell limit never gets less, than the strategy asked for
         price = round_to_step(intent.limit_price, self.spec.tick, "down" if intent.side == "long" else "up")
         return self._entry(ts, client_order_id, qty, intent, price, price)

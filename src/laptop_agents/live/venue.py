@@ -103,7 +103,7 @@ class LiveVenue:
     def broker_factory(self, emit: Callable[[Event], None]) -> BrokerFactory:
         self._emit = emit
 
-        def build(symbol: str, account: Account) -> Broker:
+        def build(symbol: str, account: Account, symbol_emit: Callable[[Event], None]) -> Broker:
             broker = BitunixBroker(
                 self.settings.broker,
                 symbol=symbol,
@@ -112,7 +112,7 @@ class LiveVenue:
                 journal=self.journal,
                 limits=self.limits,
                 account=account,
-                emit=emit,
+                emit=symbol_emit,
                 clock=self.clock,
                 submit=self.executor.submit,
             )

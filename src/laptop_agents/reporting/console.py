@@ -55,11 +55,7 @@ def result_table(
         ("run", f"{result.folder.run_id}"),
         ("data", f"{','.join(settings.data.trading_symbols)} {settings.data.interval} · {result.source}"),
         ("period", f"{period} · {s.candles:,} candles · {gaps}"),
-        (
-            "strategy",
-            f"{settings.strategy.name} (fast {settings.strategy.fast_sma}, slow "
-            f"{settings.strategy.slow_sma}, ATR {settings.strategy.atr_period})",
-        ),
+        ("strategy", strategy_label(settings)),
         ("net PnL", f"{s.net_pnl:+,.2f} USDT ({s.return_pct:+.2f} %)"),
         (
             "trades",
@@ -82,3 +78,15 @@ def result_table(
     lines = [title, "─" * max(len(title), 60)]
     lines += [f"{k:<{width}}  {v}" for k, v in rows]
     return "\n".join(lines)
+
+
+def strategy_label(settings: Settings) -> str:
+    """The strategy and the parameters a reader checks first."""
+    st = settings.strategy
+    if st.name == "sma_atr":
+        return f"sma_atr (fast {st.fast_sma}, slow {st.slow_sma}, ATR {st.atr_period})"
+    if st.params:
+        shown = ", ".join(f"{k} {v}" for k, v in list(st.params.items())[:4])
+        more = f", +{len(st.params) - 4} more" if len(st.params) > 4 else ""
+        return f"{st.name} ({shown}{more})"
+    return st.name

@@ -19,21 +19,23 @@ class SizeDecision:
 
 class PositionSizer:
     """qty = equity × risk_pct / 100 / stop distance (× size multiplier), capped at
-    (equity × max_leverage − notional the account's other positions already hold) / entry, floored to
-    `lot_step`; refused below `min_notional`, or when the other positions already use the whole budget.
+    (equity × max_leverage − notional the account's other positions already hold) / entry and at
+    `max_notional` / entry, floored to `lot_step`; refused below `min_notional`, or when the other
+    positions already use the whole budget.
 
     The floor is `floor(qty / lot_step + 1e-9)` lots (the epsilon absorbs float noise such as
     0.003 / 0.001 = 2.9999999999999996), and the result is rounded to the lot step's decimals so that
     it prints cleanly (0.007, never 0.007000000000000001).
     """
 
-    __slots__ = ("_decimals", "_lot", "_max_leverage", "_min_notional", "_risk_fraction")
+    __slots__ = ("_decimals", "_lot", "_max_leverage", "_max_notional", "_min_notional", "_risk_fraction")
 
     def __init__(self, config: RiskConfig) -> None:
         self._risk_fraction = config.risk_pct / 100.0
         self._max_leverage = config.max_leverage
         self._lot = config.lot_step
         self._min_notional = config.min_notional
+        self._max_notional = config.max_notional
         self._decimals = _decimals(config.lot_step)
 
     def size(
@@ -54,6 +56,8 @@ class PositionSizer:
                 f"open positions hold {committed_notional:.2f} notional, the whole equity × max_leverage "
                 f"({equity * self._max_leverage:.2f})",
             )
+        if self._max_notional is not None and budget > self._max_notional:
+            budget = self._max_notional
         cap = budget / entry_price
         if raw > cap:
             raw = cap

@@ -22,6 +22,7 @@ from laptop_agents.reporting.metrics import RunSummary, summarise
 from laptop_agents.reporting.run_notes import RunNotes
 from laptop_agents.reporting.trade_log import TradeLog
 from laptop_agents.runtime.event_log import EventLog
+from laptop_agents.runtime.journal_file import JournalFile
 from laptop_agents.runtime.run_folder import RunFolder
 
 
@@ -73,14 +74,16 @@ class RunArtifacts:
         )
         self.notes = RunNotes()
         self.recent: deque[Event] = deque(maxlen=max(settings.run.report_recent_events, 1))
+        self.journal = JournalFile(folder.journal, durable=durable)
         self.log.subscribe(self.trades.on_event)
+        self.log.subscribe(self.journal.on_event)
         self.log.subscribe(self.notes.on_event)
         self.log.subscribe(self.recent.append)
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Lengths and states of the derived files, for a live checkpoint (the event log adds its own)."""
         return {
-            "files": {"trades": self.trades.offset(), "equity": self.curves.offset()},
+            "files": {"trades": self.trades.offset(), "equity": self.curves.offset(), "journal": self.journal.offset()},
             "trade_log": self.trades.state(),
             "curves": self.curves.state(),
         }
@@ -112,6 +115,7 @@ class RunArtifacts:
         self, summary: RunSummary, *, mode: str, source: str, strategy: str, error: str | None = None
     ) -> None:
         self.trades.close()
+        self.journal.close()
         self.log.close()
         write_summary_html(
             self.folder.summary,

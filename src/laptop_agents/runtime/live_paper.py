@@ -174,7 +174,15 @@ def prepare_resume(folder: RunFolder, mode: str) -> dict[str, Any]:
     files = payload.get("files")
     if not isinstance(files, dict) or payload.get("mode") != mode:
         raise CheckpointError(f"checkpoint {folder.state} is not a {mode} checkpoint; it cannot be resumed")
-    for name, path in (("events", folder.events), ("trades", folder.trades), ("equity", folder.equity)):
+    named = (
+        ("events", folder.events),
+        ("trades", folder.trades),
+        ("equity", folder.equity),
+        ("journal", folder.journal),
+    )
+    for name, path in named:
+        if name not in files or (name == "journal" and not path.exists() and int(files[name]) == 0):
+            continue  # the journal exists once a journaling strategy wrote to it
         size = int(files[name])
         actual = path.stat().st_size if path.exists() else -1
         if actual < size:

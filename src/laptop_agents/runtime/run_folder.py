@@ -47,6 +47,10 @@ class RunFolder:
         return self.path / "equity.csv"
 
     @property
+    def journal(self) -> Path:
+        return self.path / "journal.jsonl"
+
+    @property
     def state(self) -> Path:
         return self.path / "state.json"
 

@@ -1,0 +1,136 @@
+"""Rolling windows over the last `size` values: sum, maximum, minimum. O(1) amortised per value.
+
+The extremes are kept lazily: a new value that beats the current extreme replaces it at once; only when
+the extreme leaves the window is the window rescanned. On market data that happens about once per window,
+so the cost per value stays a handful of operations.
+
+`value` is the statistic of the values pushed so far (None before the first); read it *before* `push`
+to get the statistic of the prior bars (a swing high "before this candle").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class _Ring:
+    __slots__ = ("_buf", "_t", "size")
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"window size must be >= 1, got {size}")
+        self.size = size
+        self._buf: list[float] = []
+        self._t = 0  # values pushed so far; the newest sits at (_t − 1) % size
+
+    @property
+    def full(self) -> bool:
+        return self._t >= self.size
+
+    def _ring_state(self) -> dict[str, Any]:
+        return {"buf": list(self._buf), "t": self._t}
+
+    def _ring_restore(self, state: dict[str, Any]) -> None:
+        self._buf = [float(x) for x in state["buf"]]
+        self._t = int(state["t"])
+
+
+class RollingSum(_Ring):
+    """Sum (and mean) of the last `size` values."""
+
+    __slots__ = ("total",)
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.total = 0.0
+
+    def push(self, x: float) -> None:
+        t = self._t
+        if t < self.size:
+            self._buf.append(x)
+            self.total += x
+        else:
+            i = t % self.size
+            self.total += x - self._buf[i]
+            self._buf[i] = x
+        self._t = t + 1
+
+    def oldest(self) -> float:
+        """The value the next push drops (0.0 while the window is not full)."""
+        return self._buf[self._t % self.size] if self._t >= self.size else 0.0
+
+    @property
+    def mean(self) -> float | None:
+        n = min(self._t, self.size)
+        return self.total / n if n else None
+
+    def state(self) -> dict[str, Any]:
+        return {**self._ring_state(), "total": self.total}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._ring_restore(state)
+        self.total = float(state["total"])
+
+
+class RollingMax(_Ring):
+    """Maximum of the last `size` values."""
+
+    __slots__ = ("_at", "value")
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.value: float | None = None
+        self._at = -1  # push number of the current extreme
+
+    def push(self, x: float) -> None:
+        t = self._t
+        size = self.size
+        buf = self._buf
+        if t < size:
+            buf.append(x)
+        else:
+            buf[t % size] = x
+        self._t = t + 1
+        value = self.value
+        if value is None or x >= value:
+            self.value = x
+            self._at = t
+        elif self._at <= t - size:  # the extreme just left the window
+            self._rescan(max(buf))
+
+    def _rescan(self, best: float) -> None:
+        """Point at an occurrence of `best` (found at C speed; an equal value left behind is found by the
+        next rescan)."""
+        self.value = best
+        t = self._t - 1
+        self._at = t - (t - self._buf.index(best)) % self.size
+
+    def state(self) -> dict[str, Any]:
+        return {**self._ring_state(), "value": self.value, "at": self._at}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._ring_restore(state)
+        self.value = None if state["value"] is None else float(state["value"])
+        self._at = int(state["at"])
+
+
+class RollingMin(RollingMax):
+    """Minimum of the last `size` values."""
+
+    __slots__ = ()
+
+    def push(self, x: float) -> None:
+        t = self._t
+        size = self.size
+        buf = self._buf
+        if t < size:
+            buf.append(x)
+        else:
+            buf[t % size] = x
+        self._t = t + 1
+        value = self.value
+        if value is None or x <= value:
+            self.value = x
+            self._at = t
+        elif self._at <= t - size:
+            self._rescan(min(buf))

@@ -1,0 +1,56 @@
+"""Cumulative volume delta from candles alone, and its divergence from price.
+
+There is no trade tape in a candle, so the delta is synthetic: the close's place in the candle's range
+times its volume, ((close − low) − (high − close)) / (high − low) × volume: +volume for a close on the
+high, −volume on the low, 0 for a doji or a zero range. CVD is its running sum.
+
+- bullish divergence: the low makes a new `cvd_lookback`-candle low but CVD stays above its lowest value
+  of those candles (sellers did not follow through);
+- bearish divergence: the high makes a new high while CVD stays below its highest value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from laptop_agents.core.candle import Candle
+from laptop_agents.strategy.supervisor.windows import WindowBank
+
+
+class CvdDivergence:
+    __slots__ = ("_cvd_max", "_cvd_min", "_highs", "_lows", "bearish", "bullish", "cvd", "ready")
+
+    def __init__(self, lookback: int, windows: WindowBank) -> None:
+        self._lows = windows.min("low", lookback)
+        self._highs = windows.max("high", lookback)
+        self._cvd_min = windows.min("cvd", lookback)
+        self._cvd_max = windows.max("cvd", lookback)
+        self.cvd = 0.0
+        self.bullish = False
+        self.bearish = False
+        self.ready = False
+
+    def update(self, candle: Candle) -> float:
+        high, low, close = candle.high, candle.low, candle.close
+        span = high - low
+        cvd = self.cvd
+        if span > 0.0:
+            cvd += ((close - low) - (high - close)) / span * candle.volume
+            self.cvd = cvd
+        if self.ready or self._lows.full:
+            self.ready = True
+            low_min, cvd_min = self._lows.value, self._cvd_min.value
+            high_max, cvd_max = self._highs.value, self._cvd_max.value
+            assert low_min is not None  # full windows
+            assert cvd_min is not None
+            assert high_max is not None
+            assert cvd_max is not None
+            self.bullish = low < low_min and cvd > cvd_min
+            self.bearish = high > high_max and cvd < cvd_max
+        return cvd
+
+    def state(self) -> dict[str, Any]:
+        return {"cvd": self.cvd}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.cvd = float(state["cvd"])
