@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="live-exchange: acknowledge the adopted outside position on these symbols, e.g. BTCUSDT",
     )
     run.add_argument("--duration", type=float, help="live modes: stop after this many seconds (run.duration_s)")
+    run.add_argument("--grid", help="validate: 'key=v1,v2;key2=...' parameter grid (validation.grid)")
+    run.add_argument("--train", type=int, help="validate: candles per training window (validation.train)")
+    run.add_argument("--test", type=int, help="validate: candles per out-of-sample window (validation.test)")
+    run.add_argument("--jobs", type=int, help="validate: parallel processes (default: the machine's cores)")
+    run.add_argument("--max-candidates", type=int, help="validate: thin the grid to this many (seeded)")
     run.add_argument("--profile", help="config/profiles/NAME.json layered over the defaults")
     run.add_argument("--config", dest="config_file", help="a JSON config file layered over the profile")
     run.add_argument(
@@ -150,6 +155,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         ("duration", "run.duration_s"),
         ("flatten_on_stop", "live.flatten_on_stop"),
         ("ack_external", "live.acknowledged_external"),
+        ("grid", "validation.grid"),
+        ("train", "validation.train"),
+        ("test", "validation.test"),
+        ("jobs", "validation.jobs"),
+        ("max_candidates", "validation.max_candidates"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -164,7 +174,7 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_OK
     configure_logging(level=settings.run.log_level, fmt=settings.run.log_format, clock=LiveClock())
     mode = settings.run.mode
-    if mode in ("backtest", "live-paper"):
+    if mode in ("backtest", "live-paper", "validate"):
         from laptop_agents.strategy.registry import build_strategy
 
         # Build the strategy once before any run folder exists: a bad --strategy is one line, nothing written.
@@ -191,15 +201,13 @@ def _run(args: argparse.Namespace) -> int:
         return _live_exchange(
             settings, confirmed=args.confirm_live, preflight_only=args.preflight_only, resume=args.resume
         )
-    if mode == "selftest":
-        from laptop_agents.backtest.selftest import run_selftest
+    if mode == "validate":
+        from laptop_agents.validate.command import run_validate
 
-        return EXIT_OK if run_selftest(print) else EXIT_FAILED
-    print(
-        f"la: run.mode {mode!r} is not available in this version yet; use --mode backtest or selftest",
-        file=sys.stderr,
-    )
-    return EXIT_BAD_INPUT
+        return run_validate(settings, shown_path=_shown)
+    from laptop_agents.backtest.selftest import run_selftest
+
+    return EXIT_OK if run_selftest(print) else EXIT_FAILED
 
 
 def _backtest(settings: Settings) -> int:

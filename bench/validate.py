@@ -1,0 +1,151 @@
+"""Validation throughput with 1 and 2 processes, and the supervisor strategy's backtest speed.
+
+    .venv/bin/python bench/validate.py [--repeat 3] [--candidates 200]
+
+Measured, each in a fresh child process and repeated (medians reported):
+- a walk-forward validation of a 200-candidate sma_atr grid (fast × slow × stop_atr_mult) over the
+  bundled real data (45,031 1-minute candles; train 10,000 / test 5,000 = 7 folds; breaker off so every
+  candidate trades through), with --jobs 1 and --jobs 2: candidates/s and the speed-up of 2 over 1;
+- the supervisor's backtest speed over the same data: the in-memory core loop validate uses (warm-up,
+  core, metrics; no files), the full backtest with every artifact, and the sma_atr full backtest as the
+  baseline in the same run.
+Targets (issue 6): speed-up >= 1.8x on 2 cores; supervisor backtest >= 100,000 candles/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = REPO / "data" / "ftx_btc-perp_1m_2022-01.csv"
+FAST = "3,5,8,10,12,15,20,25"
+SLOW = "30,40,50,60,80"
+STOP = "1,1.5,2,2.5,3"
+
+
+def _settings(*sets: str) -> object:
+    from laptop_agents.config.loader import load_settings
+
+    return load_settings(sets=[f"data.source=csv:{BUNDLED}", "circuit_breaker.enabled=false", *sets], environ={})
+
+
+def child_validate(jobs: int, candidates: int) -> dict[str, float]:
+    from laptop_agents.config.models import Settings
+    from laptop_agents.validate.command import load_candles
+    from laptop_agents.validate.runner import run_validation
+
+    settings = _settings(
+        f"validation.grid=fast_sma={FAST};slow_sma={SLOW};stop_atr_mult={STOP}",
+        f"validation.max_candidates={candidates}",
+    )
+    assert isinstance(settings, Settings)
+    candles = load_candles(settings)
+    started = time.perf_counter()
+    result = run_validation(settings, candles, jobs=jobs)
+    elapsed = time.perf_counter() - started
+    n = result["combinations_valid"]
+    return {"candidates": n, "seconds": elapsed, "candidates_per_s": n / elapsed, "folds": len(result["folds"])}
+
+
+def child_backtest(strategy: str, kind: str) -> dict[str, float]:
+    from laptop_agents.backtest.driver import run_backtest
+    from laptop_agents.config.models import Settings
+    from laptop_agents.core.clock import LiveClock
+    from laptop_agents.feeds.sources import open_source
+    from laptop_agents.runtime.run_folder import RunFolder
+    from laptop_agents.validate.command import load_candles
+    from laptop_agents.validate.evaluate import evaluate
+
+    settings = _settings(f"strategy.name={strategy}")
+    assert isinstance(settings, Settings)
+    if kind == "core":
+        candles = load_candles(settings)
+        started = time.perf_counter()
+        score = evaluate(settings, candles, 0, len(candles))
+        elapsed = time.perf_counter() - started
+        return {"candles_per_s": len(candles) / elapsed, "trades": score.trades}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = RunFolder.create(Path(tmp), "bench")
+        started = time.perf_counter()
+        result = run_backtest(
+            settings, source=open_source(settings.data, seed=1), folder=folder, wall_clock=LiveClock()
+        )
+        elapsed = time.perf_counter() - started
+    return {"candles_per_s": result.summary.candles / elapsed, "trades": result.summary.trades}
+
+
+def _spawn(*args: str) -> dict[str, float]:
+    out = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        if args.child[0] == "validate":
+            result = child_validate(int(args.child[1]), int(args.child[2]))
+        else:
+            result = child_backtest(args.child[1], args.child[2])
+        print(json.dumps(result))
+        return 0
+    med = statistics.median
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in ("v1", "v2", "sup_core", "sup_full", "sma_full")}
+    for _ in range(args.repeat):
+        runs["v1"].append(_spawn("validate", "1", str(args.candidates)))
+        runs["v2"].append(_spawn("validate", "2", str(args.candidates)))
+        runs["sup_core"].append(_spawn("backtest", "supervisor", "core"))
+        runs["sup_full"].append(_spawn("backtest", "supervisor", "full"))
+        runs["sma_full"].append(_spawn("backtest", "sma_atr", "full"))
+    v1 = med(r["candidates_per_s"] for r in runs["v1"])
+    v2 = med(r["candidates_per_s"] for r in runs["v2"])
+    core = med(r["candles_per_s"] for r in runs["sup_core"])
+    full = med(r["candles_per_s"] for r in runs["sup_full"])
+    sma = med(r["candles_per_s"] for r in runs["sma_full"])
+    report = {
+        "validation": {
+            "candidates": runs["v1"][0]["candidates"],
+            "folds": runs["v1"][0]["folds"],
+            "jobs1_candidates_per_s": v1,
+            "jobs2_candidates_per_s": v2,
+            "speedup": v2 / v1,
+            "jobs1_seconds": med(r["seconds"] for r in runs["v1"]),
+            "jobs2_seconds": med(r["seconds"] for r in runs["v2"]),
+        },
+        "supervisor": {
+            "core_candles_per_s": core,
+            "full_backtest_candles_per_s": full,
+            "sma_atr_full_backtest_candles_per_s": sma,
+            "full_ratio_to_sma_atr": full / sma,
+            "trades": runs["sup_full"][0]["trades"],
+        },
+    }
+    out = REPO / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "validate.json").write_text(json.dumps(report, indent=2) + "\n")
+    va = report["validation"]
+    print(
+        f"validation, {va['candidates']:.0f} candidates × {va['folds']:.0f} folds over the bundled data "
+        f"(median of {args.repeat}): 1 job {v1:.2f} candidates/s ({va['jobs1_seconds']:.1f} s), 2 jobs "
+        f"{v2:.2f} candidates/s ({va['jobs2_seconds']:.1f} s): speed-up {v2 / v1:.2f}x"
+    )
+    print(
+        f"supervisor backtest of the bundled data: {core:,.0f} candles/s in memory (validate's loop), "
+        f"{full:,.0f} candles/s with every file; sma_atr full backtest {sma:,.0f} candles/s "
+        f"(supervisor at {full / sma:.0%} of it)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""validate mode: a parameter grid, walk-forward folds, parallel evaluation, a leaderboard."""

@@ -1,0 +1,175 @@
+"""Run a validation: every candidate on every training window (in parallel processes), the best of each
+window on the next, out-of-sample window, and a leaderboard.
+
+Each process gets the candles and the candidates once (initializer); a task is one candidate over all
+its training windows, so there are few, even tasks. Results are gathered by index, so the outcome does
+not depend on `jobs` or on which process finished first: same data, grid and seed, same result.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from laptop_agents.config.models import Settings, ValidateConfig
+from laptop_agents.core.candle import Candle
+from laptop_agents.validate.evaluate import Score, evaluate
+from laptop_agents.validate.folds import Fold, walk_forward
+from laptop_agents.validate.grid import Candidate, candidates, parse_grid
+
+_candles: list[Candle] = []
+_candidates: list[Candidate] = []
+_folds: list[Fold] = []
+
+
+def _init(rows: list[tuple[int, float, float, float, float, float]], cands: list[Candidate], folds: list[Fold]) -> None:
+    global _candles, _candidates, _folds
+    _candles = [Candle(*row) for row in rows]
+    _candidates, _folds = cands, folds
+
+
+def _train(index: int) -> list[Score]:
+    settings = _candidates[index].settings
+    return [evaluate(settings, _candles, f.train_start, f.train_end) for f in _folds]
+
+
+def _test(task: tuple[int, int]) -> Score:
+    index, fold = task
+    f = _folds[fold]
+    return evaluate(_candidates[index].settings, _candles, f.train_end, f.test_end)
+
+
+def default_jobs() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def run_validation(
+    settings: Settings,
+    candles: Sequence[Candle],
+    *,
+    jobs: int | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """The whole validation as a JSON-able dict (what validation.json holds). `on_progress(done, total)`."""
+    config = settings.validation
+    grid = parse_grid(config.grid)
+    cands, dropped = candidates(settings, grid, max_candidates=config.max_candidates, seed=settings.run.seed)
+    folds = walk_forward(len(candles), config.train, config.test)
+    jobs = jobs or config.jobs or default_jobs()
+    jobs = max(1, min(jobs, len(cands)))
+    total = len(cands) + len(folds)
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total)
+
+    rows = [c.as_tuple() for c in candles]
+    train: list[list[Score]] = []
+    if jobs == 1:
+        _init(rows, cands, folds)
+        for i in range(len(cands)):
+            train.append(_train(i))
+            tick()
+        best = _best_per_fold(train, folds, config)
+        tests = []
+        for f in folds:
+            tests.append(_test((best[f.index], f.index)))
+            tick()
+    else:
+        with ProcessPoolExecutor(max_workers=jobs, initializer=_init, initargs=(rows, cands, folds)) as pool:
+            for scores in pool.map(_train, range(len(cands)), chunksize=1):
+                train.append(scores)
+                tick()
+            best = _best_per_fold(train, folds, config)
+            tests = []
+            for score in pool.map(_test, [(best[f.index], f.index) for f in folds]):
+                tests.append(score)
+                tick()
+    return _report(settings, config, grid, cands, dropped, folds, train, best, tests, candles)
+
+
+def _best_per_fold(train: list[list[Score]], folds: list[Fold], config: ValidateConfig) -> dict[int, int]:
+    """The candidate with the highest training objective in each fold (the lower index on a tie)."""
+    return {f.index: max(range(len(train)), key=lambda i: (train[i][f.index].objective(config), -i)) for f in folds}
+
+
+def _report(
+    settings: Settings,
+    config: ValidateConfig,
+    grid: dict[str, list[Any]],
+    cands: list[Candidate],
+    dropped: int,
+    folds: list[Fold],
+    train: list[list[Score]],
+    best: dict[int, int],
+    tests: list[Score],
+    candles: Sequence[Candle],
+) -> dict[str, Any]:
+    won = [0] * len(cands)
+    for index in best.values():
+        won[index] += 1
+    board: list[dict[str, Any]] = []
+    for i, scores in enumerate(train):
+        objectives = [s.objective(config) for s in scores]
+        board.append({
+            "candidate": i,
+            "params": cands[i].params,
+            "mean_objective": sum(objectives) / len(objectives),
+            "train_net_pnl": sum(s.net_pnl for s in scores),
+            "worst_drawdown": max(s.max_drawdown for s in scores),
+            "trades": sum(s.trades for s in scores),
+            "folds_won": won[i],
+        })  # fmt: skip
+    board.sort(key=lambda row: (-float(row["mean_objective"]), int(row["candidate"])))
+    for rank, row in enumerate(board, start=1):
+        row["rank"] = rank
+    fold_rows = []
+    for f, test in zip(folds, tests, strict=True):
+        index = best[f.index]
+        fold_rows.append({
+            "fold": f.index,
+            "train": {"from_ts": candles[f.train_start].ts, "to_ts": candles[f.train_end - 1].ts,
+                      "candles": f.train_end - f.train_start},
+            "test": {"from_ts": candles[f.train_end].ts, "to_ts": candles[f.test_end - 1].ts,
+                     "candles": f.test_end - f.train_end},
+            "best_candidate": index,
+            "best_params": cands[index].params,
+            "train_result": train[index][f.index].as_dict(config),
+            "test_result": test.as_dict(config),
+        })  # fmt: skip
+    oos = {
+        "net_pnl": sum(t.net_pnl for t in tests),
+        "trades": sum(t.trades for t in tests),
+        "wins": sum(t.wins for t in tests),
+        "worst_drawdown": max(t.max_drawdown for t in tests),
+        "objective": sum(t.objective(config) for t in tests),
+        "profitable_folds": sum(1 for t in tests if t.net_pnl > 0),
+        "folds": len(tests),
+    }
+    return {
+        "strategy": settings.strategy.name,
+        "symbol": settings.data.symbol,
+        "source": settings.data.source,
+        "interval": settings.data.interval,
+        "candles": len(candles),
+        "first_ts": candles[0].ts,
+        "last_ts": candles[-1].ts,
+        "seed": settings.run.seed,
+        "grid": grid,
+        "objective": config.objective,
+        "dd_penalty": config.dd_penalty,
+        "train": config.train,
+        "test": config.test,
+        "combinations_valid": len(cands),
+        "combinations_dropped_invalid": dropped,
+        "max_candidates": config.max_candidates,
+        "folds": fold_rows,
+        "out_of_sample": oos,
+        "best_params": board[0]["params"],
+        "leaderboard": board,
+    }

@@ -1,0 +1,109 @@
+"""validate mode: the grid, the walk-forward folds, the evaluation window, and the CLI run on the bundled
+data (a leaderboard; the same seed gives the same validation.json whatever the number of processes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from laptop_agents.core.errors import ConfigError
+from laptop_agents.validate.evaluate import evaluate
+from laptop_agents.validate.folds import walk_forward
+from laptop_agents.validate.grid import candidates, parse_grid
+from tests.helpers import closes_to_candles, settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_grid_is_every_combination_with_invalid_ones_dropped() -> None:
+    grid = parse_grid("fast=5,10,30; slow=30,50 ;tp_r=2")
+    assert grid == {"fast": [5, 10, 30], "slow": [30, 50], "tp_r": [2]}
+    cands, dropped = candidates(settings(), grid, max_candidates=None, seed=1)
+    assert [(c.settings.strategy.fast_sma, c.settings.strategy.slow_sma) for c in cands] == [
+        (5, 30), (5, 50), (10, 30), (10, 50), (30, 50)
+    ]  # fmt: skip
+    assert dropped == 1  # fast 30 / slow 30
+
+
+def test_grid_reaches_supervisor_params_and_any_setting() -> None:
+    base = settings("strategy.name=supervisor")
+    cands, _ = candidates(base, parse_grid("cooldown_bars=1,2;risk.rr_min=1.5"), max_candidates=None, seed=1)
+    assert [(c.settings.strategy.params["cooldown_bars"], c.settings.risk.rr_min) for c in cands] == [
+        (1, 1.5),
+        (2, 1.5),
+    ]
+
+
+def test_max_candidates_thins_deterministically() -> None:
+    grid = parse_grid("fast=2,3,4,5,6,7,8,9;slow=20,30,40,50")
+    a, _ = candidates(settings(), grid, max_candidates=5, seed=7)
+    b, _ = candidates(settings(), grid, max_candidates=5, seed=7)
+    c, _ = candidates(settings(), grid, max_candidates=5, seed=8)
+    assert [x.params for x in a] == [x.params for x in b] and len(a) == 5
+    assert [x.params for x in a] != [x.params for x in c]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("fast", "validation.grid: 'fast' is not 'key=value1,value2,...'"),
+        ("fast=1;fast=2", "validation.grid: fast is given twice"),
+        ("speed=1", "validation.grid: speed is not an sma_atr parameter"),
+        ("risk.nope=1", "validation.grid: risk.nope is not a setting"),
+    ],
+)
+def test_bad_grid_is_one_line(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        candidates(settings(), parse_grid(text), max_candidates=None, seed=1)
+    assert str(info.value).startswith(message)
+
+
+def test_walk_forward_slides_by_the_test_window() -> None:
+    folds = walk_forward(100, 40, 20)
+    assert [(f.train_start, f.train_end, f.test_end) for f in folds] == [(0, 40, 60), (20, 60, 80), (40, 80, 100)]
+    with pytest.raises(ConfigError, match=r"validation\.train"):
+        walk_forward(50, 40, 20)
+
+
+def test_a_window_trades_as_it_would_inside_the_longer_run() -> None:
+    """Warm-up before the window halts entries, so nothing opens before the window starts."""
+    closes = [100 + 10 * ((i // 15) % 2) + (i % 15) * (1 if (i // 15) % 2 == 0 else -1) for i in range(300)]
+    candles = closes_to_candles([float(c) for c in closes])
+    s = settings(
+        "strategy.fast_sma=2", "strategy.slow_sma=5", "strategy.min_atr_pct=0", "circuit_breaker.enabled=false"
+    )
+    score = evaluate(s, candles, 100, 200)
+    assert score.candles == 100 and score.trades > 0
+    assert evaluate(s, candles, 100, 200) == score  # deterministic
+    assert score.max_drawdown >= 0
+
+
+def _validate(tmp_path: Path, run_id: str, jobs: int) -> dict[str, object]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "laptop_agents.cli", "run", "--mode", "validate", "--run-id", run_id,
+         "--grid", "fast=5,10,20;slow=30,50;stop_atr_mult=1,2;tp_r=1.5,3", "--max-candidates", "12",
+         "--train", "8000", "--test", "8000", "--jobs", str(jobs), "--set", f"run.runs_dir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "rank  mean objective" in proc.stdout and "out of sample" in proc.stdout
+    folder = tmp_path / run_id
+    assert "<h2>Leaderboard" in (folder / "summary.html").read_text()
+    result: dict[str, object] = json.loads((folder / "validation.json").read_text())
+    return result
+
+
+def test_validate_on_the_bundled_data_is_reproducible(tmp_path: Path) -> None:
+    one = _validate(tmp_path, "one", 1)
+    two = _validate(tmp_path, "two", 2)
+    assert one == two
+    assert one["combinations_valid"] == 12
+    folds = one["folds"]
+    assert isinstance(folds, list) and len(folds) == 4  # 45,031 candles: (45,031 − 8,000) // 8,000 folds
+    board = one["leaderboard"]
+    assert isinstance(board, list) and len(board) == 12 and board[0]["rank"] == 1
+    assert board[0]["params"] == one["best_params"]
