@@ -160,36 +160,16 @@ class TradingCore:
         self.breaker.on_trade_closed(ts=trade.ts, net_pnl=trade.net_pnl, equity=self.account_equity(price))
 
     def _enter(self, candle: Candle, intent: EntryIntent) -> None:
-        order_side: OrderSide = "buy" if intent.side == "long" else "sell"
         refusal = self._entry_refusal()
         if refusal is not None:
-            reason, detail = refusal
-            self._emit(
-                OrderRejected(
-                    ts=candle.ts,
-                    symbol=self.symbol,
-                    client_order_id=None,
-                    side=order_side,
-                    reason=reason,
-                    detail=detail,
-                )
-            )
+            self._reject(candle, intent, *refusal)
             return
         broker = self.broker
         resting = intent.resting_price
         entry_price = broker.market_fill_price(intent.side, candle.close) if resting is None else resting
         rr = intent.reward_risk(entry_price)
         if rr is not None and rr < self.rr_min:
-            self._emit(
-                OrderRejected(
-                    ts=candle.ts,
-                    symbol=self.symbol,
-                    client_order_id=None,
-                    side=order_side,
-                    reason="rr_below_min",
-                    detail=f"reward/risk {rr:.2f} < risk.rr_min {self.rr_min:g}",
-                )
-            )
+            self._reject(candle, intent, "rr_below_min", f"reward/risk {rr:.2f} < risk.rr_min {self.rr_min:g}")
             return
         account = self.account
         decision = self.sizer.size(
@@ -200,16 +180,7 @@ class TradingCore:
             committed_notional=account.committed_notional(self.symbol) if account.shared else 0.0,
         )
         if decision.rejected is not None:
-            self._emit(
-                OrderRejected(
-                    ts=candle.ts,
-                    symbol=self.symbol,
-                    client_order_id=None,
-                    side=order_side,
-                    reason=decision.rejected,
-                    detail=decision.detail,
-                )
-            )
+            self._reject(candle, intent, decision.rejected, decision.detail)
             return
         cid = self.ids.next()
         if resting is not None:
@@ -218,6 +189,14 @@ class TradingCore:
             broker.open_market(
                 ts=candle.ts, client_order_id=cid, qty=decision.qty, ref_price=candle.close, intent=intent
             )
+
+    def _reject(self, candle: Candle, intent: EntryIntent, reason: str, detail: str) -> None:
+        side: OrderSide = "buy" if intent.side == "long" else "sell"
+        self._emit(
+            OrderRejected(
+                ts=candle.ts, symbol=self.symbol, client_order_id=None, side=side, reason=reason, detail=detail
+            )
+        )
 
     def _entry_refusal(self) -> tuple[str, str] | None:
         refusal = self.gate.refusal()
