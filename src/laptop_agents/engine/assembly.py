@@ -114,7 +114,9 @@ def build_portfolio(
     return Portfolio(cores)
 
 
-ORDER_EVENTS = (OrderPlaced, OrderRejected, OrderCancelled, Fill, PositionOpened, PositionClosed)
+ORDER_EVENTS: frozenset[type[Event]] = frozenset(
+    (OrderPlaced, OrderRejected, OrderCancelled, Fill, PositionOpened, PositionClosed)
+)
 
 
 def order_aware_sink(emit: Callable[[Event], None], strategy: Strategy) -> Callable[[Event], None]:
@@ -123,11 +125,10 @@ def order_aware_sink(emit: Callable[[Event], None], strategy: Strategy) -> Calla
     hook = getattr(strategy, "on_order_event", None)
     if not callable(hook):
         return emit
-    order_events = frozenset(ORDER_EVENTS)
 
     def sink(event: Event) -> None:
         emit(event)
-        if type(event) in order_events:
+        if type(event) in ORDER_EVENTS:
             hook(event)
 
     return sink

@@ -71,8 +71,10 @@ class TradingCore:
 
     def on_candle(self, candle: Candle) -> None:
         broker = self.broker
-        if broker.pending and (self.halts or not self.breaker.allows_entries):
-            self._gate_cancels(candle.ts)
+        if broker.pending and self.gate.blocked:
+            reason = self.gate.cancel_reason()
+            if reason is not None:
+                self._cancel_resting(candle.ts, reason)
         # Step 1 has work only with a position, a resting order or a funding time due; skip the call otherwise.
         if broker.position is not None or broker.pending or candle.ts >= broker.funding_due_ts:
             for trade in broker.on_candle_open(candle):
@@ -108,17 +110,15 @@ class TradingCore:
                 if trade is not None:
                     self._trade_closed(trade, candle.close)
             elif type(intent) is CancelIntent:
-                cids = list(broker.pending) if intent.client_order_id is None else [intent.client_order_id]
-                for cid in cids:
-                    broker.cancel(ts=candle.ts, client_order_id=cid, reason=intent.reason)
+                self._cancel_resting(candle.ts, intent.reason, intent.client_order_id)
             elif isinstance(intent, EntryIntent):
                 self._enter(candle, intent)
 
-    def _gate_cancels(self, ts: int) -> None:
-        reason = self.gate.cancel_reason()
-        if reason is not None:
-            for cid in list(self.broker.pending):
-                self.broker.cancel(ts=ts, client_order_id=cid, reason=reason)
+    def _cancel_resting(self, ts: int, reason: str, client_order_id: str | None = None) -> None:
+        """Cancel the resting entry `client_order_id`, or every one of this symbol when None."""
+        broker = self.broker
+        for cid in list(broker.pending) if client_order_id is None else [client_order_id]:
+            broker.cancel(ts=ts, client_order_id=cid, reason=reason)
 
     def finish(self) -> PositionClosed | None:
         """End of data: close a position still open at the last close, by the market rules (reason `end`)."""

@@ -393,18 +393,16 @@ class PaperBroker:
             intent = pending.intent
             if intent.limit_price is not None:
                 price = limit_fill_price(candle, intent.side, intent.limit_price)
-                if price is None:
-                    continue
-                del self.pending[cid]
-                position = self._open(candle.ts, cid, pending.qty, price, self._maker, "maker", intent)
+                fee_rate, liquidity = self._maker, "maker"
             else:
                 assert intent.trigger_price is not None  # place_resting guarantees one of them
                 raw = trigger_fill_price(candle, intent.side, intent.trigger_price)
-                if raw is None:
-                    continue
-                del self.pending[cid]
-                price = market_price(intent.side, raw, self._slippage)
-                position = self._open(candle.ts, cid, pending.qty, price, self._taker, "taker", intent)
+                price = None if raw is None else market_price(intent.side, raw, self._slippage)
+                fee_rate, liquidity = self._taker, "taker"
+            if price is None:
+                continue
+            del self.pending[cid]
+            position = self._open(candle.ts, cid, pending.qty, price, fee_rate, liquidity, intent)
             return self._check_exits(candle, position, stop_only=True)
         return None
 

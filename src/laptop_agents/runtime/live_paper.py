@@ -181,7 +181,7 @@ def prepare_resume(folder: RunFolder, mode: str) -> dict[str, Any]:
         ("journal", folder.journal),
     )
     for name, path in named:
-        if name not in files or (name == "journal" and not path.exists() and int(files[name]) == 0):
+        if name == "journal" and not path.exists() and int(files.get(name, 0)) == 0:
             continue  # the journal exists once a journaling strategy wrote to it
         size = int(files[name])
         actual = path.stat().st_size if path.exists() else -1

@@ -8,8 +8,9 @@ not depend on `jobs` or on which process finished first: same data, grid and see
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -18,6 +19,9 @@ from laptop_agents.core.candle import Candle
 from laptop_agents.validate.evaluate import Score, evaluate
 from laptop_agents.validate.folds import Fold, walk_forward
 from laptop_agents.validate.grid import Candidate, candidates, parse_grid
+
+Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]
+"""`map`, or a process pool's `map` (results in input order either way)."""
 
 _candles: list[Candle] = []
 _candidates: list[Candidate] = []
@@ -69,27 +73,24 @@ def run_validation(
             on_progress(done, total)
 
     rows = [c.as_tuple() for c in candles]
-    train: list[list[Score]] = []
-    if jobs == 1:
-        _init(rows, cands, folds)
-        for i in range(len(cands)):
-            train.append(_train(i))
+    with contextlib.ExitStack() as stack:
+        mapper: Mapper = map
+        if jobs == 1:  # in this process: no pool to start, nothing to pickle
+            _init(rows, cands, folds)
+        else:
+            pool = stack.enter_context(
+                ProcessPoolExecutor(max_workers=jobs, initializer=_init, initargs=(rows, cands, folds))
+            )
+            mapper = pool.map
+        train: list[list[Score]] = []
+        for scores in mapper(_train, range(len(cands))):
+            train.append(scores)
             tick()
         best = _best_per_fold(train, folds, config)
-        tests = []
-        for f in folds:
-            tests.append(_test((best[f.index], f.index)))
+        tests: list[Score] = []
+        for score in mapper(_test, [(best[f.index], f.index) for f in folds]):
+            tests.append(score)
             tick()
-    else:
-        with ProcessPoolExecutor(max_workers=jobs, initializer=_init, initargs=(rows, cands, folds)) as pool:
-            for scores in pool.map(_train, range(len(cands)), chunksize=1):
-                train.append(scores)
-                tick()
-            best = _best_per_fold(train, folds, config)
-            tests = []
-            for score in pool.map(_test, [(best[f.index], f.index) for f in folds]):
-                tests.append(score)
-                tick()
     return _report(settings, config, grid, cands, dropped, folds, train, best, tests, candles)
 
 

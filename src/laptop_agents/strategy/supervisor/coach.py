@@ -42,7 +42,6 @@ class Plan:
     status: str = "sent"  # sent → resting → open; removed when done
     client_order_id: str | None = None
     fill_ts: int | None = None
-    fill_price: float | None = None
     trade_id: int | None = None
 
     @property
@@ -111,7 +110,7 @@ class JournalCoach:
         elif kind is Fill:
             assert isinstance(event, Fill)
             if event.client_order_id == plan.client_order_id and plan.status != "open":
-                plan.status, plan.fill_ts, plan.fill_price = "open", event.ts, event.price
+                plan.status, plan.fill_ts = "open", event.ts
                 d = 1.0 if plan.side == "long" else -1.0
                 slippage = d * (event.price - plan.entry)
                 self._record(event.ts, plan, "fill", {"price": event.price, "qty": event.qty,
