@@ -7,8 +7,10 @@ Measured, each in a fresh child process and repeated (medians reported):
   bundled real data (45,031 1-minute candles; train 10,000 / test 5,000 = 7 folds; breaker off so every
   candidate trades through), with --jobs 1 and --jobs 2: candidates/s and the speed-up of 2 over 1;
 - the supervisor's backtest speed over the same data: the in-memory core loop validate uses (warm-up,
-  core, metrics; no files), the full backtest with every artifact, and the sma_atr full backtest as the
-  baseline in the same run.
+  core, metrics; no files; breaker off), the full backtest with every artifact as `la run --mode backtest
+  --strategy supervisor` runs it (the target figure), the same with the breaker off (a stress case: it
+  trades all month, blows the account and journals every idea, about 30k events), and the sma_atr full
+  backtest (default config) as the baseline in the same run.
 Targets (issue 6): speed-up >= 1.8x on 2 cores; supervisor backtest >= 100,000 candles/s.
 """
 
@@ -30,10 +32,11 @@ SLOW = "30,40,50,60,80"
 STOP = "1,1.5,2,2.5,3"
 
 
-def _settings(*sets: str) -> object:
+def _settings(*sets: str, breaker: bool = False) -> object:
     from laptop_agents.config.loader import load_settings
 
-    return load_settings(sets=[f"data.source=csv:{BUNDLED}", "circuit_breaker.enabled=false", *sets], environ={})
+    off = () if breaker else ("circuit_breaker.enabled=false",)
+    return load_settings(sets=[f"data.source=csv:{BUNDLED}", *off, *sets], environ={})
 
 
 def child_validate(jobs: int, candidates: int) -> dict[str, float]:
@@ -54,7 +57,7 @@ def child_validate(jobs: int, candidates: int) -> dict[str, float]:
     return {"candidates": n, "seconds": elapsed, "candidates_per_s": n / elapsed, "folds": len(result["folds"])}
 
 
-def child_backtest(strategy: str, kind: str) -> dict[str, float]:
+def child_backtest(strategy: str, kind: str, config: str) -> dict[str, float]:
     from laptop_agents.backtest.driver import run_backtest
     from laptop_agents.config.models import Settings
     from laptop_agents.core.clock import LiveClock
@@ -63,7 +66,7 @@ def child_backtest(strategy: str, kind: str) -> dict[str, float]:
     from laptop_agents.validate.command import load_candles
     from laptop_agents.validate.evaluate import evaluate
 
-    settings = _settings(f"strategy.name={strategy}")
+    settings = _settings(f"strategy.name={strategy}", breaker=config == "default")
     assert isinstance(settings, Settings)
     if kind == "core":
         candles = load_candles(settings)
@@ -96,21 +99,24 @@ def main() -> int:
         if args.child[0] == "validate":
             result = child_validate(int(args.child[1]), int(args.child[2]))
         else:
-            result = child_backtest(args.child[1], args.child[2])
+            result = child_backtest(args.child[1], args.child[2], args.child[3])
         print(json.dumps(result))
         return 0
     med = statistics.median
-    runs: dict[str, list[dict[str, float]]] = {k: [] for k in ("v1", "v2", "sup_core", "sup_full", "sma_full")}
+    kinds = ("v1", "v2", "sup_core", "sup_full", "sup_stress", "sma_full")
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     for _ in range(args.repeat):
         runs["v1"].append(_spawn("validate", "1", str(args.candidates)))
         runs["v2"].append(_spawn("validate", "2", str(args.candidates)))
-        runs["sup_core"].append(_spawn("backtest", "supervisor", "core"))
-        runs["sup_full"].append(_spawn("backtest", "supervisor", "full"))
-        runs["sma_full"].append(_spawn("backtest", "sma_atr", "full"))
+        runs["sup_core"].append(_spawn("backtest", "supervisor", "core", "stress"))
+        runs["sup_full"].append(_spawn("backtest", "supervisor", "full", "default"))
+        runs["sup_stress"].append(_spawn("backtest", "supervisor", "full", "stress"))
+        runs["sma_full"].append(_spawn("backtest", "sma_atr", "full", "default"))
     v1 = med(r["candidates_per_s"] for r in runs["v1"])
     v2 = med(r["candidates_per_s"] for r in runs["v2"])
     core = med(r["candles_per_s"] for r in runs["sup_core"])
     full = med(r["candles_per_s"] for r in runs["sup_full"])
+    stress = med(r["candles_per_s"] for r in runs["sup_stress"])
     sma = med(r["candles_per_s"] for r in runs["sma_full"])
     report = {
         "validation": {
@@ -128,6 +134,8 @@ def main() -> int:
             "sma_atr_full_backtest_candles_per_s": sma,
             "full_ratio_to_sma_atr": full / sma,
             "trades": runs["sup_full"][0]["trades"],
+            "stress_full_backtest_candles_per_s": stress,
+            "stress_trades": runs["sup_stress"][0]["trades"],
         },
     }
     out = REPO / "bench" / "results"
@@ -140,8 +148,9 @@ def main() -> int:
         f"{v2:.2f} candidates/s ({va['jobs2_seconds']:.1f} s): speed-up {v2 / v1:.2f}x"
     )
     print(
-        f"supervisor backtest of the bundled data: {core:,.0f} candles/s in memory (validate's loop), "
-        f"{full:,.0f} candles/s with every file; sma_atr full backtest {sma:,.0f} candles/s "
+        f"supervisor backtest of the bundled data: {full:,.0f} candles/s with every file (default config), "
+        f"{stress:,.0f} candles/s with the breaker off ({runs['sup_stress'][0]['trades']:.0f} trades), "
+        f"{core:,.0f} candles/s in memory (validate's loop); sma_atr full backtest {sma:,.0f} candles/s "
         f"(supervisor at {full / sma:.0%} of it)"
     )
     return 0

@@ -45,9 +45,10 @@ async def start_live(
 
 
 async def start_replay(
-    s: Settings, folder: RunFolder, candles: Sequence[Candle], *, speed: float = 0.0
+    s: Settings, folder: RunFolder, candles: Sequence[Candle], *, speed: float = 0.0, history: int = 30
 ) -> tuple[asyncio.Task[LiveResult], AsyncRunner]:
-    """Start a session over a replayed candle list; returns once its runner exists."""
+    """Start a session over a replayed candle list (its first `history` candles are the past); returns once
+    its runner exists."""
     runners: list[AsyncRunner] = []
     task = asyncio.create_task(
         run_session(
@@ -57,7 +58,7 @@ async def start_replay(
             install_signals=False,
             source="replay",
             on_runner=runners.append,
-            feed_factory=lambda limiter, emit: ReplayFeed(candles, symbol="BTCUSDT", history=30, speed=speed),
+            feed_factory=lambda limiter, emit: ReplayFeed(candles, symbol="BTCUSDT", history=history, speed=speed),
         )
     )
     await eventually(lambda: bool(runners), what="the runner")

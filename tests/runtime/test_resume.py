@@ -66,3 +66,34 @@ async def test_a_torn_checkpoint_is_refused_and_nothing_is_touched(tmp_path: Pat
     with pytest.raises(CheckpointError, match="fails its checksum"):
         await run_live_paper(settings(), folder=folder, wall_clock=LiveClock(), resume=True, install_signals=False)
     assert folder.events.read_bytes() == b"line\n"
+
+
+async def test_resume_cuts_the_journal_back_to_the_checkpoint(tmp_path: Path) -> None:
+    """A crash leaves journal.jsonl longer than the last checkpoint says (here: a torn record). --resume
+    cuts it back, the supervisor's plan ids continue from the checkpoint, and every line is whole. A
+    journal shorter than the checkpoint says is refused before any file is cut."""
+    base = settings(*LIVE_SETTINGS, "strategy.name=supervisor")
+    async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
+        folder = RunFolder.create(tmp_path / "runs", "j")
+        await session(sim, base, folder, 200, resume=False)
+        saved = read_checkpoint(folder.state)["files"]["journal"]
+        whole = folder.journal.read_bytes()
+        assert saved == len(whole) > 0
+        last_plan = orjson.loads(whole.splitlines()[-1])["plan_id"]
+        with folder.journal.open("ab") as f:
+            f.write(b'{"ts":1,"symbol":"BTCUSDT","plan_id":' + str(last_plan + 1).encode() + b',"kind":"pl')
+        await session(sim, base, folder, 400, resume=True)
+        text = folder.journal.read_bytes()
+        assert text.startswith(whole)
+        records = [orjson.loads(line) for line in text.splitlines()]  # every line whole
+        plans = [r["plan_id"] for r in records if r["kind"] == "plan"]
+        assert plans == list(range(1, len(plans) + 1)) and plans[-1] > last_plan  # one plan per id, across the restart
+
+        with folder.journal.open("r+b") as f:
+            f.truncate(read_checkpoint(folder.state)["files"]["journal"] - 10)
+        with folder.events.open("ab") as f:
+            f.write(b'{"torn')
+        files = {p: p.read_bytes() for p in (folder.journal, folder.events, folder.trades, folder.equity)}
+        with pytest.raises(CheckpointError, match=r"journal.jsonl is shorter"):
+            await session(sim, base, folder, 500, resume=True)
+        assert {p: p.read_bytes() for p in files} == files  # refused before any file was cut

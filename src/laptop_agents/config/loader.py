@@ -210,8 +210,8 @@ def _explain(err: Mapping[str, Any], origin: dict[tuple[str, ...], str]) -> str:
     value = err.get("input")
     allowed = _allowed(loc)
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    if not loc:  # a rule across sections: its message names the fields
-        return message
+    if not loc or (len(loc) == 1 and isinstance(value, dict)):  # a rule across fields: its message names them
+        return f"{message}{source}"
     shown = "***" if "token" in dotted else _short(value)
     rng = f"; allowed: {allowed}" if allowed and allowed not in message else ""
     return f"{dotted} = {shown}{source}: {message}{rng}"

@@ -238,6 +238,12 @@ class ExchangeConfig(_Section):
     ws_ping_interval_s: float = Field(
         5.0, gt=0, le=60, description="JSON ping period; 3 periods without any message = a dead socket"
     )
+    funding_poll_s: float = Field(
+        60.0, ge=1, le=3_600, description="live modes: how often the strategies' funding rate is read, seconds"
+    )
+    funding_max_age_s: float = Field(
+        900.0, ge=1, le=86_400, description="live modes: an older funding answer counts as unknown (funding_missing)"
+    )
     sim_data: str = Field(
         "csv:data/ftx_btc-perp_1m_2022-01.csv", description="embedded simulated exchange: candles it replays"
     )
@@ -253,6 +259,15 @@ class ExchangeConfig(_Section):
             if not source.startswith("csv:") or len(source) < 5:
                 raise ValueError(f"{symbol}: use 'csv:PATH', not {source!r}")
         return value
+
+    @model_validator(mode="after")
+    def _funding_age_covers_a_poll(self) -> ExchangeConfig:
+        if self.funding_max_age_s < self.funding_poll_s:
+            raise ValueError(
+                f"exchange.funding_max_age_s ({self.funding_max_age_s:g}) must be at least exchange.funding_poll_s "
+                f"({self.funding_poll_s:g}), or every answer would age out before the next one"
+            )
+        return self
 
     sim_speed: float = Field(600.0, gt=0, le=1_000_000, description="embedded simulated exchange: replay speed")
     sim_start_index: int = Field(300, ge=1, description="embedded simulated exchange: candles of history served")

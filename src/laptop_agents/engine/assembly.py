@@ -68,15 +68,15 @@ def build_portfolio(
     order_id_prefix: str = "la",
     symbols: tuple[str, ...] | None = None,
     broker_factory: BrokerFactory | None = None,
-    strategy_funding: FundingSource | None = None,
+    strategy_funding: Callable[[str], FundingSource] | None = None,
 ) -> Portfolio:
     """One core per symbol (`data.symbols`, else `data.symbol`) on one account and one breaker.
     `equity_sink(symbol)` gives each core its equity sink (see `reporting.account_bars`).
 
     With several symbols each gets its own client-id prefix (`<prefix>-<symbol>`), so ids never collide
     and say which market they belong to. `broker_factory` replaces the PaperBroker (live-exchange).
-    `strategy_funding` is the funding rate strategies read (live: the exchange's; default: the configured
-    funding, or 0)."""
+    `strategy_funding(symbol)` is the funding rate that symbol's strategy reads (live: the exchange's;
+    default: the configured funding, or 0)."""
     symbols = symbols or settings.data.trading_symbols
     balance = settings.broker.starting_balance
     account = Account(balance)
@@ -87,12 +87,13 @@ def build_portfolio(
         symbol=",".join(symbols),
     )
     funding = funding_schedule(settings)
-    if strategy_funding is None:  # a backtest's strategies read the funding the broker charges
-        strategy_funding = funding if funding is not None else ConstantFunding(0.0)
+    configured: FundingSource = funding if funding is not None else ConstantFunding(0.0)
     cores: dict[str, TradingCore] = {}
     for symbol in symbols:
         prefix = order_id_prefix if len(symbols) == 1 else f"{order_id_prefix}-{symbol_tag(symbol)}"
-        strategy = registry.build_strategy(settings.strategy, emit=emit, symbol=symbol, funding=strategy_funding)
+        # a backtest's strategies read the funding the broker charges
+        source = configured if strategy_funding is None else strategy_funding(symbol)
+        strategy = registry.build_strategy(settings.strategy, emit=emit, symbol=symbol, funding=source)
         symbol_emit = order_aware_sink(emit, strategy)
         cores[symbol] = TradingCore(
             symbol=symbol,

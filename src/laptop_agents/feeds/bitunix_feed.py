@@ -56,6 +56,10 @@ class BitunixFeed:
         finally:
             await self.ws.stop()
 
+    async def funding_rate(self, symbol: str) -> float:
+        """The exchange's current funding rate (per 8 h, fraction), for the strategies' funding gate."""
+        return await self.rest.funding_rate(symbol)
+
     async def backfill(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[Candle]:
         step = interval_ms(interval)
         return await self.rest.history(

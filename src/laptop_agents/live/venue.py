@@ -38,6 +38,8 @@ JOURNAL = "orders.jsonl"
 
 class LiveVenue:
     mode = "live-exchange"
+    name = "exchange"
+    """The heartbeat key of its status."""
 
     def __init__(
         self,

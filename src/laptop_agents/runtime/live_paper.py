@@ -30,6 +30,7 @@ from laptop_agents.engine.snapshot import restore_portfolio
 from laptop_agents.exchange.bitunix.sim import load_candles
 from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange
 from laptop_agents.feeds.bitunix_feed import BitunixFeed
+from laptop_agents.feeds.funding_rates import FundingRateFeed, LiveFundingRates
 from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.feeds.sources import resolve_data_path
 from laptop_agents.reporting.account_bars import AccountBars
@@ -39,6 +40,7 @@ from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.runner import AsyncRunner, RunnerSettings, Service
+from laptop_agents.strategy.registry import reads_funding
 
 FeedFactory = Callable[[RateLimiter, Callable[[Event], None]], MarketDataFeed]
 """Builds the feed from the shared rate limiter and the event sink (for `Reconnected`, `RateLimited`)."""
@@ -169,7 +171,8 @@ async def run_session(
 
 
 def prepare_resume(folder: RunFolder, mode: str) -> dict[str, Any]:
-    """Verify the checkpoint, then cut every file back to the length it accounts for."""
+    """Verify the checkpoint and every file's length, then cut each file back to the length it accounts
+    for. Nothing is cut unless every file checks out."""
     payload = read_checkpoint(folder.state)
     files = payload.get("files")
     if not isinstance(files, dict) or payload.get("mode") != mode:
@@ -180,6 +183,7 @@ def prepare_resume(folder: RunFolder, mode: str) -> dict[str, Any]:
         ("equity", folder.equity),
         ("journal", folder.journal),
     )
+    cuts = []
     for name, path in named:
         if name == "journal" and not path.exists() and int(files.get(name, 0)) == 0:
             continue  # the journal exists once a journaling strategy wrote to it
@@ -190,6 +194,8 @@ def prepare_resume(folder: RunFolder, mode: str) -> dict[str, Any]:
                 f"{path.name} is shorter ({actual} bytes) than checkpoint {folder.state.name} "
                 f"says ({size}); the run folder is inconsistent"
             )
+        cuts.append((path, size))
+    for path, size in cuts:
         with path.open("r+b") as handle:
             handle.truncate(size)
     return payload
@@ -223,17 +229,20 @@ async def serve_session(
     bars = None  # several symbols: their marks merge into one account row per bar
     if len(symbols) > 1:
         bars = AccountBars(symbols, run.curves.record, checkpoint.get("account_bars") if checkpoint else None)
+    if limiter is None:
+        limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
+    feed = feed_factory(limiter, log.emit)
+    funding = live_funding(settings, feed, wall, log.emit)
     portfolio = build_portfolio(
         settings,
         emit=log.emit,
         equity_sink=bars.sink if bars is not None else lambda _symbol: run.curves.record,
         order_id_prefix=order_id_prefix(folder.run_id),
         broker_factory=None if venue is None else venue.broker_factory(log.emit),
+        strategy_funding=None if funding is None else funding.source,
     )
     if checkpoint is not None:
         restore_portfolio(portfolio, checkpoint, restore_cash=venue is None)
-    if limiter is None:
-        limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
 
     def artifacts() -> dict[str, Any]:
         state = run.checkpoint_state()
@@ -248,18 +257,20 @@ async def serve_session(
             stale_after_s=_stale_after_s(settings),
             duration_s=settings.run.duration_s,
         ),
-        feed=feed_factory(limiter, log.emit),
+        feed=feed,
         portfolio=portfolio,
         log_=log,
         folder=folder,
         wall_clock=wall,
         artifacts=artifacts,
-        service=venue,
+        services=[s for s in (funding, venue) if s is not None],
     )
     log.subscribe(lambda e: runner.count_fill() if type(e) is Fill else None)
     if on_runner is not None:
         on_runner(runner)
     strategy = portfolio.primary.strategy.name
+    if funding is not None:
+        await funding.refresh()  # before the warm-up, so the gate knows the rate from the first candle
     if checkpoint is not None:
         _announce_resume(portfolio, runner, checkpoint)
     else:
@@ -301,6 +312,20 @@ async def serve_session(
         missing_candles=runner.md.backfilled,
         duplicates_dropped=runner.md.duplicates,
         events=log.seq,
+    )
+
+
+def live_funding(
+    settings: Settings, feed: MarketDataFeed, wall: Clock, emit: Callable[[Event], None]
+) -> LiveFundingRates | None:
+    """The exchange's funding rate for the strategies' funding gate, polled beside the cores: when the feed
+    has an exchange behind it and the strategy reads funding. Otherwise strategies read the configured
+    funding, as in a backtest."""
+    if not isinstance(feed, FundingRateFeed) or not reads_funding(settings.strategy):
+        return None
+    exchange = settings.exchange
+    return LiveFundingRates(
+        feed, poll_s=exchange.funding_poll_s, max_age_s=exchange.funding_max_age_s, clock=wall, emit=emit
     )
 
 

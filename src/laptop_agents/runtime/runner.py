@@ -20,7 +20,7 @@ import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -46,9 +46,11 @@ RunnerState = Literal["starting", "running", "degraded", "halted", "stopping", "
 
 
 class Service(Protocol):
-    """Something that runs beside the cores for the whole session (the live-exchange order executor):
-    its tasks run with the runner's, `shutdown` runs once the cores are drained and before the final
-    checkpoint, and `status` goes into every heartbeat."""
+    """Something that runs beside the cores for the whole session (the live-exchange order executor, the
+    funding-rate poller): its tasks run with the runner's, `shutdown` runs once the cores are drained and
+    before the final checkpoint, and `status` goes into every heartbeat under `name`."""
+
+    name: str
 
     def tasks(self) -> dict[str, Coroutine[Any, Any, None]]: ...
 
@@ -80,10 +82,10 @@ class AsyncRunner:
         folder: RunFolder,
         wall_clock: Clock,
         artifacts: Callable[[], dict[str, Any]] | None = None,
-        service: Service | None = None,
+        services: Sequence[Service] = (),
     ) -> None:
         """`artifacts` adds the other files' offsets and states to every checkpoint (see `snapshot`)."""
-        self.service = service
+        self.services = tuple(services)
         self.settings = settings
         self.feed = feed
         self.portfolio = portfolio
@@ -132,12 +134,19 @@ class AsyncRunner:
             self._stop.set()
 
     async def warm_up(self, limit: int) -> int:
-        """Feed each symbol's last `limit` closed candles to its strategy's indicators only (no orders)."""
+        """Feed each symbol's last `limit` closed candles to its strategy's indicators only (no orders):
+        through the strategy's `warm_up(candle)` when it has one, else `on_candle` with the intents
+        dropped (see `strategy.base`)."""
         total = 0
         for symbol, pipe in self.pipes.items():
             history = await self.feed.get_historical(symbol, self.settings.interval, limit)
+            strategy = pipe.core.strategy
+            warm = getattr(strategy, "warm_up", None)
             for candle in history:
-                pipe.core.strategy.on_candle(candle, None)
+                if warm is not None:
+                    warm(candle)
+                else:
+                    strategy.on_candle(candle, None)
             if history:
                 pipe.last_close_ts = history[-1].ts
             total += len(history)
@@ -160,8 +169,8 @@ class AsyncRunner:
         ]
         if self.settings.duration_s is not None:
             tasks.append(asyncio.create_task(self._timer(self.settings.duration_s), name="duration"))
-        if self.service is not None:
-            tasks += [asyncio.create_task(coro, name=name) for name, coro in self.service.tasks().items()]
+        for service in self.services:
+            tasks += [asyncio.create_task(coro, name=name) for name, coro in service.tasks().items()]
         self.state = "running"
         stopper = asyncio.create_task(self._stop.wait(), name="stop_wait")
         done, _ = await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -474,8 +483,8 @@ class AsyncRunner:
             "candles": portfolio.candles,
             "gaps": self.md.gaps,
         }
-        if self.service is not None:
-            beat["exchange"] = self.service.status()
+        for service in self.services:
+            beat[service.name] = service.status()
         atomic_write_bytes(self.folder.path / "heartbeat.json", orjson.dumps(beat, option=orjson.OPT_INDENT_2))
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]], stopper: asyncio.Task[bool]) -> None:
@@ -498,11 +507,11 @@ class AsyncRunner:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pipe.catch_up
         await self.feed.close()
-        if self.service is not None:
+        for service in self.services:
             try:
-                await self.service.shutdown()
+                await service.shutdown()
             except Exception as exc:  # the final checkpoint and heartbeat must still be written
-                self._task_failed("shutdown", exc)
+                self._task_failed(f"shutdown:{service.name}", exc)
         self.state = "stopped"
         self.write_checkpoint()
         self.write_heartbeat()

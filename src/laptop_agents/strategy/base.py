@@ -20,6 +20,11 @@ class Strategy(Protocol):
     been processed; `position` is the side of the position still open (or None). It returns the intents
     to carry out at this candle's close, in order (a `CloseIntent` before an `EntryIntent` reverses).
     A strategy may emit its own events (such as `SignalGenerated`) through the sink it was built with.
+
+    Optional: `warm_up(candle)` for the history a live session starts with: update the indicators,
+    decide and emit nothing. Without it the runner calls `on_candle(candle, None)` and drops the
+    intents, so a strategy that remembers what it asked for (a pending plan) must have `warm_up`, and
+    one without should not decide inside `warmup_candles()`.
     """
 
     name: str

@@ -68,6 +68,14 @@ def build_strategy(
     return strategy  # type: ignore[no-any-return]
 
 
+def reads_funding(config: StrategyConfig) -> bool:
+    """Whether the strategy `config` names takes a funding source (a live session then polls the rate)."""
+    name = resolve(config).name
+    if name in BUILT_IN:
+        return name == "supervisor"
+    return _accepts(load_class(name), "funding")
+
+
 def resolve(config: StrategyConfig) -> StrategyConfig:
     """A parameter-file name replaced by the strategy it names, with the file's params under `params`."""
     name = config.name

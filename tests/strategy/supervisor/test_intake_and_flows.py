@@ -114,9 +114,11 @@ def test_funding_is_read_every_n_bars() -> None:
         seen.append(gate.rate)
     # read at bars 0, 3 and 6: the change at bar 2 is seen at bar 3
     assert seen == [0.0001, 0.0001, 0.0001, 0.002, 0.002, 0.002, 0.002]
-    before = FundingGate(small(), table)
+    before = FundingGate(small(funding_refresh_bars=60), table)
     before.update(T0 - MINUTE)
     assert before.rate is None  # before the table starts the rate is unknown
+    before.update(T0)
+    assert before.rate == 0.0001  # an unknown rate is asked again on the next candle, not 60 later
 
 
 # -- CVD -----------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ the journal records, and a checkpoint that continues bit for bit."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,26 @@ def test_risk_gate_cancels_a_resting_entry_and_blocks_new_ones() -> None:
     assert len(rec.of(OrderPlaced)) == 1  # nothing new while halted
     assert isinstance(core.strategy, Supervisor)
     assert core.strategy.last_decision is not None and core.strategy.last_decision.reason == "risk_gate:kill_switch"
+
+
+def test_a_standing_block_is_reported_once(real_candles: list[Candle]) -> None:
+    """While a halt stands, the setups that come and go are not each reported: one blocked signal when the
+    halt begins; after it lifts the next go is reported, and a later block is reported again."""
+    core, rec = _core("circuit_breaker.enabled=false", cooldown_bars=0)
+    core.halts["kill_switch"] = "operator"
+    for c in real_candles[:2000]:
+        core.on_candle(c)
+    assert isinstance(core.strategy, Supervisor)
+    blocked = rec.of(SignalGenerated)
+    assert [s.blocked_reason for s in blocked] == ["risk_gate:kill_switch"]
+    del core.halts["kill_switch"]
+    for c in real_candles[2000:]:
+        core.on_candle(c)
+    after = rec.of(SignalGenerated)[1:]
+    assert after[0].entry_allowed
+    reasons = [s.blocked_reason for s in after]
+    assert "position_open" in reasons or "order_pending" in reasons
+    assert all(a != b for a, b in itertools.pairwise(reasons) if a is not None)
 
 
 def test_risk_gate_can_leave_resting_entries_alone() -> None:

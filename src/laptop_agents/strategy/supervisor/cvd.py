@@ -7,6 +7,9 @@ high, −volume on the low, 0 for a doji or a zero range. CVD is its running sum
 - bullish divergence: the low makes a new `cvd_lookback`-candle low but CVD stays above its lowest value
   of those candles (sellers did not follow through);
 - bearish divergence: the high makes a new high while CVD stays below its highest value.
+
+The divergence needs four rolling windows; it is tracked only when a setup reads it (`divergence=True`,
+the supervisor's `sweep_cvd_confirm`). CVD itself is always kept: the journal records it.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ from laptop_agents.strategy.supervisor.windows import WindowBank
 class CvdDivergence:
     __slots__ = ("_cvd_max", "_cvd_min", "_highs", "_lows", "bearish", "bullish", "cvd", "ready")
 
-    def __init__(self, lookback: int, windows: WindowBank) -> None:
-        self._lows = windows.min("low", lookback)
-        self._highs = windows.max("high", lookback)
-        self._cvd_min = windows.min("cvd", lookback)
-        self._cvd_max = windows.max("cvd", lookback)
+    def __init__(self, lookback: int, windows: WindowBank, *, divergence: bool = True) -> None:
+        self._lows = windows.min("low", lookback) if divergence else None
+        self._highs = windows.max("high", lookback) if divergence else None
+        self._cvd_min = windows.min("cvd", lookback) if divergence else None
+        self._cvd_max = windows.max("cvd", lookback) if divergence else None
         self.cvd = 0.0
         self.bullish = False
         self.bearish = False
@@ -37,9 +40,13 @@ class CvdDivergence:
         if span > 0.0:
             cvd += ((close - low) - (high - close)) / span * candle.volume
             self.cvd = cvd
-        if self.ready or self._lows.full:
+        lows = self._lows
+        if lows is not None and (self.ready or lows.full):
             self.ready = True
-            low_min, cvd_min = self._lows.value, self._cvd_min.value
+            assert self._highs is not None  # the four windows exist together
+            assert self._cvd_min is not None
+            assert self._cvd_max is not None
+            low_min, cvd_min = lows.value, self._cvd_min.value
             high_max, cvd_max = self._highs.value, self._cvd_max.value
             assert low_min is not None  # full windows
             assert cvd_min is not None

@@ -1,8 +1,9 @@
 """A2 DerivativesFlows: the funding-rate gate.
 
 Rates are per 8-hour funding period, as fractions (0.0001 = 0.01 %); a positive rate is paid by longs.
-The rate is read from the funding source every `funding_refresh_bars` candles: the exchange's current
-rate in the live modes, `broker.funding_csv` or `broker.funding_rate` in a backtest.
+The rate is read from the funding source every `funding_refresh_bars` candles (every candle while it is
+unknown): in the live modes the exchange's current rate (`feeds.funding_rates`, polled every
+`exchange.funding_poll_s`), in a backtest `broker.funding_csv` or `broker.funding_rate`.
 
 - the side we would take pays more than `funding_half_size_above`: half size;
 - it pays more than `funding_no_trade_above`: no entry that way (`funding_no_trade`);
@@ -38,9 +39,10 @@ class FundingGate:
         self.rate: float | None = None
 
     def update(self, ts: int) -> None:
-        """Count the candle; read the rate when a refresh is due (the first candle reads it at once)."""
+        """Count the candle; read the rate when a refresh is due (the first candle reads it at once). An
+        unknown rate is asked again on every candle until it is known."""
         left = self._until_refresh
-        if left > 0:
+        if left > 0 and self.rate is not None:
             self._until_refresh = left - 1
             return
         self._until_refresh = self._every - 1

@@ -11,7 +11,7 @@ A go is sized by the product of the multipliers: 0.5 for funding the side pays a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from laptop_agents.risk.risk_gate import RiskGate
 from laptop_agents.strategy.supervisor.flows import FundingGate
@@ -20,8 +20,7 @@ from laptop_agents.strategy.supervisor.params import SupervisorParams
 from laptop_agents.strategy.supervisor.setups import Setup
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     go: bool
     reason: str | None
     size_mult: float

@@ -14,7 +14,7 @@ candles (refused when the VWAP is not beyond the entry) or R × `sweep_tp_r_mult
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Side
@@ -25,8 +25,9 @@ from laptop_agents.strategy.supervisor.params import SupervisorParams
 from laptop_agents.strategy.supervisor.windows import WindowBank
 
 
-@dataclass(frozen=True, slots=True)
-class Setup:
+class Setup(NamedTuple):
+    """A setup found on this candle (a named tuple: made on many candles, so it must be cheap to build)."""
+
     name: str
     side: Side
     entry_type: EntryType

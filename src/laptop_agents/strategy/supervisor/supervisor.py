@@ -50,13 +50,16 @@ class Supervisor:
         self._symbol = symbol
         self.windows = WindowBank()
         self.intake = MarketIntake(p, self.windows)
-        self.cvd = CvdDivergence(p.cvd_lookback, self.windows)
+        self.cvd = CvdDivergence(
+            p.cvd_lookback, self.windows, divergence=p.sweep_cvd_confirm and "sweep_invalidation" in p.setups
+        )
         self.funding = FundingGate(p, funding)
         self.setups = [
             PullbackRibbon(p, self.intake) if name == "pullback_ribbon"
             else SweepInvalidation(p, self.intake, self.cvd, self.windows)
             for name in p.setups
         ]  # fmt: skip
+        self._evaluators = tuple(setup.evaluate for setup in self.setups)
         self.windows.bind()
         self.sentinel = ExecutionRiskSentinel(p, self.intake, self.funding, has_specs=has_instrument_specs)
         self.coach = JournalCoach(emit, symbol, stopped_fast_bars=p.stopped_fast_bars)
@@ -64,7 +67,8 @@ class Supervisor:
         self.bar = 0
         self.last_ts: int | None = None
         self.last_exit_ts: int | None = None
-        self._last_seen: tuple[str, str] | None = None
+        self._last_blocked: str | None = None
+        """The no-go reason last reported; a blocked setup is reported again only when the reason changes."""
         self.last_decision: Decision | None = None
         """What A4 said on the last candle (with A3's reason when there was no setup): for tests and tools."""
 
@@ -76,17 +80,14 @@ class Supervisor:
 
     # -- The pipeline ------------------------------------------------------------------------------------
 
+    def warm_up(self, candle: Candle) -> None:
+        """A candle of history before a live session: A1, CVD, funding and the windows read it; nothing is
+        decided, sent or journaled (an idea on a past candle could never be carried out)."""
+        self.windows.push(candle, self._read(candle))
+
     def on_candle(self, candle: Candle, position: Side | None) -> Sequence[Intent]:
-        self.bar += 1
-        ts = candle.ts
-        last = self.last_ts
-        if last is not None and (self.coach.step_ms == 0 or ts - last < self.coach.step_ms):
-            self.coach.step_ms = ts - last
-        self.last_ts = ts
+        cvd = self._read(candle)
         intake = self.intake
-        intake.update(candle)
-        cvd = self.cvd.update(candle)
-        self.funding.update(ts)
         intents: Sequence[Intent] = NO_INTENTS
         plan = self.coach.plan
         if plan is not None and plan.resting and self.bar - plan.placed_bar >= self._max_pending:
@@ -96,18 +97,30 @@ class Supervisor:
         self.windows.push(candle, cvd)
         return intents
 
+    def _read(self, candle: Candle) -> float:
+        """Count the candle and update A1, the CVD and the funding gate; returns the CVD for the windows."""
+        self.bar += 1
+        ts = candle.ts
+        last = self.last_ts
+        if last is not None and (self.coach.step_ms == 0 or ts - last < self.coach.step_ms):
+            self.coach.step_ms = ts - last
+        self.last_ts = ts
+        self.intake.update(candle)
+        cvd = self.cvd.update(candle)
+        self.funding.update(ts)
+        return cvd
+
     def _decide(self, candle: Candle, position: Side | None) -> Sequence[Intent]:
-        found: Setup | str = "no_setup"
-        reasons: list[str] = []
-        for setup in self.setups:
-            result = setup.evaluate(candle)
+        found: Setup | None = None
+        reasons: tuple[str, ...] = ()
+        for evaluate in self._evaluators:
+            result = evaluate(candle)
             if not isinstance(result, str):
                 found = result
                 break
-            reasons.append(result)
-        if isinstance(found, str):
-            self.last_decision = Decision(False, "no_setup", 0.0, tuple(reasons))
-            self._last_seen = None
+            reasons += (result,)
+        if found is None:
+            self.last_decision = Decision(False, "no_setup", 0.0, reasons)
             return NO_INTENTS
         step = self.coach.step_ms
         since_exit = None if self.last_exit_ts is None or not step else (candle.ts - self.last_exit_ts) // step
@@ -115,16 +128,19 @@ class Supervisor:
             found, position_open=position is not None, order_pending=self.coach.plan is not None,
             bars_since_exit=since_exit,
         )  # fmt: skip
-        # A setup holds for several candles in a row: it is reported when it appears and when it trades.
-        seen = (found.name, found.side)
-        if not decision.go and seen == self._last_seen:
-            return NO_INTENTS
-        self._last_seen = seen
+        # A blocked setup is reported when the block starts or its reason changes (the breaker tripping, a
+        # position opening, a cooldown), not for every setup that appears while the same block stands.
+        if not decision.go:
+            if decision.reason == self._last_blocked:
+                return NO_INTENTS
+            self._last_blocked = decision.reason
+        else:
+            self._last_blocked = None
         m = self.intake
-        market = {
-            "trend": m.trend, "regime": m.regime, "atr": m.atr, "atr_pct": m.atr_pct, "ema_fast": m.ema_fast,
-            "ema_slow": m.ema_slow, "swing_high": m.swing_high, "swing_low": m.swing_low,
-            "cvd": self.cvd.cvd, "funding_rate": self.funding.rate,
+        readings = {
+            "atr": m.atr, "atr_pct": m.atr_pct, "ema_fast": m.ema_fast, "ema_slow": m.ema_slow,
+            "swing_high": m.swing_high, "swing_low": m.swing_low, "cvd": self.cvd.cvd,
+            "funding_rate": self.funding.rate,
         }  # fmt: skip
         self._emit(
             SignalGenerated(
@@ -135,7 +151,7 @@ class Supervisor:
                 reason=found.reason,
                 entry_allowed=decision.go,
                 blocked_reason=decision.reason,
-                indicators={k: float(v) for k, v in market.items() if isinstance(v, float | int)},
+                indicators={k: v for k, v in readings.items() if v is not None},
             )
         )
         if not decision.go:
@@ -145,7 +161,7 @@ class Supervisor:
             found,
             size_mult=decision.size_mult,
             bar=self.bar,
-            market={**market, "flags": list(decision.flags)},
+            market={"trend": m.trend, "regime": m.regime, **readings, "flags": list(decision.flags)},
         )
         intent = EntryIntent(
             side=found.side,
@@ -179,7 +195,7 @@ class Supervisor:
             "bar": self.bar,
             "last_ts": self.last_ts,
             "last_exit_ts": self.last_exit_ts,
-            "last_seen": self._last_seen,
+            "last_blocked": self._last_blocked,
             "intake": self.intake.state(),
             "cvd": self.cvd.state(),
             "funding": self.funding.state(),
@@ -195,8 +211,8 @@ class Supervisor:
         self.bar = int(state["bar"])
         self.last_ts = state["last_ts"]
         self.last_exit_ts = state["last_exit_ts"]
-        seen = state.get("last_seen")
-        self._last_seen = None if seen is None else (str(seen[0]), str(seen[1]))
+        blocked = state.get("last_blocked")
+        self._last_blocked = None if blocked is None else str(blocked)
         self.intake.restore(state["intake"])
         self.cvd.restore(state["cvd"])
         self.funding.restore(state["funding"])
