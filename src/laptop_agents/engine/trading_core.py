@@ -169,7 +169,8 @@ class TradingCore:
         entry_price = broker.market_fill_price(intent.side, candle.close) if resting is None else resting
         rr = intent.reward_risk(entry_price)
         if rr is not None and rr < self.rr_min:
-            self._reject(candle, intent, "rr_below_min", f"reward/risk {rr:.2f} < risk.rr_min {self.rr_min:g}")
+            detail = f"reward/risk {rr:.2f} from the expected fill {entry_price:.6g} < risk.rr_min {self.rr_min:g}"
+            self._reject(candle, intent, "rr_below_min", detail)
             return
         account = self.account
         decision = self.sizer.size(

@@ -130,7 +130,7 @@ def test_reward_below_rr_min_is_rejected_and_journaled() -> None:
         core.on_candle(c)
     rejected = rec.of(OrderRejected)
     assert rejected and rejected[0].reason == "rr_below_min"
-    assert "0.90 < risk.rr_min 1" in rejected[0].detail
+    assert rejected[0].detail == "reward/risk 0.90 from the expected fill 104 < risk.rr_min 1"
     assert _journal(rec)[:2] == [(1, "plan", []), (1, "reject", ["rejected_rr_below_min"])]
     ok, rec2 = _core("risk.rr_min=1.0", setups=["pullback_ribbon"], pullback_entry_band_atr=5, pullback_tp_r_mult=1.0)
     for c in _rising(12):
