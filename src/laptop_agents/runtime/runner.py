@@ -4,11 +4,9 @@
     (one socket) ──► core:ETHUSDT ──►   (one pipeline per symbol, one account)
     heartbeat (heartbeat.json)   staleness (DataStale, entry halt)   checkpoint (state.json)
 
-The market-data task keeps each symbol's series fresh and ordered before its strategy sees it: duplicates
-and out-of-order candles are dropped (counted), and a gap of more than 1.5 intervals is backfilled over
-REST, in order, *before* the candle that revealed it. A backfill runs in its own task and holds back only
-its symbol's later candles; the other symbols keep flowing. Each core task is the only one that touches
-its core. Heartbeat and checkpoint files are written from the event loop, so a wedged loop shows as a
+The market-data task (`market_data_task`) keeps each symbol's series fresh, ordered and whole before its
+strategy sees it (gaps are backfilled before the candle that revealed them). Each core task is the only
+one that touches its core. Heartbeat and checkpoint files are written from the event loop, so a wedged loop shows as a
 stale heartbeat. A stop (signal, duration, `stop()`) ends the market data, drains the queues into the
 cores, then writes the final checkpoint and heartbeat.
 """
@@ -19,17 +17,14 @@ import asyncio
 import contextlib
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import orjson
 
-from laptop_agents.core.candle import Candle, interval_ms
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.errors import LaptopAgentsError
-from laptop_agents.core.events import CheckpointSaved, DataStale, Error, GapBackfilled, GapDetected, KillSwitch
+from laptop_agents.core.events import CheckpointSaved, DataStale, Error, KillSwitch
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
@@ -37,6 +32,7 @@ from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.runtime.atomic import atomic_write_bytes
 from laptop_agents.runtime.checkpoint import write_checkpoint
 from laptop_agents.runtime.event_log import EventLog
+from laptop_agents.runtime.market_data_task import MarketDataTask
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.symbol_pipe import MarketDataStats, SymbolPipe
 
@@ -93,12 +89,20 @@ class AsyncRunner:
         self.folder = folder
         self.clock = wall_clock
         self.state: RunnerState = "starting"
-        self.errors = 0
+        self._errors = 0
         self.pipes = {
             symbol: SymbolPipe(symbol, core, asyncio.Queue(settings.queue_size))
             for symbol, core in portfolio.cores.items()
         }
-        self._step = interval_ms(settings.interval)
+        self.market_data = MarketDataTask(
+            feed,
+            self.pipes,
+            interval=settings.interval,
+            log=log_,
+            backfill_retry_s=settings.backfill_retry_s,
+            on_fresh=self._fresh,
+            on_failed=self._task_failed,
+        )
         self._stop = asyncio.Event()
         self._last_reconnect = time.monotonic()
         self._last_checkpoint_fills = 0
@@ -112,6 +116,11 @@ class AsyncRunner:
     def core(self) -> TradingCore:
         """The first symbol's core (the only one in a single-symbol session)."""
         return self.portfolio.primary
+
+    @property
+    def errors(self) -> int:
+        """Errors so far: failed tasks and failed backfills (each retried)."""
+        return self._errors + self.market_data.backfill_errors
 
     @property
     def md(self) -> MarketDataStats:
@@ -159,7 +168,7 @@ class AsyncRunner:
 
     async def run(self) -> str:
         """Run until stopped; returns the stop reason. The caller writes the run's closing events."""
-        tasks = [asyncio.create_task(self._market_data(), name="market_data")]
+        tasks = [asyncio.create_task(self.market_data.run(), name="market_data")]
         tasks += [asyncio.create_task(self._core_task(p), name=f"core:{s}") for s, p in self.pipes.items()]
         tasks += [
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
@@ -186,7 +195,7 @@ class AsyncRunner:
         return self.stop_reason
 
     def _task_failed(self, name: str, exc: BaseException | None) -> None:
-        self.errors += 1
+        self._errors += 1
         self.log.emit(
             Error(
                 ts=self._ts(),
@@ -197,116 +206,6 @@ class AsyncRunner:
             )
         )
         self.stop(f"task {name} failed: {exc}")
-
-    # -- Market data -------------------------------------------------------------------------------------
-
-    async def _market_data(self) -> None:
-        pipes, step = self.pipes, self._step
-        async for symbol, candle in self.feed.stream(list(pipes), self.settings.interval):
-            pipe = pipes.get(symbol)
-            if pipe is None:
-                continue
-            if pipe.held is not None:  # this symbol is catching up a gap: keep the order
-                pipe.held.append(candle)
-                continue
-            last = pipe.last_close_ts
-            if last is not None:
-                if candle.ts <= last:
-                    self._drop(pipe, candle, last)
-                    continue
-                if candle.ts - last > 1.5 * step:
-                    pipe.held = deque((candle,))
-                    pipe.catch_up = asyncio.create_task(self._catch_up(pipe), name=f"backfill:{symbol}")
-                    pipe.catch_up.add_done_callback(self._catch_up_done)
-                    continue
-            await pipe.queue.put(candle)
-            pipe.last_close_ts = candle.ts
-            pipe.md.candles += 1
-            self._fresh(pipe)
-        for pipe in pipes.values():  # a replay ended: what is being backfilled still reaches the core
-            if pipe.catch_up is not None:
-                await pipe.catch_up
-
-    @staticmethod
-    def _drop(pipe: SymbolPipe, candle: Candle, last: int) -> None:
-        if candle.ts == last:
-            pipe.md.duplicates += 1
-        else:
-            pipe.md.out_of_order += 1
-
-    async def _catch_up(self, pipe: SymbolPipe) -> None:
-        """Backfill the gap before the first held candle, then pass the held candles on in order (any of
-        them may reveal another gap); the market-data task keeps appending meanwhile."""
-        held = pipe.held
-        assert held is not None
-        while held:
-            candle = held.popleft()
-            last = pipe.last_close_ts
-            if last is not None:
-                if candle.ts <= last:
-                    self._drop(pipe, candle, last)
-                    continue
-                if candle.ts - last > 1.5 * self._step:
-                    await self._backfill(pipe, last, candle)
-            await pipe.queue.put(candle)
-            pipe.last_close_ts = candle.ts
-            pipe.md.candles += 1
-            self._fresh(pipe)
-        pipe.held = None
-        pipe.catch_up = None
-
-    def _catch_up_done(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._task_failed(task.get_name(), task.exception())
-
-    async def _backfill(self, pipe: SymbolPipe, last: int, candle: Candle) -> None:
-        symbol, step = pipe.symbol, self._step
-        start, end = last + step, candle.ts
-        missing = (end - start) // step
-        pipe.md.gaps += 1
-        self.log.emit(GapDetected(ts=candle.ts, symbol=symbol, from_ts=start, to_ts=end - step, missing=missing))
-        began = time.monotonic()
-        fetched = await self._fetch_gap(symbol, start, end)
-        previous = last
-        count = 0
-        for filler in fetched:
-            if previous < filler.ts < end:
-                await pipe.queue.put(filler)
-                previous = filler.ts
-                count += 1
-        pipe.md.backfilled += count
-        self.log.emit(
-            GapBackfilled(
-                ts=candle.ts,
-                symbol=symbol,
-                from_ts=start,
-                to_ts=end - step,
-                count=count,
-                duration_ms=int((time.monotonic() - began) * 1000),
-            )
-        )
-
-    async def _fetch_gap(self, symbol: str, start: int, end: int) -> list[Candle]:
-        """The missing candles, however long the exchange takes to give them: a failed backfill is reported
-        (non-fatal `Error`) and retried with capped backoff, while the candle that revealed the gap waits.
-        The strategy never skips over a hole; meanwhile the staleness guard halts entries."""
-        delay = self.settings.backfill_retry_s
-        while True:
-            try:
-                return await self.feed.backfill(symbol, self.settings.interval, start, end)
-            except LaptopAgentsError as exc:
-                self.errors += 1
-                self.log.emit(
-                    Error(
-                        ts=end,
-                        symbol=symbol,
-                        where="backfill",
-                        fatal=False,
-                        message=f"{exc}; retrying in {delay:g} s",
-                    )
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
 
     # -- Cores, files, guards ----------------------------------------------------------------------------
 

@@ -1,0 +1,155 @@
+"""The market-data task of the AsyncRunner: one stream for every symbol, each symbol's series kept fresh,
+ordered and whole before its core sees it.
+
+Duplicates and out-of-order candles are dropped (counted in the symbol's `MarketDataStats`). A gap of more
+than 1.5 intervals is backfilled over REST, in order, *before* the candle that revealed it: the backfill
+runs in its own task and holds back only its symbol's later candles (`SymbolPipe.held`), so the other
+symbols keep flowing. A failed backfill is a non-fatal `Error`, retried with capped backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+from laptop_agents.core.candle import Candle, interval_ms
+from laptop_agents.core.errors import LaptopAgentsError
+from laptop_agents.core.events import Error, GapBackfilled, GapDetected
+from laptop_agents.feeds.market_data import MarketDataFeed
+from laptop_agents.runtime.event_log import EventLog
+from laptop_agents.runtime.symbol_pipe import SymbolPipe
+
+
+class MarketDataTask:
+    def __init__(
+        self,
+        feed: MarketDataFeed,
+        pipes: dict[str, SymbolPipe],
+        *,
+        interval: str,
+        log: EventLog,
+        backfill_retry_s: float,
+        on_fresh: Callable[[SymbolPipe], None],
+        on_failed: Callable[[str, BaseException | None], None],
+    ) -> None:
+        """`on_fresh(pipe)`: a candle went to that symbol's core (the staleness guard's clock);
+        `on_failed(name, exc)`: a backfill task died of something other than the exchange failing."""
+        self.feed = feed
+        self.pipes = pipes
+        self._interval = interval
+        self._step = interval_ms(interval)
+        self.log = log
+        self._retry_s = backfill_retry_s
+        self._on_fresh = on_fresh
+        self._on_failed = on_failed
+        self.backfill_errors = 0
+
+    async def run(self) -> None:
+        pipes, step = self.pipes, self._step
+        async for symbol, candle in self.feed.stream(list(pipes), self._interval):
+            pipe = pipes.get(symbol)
+            if pipe is None:
+                continue
+            if pipe.held is not None:  # this symbol is catching up a gap: keep the order
+                pipe.held.append(candle)
+                continue
+            last = pipe.last_close_ts
+            if last is not None:
+                if candle.ts <= last:
+                    self._drop(pipe, candle, last)
+                    continue
+                if candle.ts - last > 1.5 * step:
+                    pipe.held = deque((candle,))
+                    pipe.catch_up = asyncio.create_task(self._catch_up(pipe), name=f"backfill:{symbol}")
+                    pipe.catch_up.add_done_callback(self._catch_up_done)
+                    continue
+            await pipe.queue.put(candle)
+            pipe.last_close_ts = candle.ts
+            pipe.md.candles += 1
+            self._on_fresh(pipe)
+        for pipe in pipes.values():  # a replay ended: what is being backfilled still reaches the core
+            if pipe.catch_up is not None:
+                await pipe.catch_up
+
+    @staticmethod
+    def _drop(pipe: SymbolPipe, candle: Candle, last: int) -> None:
+        if candle.ts == last:
+            pipe.md.duplicates += 1
+        else:
+            pipe.md.out_of_order += 1
+
+    async def _catch_up(self, pipe: SymbolPipe) -> None:
+        """Backfill the gap before the first held candle, then pass the held candles on in order (any of
+        them may reveal another gap); the market-data task keeps appending meanwhile."""
+        held = pipe.held
+        assert held is not None
+        while held:
+            candle = held.popleft()
+            last = pipe.last_close_ts
+            if last is not None:
+                if candle.ts <= last:
+                    self._drop(pipe, candle, last)
+                    continue
+                if candle.ts - last > 1.5 * self._step:
+                    await self._backfill(pipe, last, candle)
+            await pipe.queue.put(candle)
+            pipe.last_close_ts = candle.ts
+            pipe.md.candles += 1
+            self._on_fresh(pipe)
+        pipe.held = None
+        pipe.catch_up = None
+
+    def _catch_up_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._on_failed(task.get_name(), task.exception())
+
+    async def _backfill(self, pipe: SymbolPipe, last: int, candle: Candle) -> None:
+        symbol, step = pipe.symbol, self._step
+        start, end = last + step, candle.ts
+        missing = (end - start) // step
+        pipe.md.gaps += 1
+        self.log.emit(GapDetected(ts=candle.ts, symbol=symbol, from_ts=start, to_ts=end - step, missing=missing))
+        began = time.monotonic()
+        fetched = await self._fetch_gap(symbol, start, end)
+        previous = last
+        count = 0
+        for filler in fetched:
+            if previous < filler.ts < end:
+                await pipe.queue.put(filler)
+                previous = filler.ts
+                count += 1
+        pipe.md.backfilled += count
+        self.log.emit(
+            GapBackfilled(
+                ts=candle.ts,
+                symbol=symbol,
+                from_ts=start,
+                to_ts=end - step,
+                count=count,
+                duration_ms=int((time.monotonic() - began) * 1000),
+            )
+        )
+
+    async def _fetch_gap(self, symbol: str, start: int, end: int) -> list[Candle]:
+        """The missing candles, however long the exchange takes to give them: a failed backfill is reported
+        (non-fatal `Error`) and retried with capped backoff, while the candle that revealed the gap waits.
+        The strategy never skips over a hole; meanwhile the staleness guard halts entries."""
+        delay = self._retry_s
+        while True:
+            try:
+                return await self.feed.backfill(symbol, self._interval, start, end)
+            except LaptopAgentsError as exc:
+                self.backfill_errors += 1
+                self.log.emit(
+                    Error(
+                        ts=end,
+                        symbol=symbol,
+                        where="backfill",
+                        fatal=False,
+                        message=f"{exc}; retrying in {delay:g} s",
+                    )
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 60.0)
