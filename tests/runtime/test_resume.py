@@ -71,7 +71,8 @@ async def test_a_torn_checkpoint_is_refused_and_nothing_is_touched(tmp_path: Pat
 async def test_resume_cuts_the_journal_back_to_the_checkpoint(tmp_path: Path) -> None:
     """A crash leaves journal.jsonl longer than the last checkpoint says (here: a torn record). --resume
     cuts it back, the supervisor's plan ids continue from the checkpoint, and every line is whole. A
-    journal shorter than the checkpoint says is refused before any file is cut."""
+    journal shorter than the checkpoint says is refused before any file is cut; so is a resume with other
+    supervisor parameters (one line, no traceback)."""
     base = settings(*LIVE_SETTINGS, "strategy.name=supervisor")
     async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
         folder = RunFolder.create(tmp_path / "runs", "j")
@@ -88,6 +89,10 @@ async def test_resume_cuts_the_journal_back_to_the_checkpoint(tmp_path: Path) ->
         records = [orjson.loads(line) for line in text.splitlines()]  # every line whole
         plans = [r["plan_id"] for r in records if r["kind"] == "plan"]
         assert plans == list(range(1, len(plans) + 1)) and plans[-1] > last_plan  # one plan per id, across the restart
+
+        other = settings(*LIVE_SETTINGS, "strategy.name=supervisor", 'strategy.params={"cooldown_bars": 9}')
+        with pytest.raises(CheckpointError, match=r"does not fit strategy 'supervisor'.*other supervisor parameters"):
+            await session(sim, other, folder, 500, resume=True)
 
         with folder.journal.open("r+b") as f:
             f.truncate(read_checkpoint(folder.state)["files"]["journal"] - 10)

@@ -79,7 +79,12 @@ def restore_core(core: TradingCore, snapshot: dict[str, Any]) -> None:
         raise ValueError(f"checkpoint is for {snapshot.get('symbol')!r}, this run trades {core.symbol!r}")
     core.broker.restore(snapshot["broker"])
     core.breaker.restore(snapshot["circuit_breaker"])
-    core.strategy.restore(snapshot["strategy"])
+    try:
+        core.strategy.restore(snapshot["strategy"])
+    except Exception as exc:  # the strategy's own check (or a user strategy's failure): bad input, one line
+        raise CheckpointError(
+            f"{core.symbol}: the checkpoint's state does not fit strategy {core.strategy.name!r} as configured ({exc})"
+        ) from None
     core.ids.next_n = int(snapshot["next_client_order_n"])
     core.candles = int(snapshot["candles"])
     core.trades = int(snapshot.get("trades", 0))

@@ -111,6 +111,14 @@ class RunArtifacts:
         )
         return summarise(self.trades, self.curves, final_equity=final_equity, candles=candles)
 
+    def close(self) -> None:
+        """Close every file without writing a report: for a session refused before it began (a checkpoint
+        or strategy that does not fit)."""
+        self.trades.close()
+        self.journal.close()
+        self.log.close()
+        self.curves.close()
+
     def close_and_report(
         self, summary: RunSummary, *, mode: str, source: str, strategy: str, error: str | None = None
     ) -> None:

@@ -232,17 +232,22 @@ async def serve_session(
     if limiter is None:
         limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
     feed = feed_factory(limiter, log.emit)
-    funding = live_funding(settings, feed, wall, log.emit)
-    portfolio = build_portfolio(
-        settings,
-        emit=log.emit,
-        equity_sink=bars.sink if bars is not None else lambda _symbol: run.curves.record,
-        order_id_prefix=order_id_prefix(folder.run_id),
-        broker_factory=None if venue is None else venue.broker_factory(log.emit),
-        strategy_funding=None if funding is None else funding.source,
-    )
-    if checkpoint is not None:
-        restore_portfolio(portfolio, checkpoint, restore_cash=venue is None)
+    try:  # until the runner owns the feed, a refused strategy or checkpoint closes it and the files here
+        funding = live_funding(settings, feed, wall, log.emit)
+        portfolio = build_portfolio(
+            settings,
+            emit=log.emit,
+            equity_sink=bars.sink if bars is not None else lambda _symbol: run.curves.record,
+            order_id_prefix=order_id_prefix(folder.run_id),
+            broker_factory=None if venue is None else venue.broker_factory(log.emit),
+            strategy_funding=None if funding is None else funding.source,
+        )
+        if checkpoint is not None:
+            restore_portfolio(portfolio, checkpoint, restore_cash=venue is None)
+    except BaseException:
+        await feed.close()
+        run.close()
+        raise
 
     def artifacts() -> dict[str, Any]:
         state = run.checkpoint_state()
