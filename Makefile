@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/exchange.py
 	$(BIN)/python bench/runner.py
+	$(BIN)/python bench/validate.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

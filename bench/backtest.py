@@ -24,11 +24,12 @@ import math
 import random
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from children import run_child
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "ftx_btc-perp_1m_2022-01.csv"
@@ -152,8 +153,7 @@ def child_floor(source: str, candles: int) -> dict[str, float]:
 
 
 def _spawn(*args: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_child(__file__, *args)
 
 
 def _median(runs: list[dict[str, float]], key: str) -> float:

@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from children import run_child
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLED = REPO / "data" / "ftx_btc-perp_1m_2022-01.csv"
@@ -85,8 +86,7 @@ def child_backtest(strategy: str, kind: str, config: str) -> dict[str, float]:
 
 
 def _spawn(*args: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    return run_child(__file__, *args)
 
 
 def main() -> int:

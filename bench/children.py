@@ -1,0 +1,14 @@
+"""What the benchmarks here share: each measurement runs in a fresh child process (the script itself,
+with `--child ARGS`), so its peak RSS is its own and no warm cache from an earlier one flatters it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def run_child(script: str, *args: str) -> dict[str, float]:
+    """Run `script --child ARGS` with this interpreter; its last stdout line is the JSON result."""
+    out = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
