@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from laptop_agents.core.events import ExitReason, Side
+from laptop_agents.core.events import ExitReason, OrderSide, Side
 
 EntryType = Literal["market", "limit", "trigger"]
 """market: at this close; limit: rests, fills when price trades down (long) or up (short) to it;
@@ -49,6 +49,11 @@ class EntryIntent:
             raise ValueError("a trigger entry needs trigger_price > 0")
         if not self.size_mult > 0:
             raise ValueError(f"size_mult must be > 0, got {self.size_mult!r}")
+
+    @property
+    def order_side(self) -> OrderSide:
+        """The side of the order that opens this entry: a long is a buy, a short a sell."""
+        return "buy" if self.side == "long" else "sell"
 
     @property
     def resting_price(self) -> float | None:

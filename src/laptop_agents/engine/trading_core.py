@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from laptop_agents.core.candle import Candle
-from laptop_agents.core.events import Event, ExitReason, OrderRejected, OrderSide, PositionClosed
+from laptop_agents.core.events import Event, ExitReason, OrderRejected, PositionClosed
 from laptop_agents.core.ids import ClientOrderIds
 from laptop_agents.core.orders import CancelIntent, CloseIntent, EntryIntent, Intent
 from laptop_agents.execution.broker import Broker
@@ -192,7 +192,7 @@ class TradingCore:
             )
 
     def _reject(self, candle: Candle, intent: EntryIntent, reason: str, detail: str) -> None:
-        side: OrderSide = "buy" if intent.side == "long" else "sell"
+        side = intent.order_side
         self._emit(
             OrderRejected(
                 ts=candle.ts, symbol=self.symbol, client_order_id=None, side=side, reason=reason, detail=detail

@@ -131,15 +131,13 @@ class PaperBroker:
             return False
         if self.position is not None:
             raise InvariantError(f"open_market while a position is open (trade {self.position.trade_id})")
-        side = intent.side
-        order_side: OrderSide = "buy" if side == "long" else "sell"
-        price = self.market_fill_price(side, ref_price)
+        price = self.market_fill_price(intent.side, ref_price)
         self._emit(
             OrderPlaced(
                 ts=ts,
                 symbol=self.symbol,
                 client_order_id=client_order_id,
-                side=order_side,
+                side=intent.order_side,
                 order_type="market",
                 qty=qty,
                 price=None,
@@ -163,7 +161,7 @@ class PaperBroker:
                 ts=ts,
                 symbol=self.symbol,
                 client_order_id=client_order_id,
-                side="buy" if intent.side == "long" else "sell",
+                side=intent.order_side,
                 order_type="limit" if intent.entry_type == "limit" else "stop",
                 qty=qty,
                 price=price,

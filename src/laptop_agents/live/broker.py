@@ -118,7 +118,7 @@ class BitunixBroker(LiveBooks):
                     ts=ts,
                     symbol=self.symbol,
                     client_order_id=client_order_id,
-                    side="buy" if intent.side == "long" else "sell",
+                    side=intent.order_side,
                     reason="entry_type_unsupported",
                     detail="live-exchange sends market and limit entries; trigger entries are backtest/live-paper only",
                 )
