@@ -21,13 +21,15 @@ from laptop_agents.strategy.supervisor.windows import WindowBank
 
 
 class CvdDivergence:
-    __slots__ = ("_cvd_max", "_cvd_min", "_highs", "_lows", "bearish", "bullish", "cvd", "ready")
+    __slots__ = ("_windows", "bearish", "bullish", "cvd", "ready")
 
     def __init__(self, lookback: int, windows: WindowBank, *, divergence: bool = True) -> None:
-        self._lows = windows.min("low", lookback) if divergence else None
-        self._highs = windows.max("high", lookback) if divergence else None
-        self._cvd_min = windows.min("cvd", lookback) if divergence else None
-        self._cvd_max = windows.max("cvd", lookback) if divergence else None
+        self._windows = (
+            (windows.min("low", lookback), windows.max("high", lookback), windows.min("cvd", lookback),
+             windows.max("cvd", lookback))
+            if divergence else None
+        )  # fmt: skip
+        """The prior candles' lowest low, highest high, lowest and highest CVD; None without divergence."""
         self.cvd = 0.0
         self.bullish = False
         self.bearish = False
@@ -40,14 +42,11 @@ class CvdDivergence:
         if span > 0.0:
             cvd += ((close - low) - (high - close)) / span * candle.volume
             self.cvd = cvd
-        lows = self._lows
-        if lows is not None and (self.ready or lows.full):
+        windows = self._windows
+        if windows is not None and (self.ready or windows[0].full):
             self.ready = True
-            assert self._highs is not None  # the four windows exist together
-            assert self._cvd_min is not None
-            assert self._cvd_max is not None
-            low_min, cvd_min = lows.value, self._cvd_min.value
-            high_max, cvd_max = self._highs.value, self._cvd_max.value
+            lows, highs, cvd_lows, cvd_highs = windows
+            low_min, high_max, cvd_min, cvd_max = lows.value, highs.value, cvd_lows.value, cvd_highs.value
             assert low_min is not None  # full windows
             assert cvd_min is not None
             assert high_max is not None
