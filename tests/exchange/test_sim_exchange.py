@@ -11,6 +11,7 @@ import pytest
 import websockets
 
 from laptop_agents.core.candle import Candle
+from laptop_agents.exchange.bitunix.errors import DuplicateClientId, OrderNotFound
 from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.signing import new_nonce, sign_ws_login
 from laptop_agents.exchange.bitunix.sim.market import partial
@@ -129,3 +130,52 @@ async def test_private_pushes_in_title_case_when_switched(sim: SimExchange) -> N
         sim.hub.private_push(KEY, "order", {"side": "BUY", "type": "LIMIT", "clientId": "x"})
         push = orjson.loads(await asyncio.wait_for(ws.recv(), 5))
     assert (push["ch"], push["data"]["side"], push["data"]["type"]) == ("order", "Buy", "Limit")
+
+
+@pytest.mark.parametrize(
+    ("mode", "window_s", "refused_after_fill"),
+    [("forever", 0.0, True), ("open", 0.0, False), ("window", 60.0, True), ("window", 0.0, False)],
+)
+async def test_client_id_dedupe_switch(
+    sim: SimExchange, rest: BitunixRest, mode: str, window_s: float, refused_after_fill: bool
+) -> None:
+    """30042 for a repeated client id forever, only while its order is open, or only within a window."""
+    sim.faults.update({"client_id_dedupe": mode, "client_id_dedupe_window_s": window_s})
+    last = sim.market.last_price("BTCUSDT")
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="limit", client_id="c1",
+                           price=f"{round(last * 0.8, 1)}")  # fmt: skip
+    if mode != "window" or window_s:  # an open order's id is refused in every mode but a zero window
+        with pytest.raises(DuplicateClientId):
+            await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="market", client_id="c1")
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="market", client_id="c2")
+    if refused_after_fill:
+        with pytest.raises(DuplicateClientId):
+            await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="market", client_id="c2")
+    else:
+        await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="market", client_id="c2")
+        assert sim.faults.counts["client_id_reused"] >= 1
+        assert sum(1 for o in sim.ledger.accounts[KEY].orders.values() if o.client_id == "c2") == 2
+    with pytest.raises(ValueError, match="client_id_dedupe must be one of"):
+        sim.faults.update({"client_id_dedupe": "sometimes"})
+
+
+async def test_lookups_miss_a_fresh_order_while_not_found_for_s(sim: SimExchange, rest: BitunixRest) -> None:
+    sim.faults.update({"not_found_for_s": 0.3})
+    last = sim.market.last_price("BTCUSDT")
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="limit", client_id="c1",
+                           price=f"{round(last * 0.8, 1)}")  # fmt: skip
+    with pytest.raises(OrderNotFound):
+        await rest.order_detail(client_id="c1")
+    assert await rest.pending_orders("BTCUSDT") == []
+    await asyncio.sleep(0.35)
+    assert (await rest.order_detail(client_id="c1")).status == "NEW"
+    assert [o.client_id for o in await rest.pending_orders("BTCUSDT")] == ["c1"]
+
+
+async def test_history_trades_page_by_skip(sim: SimExchange, rest: BitunixRest) -> None:
+    for n in range(3):
+        await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="market", client_id=f"p{n}")
+    newest_first = [t.client_id for t in await rest.history_trades("BTCUSDT")]
+    assert newest_first == ["p2", "p1", "p0"]
+    assert [t.client_id for t in await rest.history_trades("BTCUSDT", skip=1, limit=1)] == ["p1"]
+    assert sorted(t.client_id for t in await rest.trades_since("BTCUSDT", start_ms=0)) == ["p0", "p1", "p2"]

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from laptop_agents.config.models import Settings
-from laptop_agents.core.clock import LiveClock
+from laptop_agents.core.clock import Clock, LiveClock
 from laptop_agents.core.events import Event
 from laptop_agents.core.orders import EntryIntent
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
@@ -50,12 +50,19 @@ def long_intent(stop_distance: float = 300.0) -> EntryIntent:
 
 class LiveHarness:
     def __init__(
-        self, sim: SimExchange, folder: RunFolder, settings: Settings, *, private_url: str | None = None
+        self,
+        sim: SimExchange,
+        folder: RunFolder,
+        settings: Settings,
+        *,
+        private_url: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.sim = sim
         self.private_url = private_url
         self.folder = folder
         self.settings = settings
+        self.clock: Clock = clock or LiveClock()
         self.events: list[Event] = []
         self.halts: dict[str, str] = {}
         self._http: aiohttp.ClientSession | None = None
@@ -71,7 +78,9 @@ class LiveHarness:
             session=self._http,
             limiter=limiter,
             credentials=Credentials(KEY, SECRET),
-            retry=RetryPolicy(attempts=3, initial_s=0.01, max_s=0.05, jitter_s=0.0),
+            # a restart's preflight may meet the venue's per-key window still full of the last process's calls:
+            # rate-limit answers are waited out (the penalty doubles: 0.05 s ... 0.8 s)
+            retry=RetryPolicy(attempts=6, initial_s=0.01, max_s=0.05, jitter_s=0.0),
             rate_limit_penalty_s=0.05,
         )
         settings = self.settings.model_copy(update={"exchange": self.settings.exchange.model_copy(
@@ -84,7 +93,7 @@ class LiveHarness:
             report=report,
             checks=checks,
             folder=self.folder,
-            clock=LiveClock(),
+            clock=self.clock,
             credentials=Credentials(KEY, SECRET),
             private_url=self.private_url,
             limiter=limiter,
@@ -104,7 +113,7 @@ class LiveHarness:
         """A new process over the same run folder (same journal), the books rebuilt from it."""
         checkpoint = None if self.broker is None else self.broker.state()
         await self.stop()
-        return await LiveHarness(self.sim, self.folder, self.settings).start(checkpoint)
+        return await LiveHarness(self.sim, self.folder, self.settings, clock=self.clock).start(checkpoint)
 
     async def stop(self) -> None:
         if self.venue is not None:
@@ -143,7 +152,10 @@ class LiveHarness:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimExchange]:
+    """The simulator as hard as the venue may be: a client id is refused again only while its order is
+    open (Bitunix promises no more), so nothing here can rest on the venue's dedupe."""
     async with SimExchange(sim_config(), {SYMBOL: bundled_candles()}) as exchange:
+        exchange.faults.client_id_dedupe = "open"
         yield exchange
 
 

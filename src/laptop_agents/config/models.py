@@ -295,8 +295,8 @@ class LiveConfig(_Section):
         60.0,
         ge=0,
         le=3_600,
-        description="after a restart, an order not known to be acknowledged and younger "
-        "than this is sent again with the same client id (the venue refuses a second copy); older: looked up",
+        description="after a restart, an order journaled but never sent (INTENT) and younger than this is sent "
+        "with its client id; a SENT one is always looked up first, never sent again",
     )
     poll_interval_s: float = Field(
         2.0, gt=0, le=300, description="REST polling of orders, trades and positions while the private socket is down"

@@ -146,7 +146,7 @@ class BitunixBroker(LiveBooks):
         cid = f"{position.client_order_id}-x{n}"
         order = JournalOrder(
             cid, self.symbol, side, "MARKET", round_to_step(position.qty, self.spec.qty_step, "nearest"), None, True,
-            "close", self._clock.now_ms(), meta={"reason": reason},
+            "close", self._clock.now_ms(), meta={"reason": reason, "decided_ts": ts or self.market_ts},
         )  # fmt: skip
         self._send(order, ts)
         return None
@@ -248,6 +248,7 @@ class BitunixBroker(LiveBooks):
             "target": None if target is None else round_to_step(target, tick, "nearest"),
             "setup": intent.setup, "stop_distance": intent.stop_distance, "side": intent.side,
             "trail_activation_r": intent.trail_activation_r, "trail_distance_r": intent.trail_distance_r,
+            "decided_ts": ts,
         }  # fmt: skip
         order_type: Literal["MARKET", "LIMIT"] = "MARKET" if price is None else "LIMIT"
         order = JournalOrder(

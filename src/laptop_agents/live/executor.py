@@ -8,20 +8,26 @@ executor never sends an UNKNOWN order again.
 
 Syncing (`sync`, on every private push, after every send, and by REST polling: often while the private
 socket is down or an order is unresolved, rarely otherwise):
-1. each UNKNOWN order is looked up by client id until found (its reported state is journaled) or until
-   `live.unknown_window_s` has passed without it: NOT_FOUND, and only then may a new order be considered;
+1. each UNKNOWN order is looked up by client id until found (its reported state is journaled);
 2. acknowledged orders are refreshed (filled, cancelled);
-3. executions are read from the exchange and booked once each, by trade id: fills of our orders, and
-   fills of the exchange's TP/SL orders that reduce our position;
-4. reconciliation (`reconcile.py`) compares positions when asked (start, every reconnect) and whenever no
-   order of a symbol is open.
+3. executions are read from the exchange, every page since the cursor, and booked once each, by trade
+   id: fills of our orders, and fills of the exchange's TP/SL orders that reduce our position;
+4. an UNKNOWN order becomes NOT_FOUND only when every sign says the venue never took it: the lookups
+   answered "not found" (at least twice) for `live.unknown_window_s` on the monotonic clock (Bitunix calls
+   20007 transient), this pass read the symbol's executions in full without a trade of it, the open
+   orders do not list it, and the venue's position is the books' (a difference it could explain keeps it
+   UNKNOWN, said once). Only then may a new order be considered;
+5. reconciliation (`reconcile.py`) compares positions when asked (start, every reconnect) and whenever no
+   order of a symbol is open. It holds the symbol's lock, which every placement takes too, so no order of
+   ours can reach the venue between its reads and its comparison.
+Each lookup and each symbol's executions are read on their own: one that fails is reported (once, until
+it succeeds again) and retried next pass, and never keeps the others from being booked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
@@ -82,7 +88,13 @@ class OrderExecutor:
         self.exchange_available: float | None = None
         self.counts = {"sent": 0, "acked": 0, "rejected": 0, "unknown": 0, "not_found": 0, "fills": 0}
         self._last_lookup: dict[str, float] = {}
+        self._unknown_since: dict[str, float] = {}
+        """Client id → when this process first saw the order UNKNOWN (monotonic s): its NOT_FOUND window."""
+        self._misses: dict[str, int] = {}
         self._trades_cursor: dict[str, int] = {}
+        self._trades_read: set[str] = set()
+        """Symbols whose executions this sync pass read in full."""
+        self._troubles: set[str] = set()
         self._sync_lock = asyncio.Lock()
 
     # -- What the brokers and the session call ----------------------------------------------------------
@@ -133,16 +145,8 @@ class OrderExecutor:
                     }
         broker = self.brokers[order.symbol]
         try:
-            order_id = await self.rest.place_order(
-                symbol=order.symbol,
-                side="buy" if order.side == "BUY" else "sell",
-                qty=fmt(order.qty),
-                order_type="market" if order.order_type == "MARKET" else "limit",
-                client_id=order.client_id,
-                price=None if order.price is None else fmt(order.price),
-                reduce_only=order.reduce_only,
-                extra=extra,
-            )
+            async with self.reconciler.symbol_lock(order.symbol):
+                order_id = await self._send(order, extra)
         except DuplicateClientId:
             self._unknown(order, "the exchange already has this client id (30042): it was accepted before")
         except (ExchangeUnavailable, RateLimitedError) as exc:
@@ -158,6 +162,18 @@ class OrderExecutor:
                 self._move(order, "ACKED", order_id=order_id, detail="acknowledged")
         self.wake.set()
 
+    async def _send(self, order: JournalOrder, extra: dict[str, Any]) -> str:
+        return await self.rest.place_order(
+            symbol=order.symbol,
+            side="buy" if order.side == "BUY" else "sell",
+            qty=fmt(order.qty),
+            order_type="market" if order.order_type == "MARKET" else "limit",
+            client_id=order.client_id,
+            price=None if order.price is None else fmt(order.price),
+            reduce_only=order.reduce_only,
+            extra=extra,
+        )
+
     async def cancel(self, command: Cancel) -> None:
         order = self.journal.orders.get(command.client_id)
         if order is None or not order.reported:
@@ -172,9 +188,10 @@ class OrderExecutor:
     async def sync(self) -> None:
         """One pass: unknown orders, acknowledged orders, executions, then positions (see the docstring)."""
         async with self._sync_lock:
-            await self._resolve_unknown()
+            missing = await self._resolve_unknown()
             await self._refresh_open()
             await self._book_trades()
+            await self._decide_not_found(missing)
             await self.reconciler.run(self._book_trades)
 
     async def drain(self) -> None:
@@ -184,7 +201,7 @@ class OrderExecutor:
 
     async def settle(self, timeout_s: float) -> None:
         """Sync until no order is open or unknown any more (cancels confirmed, closes filled), or timeout."""
-        deadline = time.monotonic() + timeout_s
+        deadline = self.clock.monotonic_s() + timeout_s
         while True:
             try:
                 await self.sync()
@@ -193,7 +210,7 @@ class OrderExecutor:
             else:
                 if not self._unsettled():
                     return
-            if time.monotonic() >= deadline:
+            if self.clock.monotonic_s() >= deadline:
                 return
             await asyncio.sleep(self.config.lookup_interval_s)
 
@@ -240,23 +257,68 @@ class OrderExecutor:
 
     # -- Sync steps --------------------------------------------------------------------------------------
 
-    async def _resolve_unknown(self) -> None:
-        now = time.monotonic()
+    async def _resolve_unknown(self) -> list[JournalOrder]:
+        """Look each UNKNOWN order up by client id; returns those the lookups have not found for the whole
+        window (the candidates for NOT_FOUND: `_decide_not_found` checks the rest)."""
+        now = self.clock.monotonic_s()
+        window = self.config.unknown_window_s
+        missing = []
         for order in [o for o in self.journal.orders.values() if o.state == "UNKNOWN"]:
-            if now - self._last_lookup.get(order.client_id, 0.0) < self.config.lookup_interval_s * 0.9:
+            cid = order.client_id
+            since = self._unknown_since.setdefault(cid, now)
+            if now - self._last_lookup.get(cid, -1e18) < self.config.lookup_interval_s * 0.9:
                 continue
-            self._last_lookup[order.client_id] = now
+            self._last_lookup[cid] = now
             try:
-                info = await self.rest.order_detail(client_id=order.client_id)
+                info = await self.rest.order_detail(client_id=cid)
             except OrderNotFound:
-                since = order.unknown_since_ms or order.created_ms
-                if self.clock.now_ms() - since >= self.config.unknown_window_s * 1000:
-                    self.counts["not_found"] += 1
-                    detail = f"not on the exchange {self.config.unknown_window_s:g} s after the send"
-                    self._move(order, "NOT_FOUND", detail=detail)
-                    self.brokers[order.symbol].order_failed(order, "not_found", detail)
+                self._misses[cid] = self._misses.get(cid, 0) + 1
+                if now - since >= window and self._misses[cid] >= 2:
+                    missing.append(order)
                 continue
+            except ExchangeError as exc:
+                self._trouble(f"lookup:{cid}", order.symbol, f"looking up order {cid}: {exc}; retrying")
+                continue
+            self._solved(f"lookup:{cid}")
             self._reported(order, info, "found by client id")
+        return missing
+
+    async def _decide_not_found(self, missing: list[JournalOrder]) -> None:
+        """NOT_FOUND only when nothing on the venue shows the order: its executions (read in full this pass),
+        the open orders, and a position the books do not explain."""
+        for order in missing:
+            if order.state != "UNKNOWN" or order.symbol not in self._trades_read:
+                continue  # booked by its executions meanwhile, or they could not be read: not proven
+            cid, broker = order.client_id, self.brokers[order.symbol]
+            try:
+                listed = [o for o in await self.rest.pending_orders(order.symbol) if o.client_id == cid]
+                positions = await self.rest.pending_positions(order.symbol)
+            except ExchangeError as exc:
+                self._trouble(f"lookup:{cid}", order.symbol, f"checking order {cid}: {exc}; retrying")
+                continue
+            if listed:
+                self._reported(order, listed[0], "found among the open orders")
+                continue
+            venue = sum(p.qty if p.side == "long" else -p.qty for p in positions if p.symbol == order.symbol)
+            ours = broker.position
+            books = 0.0 if ours is None else (ours.qty if ours.side == "long" else -ours.qty)
+            if abs(venue - books) > broker.spec.qty_step / 2:
+                self._trouble(
+                    f"explain:{cid}",
+                    order.symbol,
+                    f"order {cid} is not found, but the exchange's {order.symbol} position ({venue:g}) is not the "
+                    f"books' ({books:g}) and it may explain it: still UNKNOWN, entries on {order.symbol} wait "
+                    "(check the exchange by hand)",
+                )
+                continue
+            self._solved(f"explain:{cid}")
+            self.counts["not_found"] += 1
+            detail = (
+                f"not on the exchange {self.config.unknown_window_s:g} s after the send "
+                "(lookups, executions, open orders and position)"
+            )
+            self._move(order, "NOT_FOUND", detail=detail)
+            broker.order_failed(order, "not_found", detail)
 
     async def _refresh_open(self) -> None:
         for broker in self.brokers.values():
@@ -265,11 +327,19 @@ class OrderExecutor:
                     continue
                 if order.resting and not self.wake.is_set() and not self._due(order):
                     continue
-                self._last_lookup[order.client_id] = time.monotonic()
-                self._reported(order, await self.rest.order_detail(order_id=order.order_id), "refreshed")
+                self._last_lookup[order.client_id] = self.clock.monotonic_s()
+                key = f"refresh:{order.client_id}"
+                try:
+                    info = await self.rest.order_detail(order_id=order.order_id)
+                except ExchangeError as exc:
+                    self._trouble(key, order.symbol, f"refreshing order {order.client_id}: {exc}; retrying")
+                    continue
+                self._solved(key)
+                self._reported(order, info, "refreshed")
 
     def _due(self, order: JournalOrder) -> bool:
-        return time.monotonic() - self._last_lookup.get(order.client_id, 0.0) >= self.config.poll_interval_s
+        elapsed = self.clock.monotonic_s() - self._last_lookup.get(order.client_id, -1e18)
+        return elapsed >= self.config.poll_interval_s
 
     def _reported(self, order: JournalOrder, info: OrderInfo, how: str) -> None:
         state = WIRE_STATES.get(info.status)
@@ -281,16 +351,41 @@ class OrderExecutor:
 
     async def _book_trades(self) -> None:
         """Executions since a little before the newest one seen (the exchange's own clock: ours may be
-        off, and the simulator's runs in replay time); the first read takes the newest page."""
+        off, and the simulator's runs in replay time), every page of them. The first read of a process
+        starts a little before the oldest thing that may have filled (an open order's decision, the open
+        position's entry, else the newest candle); without any of those, the newest page."""
+        self._trades_read.clear()
         for symbol, broker in self.brokers.items():
             cursor = self._trades_cursor.get(symbol)
-            trades = await self.rest.history_trades(symbol, start_ms=cursor)
+            if cursor is None:
+                cursor = self._first_cursor(broker)
+            try:
+                if cursor is None:
+                    trades = await self.rest.history_trades(symbol)
+                else:
+                    trades = await self.rest.trades_since(symbol, start_ms=cursor)
+            except ExchangeError as exc:
+                self._trouble(f"trades:{symbol}", symbol, f"reading {symbol} executions: {exc}; retrying")
+                continue
+            self._solved(f"trades:{symbol}")
+            self._trades_read.add(symbol)
             for trade in sorted(trades, key=lambda t: (t.ts, t.trade_id)):
                 if not self.journal.knows_trade(trade.trade_id):
                     self._book(broker, trade)
             if trades:
                 newest = max(t.ts for t in trades) - TRADES_MARGIN_MS
                 self._trades_cursor[symbol] = max(cursor or newest, newest)
+            elif cursor is not None:
+                self._trades_cursor[symbol] = cursor
+
+    @staticmethod
+    def _first_cursor(broker: BitunixBroker) -> int | None:
+        times = [int(o.meta["decided_ts"]) for o in broker.open_orders() if o.meta.get("decided_ts")]
+        if broker.position is not None:
+            times.append(broker.position.entry_ts)
+        if not times and broker.market_ts:
+            times.append(broker.market_ts)
+        return min(times) - TRADES_MARGIN_MS if times else None
 
     def _book(self, broker: BitunixBroker, trade: TradeInfo) -> None:
         order = self.journal.orders.get(trade.client_id) if trade.client_id else None
@@ -324,6 +419,7 @@ class OrderExecutor:
 
     def _unknown(self, order: JournalOrder, detail: str) -> None:
         self.counts["unknown"] += 1
+        self._unknown_since[order.client_id] = self.clock.monotonic_s()
         self._move(order, "UNKNOWN", detail=detail)
 
     def _move(self, order: JournalOrder, state: State, *, order_id: str | None = None, detail: str) -> None:
@@ -342,6 +438,15 @@ class OrderExecutor:
                 detail=detail,
             )
         )
+
+    def _trouble(self, key: str, symbol: str, message: str) -> None:
+        """A non-fatal `Error`, once until `_solved(key)`: a lookup failing every pass says so once."""
+        if key not in self._troubles:
+            self._troubles.add(key)
+            self.emit(Error(ts=self.clock.now_ms(), symbol=symbol, where="sync", message=message, fatal=False))
+
+    def _solved(self, key: str) -> None:
+        self._troubles.discard(key)
 
     def _error(self, where: str, message: str) -> None:
         self.emit(

@@ -129,17 +129,17 @@ class OrderJournal:
     def after_restart(self, *, at_ms: int, resend_window_ms: int) -> tuple[list[JournalOrder], list[JournalOrder]]:
         """Orders a crash may have left unsent or unacknowledged: (to send again, to look up).
 
-        INTENT and SENT orders younger than the window are sent again with the same client id: an INTENT was
-        never sent (SENT is written before the send), and a second copy of a SENT one is refused by the
-        venue (30042: already accepted). Older ones become UNKNOWN (recorded) and are looked up by client
-        id before anything else is sent; so are the orders already UNKNOWN."""
+        Only an INTENT younger than the window is sent again (with the same client id): SENT is written
+        before the send, so an INTENT never left the process. A SENT order may have reached the venue, and
+        a second copy would be refused only while the venue still deduplicates its client id, which
+        Bitunix does not promise (perhaps only while the order is open): it becomes UNKNOWN (recorded) and
+        is looked up, like an older INTENT and the orders already UNKNOWN, before anything else is sent."""
         resend = []
         for order in list(self.orders.values()):
-            if order.state in ("INTENT", "SENT"):
-                if at_ms - order.created_ms <= resend_window_ms:
-                    resend.append(order)
-                else:
-                    self.move(order.client_id, "UNKNOWN", at_ms=at_ms)
+            if order.state == "INTENT" and at_ms - order.created_ms <= resend_window_ms:
+                resend.append(order)
+            elif order.state in ("INTENT", "SENT"):
+                self.move(order.client_id, "UNKNOWN", at_ms=at_ms)
         return resend, [o for o in self.orders.values() if o.state == "UNKNOWN"]
 
     def in_flight(self, symbol: str | None = None) -> list[JournalOrder]:

@@ -10,11 +10,15 @@ order. Per symbol (after the executor has booked every execution it can read):
 - both, but side or quantity differ: the books' position is closed that way and the exchange's adopted;
 - open orders on the exchange that are not in the journal are reported once and left alone.
 A symbol with an order in flight waits: its outcome must be known before positions can be compared.
-While reconciliation fails (the exchange cannot be read) every symbol's entries are halted.
+The comparison holds the symbol's lock (`symbol_lock`), which the executor takes for every placement: no
+order of ours can reach the venue between the reads and the comparison, so a position the venue shows is
+external only when no order of ours can explain it. While reconciliation is pending (the start, every
+reconnect) or failing (the exchange cannot be read) every symbol's entries are halted.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from laptop_agents.core.clock import Clock
@@ -53,6 +57,14 @@ class Reconciler:
         """Symbols whose reconciliation was asked for and has not happened yet."""
         self.status = "pending"
         self._reported_orders: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def symbol_lock(self, symbol: str) -> asyncio.Lock:
+        """Held while one of our orders is sent on `symbol`, and while its positions are compared."""
+        lock = self._locks.get(symbol)
+        if lock is None:
+            lock = self._locks[symbol] = asyncio.Lock()
+        return lock
 
     def begin(self) -> None:
         """Before the first reconciliation nothing may be entered."""
@@ -60,21 +72,24 @@ class Reconciler:
             symbol_halts[HALT_RECONCILE] = "not reconciled with the exchange yet"
 
     def request(self) -> None:
-        """After a reconnect: every symbol is compared again before it trades on."""
+        """After a reconnect: every symbol is compared again before it trades on; until then its entries
+        are halted (exits still work)."""
         self.pending = set(self.brokers)
+        self.status = "pending"
+        for symbol_halts in self.halts.values():
+            symbol_halts[HALT_RECONCILE] = "reconnected: not reconciled with the exchange again yet"
 
     async def run(self, book_trades: Callable[[], Awaitable[None]]) -> None:
         """Compare what is due; `book_trades` reads the exchange's executions again (a position that
         vanished may have been closed by a TP/SL fill a moment ago: that price is the one to book)."""
         try:
             for symbol, broker in self.brokers.items():
-                open_orders = broker.open_orders()
-                if symbol in self.pending:
-                    if not all(o.resting for o in open_orders):
-                        continue  # an outcome is still unknown: compare once it is known
-                elif open_orders:
+                if not self._due(symbol, broker):
                     continue
-                await self._symbol(symbol, broker, book_trades)
+                async with self.symbol_lock(symbol):
+                    if not self._due(symbol, broker):
+                        continue  # an order of ours was decided while the lock was awaited
+                    await self._symbol(symbol, broker, book_trades)
                 self.pending.discard(symbol)
         except ExchangeError as exc:
             if self.status != "failed":
@@ -87,6 +102,13 @@ class Reconciler:
             self.status = "ok"
             for symbol_halts in self.halts.values():
                 symbol_halts.pop(HALT_RECONCILE, None)
+
+    def _due(self, symbol: str, broker: BitunixBroker) -> bool:
+        """Asked for: once no outcome is unknown (resting orders may stay); on its own: with no order open."""
+        open_orders = broker.open_orders()
+        if symbol in self.pending:
+            return all(o.resting for o in open_orders)
+        return not open_orders
 
     async def _symbol(self, symbol: str, broker: BitunixBroker, book_trades: Callable[[], Awaitable[None]]) -> None:
         positions = [p for p in await self.rest.pending_positions(symbol) if p.symbol == symbol and p.qty > 0]

@@ -1,11 +1,11 @@
 """The live-exchange venue of a session: journal, brokers, executor, reconciler and private stream.
 
 Built after a passing preflight. At the start it replays the order journal into the books, deals with
-what a crash left behind (young unacknowledged orders are sent again with their client ids; older ones are
-looked up), rebuilds today's loss, and syncs and reconciles before the first candle may trade. At the
-stop (the runner has halted entries and drained the cores) it sends what was still queued, cancels the
-resting orders it owns, closes positions with reduce-only market orders when `live.flatten_on_stop`, and
-waits (bounded) until those outcomes are known.
+what a crash left behind (a young order that was never sent is sent with its client id; anything that may
+have been sent is looked up, never sent again), rebuilds today's loss, and syncs and reconciles before
+the first candle may trade. At the stop (the runner has halted entries and drained the cores) it sends
+what was still queued, cancels the resting orders it owns, closes positions with reduce-only market
+orders when `live.flatten_on_stop`, and waits (bounded) until those outcomes are known.
 """
 
 from __future__ import annotations
@@ -138,6 +138,8 @@ class LiveVenue:
         self.reconciler.begin()
         for broker in self.brokers.values():
             broker.replay()
+            if market_now_ms is not None:
+                broker.market_ts = max(broker.market_ts, market_now_ms)
         resend, unknown = self.journal.after_restart(
             at_ms=self.clock.now_ms(), resend_window_ms=int(self.settings.live.resend_window_s * 1000)
         )
@@ -192,6 +194,6 @@ class LiveVenue:
         exchange's clock (the newest candle's)."""
         day_start = market_now_ms // DAY_MS * DAY_MS
         for symbol in self.brokers:
-            for trade in await self.rest.history_trades(symbol, start_ms=day_start):
+            for trade in await self.rest.trades_since(symbol, start_ms=day_start):
                 if trade.ts >= day_start and not self.journal.knows_trade(trade.trade_id):
                     self.limits.record_pnl(trade.ts, trade.realized_pnl - trade.fee)

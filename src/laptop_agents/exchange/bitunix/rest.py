@@ -36,6 +36,7 @@ from laptop_agents.runtime.retry import RetryPolicy
 
 API = "/api/v1/futures"
 KLINE_PAGE = 200
+TRADES_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -188,16 +189,33 @@ class BitunixRest:
         return [PositionInfo.from_wire(r) for r in data or []]
 
     async def history_trades(
-        self, symbol: str | None = None, *, start_ms: int | None = None, limit: int = 100
+        self, symbol: str | None = None, *, start_ms: int | None = None, limit: int = TRADES_PAGE, skip: int = 0
     ) -> list[TradeInfo]:
-        """Executions, newest first (one page of up to 100)."""
-        params = {"limit": str(min(limit, 100))}
+        """One page of executions, newest first (up to 100, after skipping `skip` newer ones)."""
+        params = {"limit": str(min(limit, TRADES_PAGE))}
+        if skip:
+            params["skip"] = str(skip)
         if symbol:
             params["symbol"] = symbol
         if start_ms is not None:
             params["startTime"] = str(start_ms)
         data = await self._call("GET", "/trade/get_history_trades", params=params, signed=True)
         return [TradeInfo.from_wire(r) for r in (data or {}).get("tradeList", [])]
+
+    async def trades_since(self, symbol: str, *, start_ms: int | None, max_pages: int = 100) -> list[TradeInfo]:
+        """Every execution since `start_ms`, page after page (newest first, by `skip`): a trade that lands
+        meanwhile shifts the pages, so one may be read twice (deduplicated here), never skipped. More than
+        `max_pages` pages is an error rather than a silent cut (the oldest would be the ones lost)."""
+        seen: dict[str, TradeInfo] = {}
+        for number in range(max_pages):
+            page = await self.history_trades(symbol, start_ms=start_ms, skip=number * TRADES_PAGE)
+            for trade in page:
+                seen.setdefault(trade.trade_id, trade)
+            if len(page) < TRADES_PAGE:
+                return list(seen.values())
+        raise ExchangeError(
+            f"bitunix get_history_trades: more than {max_pages * TRADES_PAGE} executions since {start_ms}"
+        )
 
     async def account(self, margin_coin: str = "USDT") -> AccountInfo:
         return AccountInfo.from_wire(

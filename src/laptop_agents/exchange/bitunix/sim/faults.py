@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+DEDUPE_MODES = ("forever", "open", "window")
+
 
 @dataclass
 class FaultPlan:
@@ -40,10 +42,25 @@ class FaultPlan:
     http_error_status: int = 503
     latency_ms: float = 0.0
     """Delay every REST answer and WebSocket push by this much."""
+    slow_path: str = ""
+    """Delay the REST requests whose path ends with this (e.g. `/position/get_pending_positions`) by
+    `slow_path_ms` before they are answered: the answer is the state after the delay."""
+    slow_path_ms: float = 0.0
     drop_order_response_next: int = 0
     """Accept the next N orders (they exist and fill) but cut the connection before answering."""
     insufficient_balance_next: int = 0
     """Reject the next N orders with 20003 insufficient balance."""
+    # -- Orders: the venue's behaviours that exactly-once must not rest on --------------------------------
+    client_id_dedupe: str = "forever"
+    """When a repeated `clientId` is refused (30042): "forever"; "open", only while the order with that id
+    is open (a filled or cancelled one's id can be used again); "window", only within
+    `client_id_dedupe_window_s` of that order's placement. Bitunix documents none of them."""
+    client_id_dedupe_window_s: float = 60.0
+    not_found_for_s: float = 0.0
+    """Order lookups (`get_order_detail`, `get_pending_orders`) answer 20007 "order not found" for this long
+    after a placement that succeeded: the venue's index lags (Bitunix calls 20007 transient)."""
+    order_detail_error_next: int = 0
+    """Answer the next N order lookups (`get_order_detail`) with HTTP 500."""
     counts: dict[str, int] = field(default_factory=dict)
 
     def update(self, values: Mapping[str, Any]) -> None:
@@ -55,6 +72,8 @@ class FaultPlan:
             if key not in known:
                 raise ValueError(f"unknown fault {key!r}; known: {', '.join(sorted(known | {'rate_limit_for_s'}))}")
             current = getattr(self, key)
+            if key == "client_id_dedupe" and value not in DEDUPE_MODES:
+                raise ValueError(f"client_id_dedupe must be one of {', '.join(DEDUPE_MODES)}, not {value!r}")
             setattr(self, key, type(current)(value))
 
     def take(self, name: str) -> bool:
@@ -68,6 +87,27 @@ class FaultPlan:
 
     def fired(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
+
+    def refuses_duplicate(self, open_: bool, placed_monotonic: float) -> bool:
+        """Whether a new order repeating the client id of an earlier one (open or not, placed at that
+        monotonic time) is refused with 30042."""
+        mode = self.client_id_dedupe
+        if mode == "open":
+            refused = open_
+        elif mode == "window":
+            refused = time.monotonic() - placed_monotonic < self.client_id_dedupe_window_s
+        else:
+            refused = True
+        if not refused:
+            self.fired("client_id_reused")
+        return refused
+
+    def lookup_hidden(self, placed_monotonic: float) -> bool:
+        """An order placed this recently is not found by lookups yet (`not_found_for_s`)."""
+        if self.not_found_for_s and time.monotonic() - placed_monotonic < self.not_found_for_s:
+            self.fired("not_found_for_s")
+            return True
+        return False
 
     def rate_limited_now(self) -> bool:
         if time.monotonic() < self.rate_limit_until:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,6 +80,16 @@ class SimOrder:
     mtime: int = 0
     tp_price: float | None = None
     sl_price: float | None = None
+    placed_monotonic: float = field(default_factory=time.monotonic)
+    """When it was placed, on the host's monotonic clock (the fault switches' windows run on it)."""
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("NEW", "PART_FILLED")
+
+
+DuplicatePolicy = Callable[[bool, float], bool]
+"""(the earlier order is open, its placement time) → refuse the repeated client id."""
 
 
 @dataclass
@@ -160,7 +171,14 @@ class Ledger:
 
     # -- Orders ------------------------------------------------------------------------------------------
 
-    def place_order(self, account: SimAccount, body: Mapping[str, Any], *, insufficient: bool = False) -> SimOrder:
+    def place_order(
+        self,
+        account: SimAccount,
+        body: Mapping[str, Any],
+        *,
+        insufficient: bool = False,
+        refuses_duplicate: DuplicatePolicy | None = None,
+    ) -> SimOrder:
         symbol = str(body.get("symbol", "")).upper()
         rules = self._rules(symbol)
         side = str(body.get("side", "")).upper()
@@ -190,7 +208,9 @@ class Ledger:
                 self._check_step(triggers[name], name, rules.quote_precision)
         client_id = str(body.get("clientId") or "")
         if client_id and client_id in account.by_client_id:
-            raise Refusal(codes.DUPLICATE_CLIENT_ID)
+            earlier = account.orders[account.by_client_id[client_id]]
+            if refuses_duplicate is None or refuses_duplicate(earlier.open, earlier.placed_monotonic):
+                raise Refusal(codes.DUPLICATE_CLIENT_ID)
         reduce_only = bool(body.get("reduceOnly", False))
         position = account.positions.get(symbol)
         held = position.qty if position else 0.0

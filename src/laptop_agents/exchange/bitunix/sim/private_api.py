@@ -66,7 +66,9 @@ class PrivateApi:
         assert account is not None
         body = await self.json_body(request)
         insufficient = self.x.faults.take("insufficient_balance_next")
-        order = self.x.ledger.place_order(account, body, insufficient=insufficient)
+        order = self.x.ledger.place_order(
+            account, body, insufficient=insufficient, refuses_duplicate=self.x.faults.refuses_duplicate
+        )
         if self.x.faults.take("drop_order_response_next"):
             # The lost ack: the order exists (and may have filled) but the caller never hears of it.
             if request.transport is not None:
@@ -97,15 +99,23 @@ class PrivateApi:
 
     async def order_detail(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None
+        if self.x.faults.take("order_detail_error_next"):
+            return web.Response(status=500, text="upstream error")
         order = self.x.ledger.find(account, request.query.get("orderId"), request.query.get("clientId"))
-        if order is None:
+        if order is None or self.x.faults.lookup_hidden(order.placed_monotonic):
             raise Refusal(codes.ORDER_NOT_FOUND)
         return self.x.ledger.order_wire(order)
 
     async def pending_orders(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None
         symbol = request.query.get("symbol", "").upper()
-        orders = [o for o in account.orders.values() if o.status == "NEW" and (not symbol or o.symbol == symbol)]
+        orders = [
+            o
+            for o in account.orders.values()
+            if o.status == "NEW"
+            and (not symbol or o.symbol == symbol)
+            and not self.x.faults.lookup_hidden(o.placed_monotonic)
+        ]
         orders.sort(key=lambda o: o.ctime, reverse=True)
         limit = min(int(request.query.get("limit", "10")), 100)
         skip = int(request.query.get("skip", "0"))
@@ -116,12 +126,13 @@ class PrivateApi:
         symbol = request.query.get("symbol", "").upper()
         start = int(request.query.get("startTime", "0") or 0)
         limit = min(int(request.query.get("limit", "20") or 20), 100)
+        skip = int(request.query.get("skip", "0") or 0)
         trades = [
             {**f, "qty": fmt(f["qty"]), "price": fmt(f["price"]), "fee": fmt(f["fee"]),
              "realizedPNL": fmt(f["realizedPNL"])} for f in reversed(account.fills)
             if (not symbol or f["symbol"] == symbol) and f["ctime"] >= start
         ]  # fmt: skip
-        return {"tradeList": trades[:limit], "total": len(trades)}
+        return {"tradeList": trades[skip : skip + limit], "total": len(trades)}
 
     async def pending_positions(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None

@@ -206,6 +206,9 @@ class SimExchange:
         faults = self.faults
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.slow_path and faults.slow_path_ms and request.path.endswith(faults.slow_path):
+            faults.fired("slow_path")
+            await asyncio.sleep(faults.slow_path_ms / 1000)
         if faults.take("http_error_next"):
             return self._log(request, web.Response(status=faults.http_error_status, text="upstream error"), None)
         if faults.take("rate_limit_next") or faults.rate_limited_now():

@@ -1,0 +1,210 @@
+"""The live path against a venue on its worst day (issue 13): the simulator's hard switches on, real
+loopback sockets, the journal on disk. Each test names the failure it pins down."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from laptop_agents.core.clock import LiveClock
+from laptop_agents.core.events import Error, OrderRejected, OrderState, PositionOpened, Reconciled, Reconnected
+from laptop_agents.core.orders import EntryIntent
+from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.live.journal import JournalOrder
+from laptop_agents.live.reconcile import HALT_RECONCILE
+from laptop_agents.runtime.run_folder import RunFolder
+from tests.exchange.conftest import KEY, eventually
+from tests.live.conftest import SYMBOL, LiveHarness, live_settings
+
+
+def _journaled_sent(live: LiveHarness, cid: str = "la-e-000001", qty: float = 0.05) -> JournalOrder:
+    """What a crash between the send and its answer leaves: INTENT and SENT in the journal, nothing more."""
+    assert live.venue is not None
+    order = JournalOrder(cid, SYMBOL, "BUY", "MARKET", qty, None, False, "entry", live.venue.clock.now_ms(),
+                         meta={"stop": 1.0, "setup": "test"})  # fmt: skip
+    live.venue.journal.intent(order)
+    live.venue.journal.move(cid, "SENT", at_ms=order.created_ms)
+    return order
+
+
+# -- item 2: a SENT order is looked up after a restart, never sent again --------------------------------------
+
+
+@pytest.mark.parametrize("dedupe", ["open", "window", "forever"])
+async def test_a_sent_order_after_a_crash_is_looked_up_and_never_sent_again(live: LiveHarness, dedupe: str) -> None:
+    live.sim.faults.update({"client_id_dedupe": dedupe, "client_id_dedupe_window_s": 0.0})
+    order = _journaled_sent(live)
+    assert live.venue is not None
+    await live.venue.rest.place_order(
+        symbol=SYMBOL, side="buy", qty="0.05", order_type="market", client_id=order.client_id
+    )  # fmt: skip  (it reached the venue and filled)
+    restarted = await live.restart()
+    try:
+        await restarted.settle()
+        assert len(restarted.placements()) == 1  # only the send before the crash
+        assert len(restarted.exchange_orders(order.client_id)) == 1
+        assert live.sim.faults.counts.get("client_id_reused", 0) == 0
+        assert [e.state for e in restarted.of(OrderState)][-1] == "FILLED"
+        assert restarted.broker is not None and restarted.broker.position is not None
+        assert restarted.broker.position.qty == pytest.approx(0.05)
+        assert live.sim.ledger.accounts[KEY].positions[SYMBOL].qty == pytest.approx(0.05)
+    finally:
+        await restarted.stop()
+
+
+async def test_a_sent_order_that_never_reached_the_venue_is_not_found_and_not_sent(live: LiveHarness) -> None:
+    _journaled_sent(live)
+    restarted = await live.restart()
+    try:
+        await restarted.settle()
+        assert restarted.placements() == [] and restarted.exchange_orders() == []
+        assert [e.state for e in restarted.of(OrderState)] == ["UNKNOWN", "NOT_FOUND"]
+        assert restarted.of(OrderRejected)[-1].reason == "not_found"
+        assert restarted.broker is not None and restarted.broker.position is None
+    finally:
+        await restarted.stop()
+
+
+# -- item 6: NOT_FOUND on the monotonic clock and the venue's whole record; one failure blocks nothing ------
+
+
+async def test_a_transient_not_found_answer_is_not_taken_for_a_missing_order(live: LiveHarness) -> None:
+    """The venue's lookups answer 20007 for longer than the window after a lost ack; the order's execution
+    is on the venue, and it decides. (Behaviour check: main booked the execution in time too.)"""
+    live.sim.faults.update({"drop_order_response_next": 1, "not_found_for_s": 1.6})
+    assert live.enter("la-e-000001", 0.05)
+    await live.send_queued()
+    await live.settle()
+    assert live.sim.faults.counts.get("not_found_for_s", 0) >= 1
+    states = [e.state for e in live.of(OrderState)]
+    assert "NOT_FOUND" not in states and states[-1] == "FILLED"
+    assert not live.of(OrderRejected)
+    assert live.broker is not None and live.broker.position is not None
+    assert live.broker.position.qty == pytest.approx(0.05)
+
+
+class SteppedWallClock(LiveClock):
+    """The real clocks, with the wall clock stepped by `step_ms` (an NTP correction, a laptop waking up)."""
+
+    def __init__(self) -> None:
+        self.step_ms = 0
+
+    def now_ms(self) -> int:
+        return super().now_ms() + self.step_ms
+
+
+async def test_a_wall_clock_step_does_not_declare_a_resting_order_not_found(sim: SimExchange, tmp_path: Path) -> None:
+    """A limit entry's ack is lost and the venue's index lags half a second; the wall clock steps an hour
+    ahead meanwhile. On the wall clock the lookup window is over at once, and the resting order would be
+    dropped while it rests on the venue; the window runs on the monotonic clock."""
+    clock = SteppedWallClock()
+    live = await LiveHarness(sim, RunFolder.create(tmp_path / "runs", "x"), live_settings(), clock=clock).start()
+    try:
+        sim.faults.update({"drop_order_response_next": 1, "not_found_for_s": 0.5})
+        assert live.broker is not None
+        price = round(sim.market.last_price(SYMBOL) * 0.9, 1)
+        intent = EntryIntent(side="long", stop_distance=300.0, setup="test", reason="test", target_r=2.0,
+                             entry_type="limit", limit_price=price)  # fmt: skip
+        assert live.broker.place_resting(ts=sim.market.now_ms(), client_order_id="la-e-000001", qty=0.05,
+                                         intent=intent)  # fmt: skip
+        await live.send_queued()
+        clock.step_ms = 3_600_000
+        await live.settle()
+        states = [e.state for e in live.of(OrderState)]
+        assert "NOT_FOUND" not in states and states[-1] == "ACKED", states
+        assert [o.status for o in live.exchange_orders("la-e-000001")] == ["NEW"]
+        assert "la-e-000001" in live.broker.pending  # the core still knows its resting entry
+    finally:
+        await live.stop()
+
+
+async def test_not_found_waits_while_the_venue_position_could_be_the_order(live: LiveHarness) -> None:
+    """No lookup finds it and no execution shows it, but the venue holds a position the books do not:
+    the order stays UNKNOWN (said once), and entries on the symbol wait."""
+    order = _journaled_sent(live)
+    account = live.sim.ledger.accounts[KEY]
+    restarted = await live.restart()
+    try:
+        assert restarted.venue is not None
+        await restarted.venue.rest.place_order(symbol=SYMBOL, side="buy", qty="0.05", order_type="market",
+                                               client_id="by-hand")  # fmt: skip
+        account.fills.clear()  # the venue's execution record lags (or lost it)
+        await restarted.venue.executor.settle(2.0)
+        assert restarted.venue.journal.orders[order.client_id].state == "UNKNOWN"
+        errors = [e for e in restarted.of(Error) if order.client_id in e.message]
+        assert len(errors) == 1 and "may explain it" in errors[0].message
+        assert not restarted.enter("la-e-000002", 0.05)
+        assert restarted.of(OrderRejected)[-1].reason == "order_in_flight"
+    finally:
+        await restarted.stop()
+
+
+async def test_a_failing_lookup_does_not_keep_other_fills_from_being_booked(live: LiveHarness) -> None:
+    live.sim.faults.drop_order_response_next = 1
+    assert live.enter("la-e-000001", 0.05)
+    await live.send_queued()
+    assert [e.state for e in live.of(OrderState)] == ["SENT", "UNKNOWN"]
+    live.sim.faults.order_detail_error_next = 1_000  # every lookup by client id fails
+    assert live.venue is not None
+    await live.venue.executor.sync()
+    assert live.broker is not None and live.broker.position is not None  # booked from the executions
+    assert live.broker.position.qty == pytest.approx(0.05)
+    assert [e.state for e in live.of(OrderState)][-1] == "FILLED"
+
+
+async def test_executions_are_read_page_after_page(sim: SimExchange, tmp_path: Path) -> None:
+    """More than one page (100) of today's executions: the daily loss counts every one of them."""
+    account = sim.ledger.accounts[KEY]
+    now = sim.market.now_ms()
+    for n in range(250):
+        account.fills.append({
+            "tradeId": f"t{n}", "orderId": f"o{n}", "clientId": "", "symbol": SYMBOL, "side": "SELL",
+            "qty": 0.001, "price": 40_000.0, "fee": 0.1, "realizedPNL": -1.0, "roleType": "TAKER",
+            "reduceOnly": True, "ctime": now - 1_000 + n,
+        })  # fmt: skip
+    live = await LiveHarness(sim, RunFolder.create(tmp_path / "runs", "x"), live_settings()).start()
+    try:
+        assert live.venue is not None
+        assert live.venue.limits.day_pnl == pytest.approx(-250 * 1.1)
+    finally:
+        await live.stop()
+
+
+# -- item 7: a reconnect halts entries until every symbol is reconciled again ----------------------------
+
+
+async def test_a_reconnect_halts_entries_until_reconciled_again(live: LiveHarness) -> None:
+    assert live.halts == {} and live.venue is not None
+    live.venue._on_log_event(
+        Reconnected(ts=0, symbol=SYMBOL, channel="public", attempt=1, downtime_ms=10, reason="test")
+    )
+    assert HALT_RECONCILE in live.halts and live.venue.reconciler.status == "pending"
+    await live.venue.executor.sync()
+    assert live.halts == {}
+    assert live.venue.reconciler.status == "ok"
+
+
+# -- item 10: reconciliation never runs concurrently with our own placement ------------------------------
+
+
+async def test_reconciliation_never_adopts_our_own_entry_sent_while_it_read_positions(live: LiveHarness) -> None:
+    """The positions read is slow (a rate-limit penalty, latency); the core places an entry meanwhile; the
+    venue fills it before it answers the read. The read must not see an order of ours that the books
+    do not hold yet."""
+    assert live.venue is not None and live.broker is not None
+    live.sim.faults.update({"slow_path": "/position/get_pending_positions", "slow_path_ms": 300})
+    sync = asyncio.create_task(live.venue.executor.sync())
+    await eventually(lambda: live.sim.faults.counts.get("slow_path", 0) >= 1, what="the slow positions read")
+    assert live.enter("la-e-000001", 0.05)
+    await live.send_queued()
+    await sync
+    live.sim.faults.slow_path = ""
+    await live.settle()
+    assert not [e for e in live.of(Reconciled) if e.action in ("adopted", "adjusted")]
+    assert live.broker.position is not None and live.broker.position.setup != "external"
+    assert live.broker.position.qty == pytest.approx(0.05)
+    assert live.sim.ledger.accounts[KEY].positions[SYMBOL].qty == pytest.approx(0.05)
+    assert len(live.of(PositionOpened)) == 1
+    assert live.halts == {}
