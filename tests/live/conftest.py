@@ -99,6 +99,7 @@ class LiveHarness:
             limiter=limiter,
             crash=CrashPoints(None),
         )
+        self.tick()
         account = Account(self.venue.starting_balance)
         broker = self.venue.broker_factory(self.events.append)(SYMBOL, account, self.events.append)
         assert isinstance(broker, BitunixBroker)
@@ -123,8 +124,14 @@ class LiveHarness:
 
     # -- Acting as the core ------------------------------------------------------------------------------
 
+    def tick(self) -> None:
+        """What a public push does in a session: the venue clock learns the exchange's (replay) time."""
+        assert self.venue is not None
+        self.venue.venue_clock.observe(self.sim.market.now_ms())
+
     def enter(self, cid: str, qty: float, intent: EntryIntent | None = None) -> bool:
         assert self.broker is not None
+        self.tick()
         last = self.sim.market.last_price(SYMBOL)
         return self.broker.open_market(ts=self.sim.market.now_ms(), client_order_id=cid, qty=qty, ref_price=last,
                                        intent=intent or long_intent())  # fmt: skip

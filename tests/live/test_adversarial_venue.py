@@ -107,6 +107,7 @@ async def test_a_wall_clock_step_does_not_declare_a_resting_order_not_found(sim:
         price = round(sim.market.last_price(SYMBOL) * 0.9, 1)
         intent = EntryIntent(side="long", stop_distance=300.0, setup="test", reason="test", target_r=2.0,
                              entry_type="limit", limit_price=price)  # fmt: skip
+        live.tick()
         assert live.broker.place_resting(ts=sim.market.now_ms(), client_order_id="la-e-000001", qty=0.05,
                                          intent=intent)  # fmt: skip
         await live.send_queued()
@@ -208,3 +209,53 @@ async def test_reconciliation_never_adopts_our_own_entry_sent_while_it_read_posi
     assert live.sim.ledger.accounts[KEY].positions[SYMBOL].qty == pytest.approx(0.05)
     assert len(live.of(PositionOpened)) == 1
     assert live.halts == {}
+
+
+# -- item 1: no entry on an old candle --------------------------------------------------------------------
+
+
+async def test_an_entry_decided_on_an_old_candle_is_refused_and_exits_still_go_out(live: LiveHarness) -> None:
+    """After a restart or a backfill the core catches up on candles that closed long ago; an entry decided
+    on one would be a market order now, sized and bracketed from that old close."""
+    assert live.broker is not None
+    live.tick()
+    now = live.sim.market.now_ms()
+    step = 60_000
+    current = now - now % step
+    old = current - 5 * step  # closed four minutes ago (the default limit: one interval)
+    last = live.sim.market.last_price(SYMBOL)
+    intent = EntryIntent(side="long", stop_distance=300.0, setup="t", reason="t", target_r=2.0)
+    assert not live.broker.open_market(ts=old, client_order_id="la-e-000001", qty=0.05, ref_price=last,
+                                       intent=intent)  # fmt: skip
+    refused = live.of(OrderRejected)[-1]
+    assert refused.reason == "stale_decision" and "closed" in refused.detail
+    assert live.placements() == []
+    # the candle that just closed is fresh: its entry goes out
+    assert live.broker.open_market(ts=current - step, client_order_id="la-e-000002", qty=0.05, ref_price=last,
+                                   intent=intent)  # fmt: skip
+    await live.send_queued()
+    await live.settle()
+    assert live.broker.position is not None
+    # an exit decided on an old candle is still carried out
+    live.broker.close_market(ts=old, ref_price=last, reason="signal")
+    await live.send_queued()
+    await live.settle()
+    assert live.broker.position is None and len(live.placements()) == 2
+
+
+async def test_an_unsent_entry_found_after_a_restart_is_not_sent_on_an_old_candle(live: LiveHarness) -> None:
+    assert live.venue is not None
+    old = live.sim.market.now_ms() - 10 * 60_000
+    order = JournalOrder("la-e-000001", SYMBOL, "BUY", "MARKET", 0.05, None, False, "entry",
+                         live.venue.clock.now_ms(), meta={"stop": 1.0, "setup": "t", "decided_ts": old})  # fmt: skip
+    live.venue.journal.intent(order)  # the crash came right after the intent: it never left the process
+    restarted = await live.restart()
+    try:
+        await restarted.send_queued()
+        await restarted.settle()
+        assert restarted.placements() == []
+        assert restarted.of(OrderRejected)[-1].reason == "stale_decision"
+        assert restarted.venue is not None and restarted.venue.journal.orders[order.client_id].state == "REJECTED"
+        assert restarted.halts == {}  # resolved: the symbol was reconciled and trades on
+    finally:
+        await restarted.stop()

@@ -85,13 +85,16 @@ async def test_a_duplicate_client_id_answer_to_a_send_is_read_as_accepted(live: 
     assert live.venue is not None and live.broker is not None
     journal = live.venue.journal
     order = JournalOrder("la-e-000001", SYMBOL, "BUY", "MARKET", 0.05, None, False, "entry",
-                         live.venue.clock.now_ms(), meta={"stop": 1.0, "setup": "test"})  # fmt: skip
+                         live.venue.clock.now_ms(), meta={"stop": 1.0, "setup": "test",
+                                                          "decided_ts": live.sim.market.now_ms()})  # fmt: skip
     journal.intent(order)
     live.sim.faults.client_id_dedupe = "forever"
     await live.venue.rest.place_order(symbol=SYMBOL, side="buy", qty="0.05", order_type="market",
                                       client_id=order.client_id)  # fmt: skip
     restarted = await live.restart()  # the young INTENT is sent after the restart; the venue has it already
     try:
+        await restarted.send_queued()
+        await restarted.settle()
         codes = [r.code for r in live.sim.requests if r.path.endswith("/trade/place_order")]
         assert codes == [0, 30042]
         assert len(restarted.exchange_orders()) == 1
@@ -274,7 +277,9 @@ async def test_shutdown_cancels_the_resting_orders_it_owns_and_flattens_when_ask
         last = sim.market.last_price(SYMBOL)
         resting = EntryIntent(side="long", stop_distance=300.0, setup="t", reason="t", entry_type="limit",
                               limit_price=last * 0.8)  # fmt: skip
-        assert live.broker.place_resting(ts=0, client_order_id="la-e-000002", qty=0.01, intent=resting)
+        live.tick()
+        now = live.sim.market.now_ms()
+        assert live.broker.place_resting(ts=now, client_order_id="la-e-000002", qty=0.01, intent=resting)
         await live.send_queued()
         await live.settle()
         (order,) = live.exchange_orders("la-e-000002")

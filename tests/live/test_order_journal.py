@@ -46,7 +46,7 @@ def test_every_pair_of_states_is_allowed_exactly_when_the_table_says_so() -> Non
 
 
 def test_the_rules_that_make_orders_exactly_once_are_in_the_table() -> None:
-    assert "REJECTED" not in TRANSITIONS["INTENT"]  # an intent is never assumed unsent
+    assert TRANSITIONS["INTENT"] == {"SENT", "UNKNOWN", "REJECTED"}  # REJECTED: refused here, before the send
     assert "NOT_FOUND" not in TRANSITIONS["SENT"]  # a send's failure is UNKNOWN first, then looked up
     assert TRANSITIONS["UNKNOWN"] >= {"ACKED", "FILLED", "CANCELLED", "REJECTED", "NOT_FOUND"}
     assert {"FILLED", "CANCELLED", "REJECTED", "NOT_FOUND"} == TERMINAL

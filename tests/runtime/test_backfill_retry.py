@@ -59,3 +59,37 @@ async def test_failed_backfill_is_retried_until_the_gap_is_filled(tmp_path: Path
     retries = [e for e in events if e["event"] == "Error"]
     assert len(retries) == 2 and all(not e["fatal"] and e["where"] == "backfill" for e in retries)
     assert [e["count"] for e in events if e["event"] == "GapBackfilled"] == [40]
+
+
+async def test_live_exchange_halts_a_symbols_entries_until_its_core_is_past_the_backfill(tmp_path: Path) -> None:
+    """Backfilled candles are history: with `halt_entries_while_backfilling` (live-exchange) the core sees
+    them, and the candles held behind them, with entries halted; the halt lifts once it is past them."""
+    candles = bundled_candles()[:400]
+    core, _, _ = make_core(settings("circuit_breaker.enabled=false"))
+    seen: list[tuple[int, bool]] = []
+    on_candle = core.on_candle
+
+    def watch(candle: Candle) -> None:
+        seen.append((candle.ts, "backfilling" in core.halts))
+        on_candle(candle)
+
+    core.on_candle = watch  # type: ignore[method-assign]
+    folder = RunFolder.create(tmp_path, "bf")
+    log = EventLog(folder.events, run_id="bf", wall_clock=LiveClock(), durable=True)
+    feed = FlakyBackfillFeed(candles, slice(200, 240), failures=1)
+    runner = AsyncRunner(
+        RunnerSettings(interval="1m", backfill_retry_s=0.01, stale_after_s=60, halt_entries_while_backfilling=True),
+        feed=feed,
+        portfolio=Portfolio.of(core),
+        log_=log,
+        folder=folder,
+        wall_clock=LiveClock(),
+    )
+    await runner.warm_up(30)
+    await runner.run()
+    log.close()
+    assert [ts for ts, _ in seen] == [c.ts for c in candles[30:]]
+    halted = {ts for ts, h in seen if h}
+    assert {c.ts for c in candles[200:241]} <= halted  # the backfill and the candle that revealed the gap
+    assert not any(h for ts, h in seen if ts < candles[200].ts)
+    assert core.halts == {}  # lifted once the core was past them

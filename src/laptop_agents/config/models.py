@@ -287,6 +287,13 @@ class LiveConfig(_Section):
         5.0, gt=0, le=100, description="no new entries once today's net realized loss reaches this % of equity"
     )
     max_orders_per_minute: int = Field(10, ge=1, le=1_000, description="orders sent in any 60 s, all symbols")
+    max_decision_age_s: float | None = Field(
+        None,
+        gt=0,
+        le=86_400,
+        description="an entry decided on a candle that closed longer ago than this (on the exchange's clock) is "
+        "refused as stale_decision; exits still go out; null = one candle interval",
+    )
     unknown_window_s: float = Field(
         30.0, gt=0, le=3_600, description="an UNKNOWN order is looked up by client id this long before NOT_FOUND"
     )

@@ -55,3 +55,28 @@ class LiveClock:
 
     def monotonic_s(self) -> float:
         return time.monotonic()  # edge-ok
+
+
+class VenueClock:
+    """The venue's time as its own messages tell it: the newest timestamp a venue push carried, moved on
+    by the monotonic time since it arrived. It dates decisions by the exchange's clock, which is also the
+    clock a replayed market (the simulator) runs on; until the first push it knows nothing (None)."""
+
+    __slots__ = ("_clock", "_mono_s", "_venue_ms")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._venue_ms: int | None = None
+        self._mono_s = 0.0
+
+    def observe(self, venue_ms: int) -> None:
+        """A venue timestamp just received; an older one than already known changes nothing."""
+        now = self._clock.monotonic_s()
+        current = self.now_ms()
+        if current is None or venue_ms > current:
+            self._venue_ms, self._mono_s = venue_ms, now
+
+    def now_ms(self) -> int | None:
+        if self._venue_ms is None:
+            return None
+        return self._venue_ms + int((self._clock.monotonic_s() - self._mono_s) * 1000)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 
 from laptop_agents.core.candle import Candle, interval_ms
+from laptop_agents.core.clock import VenueClock
 from laptop_agents.core.events import Event, RateLimited
 from laptop_agents.exchange.bitunix.rest import BitunixRest, default_session
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
@@ -23,6 +24,7 @@ class BitunixFeed:
         on_event: Callable[[Event], None] | None,
         session: aiohttp.ClientSession | None = None,
         ping_interval_s: float = 5.0,
+        venue_clock: VenueClock | None = None,
     ) -> None:
         self._own_session = session is None
         self._session = session or default_session()
@@ -36,6 +38,7 @@ class BitunixFeed:
         self._on_event = on_event
         self._ping_interval_s = ping_interval_s
         self.ws: BitunixPublicStream | None = None
+        self.venue_clock = venue_clock
 
     async def get_historical(self, symbol: str, interval: str, limit: int) -> list[Candle]:
         page = await self.rest.klines(symbol, interval, limit=limit + 1)  # the newest row is forming: dropped
@@ -49,6 +52,7 @@ class BitunixFeed:
             limiter=self.limiter,
             on_event=self._on_event,
             ping_interval_s=self._ping_interval_s,
+            venue_clock=self.venue_clock,
         )
         try:
             async for item in self.ws:

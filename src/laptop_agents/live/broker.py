@@ -1,7 +1,10 @@
 """BitunixBroker: the PaperBroker's interface over real orders, for one symbol (its books: `LiveBooks`).
 
 What the core asks for becomes an order in the journal (fsynced) and a command for the executor, which
-sends it; nothing is sent that the local checks refuse. Those checks, in order: an order already open on
+sends it; nothing is sent that the local checks refuse. Those checks, in order: the decision's age (its
+candle closed longer ago than `live.max_decision_age_s` on the exchange's clock, `VenueClock`: after a
+restart, a reconnect or a backfill the core catches up on old candles, and an entry decided on one of
+them would be a market order now, sized and bracketed from an old close), an order already open on
 this symbol (one at a time, so a decision is never doubled while its order is in flight), a client id
 already used, quantity rounded down to the lot and at least the contract's minimum, margin within
 `MARGIN_USE` of equity at the symbol's leverage, then the account's hard limits (`HardLimits`). A refusal
@@ -21,7 +24,7 @@ from typing import Any, Literal
 
 from laptop_agents.config.models import BrokerConfig
 from laptop_agents.core.candle import Candle
-from laptop_agents.core.clock import Clock
+from laptop_agents.core.clock import Clock, VenueClock
 from laptop_agents.core.events import (
     Event,
     ExitReason,
@@ -81,6 +84,9 @@ class BitunixBroker(LiveBooks):
         emit: Callable[[Event], None],
         clock: Clock,
         submit: Callable[[Command], None],
+        venue_clock: VenueClock,
+        interval_ms: int,
+        max_decision_age_ms: int,
     ) -> None:
         super().__init__(
             symbol=symbol, qty_step=spec.qty_step, journal=journal, limits=limits, account=account, emit=emit
@@ -88,6 +94,9 @@ class BitunixBroker(LiveBooks):
         self.spec = spec
         self.leverage = min(leverage, spec.max_leverage)
         self._clock = clock
+        self.venue_clock = venue_clock
+        self._interval_ms = interval_ms
+        self._max_age_ms = max_decision_age_ms
         self._submit = submit
         self._market_cost = (config.half_spread_bps + config.slippage_bps) / 1e4
         self._saved_trailing: dict[str, Any] | None = None
@@ -259,8 +268,24 @@ class BitunixBroker(LiveBooks):
             self.pending[cid] = PendingEntry(cid, qty, intent, ts)
         return True
 
+    def decision_age_refusal(self, decided_ts: int | None) -> tuple[str, str] | None:
+        """`stale_decision` when the candle `decided_ts` (its open time) closed too long ago to act on now."""
+        now = self.venue_clock.now_ms()
+        if now is None or decided_ts is None:
+            return "stale_decision", "no time from the exchange yet to date the decision by"
+        age_ms = now - (decided_ts + self._interval_ms)
+        if age_ms > self._max_age_ms:
+            return "stale_decision", (
+                f"its candle closed {age_ms / 1000:.0f} s ago on the exchange's clock, more than "
+                f"live.max_decision_age_s = {self._max_age_ms / 1000:g}"
+            )
+        return None
+
     def _entry_refusal(self, ts: int, cid: str, qty: float, price: float) -> tuple[str, str] | None:
         spec = self.spec
+        stale = self.decision_age_refusal(ts)
+        if stale is not None:
+            return stale
         if cid in self.journal.orders:  # a decision replayed after a restart: its order exists already
             return "client_id_used", f"client id {cid} is already in the journal ({self.journal.orders[cid].state})"
         busy = self.open_orders()

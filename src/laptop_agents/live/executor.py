@@ -128,6 +128,13 @@ class OrderExecutor:
 
     async def place(self, order: JournalOrder) -> None:
         if order.state == "INTENT":
+            broker = self.brokers[order.symbol]
+            stale = broker.decision_age_refusal(order.meta.get("decided_ts")) if order.purpose == "entry" else None
+            if stale is not None:  # waited in the queue, or a restart's unsent entry: its moment has passed
+                self.counts["rejected"] += 1
+                self._move(order, "REJECTED", detail=f"{stale[0]}: {stale[1]}")
+                broker.order_failed(order, *stale)
+                return
             self.crash.at("intent")
             self._move(order, "SENT", detail="sending")
         elif order.state != "SENT":

@@ -5,11 +5,13 @@
       │          ▼        └──────────┴──► CANCELLED
       └──────► UNKNOWN ──► (any state the exchange reports) | NOT_FOUND
     SENT ──► REJECTED (the exchange refused it: proven not accepted)
+    INTENT ──► REJECTED (refused before it was sent: a decision too old to send, say after a restart)
 
-INTENT is written (fsync) before the send. A timeout, a 5xx or a rate-limit answer to the send leaves the
-order UNKNOWN, never REJECTED: only a lookup by client id resolves it. An INTENT found after a crash may
-have been sent, so it becomes UNKNOWN too. NOT_FOUND is reached only when the lookups found nothing for
-a whole bounded window; only then may a new order (with a new client id) be considered.
+INTENT is written (fsync) before the send, and SENT too: an INTENT was never sent. A timeout, a 5xx or a
+rate-limit answer to the send leaves the order UNKNOWN, never REJECTED: only a lookup by client id
+resolves it. An INTENT too old to send after a crash becomes UNKNOWN and is looked up all the same.
+NOT_FOUND is reached only when nothing on the venue shows the order for a whole bounded window (see the
+executor); only then may a new order (with a new client id) be considered.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ OrderState = Literal["INTENT", "SENT", "UNKNOWN", "ACKED", "PARTIAL", "FILLED", 
 _REPORTED: frozenset[OrderState] = frozenset({"ACKED", "PARTIAL", "FILLED", "CANCELLED", "REJECTED"})
 
 TRANSITIONS: dict[OrderState, frozenset[OrderState]] = {
-    "INTENT": frozenset({"SENT", "UNKNOWN"}),
+    "INTENT": frozenset({"SENT", "UNKNOWN", "REJECTED"}),
     "SENT": frozenset({"ACKED", "PARTIAL", "FILLED", "CANCELLED", "REJECTED", "UNKNOWN"}),
     "UNKNOWN": _REPORTED | {"NOT_FOUND"},
     "ACKED": frozenset({"PARTIAL", "FILLED", "CANCELLED"}),

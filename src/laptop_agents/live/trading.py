@@ -86,7 +86,7 @@ async def run_live_exchange(
                     settings,
                     folder,
                     wall_clock,
-                    bitunix_feed(rest_url, ws_public, exchange.ws_ping_interval_s),
+                    bitunix_feed(rest_url, ws_public, exchange.ws_ping_interval_s, venue.venue_clock),
                     f"bitunix {rest_url}",
                     install_signals,
                     on_runner,

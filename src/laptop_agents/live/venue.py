@@ -14,7 +14,8 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from laptop_agents.config.models import Settings
-from laptop_agents.core.clock import Clock
+from laptop_agents.core.candle import interval_ms
+from laptop_agents.core.clock import Clock, VenueClock
 from laptop_agents.core.events import Event, Reconnected
 from laptop_agents.engine.assembly import BrokerFactory
 from laptop_agents.engine.portfolio import Portfolio
@@ -22,7 +23,7 @@ from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
 from laptop_agents.execution.account import Account
 from laptop_agents.execution.broker import Broker
-from laptop_agents.live.broker import BitunixBroker, Cancel
+from laptop_agents.live.broker import BitunixBroker, Cancel, Place
 from laptop_agents.live.crash_points import CrashPoints
 from laptop_agents.live.executor import OrderExecutor
 from laptop_agents.live.journal import OrderJournal
@@ -65,6 +66,12 @@ class LiveVenue:
         assert self.journal.starting_balance is not None
         self.starting_balance = self.journal.starting_balance
         self.limits = HardLimits(settings.live)
+        self.venue_clock = VenueClock(clock)
+        """The exchange's time, from its public pushes (the session's feed tells it): decisions are dated by it."""
+        step = interval_ms(settings.data.interval)
+        age_s = settings.live.max_decision_age_s
+        self._max_decision_age_ms = step if age_s is None else int(age_s * 1000)
+        self._interval_ms = step
         self.brokers: dict[str, BitunixBroker] = {}
         self.halts: dict[str, dict[str, str]] = {}
         self._emit: Callable[[Event], None] = lambda _event: None
@@ -117,6 +124,9 @@ class LiveVenue:
                 emit=symbol_emit,
                 clock=self.clock,
                 submit=self.executor.submit,
+                venue_clock=self.venue_clock,
+                interval_ms=self._interval_ms,
+                max_decision_age_ms=self._max_decision_age_ms,
             )
             self.brokers[symbol] = broker
             return broker
@@ -147,8 +157,8 @@ class LiveVenue:
             self.executor.report_state(order, "outcome unknown after a restart: looking it up by client id")
         for order in sorted(self.journal.orders.values(), key=lambda o: o.created_ms):
             self.limits.record_order(order.created_ms)
-        for order in resend:
-            await self.executor.place(order)  # before anything new: an old decision is resolved first
+        for order in resend:  # first in the sender's queue: an old decision is resolved before any new one
+            self.executor.submit(Place(order))
         await self.executor.sync()
         # after the sync: what it booked is in the journal, not counted twice
         await self._seed_daily_loss(market_now_ms or self.clock.now_ms())

@@ -21,7 +21,7 @@ import orjson
 from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
-from laptop_agents.core.clock import Clock
+from laptop_agents.core.clock import Clock, VenueClock
 from laptop_agents.core.errors import CheckpointError
 from laptop_agents.core.events import Event, Fill, RunResumed, RunStarted
 from laptop_agents.engine.assembly import BrokerFactory, build_portfolio
@@ -66,12 +66,20 @@ class Venue(Service, Protocol):
 LiveResult = RunResult  # the name callers of run_live_paper know
 
 
-def bitunix_feed(rest_url: str, ws_url: str, ping_interval_s: float) -> FeedFactory:
-    """The Bitunix candle feed (public WebSocket, REST backfill) as a session builds it."""
+def bitunix_feed(
+    rest_url: str, ws_url: str, ping_interval_s: float, venue_clock: VenueClock | None = None
+) -> FeedFactory:
+    """The Bitunix candle feed (public WebSocket, REST backfill) as a session builds it; `venue_clock`
+    learns the exchange's time from its pushes (live-exchange dates its decisions by it)."""
 
     def build(limiter: RateLimiter, emit: Callable[[Event], None]) -> MarketDataFeed:
         return BitunixFeed(
-            rest_url=rest_url, ws_url=ws_url, limiter=limiter, on_event=emit, ping_interval_s=ping_interval_s
+            rest_url=rest_url,
+            ws_url=ws_url,
+            limiter=limiter,
+            on_event=emit,
+            ping_interval_s=ping_interval_s,
+            venue_clock=venue_clock,
         )
 
     return build
@@ -261,6 +269,7 @@ async def serve_session(
             checkpoint_interval_s=settings.run.checkpoint_interval_s,
             stale_after_s=_stale_after_s(settings),
             duration_s=settings.run.duration_s,
+            halt_entries_while_backfilling=venue is not None,
         ),
         feed=feed,
         portfolio=portfolio,

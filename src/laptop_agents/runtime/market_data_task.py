@@ -4,7 +4,10 @@ ordered and whole before its core sees it.
 Duplicates and out-of-order candles are dropped (counted in the symbol's `MarketDataStats`). A gap of more
 than 1.5 intervals is backfilled over REST, in order, *before* the candle that revealed it: the backfill
 runs in its own task and holds back only its symbol's later candles (`SymbolPipe.held`), so the other
-symbols keep flowing. A failed backfill is a non-fatal `Error`, retried with capped backoff.
+symbols keep flowing. A failed backfill is a non-fatal `Error`, retried with capped backoff. With
+`halt_while_backfilling` (live-exchange) the symbol's entries are halted (`backfilling`) from the gap
+until its core has processed every candle the catch-up queued: those candles are history, not a moment
+to trade on (exits and protective stops still work).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.runtime.event_log import EventLog
 from laptop_agents.runtime.symbol_pipe import SymbolPipe
 
+HALT_BACKFILL = "backfilling"
+
 
 class MarketDataTask:
     def __init__(
@@ -32,6 +37,7 @@ class MarketDataTask:
         log: EventLog,
         backfill_retry_s: float,
         on_fresh: Callable[[SymbolPipe], None],
+        halt_while_backfilling: bool = False,
         on_failed: Callable[[str, BaseException | None], None],
     ) -> None:
         """`on_fresh(pipe)`: a candle went to that symbol's core (the staleness guard's clock);
@@ -44,6 +50,7 @@ class MarketDataTask:
         self._retry_s = backfill_retry_s
         self._on_fresh = on_fresh
         self._on_failed = on_failed
+        self._halt = halt_while_backfilling
         self.backfill_errors = 0
 
     async def run(self) -> None:
@@ -61,6 +68,8 @@ class MarketDataTask:
                     self._drop(pipe, candle, last)
                     continue
                 if candle.ts - last > 1.5 * step:
+                    if self._halt:
+                        await pipe.queue.put(self._halt_entries(pipe, f"catching up {candle.ts - last} ms over REST"))
                     pipe.held = deque((candle,))
                     pipe.catch_up = asyncio.create_task(self._catch_up(pipe), name=f"backfill:{symbol}")
                     pipe.catch_up.add_done_callback(self._catch_up_done)
@@ -100,6 +109,22 @@ class MarketDataTask:
             self._on_fresh(pipe)
         pipe.held = None
         pipe.catch_up = None
+        if self._halt:
+            await pipe.queue.put(self._halt_entries(pipe, None))
+
+    @staticmethod
+    def _halt_entries(pipe: SymbolPipe, detail: str | None) -> Callable[[], None]:
+        """A queue item: the core task sets (`detail`) or lifts (None) the backfill halt when it gets there,
+        so exactly the candles from the gap to the end of the catch-up are seen halted."""
+        halts = pipe.core.halts
+
+        def apply() -> None:
+            if detail is None:
+                halts.pop(HALT_BACKFILL, None)
+            else:
+                halts[HALT_BACKFILL] = detail
+
+        return apply
 
     def _catch_up_done(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:

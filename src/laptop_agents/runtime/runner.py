@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
+from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.events import CheckpointSaved, DataStale, Error, KillSwitch
 from laptop_agents.engine.portfolio import Portfolio
@@ -65,6 +66,8 @@ class RunnerSettings:
     queue_size: int = 1_000
     duration_s: float | None = None
     backfill_retry_s: float = 1.0
+    halt_entries_while_backfilling: bool = False
+    """live-exchange: a symbol's entries wait while it catches up a gap (its candles are old)."""
 
 
 class AsyncRunner:
@@ -100,6 +103,7 @@ class AsyncRunner:
             interval=settings.interval,
             log=log_,
             backfill_retry_s=settings.backfill_retry_s,
+            halt_while_backfilling=settings.halt_entries_while_backfilling,
             on_fresh=self._fresh,
             on_failed=self._task_failed,
         )
@@ -213,10 +217,13 @@ class AsyncRunner:
     async def _core_task(pipe: SymbolPipe) -> None:
         on_candle, queue = pipe.core.on_candle, pipe.queue
         while True:
-            candle = await queue.get()
-            if candle is None:
+            item = await queue.get()
+            if item is None:
                 return
-            on_candle(candle)
+            if isinstance(item, Candle):
+                on_candle(item)
+            else:
+                item()
 
     async def _heartbeat(self) -> None:
         while True:

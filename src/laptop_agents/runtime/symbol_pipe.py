@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from laptop_agents.core.candle import Candle
@@ -27,6 +28,11 @@ class MarketDataStats:
         self.backfilled += other.backfilled
 
 
+QueueItem = Candle | Callable[[], None] | None
+"""A candle for the core; a call made by the core task when it gets there (in candle order: the end of a
+backfill lifts its entry halt only once the core has seen the backfilled candles); None: stop."""
+
+
 @dataclass
 class SymbolPipe:
     """market data ──queue──► core, for one symbol.
@@ -36,7 +42,7 @@ class SymbolPipe:
 
     symbol: str
     core: TradingCore
-    queue: asyncio.Queue[Candle | None]
+    queue: asyncio.Queue[QueueItem]
     last_close_ts: int | None = None
     last_fresh: float = field(default_factory=time.monotonic)
     stale: bool = False

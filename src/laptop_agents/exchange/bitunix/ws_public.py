@@ -7,6 +7,7 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection
 
 from laptop_agents.core.candle import Candle
+from laptop_agents.core.clock import VenueClock
 from laptop_agents.core.errors import CandleError
 from laptop_agents.exchange.bitunix.errors import ParameterError
 from laptop_agents.exchange.bitunix.wire import WS_INTERVAL_MS, kline_channel, num
@@ -67,8 +68,12 @@ class BitunixPublicStream(ReconnectingSocket[tuple[str, Candle]]):
 
     name = "bitunix_public_ws"
 
-    def __init__(self, url: str, *, symbols: list[str], interval: str, **kwargs: Any) -> None:
+    def __init__(
+        self, url: str, *, symbols: list[str], interval: str, venue_clock: VenueClock | None = None, **kwargs: Any
+    ) -> None:
+        """`venue_clock` learns the venue's time from every push (its `ts`)."""
         super().__init__(url, **kwargs)
+        self.venue_clock = venue_clock
         self.symbols = [s.upper() for s in symbols]
         self.channel = kline_channel(interval)
         step = WS_INTERVAL_MS[self.channel.rsplit("_", 1)[1]]
@@ -107,4 +112,6 @@ class BitunixPublicStream(ReconnectingSocket[tuple[str, Candle]]):
         except (KeyError, TypeError, ValueError, ParameterError):
             self.stats.malformed += 1
             return False, None
+        if self.venue_clock is not None:
+            self.venue_clock.observe(ts)
         return True, None if closed is None else (symbol, closed)
