@@ -14,9 +14,10 @@ from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Event, Side, SignalGenerated
 from laptop_agents.core.orders import CloseIntent, EntryIntent, Intent
 from laptop_agents.indicators import ATR
+from laptop_agents.strategy.base import BaseStrategy
 
 
-class DonchianBreakout:
+class DonchianBreakout(BaseStrategy):
     """Go long when the close breaks above the highest high of the last `lookback` candles, short below the
     lowest low; the stop sits `stop_atr_mult` ATRs away and the target `tp_r` times that distance."""
 

@@ -12,7 +12,7 @@ from laptop_agents.core.events import Event, Side
 from laptop_agents.core.orders import Intent
 from laptop_agents.engine.assembly import build_core
 from laptop_agents.engine.trading_core import TradingCore
-from laptop_agents.strategy.base import NO_INTENTS
+from laptop_agents.strategy.base import NO_INTENTS, BaseStrategy
 
 MINUTE = 60_000
 T0 = 1_640_995_200_000  # 2022-01-01 00:00 UTC, a funding time
@@ -53,7 +53,7 @@ class Recorder:
         return [e for e in self.events if type(e) is cls]
 
 
-class ScriptedStrategy:
+class ScriptedStrategy(BaseStrategy):
     """Returns prepared intents at given candle numbers (0-based), to pin broker and core rules exactly."""
 
     name = "scripted"

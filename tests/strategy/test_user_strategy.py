@@ -57,7 +57,12 @@ async def test_the_documented_example_runs_in_live_paper(tmp_path: Path, monkeyp
     [
         ("nope_module:Thing", (), "cannot import nope_module"),
         ("examples.breakout:Nope", (), "examples.breakout has no class Nope"),
-        ("collections:OrderedDict", (), "not a strategy (lacks on_candle, warmup_candles, state, restore)"),
+        (
+            "collections:OrderedDict",
+            (),
+            "not a whole strategy (lacks on_candle, warmup_candles, state, restore, warm_up, "
+            "on_entry_taken, on_order_event, attach_risk_gate); subclass laptop_agents.strategy.base.BaseStrategy",
+        ),
         (EXAMPLE, ("--set", 'strategy.params={"lookback": 1}'), "need lookback >= 2"),
         ("not a name", (), "use a built-in (sma_atr, supervisor), a config/strategies/ name or 'package.module:"),
         ("nosuch", (), "no such built-in or config/strategies/nosuch.json; known: sma_atr, supervisor, default"),

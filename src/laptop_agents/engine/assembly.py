@@ -109,9 +109,7 @@ def build_portfolio(
             rr_min=settings.risk.rr_min,
             cancel_resting_on_halt=settings.risk.cancel_resting_on_halt,
         )
-        attach = getattr(strategy, "attach_risk_gate", None)
-        if callable(attach):
-            attach(cores[symbol].gate)
+        strategy.attach_risk_gate(cores[symbol].gate)
     return Portfolio(cores)
 
 
@@ -121,11 +119,9 @@ ORDER_EVENTS: frozenset[type[Event]] = frozenset(
 
 
 def order_aware_sink(emit: Callable[[Event], None], strategy: Strategy) -> Callable[[Event], None]:
-    """The sink for a symbol's broker and core. A strategy with `on_order_event` (the supervisor) hears of
-    its orders and positions right after each is logged; for any other strategy it is `emit` itself."""
-    hook = getattr(strategy, "on_order_event", None)
-    if not callable(hook):
-        return emit
+    """The sink for a symbol's broker and core: the strategy hears of its orders and positions
+    (`on_order_event`) right after each is logged."""
+    hook = strategy.on_order_event
 
     def sink(event: Event) -> None:
         emit(event)

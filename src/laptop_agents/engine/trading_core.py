@@ -184,6 +184,7 @@ class TradingCore:
             self._reject(candle, intent, decision.rejected, decision.detail)
             return
         cid = self.ids.next()
+        self.strategy.on_entry_taken(intent, cid)  # before the broker: a refusal of it names this id
         if resting is not None:
             broker.place_resting(ts=candle.ts, client_order_id=cid, qty=decision.qty, intent=intent)
         else:

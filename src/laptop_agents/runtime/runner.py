@@ -147,19 +147,14 @@ class AsyncRunner:
             self._stop.set()
 
     async def warm_up(self, limit: int) -> int:
-        """Feed each symbol's last `limit` closed candles to its strategy's indicators only (no orders):
-        through the strategy's `warm_up(candle)` when it has one, else `on_candle` with the intents
-        dropped (see `strategy.base`)."""
+        """Feed each symbol's last `limit` closed candles to its strategy's `warm_up(candle)`: indicators
+        only, no orders (see `strategy.base`)."""
         total = 0
         for symbol, pipe in self.pipes.items():
             history = await self.feed.get_historical(symbol, self.settings.interval, limit)
-            strategy = pipe.core.strategy
-            warm = getattr(strategy, "warm_up", None)
+            warm = pipe.core.strategy.warm_up
             for candle in history:
-                if warm is not None:
-                    warm(candle)
-                else:
-                    strategy.on_candle(candle, None)
+                warm(candle)
             if history:
                 pipe.last_close_ts = history[-1].ts
             total += len(history)

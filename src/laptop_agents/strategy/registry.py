@@ -6,15 +6,15 @@
 - a parameter file `config/strategies/NAME.json`, `{"strategy": "supervisor", "description": ...,
   "params": {...}}`; `strategy.params` given as well override single keys of the file's;
 - the user's own class as 'package.module:ClassName', built as `Cls(params, *, emit, symbol)` (plus
-  `funding=` when its constructor takes it). It provides the `Strategy` protocol: `name`,
-  `on_candle(candle, position) -> intents`, `warmup_candles()`, `state()` and `restore(state)`. Its
-  module is imported from the current folder or anywhere on `sys.path` (docs/STRATEGIES.md).
+  `funding=` when its `reads_funding` is true). It provides the whole `Strategy` protocol, best by
+  subclassing `BaseStrategy` (no-op hooks) and writing `name`, `on_candle(candle, position) -> intents`,
+  `warmup_candles()`, `state()` and `restore(state)`. Its module is imported from the current folder or
+  anywhere on `sys.path` (docs/STRATEGIES.md).
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,12 +27,11 @@ from laptop_agents.config.loader import find_config_dir
 from laptop_agents.config.models import BUILTIN_STRATEGIES, StrategyConfig
 from laptop_agents.core.errors import ConfigError
 from laptop_agents.core.events import Event
-from laptop_agents.strategy.base import Strategy
+from laptop_agents.strategy.base import HOOKS, Strategy
 from laptop_agents.strategy.sma_atr import SmaAtrStrategy
 from laptop_agents.strategy.supervisor import Supervisor, SupervisorParams
 from laptop_agents.strategy.supervisor.flows import FundingSource
 
-REQUIRED = ("on_candle", "warmup_candles", "state", "restore")
 BUILT_IN = BUILTIN_STRATEGIES
 
 
@@ -51,7 +50,7 @@ def build_strategy(
         return Supervisor(supervisor_params(config), emit=emit, symbol=symbol, funding=funding)
     cls = load_class(config.name)
     kwargs: dict[str, Any] = {"emit": emit, "symbol": symbol}
-    if _accepts(cls, "funding"):
+    if _reads_funding(cls):
         kwargs["funding"] = funding
     try:
         strategy = cls(config.params, **kwargs)
@@ -59,11 +58,14 @@ def build_strategy(
         raise ConfigError(
             [f"strategy.name = {config.name!r}: building it with strategy.params failed ({type(exc).__name__}: {exc})"]
         ) from exc
-    missing = [m for m in REQUIRED if not callable(getattr(strategy, m, None))]
+    missing = [m for m in HOOKS if not callable(getattr(strategy, m, None))]
     if missing or not isinstance(getattr(strategy, "name", None), str):
         lacking = ", ".join(missing) or "a `name` string"
         raise ConfigError(
-            [f"strategy.name = {config.name!r}: not a strategy (lacks {lacking}); see docs/STRATEGIES.md"]
+            [
+                f"strategy.name = {config.name!r}: not a whole strategy (lacks {lacking}); subclass "
+                "laptop_agents.strategy.base.BaseStrategy for the optional hooks (docs/STRATEGIES.md)"
+            ]
         )
     return strategy  # type: ignore[no-any-return]
 
@@ -73,7 +75,7 @@ def reads_funding(config: StrategyConfig) -> bool:
     name = resolve(config).name
     if name in BUILT_IN:
         return name == "supervisor"
-    return _accepts(load_class(name), "funding")
+    return _reads_funding(load_class(name))
 
 
 def resolve(config: StrategyConfig) -> StrategyConfig:
@@ -145,9 +147,6 @@ def load_class(spec: str) -> type:
     return cls
 
 
-def _accepts(cls: type, keyword: str) -> bool:
-    try:
-        parameters = inspect.signature(cls).parameters
-    except (TypeError, ValueError):
-        return False
-    return keyword in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+def _reads_funding(cls: type) -> bool:
+    """A user class asks for a funding source with `reads_funding = True` (declared by the protocol)."""
+    return getattr(cls, "reads_funding", False) is True

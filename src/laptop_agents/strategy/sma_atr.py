@@ -17,12 +17,12 @@ from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Event, Side, SignalGenerated
 from laptop_agents.core.orders import CloseIntent, EntryIntent, Intent
 from laptop_agents.indicators import ATR, SMA
-from laptop_agents.strategy.base import NO_INTENTS
+from laptop_agents.strategy.base import NO_INTENTS, BaseStrategy
 
 _CLOSE_ON_SIGNAL = CloseIntent(reason="signal")
 
 
-class SmaAtrStrategy:
+class SmaAtrStrategy(BaseStrategy):
     name = "sma_atr"
     setup = "sma_cross"
 

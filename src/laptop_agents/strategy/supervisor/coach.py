@@ -81,6 +81,13 @@ class JournalCoach:
             [],
         )
 
+    def entry_taken(self, client_order_id: str, entry_type: str) -> None:
+        """The core gave the plan's entry its client id (before the broker: a local refusal names it)."""
+        plan = self.plan
+        if plan is not None and plan.client_order_id is None:
+            plan.client_order_id = client_order_id
+            plan.status = "sent" if entry_type == "market" else "resting"
+
     def on_event(self, event: Event) -> None:
         plan = self.plan
         if plan is None:
@@ -88,9 +95,8 @@ class JournalCoach:
         kind = type(event)
         if kind is OrderPlaced:
             assert isinstance(event, OrderPlaced)
-            if event.purpose == "entry" and plan.client_order_id is None:
-                plan.client_order_id = event.client_order_id
-                plan.status = "sent" if event.order_type == "market" else "resting"
+            if event.purpose == "entry" and plan.client_order_id is None:  # a core that did not say it first
+                self.entry_taken(event.client_order_id, event.order_type)
         elif kind is OrderRejected:
             assert isinstance(event, OrderRejected)
             if plan.status != "open" and event.client_order_id in (None, plan.client_order_id):

@@ -19,7 +19,7 @@ from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Event, PositionClosed, Side, SignalGenerated
 from laptop_agents.core.orders import CancelIntent, EntryIntent, Intent
 from laptop_agents.risk.risk_gate import RiskGate
-from laptop_agents.strategy.base import NO_INTENTS
+from laptop_agents.strategy.base import NO_INTENTS, BaseStrategy
 from laptop_agents.strategy.supervisor.coach import JournalCoach
 from laptop_agents.strategy.supervisor.cvd import CvdDivergence
 from laptop_agents.strategy.supervisor.flows import FundingGate, FundingSource
@@ -32,8 +32,9 @@ from laptop_agents.strategy.supervisor.windows import WindowBank
 PENDING_EXPIRED = "pending_trigger_expired"
 
 
-class Supervisor:
+class Supervisor(BaseStrategy):
     name = "supervisor"
+    reads_funding = True
 
     def __init__(
         self,
@@ -179,6 +180,10 @@ class Supervisor:
     def attach_risk_gate(self, gate: RiskGate) -> None:
         """The core's risk gate: A4 says no-go while it blocks entries, instead of sending doomed ones."""
         self.sentinel.gate = gate
+
+    def on_entry_taken(self, intent: EntryIntent, client_order_id: str) -> None:
+        """The core took the plan's entry: the plan knows its client id before any refusal can name it."""
+        self.coach.entry_taken(client_order_id, intent.entry_type)
 
     def on_order_event(self, event: Event) -> None:
         """Order and position events of this symbol, from the broker and the core (see the registry)."""
