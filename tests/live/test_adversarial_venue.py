@@ -259,3 +259,24 @@ async def test_an_unsent_entry_found_after_a_restart_is_not_sent_on_an_old_candl
         assert restarted.halts == {}  # resolved: the symbol was reconciled and trades on
     finally:
         await restarted.stop()
+
+
+# -- item 4: a malformed success is no clear answer -------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["null", "list", "missing", "wrong_type", "empty_id"])
+async def test_a_malformed_success_to_a_placement_is_unknown_then_found(live: LiveHarness, kind: str) -> None:
+    """Code 0 with `data` null, a list, no `orderId`, the wrong types or an empty id: the order was placed,
+    the answer says nothing readable. Not a crash, not ACKED with an empty id: UNKNOWN, then looked up."""
+    live.sim.faults.update({"malformed_reply_next": 1, "malformed_reply_kind": kind})
+    assert live.enter("la-e-000001", 0.05)
+    await live.send_queued()
+    assert [e.state for e in live.of(OrderState)] == ["SENT", "UNKNOWN"]
+    await live.settle()
+    assert live.sim.faults.counts["malformed_reply_next"] == 1
+    assert len(live.placements()) == 1 and len(live.exchange_orders()) == 1
+    assert live.venue is not None
+    journaled = live.venue.journal.orders["la-e-000001"]
+    assert journaled.state == "FILLED" and journaled.order_id  # the venue's id, learnt by the lookup
+    assert live.broker is not None and live.broker.position is not None
+    assert live.broker.position.qty == pytest.approx(0.05)

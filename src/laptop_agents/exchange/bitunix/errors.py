@@ -4,7 +4,8 @@
 
     ExchangeError (LaptopAgentsError)
     ├── ExchangeUnavailable              network errors, HTTP 5xx, codes 1/10001: retryable
-    │   └── ExchangeTimeout (TimeoutError)
+    │   ├── ExchangeTimeout (TimeoutError)
+    │   └── MalformedReply               a success whose data is not the documented shape: no clear answer
     ├── RateLimitedError                 codes 10005/10006, HTTP 429: retryable after a wait
     ├── AuthError                        codes 10003, 10004, 403: fix the key, do not retry
     │   └── SignatureError               code 10007
@@ -41,6 +42,11 @@ class ExchangeUnavailable(ExchangeError):
 
 class ExchangeTimeout(ExchangeUnavailable, TimeoutError):
     pass
+
+
+class MalformedReply(ExchangeUnavailable):
+    """Code 0, but `data` is not what Bitunix documents (null, a list for an object, a field missing or of
+    the wrong type, an empty id): the call's outcome is not known."""
 
 
 class RateLimitedError(ExchangeError):

@@ -1,136 +1,277 @@
-"""What the private REST endpoints answer, as typed records read tolerantly from the wire (§4.6, §4.7).
+"""What the private REST endpoints answer, parsed into typed, validated models (pydantic) (§4.4–§4.8).
 
-Each `from_wire` accepts the documented names and the variants seen live (`orderType`/`type`,
-`reduceOnly`/`reductionOnly`, a trailing underscore on a status, LONG/SHORT or BUY/SELL sides).
+A reply that is not what Bitunix documents is a `MalformedReply` (no clear answer: a placement is then
+UNKNOWN and looked up), never a crash and never a record with an empty id. The names and variants seen
+live are accepted (`orderType`/`type`, `reduceOnly`/`reductionOnly`, a trailing underscore on a status,
+LONG/SHORT or BUY/SELL position sides, numbers as strings or JSON numbers); everything else is strict:
+a side must be one of the documented words, a boolean `true`/`false` (JSON or string: `"false"` is
+false), a decimal finite, an id non-empty.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from laptop_agents.exchange.bitunix.errors import ExchangeError
-from laptop_agents.exchange.bitunix.wire import int_ms, num
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from laptop_agents.exchange.bitunix.errors import MalformedReply
 
 
-@dataclass(frozen=True, slots=True)
-class OrderInfo:
-    order_id: str
-    client_id: str
-    symbol: str
-    side: Literal["buy", "sell"]
-    order_type: str
-    qty: float
-    filled_qty: float
-    price: float | None
-    avg_price: float
-    status: str
-    fee: float
-    reduce_only: bool
+def _decimal(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"expected a decimal, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"not finite: {value!r}")
+    return number
+
+
+def _decimal_or_zero(value: Any) -> float:
+    """Optional amounts (fees, PnL, filled quantity): missing or empty reads as 0."""
+    return 0.0 if value in (None, "") else _decimal(value)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _order_side(value: Any) -> str:
+    if isinstance(value, str) and value.upper() in ("BUY", "SELL"):
+        return value.lower()
+    raise ValueError(f"expected BUY or SELL, got {value!r}")
+
+
+def _position_side(value: Any) -> str:
+    word = value.upper() if isinstance(value, str) else value
+    if word in ("LONG", "BUY"):  # C10: LONG/SHORT documented, BUY/SELL seen
+        return "long"
+    if word in ("SHORT", "SELL"):
+        return "short"
+    raise ValueError(f"expected LONG or SHORT, got {value!r}")
+
+
+def _text_id(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int) or str(value) == "":
+        raise ValueError(f"expected a non-empty id, got {value!r}")
+    return str(value)
+
+
+def _optional_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValueError(f"expected text, got {value!r}")
+    return str(value)
+
+
+def _millis(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected integer milliseconds, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ValueError(f"expected integer milliseconds, got {value!r}")
+
+
+def _millis_or_zero(value: Any) -> int:
+    return 0 if value in (None, "") else _millis(value)
+
+
+Decimal = Annotated[float, BeforeValidator(_decimal)]
+Amount = Annotated[float, BeforeValidator(_decimal_or_zero)]
+Boolean = Annotated[bool, BeforeValidator(_boolean)]
+OrderSide = Annotated[Literal["buy", "sell"], BeforeValidator(_order_side)]
+PositionSide = Annotated[Literal["long", "short"], BeforeValidator(_position_side)]
+Id = Annotated[str, BeforeValidator(_text_id)]
+Text = Annotated[str, BeforeValidator(_optional_text)]
+Millis = Annotated[int, BeforeValidator(_millis)]
+Leverage = Annotated[int, BeforeValidator(lambda v: 0 if v in (None, "") else int(_decimal(v)))]
+OptionalMillis = Annotated[int, BeforeValidator(_millis_or_zero)]
+
+
+class Reply(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+R = TypeVar("R", bound=Reply)
+
+
+def parse(model: type[R], data: Any, what: str) -> R:
+    """`data` as `model`, or a `MalformedReply` naming what and why (one line)."""
+    if not isinstance(data, Mapping):
+        raise MalformedReply(f"bitunix {what}: expected an object, got {_short(data)}")
+    try:
+        return model.model_validate(dict(data))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
+        raise MalformedReply(f"bitunix {what}: {problems}") from None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+class PlaceReply(Reply):
+    """`place_order`: the venue's id for the order just accepted."""
+
+    order_id: Id
 
     @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> OrderInfo:
-        price = row.get("price")
-        return cls(
-            order_id=str(row.get("orderId", "")),
-            client_id=str(row.get("clientId") or ""),
-            symbol=str(row.get("symbol", "")).upper(),
-            side="buy" if str(row.get("side", "")).upper() == "BUY" else "sell",
-            order_type=str(row.get("orderType") or row.get("type") or "").upper(),
-            qty=num(row.get("qty", 0), "qty"),
-            filled_qty=num(row.get("tradeQty", 0) or 0, "tradeQty"),
-            price=None if price in (None, "", "market") else num(price, "price"),
-            avg_price=num(row.get("avgPrice", row.get("averagePrice", 0)) or 0, "avgPrice"),
-            status=str(row.get("status", row.get("orderStatus", ""))).upper().rstrip("_"),
-            fee=num(row.get("fee", 0) or 0, "fee"),
-            reduce_only=bool(row.get("reduceOnly", row.get("reductionOnly", False))),
-        )
+    def from_wire(cls, data: Any) -> PlaceReply:
+        row = dict(data) if isinstance(data, Mapping) else data
+        if isinstance(row, dict):
+            row = {"order_id": row.get("orderId")}
+        return parse(cls, row, "place_order")
 
 
-@dataclass(frozen=True, slots=True)
-class PositionInfo:
-    position_id: str
+class OrderInfo(Reply):
+    order_id: Id
+    client_id: Text
     symbol: str
-    side: Literal["long", "short"]
-    qty: float
-    entry_price: float
-    unrealized_pnl: float
-    leverage: int
-    opened_ms: int
+    side: OrderSide
+    order_type: str
+    qty: Decimal
+    filled_qty: Amount
+    price: float | None
+    avg_price: Amount
+    status: str
+    fee: Amount
+    reduce_only: Boolean
+
+    @classmethod
+    def from_wire(cls, row: Any) -> OrderInfo:
+        if not isinstance(row, Mapping):
+            return parse(cls, row, "order")
+        price = row.get("price")
+        reduce_only = row.get("reduceOnly", row.get("reductionOnly", False))
+        status = row.get("status", row.get("orderStatus"))
+        fields = {
+            "order_id": row.get("orderId"),
+            "client_id": row.get("clientId"),
+            "symbol": str(row.get("symbol", "")).upper(),
+            "side": row.get("side"),
+            "order_type": str(row.get("orderType") or row.get("type") or "").upper(),
+            "qty": row.get("qty"),
+            "filled_qty": row.get("tradeQty"),
+            "price": None if price in (None, "", "market") else _try_decimal(price),
+            "avg_price": row.get("avgPrice", row.get("averagePrice")),
+            "status": str(status).upper().rstrip("_") if isinstance(status, str) else status,
+            "fee": row.get("fee"),
+            "reduce_only": reduce_only,
+        }
+        return parse(cls, fields, "order")
+
+
+class PositionInfo(Reply):
+    position_id: Text
+    symbol: str
+    side: PositionSide
+    qty: Decimal
+    entry_price: Decimal
+    unrealized_pnl: Amount
+    leverage: Leverage
+    opened_ms: OptionalMillis
     """When the exchange opened it (its `ctime`, the exchange's clock)."""
 
     @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> PositionInfo:
-        side = str(row.get("side", "")).upper()
-        qty = num(row.get("qty", 0), "qty")
+    def from_wire(cls, row: Any) -> PositionInfo:
+        if not isinstance(row, Mapping):
+            return parse(cls, row, "position")
+        qty = row.get("qty")
         entry = row.get("avgOpenPrice")
-        entry_price = (
-            num(entry, "avgOpenPrice")
-            if entry not in (None, "")
-            else (num(row.get("entryValue", 0), "entryValue") / qty if qty else 0.0)
-        )
-        return cls(
-            position_id=str(row.get("positionId", "")),
-            symbol=str(row.get("symbol", "")).upper(),
-            side="long" if side in ("LONG", "BUY") else "short",  # C10: LONG/SHORT documented, BUY/SELL seen
-            qty=qty,
-            entry_price=entry_price,
-            unrealized_pnl=num(row.get("unrealizedPNL", 0) or 0, "unrealizedPNL"),
-            leverage=int(row.get("leverage", 0) or 0),
-            opened_ms=int_ms(row.get("ctime", 0) or 0, "ctime"),
-        )
+        if entry in (None, ""):
+            value, size = _try_decimal(row.get("entryValue")), _try_decimal(qty)
+            entry = value / size if isinstance(value, float) and isinstance(size, float) and size else 0.0
+        fields = {
+            "position_id": row.get("positionId"),
+            "symbol": str(row.get("symbol", "")).upper(),
+            "side": row.get("side"),
+            "qty": qty,
+            "entry_price": entry,
+            "unrealized_pnl": row.get("unrealizedPNL"),
+            "leverage": row.get("leverage"),
+            "opened_ms": row.get("ctime"),
+        }
+        return parse(cls, fields, "position")
 
 
-@dataclass(frozen=True, slots=True)
-class AccountInfo:
-    available: float
-    frozen: float
-    margin: float
+class AccountInfo(Reply):
+    available: Decimal
+    frozen: Amount
+    margin: Amount
     unrealized_pnl: float
+    position_mode: str
+    """ONE_WAY or HEDGE ("" when the reply does not say)."""
 
     @classmethod
     def from_wire(cls, data: Any) -> AccountInfo:
         row = data[0] if isinstance(data, list) and data else data  # C5: array (doc) or object (live)
         if not isinstance(row, Mapping):
-            raise ExchangeError(f"bitunix account: unexpected data {data!r}")
-        return cls(
-            available=num(row.get("available", 0), "available"),
-            frozen=num(row.get("frozen", 0), "frozen"),
-            margin=num(row.get("margin", 0), "margin"),
-            unrealized_pnl=num(row.get("crossUnrealizedPNL", 0) or 0, "crossUnrealizedPNL")
-            + num(row.get("isolationUnrealizedPNL", 0) or 0, "isolationUnrealizedPNL"),
-        )
+            return parse(cls, row, "account")
+        fields = {
+            "available": row.get("available"),
+            "frozen": row.get("frozen"),
+            "margin": row.get("margin"),
+            "unrealized_pnl": _decimal_or_zero_soft(row.get("crossUnrealizedPNL"))
+            + _decimal_or_zero_soft(row.get("isolationUnrealizedPNL")),
+            "position_mode": str(row.get("positionMode") or "").upper(),
+        }
+        return parse(cls, fields, "account")
 
 
-@dataclass(frozen=True, slots=True)
-class TradeInfo:
+class TradeInfo(Reply):
     """One execution (`get_history_trades`): the trade id is what fills are deduplicated by."""
 
-    trade_id: str
-    order_id: str
-    client_id: str
+    trade_id: Id
+    order_id: Text
+    client_id: Text
     symbol: str
-    side: Literal["buy", "sell"]
-    qty: float
-    price: float
-    fee: float
-    realized_pnl: float
-    reduce_only: bool
-    ts: int
+    side: OrderSide
+    qty: Decimal
+    price: Decimal
+    fee: Amount
+    realized_pnl: Amount
+    reduce_only: Boolean
+    ts: Millis
 
     @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> TradeInfo:
-        return cls(
-            trade_id=str(row.get("tradeId", "")),
-            order_id=str(row.get("orderId", "")),
-            client_id=str(row.get("clientId") or ""),
-            symbol=str(row.get("symbol", "")).upper(),
-            side="buy" if str(row.get("side", "")).upper() == "BUY" else "sell",
-            qty=num(row.get("qty", 0), "qty"),
-            price=num(row.get("price", 0), "price"),
-            fee=num(row.get("fee", 0) or 0, "fee"),
-            realized_pnl=num(row.get("realizedPNL", 0) or 0, "realizedPNL"),
-            reduce_only=bool(row.get("reduceOnly", False)),
-            ts=int_ms(row.get("ctime", 0), "ctime"),
-        )
+    def from_wire(cls, row: Any) -> TradeInfo:
+        if not isinstance(row, Mapping):
+            return parse(cls, row, "trade")
+        fields = {
+            "trade_id": row.get("tradeId"),
+            "order_id": row.get("orderId"),
+            "client_id": row.get("clientId"),
+            "symbol": str(row.get("symbol", "")).upper(),
+            "side": row.get("side"),
+            "qty": row.get("qty"),
+            "price": row.get("price"),
+            "fee": row.get("fee"),
+            "realized_pnl": row.get("realizedPNL"),
+            "reduce_only": row.get("reduceOnly", False),
+            "ts": row.get("ctime"),
+        }
+        return parse(cls, fields, "trade")
+
+
+def _try_decimal(value: Any) -> Any:
+    """The decimal when `value` is one, else `value` itself (the model's validation then names it)."""
+    try:
+        return _decimal(value)
+    except (TypeError, ValueError):
+        return value
+
+
+def _decimal_or_zero_soft(value: Any) -> float:
+    try:
+        return _decimal_or_zero(value)
+    except (TypeError, ValueError):
+        raise MalformedReply(f"bitunix account: expected a decimal, got {value!r}") from None

@@ -24,11 +24,12 @@ from laptop_agents.exchange.bitunix.errors import (
     ExchangeError,
     ExchangeTimeout,
     ExchangeUnavailable,
+    MalformedReply,
     RateLimitedError,
     error_for_code,
     is_retryable,
 )
-from laptop_agents.exchange.bitunix.replies import AccountInfo, OrderInfo, PositionInfo, TradeInfo
+from laptop_agents.exchange.bitunix.replies import AccountInfo, OrderInfo, PlaceReply, PositionInfo, TradeInfo
 from laptop_agents.exchange.bitunix.signing import new_nonce, query_string_for_signing, sign
 from laptop_agents.exchange.bitunix.wire import REST_INTERVALS, ContractSpec, num, parse_kline_rows
 from laptop_agents.runtime.rate_limiter import RateLimiter
@@ -160,7 +161,7 @@ class BitunixRest:
             body["effect"] = "GTC"
         body.update(extra or {})
         data = await self._call("POST", "/trade/place_order", body=body, signed=True, retry=False)
-        return str(data.get("orderId", ""))
+        return PlaceReply.from_wire(data).order_id
 
     async def cancel_orders(
         self, symbol: str, *, order_ids: Sequence[str] = (), client_ids: Sequence[str] = ()
@@ -180,13 +181,13 @@ class BitunixRest:
     async def pending_orders(self, symbol: str | None = None) -> list[OrderInfo]:
         params = {"symbol": symbol, "limit": "100"} if symbol else {"limit": "100"}
         data = await self._call("GET", "/trade/get_pending_orders", params=params, signed=True)
-        return [OrderInfo.from_wire(r) for r in (data or {}).get("orderList", [])]
+        return [OrderInfo.from_wire(r) for r in _rows(data, "orderList", "get_pending_orders")]
 
     async def pending_positions(self, symbol: str | None = None) -> list[PositionInfo]:
         data = await self._call(
             "GET", "/position/get_pending_positions", params={"symbol": symbol} if symbol else None, signed=True
         )
-        return [PositionInfo.from_wire(r) for r in data or []]
+        return [PositionInfo.from_wire(r) for r in _rows(data, None, "get_pending_positions")]
 
     async def history_trades(
         self, symbol: str | None = None, *, start_ms: int | None = None, limit: int = TRADES_PAGE, skip: int = 0
@@ -200,7 +201,7 @@ class BitunixRest:
         if start_ms is not None:
             params["startTime"] = str(start_ms)
         data = await self._call("GET", "/trade/get_history_trades", params=params, signed=True)
-        return [TradeInfo.from_wire(r) for r in (data or {}).get("tradeList", [])]
+        return [TradeInfo.from_wire(r) for r in _rows(data, "tradeList", "get_history_trades")]
 
     async def trades_since(self, symbol: str, *, start_ms: int | None, max_pages: int = 100) -> list[TradeInfo]:
         """Every execution since `start_ms`, page after page (newest first, by `skip`): a trade that lands
@@ -341,6 +342,20 @@ class BitunixRest:
         self.limiter.penalize(penalty)
         if self.on_rate_limited is not None:
             self.on_rate_limited(penalty, code)
+
+
+def _rows(data: Any, key: str | None, what: str) -> list[Any]:
+    """The list of records in a reply: `data` itself (`key` None) or `data[key]`; nothing is an empty
+    list, anything else but a list is a `MalformedReply`."""
+    if key is not None and data is not None:
+        if not isinstance(data, Mapping):
+            raise MalformedReply(f"bitunix {what}: expected an object with {key!r}, got {data!r:.80}")
+        data = data.get(key)
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise MalformedReply(f"bitunix {what}: expected a list, got {data!r:.80}")
+    return data
 
 
 def default_session(timeout_s: float = 10.0) -> aiohttp.ClientSession:

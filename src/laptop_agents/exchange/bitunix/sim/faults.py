@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 DEDUPE_MODES = ("forever", "open", "window")
+MALFORMED_KINDS = ("null", "list", "missing", "wrong_type", "empty_id")
 
 
 @dataclass
@@ -61,6 +62,13 @@ class FaultPlan:
     after a placement that succeeded: the venue's index lags (Bitunix calls 20007 transient)."""
     order_detail_error_next: int = 0
     """Answer the next N order lookups (`get_order_detail`) with HTTP 500."""
+    malformed_reply_next: int = 0
+    """Answer the next N successful requests to `malformed_reply_path` with code 0 but broken `data`,
+    broken the `malformed_reply_kind` way (the request itself is carried out: an order is placed)."""
+    malformed_reply_path: str = "/trade/place_order"
+    malformed_reply_kind: str = "null"
+    """null (`data` is null), list (the object inside a list), missing (its first field left out),
+    wrong_type (every value inside a list), empty_id (`orderId` is "")."""
     counts: dict[str, int] = field(default_factory=dict)
 
     def update(self, values: Mapping[str, Any]) -> None:
@@ -74,6 +82,8 @@ class FaultPlan:
             current = getattr(self, key)
             if key == "client_id_dedupe" and value not in DEDUPE_MODES:
                 raise ValueError(f"client_id_dedupe must be one of {', '.join(DEDUPE_MODES)}, not {value!r}")
+            if key == "malformed_reply_kind" and value not in MALFORMED_KINDS:
+                raise ValueError(f"malformed_reply_kind must be one of {', '.join(MALFORMED_KINDS)}, not {value!r}")
             setattr(self, key, type(current)(value))
 
     def take(self, name: str) -> bool:
@@ -108,6 +118,23 @@ class FaultPlan:
             self.fired("not_found_for_s")
             return True
         return False
+
+    def malform(self, path: str, data: Any) -> Any:
+        """`data` broken as `malformed_reply_kind` when a malformed reply is due on `path`, else `data`."""
+        if not path.endswith(self.malformed_reply_path) or not self.take("malformed_reply_next"):
+            return data
+        kind = self.malformed_reply_kind
+        if kind == "null":
+            return None
+        if kind == "list":
+            return [data]
+        if not isinstance(data, dict):
+            return None
+        if kind == "missing":
+            return dict(list(data.items())[1:])
+        if kind == "wrong_type":
+            return {k: [v] for k, v in data.items()}
+        return {**data, "orderId": ""}
 
     def rate_limited_now(self) -> bool:
         if time.monotonic() < self.rate_limit_until:

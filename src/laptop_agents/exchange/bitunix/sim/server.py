@@ -265,7 +265,7 @@ class SimExchange:
                 return response
             if isinstance(data, web.StreamResponse):
                 return data
-            response = envelope(codes.SUCCESS, data)
+            response = envelope(codes.SUCCESS, self.faults.malform(request.path, data))
             response.la_code = codes.SUCCESS  # type: ignore[attr-defined]
             return response
 
