@@ -280,3 +280,35 @@ async def test_a_malformed_success_to_a_placement_is_unknown_then_found(live: Li
     assert journaled.state == "FILLED" and journaled.order_id  # the venue's id, learnt by the lookup
     assert live.broker is not None and live.broker.position is not None
     assert live.broker.position.qty == pytest.approx(0.05)
+
+
+# -- item 11: signing follows the server's clock ----------------------------------------------------------
+
+
+async def test_a_clock_that_drifts_after_the_preflight_does_not_stop_signed_calls(live: LiveHarness) -> None:
+    """The server's clock runs 2 minutes ahead of ours after the preflight (the venue refuses timestamps
+    more than 60 s off): signing with the measured offset keeps every signed call working."""
+    live.sim.config.clock_offset_ms = 120_000.0
+    assert live.enter("la-e-000001", 0.05)
+    await live.send_queued()
+    await live.settle()
+    assert [e.state for e in live.of(OrderState)][-1] == "FILLED"
+    assert live.halts == {}
+    assert live.venue is not None and live.venue.rest.clock_offset_ms == pytest.approx(120_000, abs=1_500)
+
+
+async def test_signed_calls_refused_after_a_re_measure_halt_entries_and_say_so(live: LiveHarness) -> None:
+    """10007 even after re-measuring the clock (a revoked key, a secret changed): entries halt with one
+    `Error where=signing`; a signed call that succeeds again lifts the halt."""
+    account = live.sim.ledger.accounts[KEY]
+    secret, account.secret = account.secret, "rotated"
+    assert live.venue is not None
+    await live.venue.executor.sync()
+    assert "exchange_auth" in live.halts and "10007" in live.halts["exchange_auth"]
+    (error,) = [e for e in live.of(Error) if e.where == "signing"]
+    assert "entries halted" in error.message
+    await live.venue.executor.sync()
+    assert len([e for e in live.of(Error) if e.where == "signing"]) == 1  # said once
+    account.secret = secret
+    await live.venue.executor.sync()
+    assert "exchange_auth" not in live.halts

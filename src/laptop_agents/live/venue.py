@@ -16,7 +16,7 @@ from typing import Any
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock, VenueClock
-from laptop_agents.core.events import Event, Reconnected
+from laptop_agents.core.events import Error, Event, Reconnected
 from laptop_agents.engine.assembly import BrokerFactory
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
@@ -35,6 +35,7 @@ from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.runner import AsyncRunner
 
 JOURNAL = "orders.jsonl"
+HALT_AUTH = "exchange_auth"
 
 
 class LiveVenue:
@@ -75,6 +76,7 @@ class LiveVenue:
         self.brokers: dict[str, BitunixBroker] = {}
         self.halts: dict[str, dict[str, str]] = {}
         self._emit: Callable[[Event], None] = lambda _event: None
+        rest.on_signing = self._signing
         self.private = (
             None
             if private_url is None
@@ -197,6 +199,26 @@ class LiveVenue:
         if type(event) is Reconnected:
             self.reconciler.request()
             self.executor.wake.set()
+
+    def _signing(self, ok: bool, detail: str) -> None:
+        """Signed calls fail even after re-measuring the server's clock: no entry can be trusted to go
+        out (or be looked up) until one succeeds again; exits are still tried."""
+        for symbol_halts in self.halts.values():
+            if ok:
+                symbol_halts.pop(HALT_AUTH, None)
+            else:
+                symbol_halts[HALT_AUTH] = f"signed requests are refused: {detail}"
+        if not ok:
+            self._emit(
+                Error(
+                    ts=self.clock.now_ms(),
+                    symbol=",".join(self.brokers),
+                    where="signing",
+                    message=f"{detail}; entries halted until a signed request succeeds (check the key, its "
+                    "permissions and this machine's clock)",
+                    fatal=False,
+                )
+            )
 
     async def _seed_daily_loss(self, market_now_ms: int) -> None:
         """Today's executions on the exchange that the journal does not hold (an earlier run's, a manual

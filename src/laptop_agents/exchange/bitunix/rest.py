@@ -4,6 +4,12 @@ Every call passes the limiter. A non-zero envelope code becomes a typed error (`
 errors, timeouts, HTTP 5xx and rate-limit answers are retried with exponential backoff and jitter.
 A rate-limit answer also penalises the shared limiter, so nothing else is sent during the wait.
 `place_order` is never retried: after an unclear answer the caller looks the order up by client id.
+
+Signed requests carry our clock plus the server's offset measured from the replies' `Date` headers, so a
+drift of this machine's clock after the preflight does not make every signed call fail. A signature
+refusal (10007, which is also Bitunix's answer to a stale timestamp) re-measures the offset with one
+unsigned call and tries once more; when that fails too, `on_signing(False, detail)` says so (the live
+venue halts entries), and the next signed success says `on_signing(True, "")`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from laptop_agents.exchange.bitunix.errors import (
     ExchangeUnavailable,
     MalformedReply,
     RateLimitedError,
+    SignatureError,
     error_for_code,
     is_retryable,
 )
@@ -78,6 +85,10 @@ class BitunixRest:
         self.rate_limited = 0
         self.on_rate_limited: Callable[[float, int], None] | None = None
         """Called with (penalty seconds, code) after each rate-limit answer, e.g. to emit `RateLimited`."""
+        self.on_signing: Callable[[bool, str], None] | None = None
+        """Called when signed calls start failing after a re-measure (False, why), and when one succeeds
+        again (True, "")."""
+        self.signing_failed = False
 
     # -- Public market data ------------------------------------------------------------------------------
 
@@ -262,9 +273,40 @@ class BitunixRest:
         async def once() -> Any:
             return await self._send(method, path, params=params, body=body, signed=signed)
 
-        if not retry:
-            return await once()
-        return await self._retry.call(once, retryable=is_retryable)
+        async def attempt() -> Any:
+            if not retry:
+                return await once()
+            return await self._retry.call(once, retryable=is_retryable)
+
+        if not signed:
+            return await attempt()
+        try:
+            result = await attempt()
+        except SignatureError:
+            await self.measure_clock()  # a stale timestamp reads as a signature error: measure, then once more
+            try:
+                result = await attempt()
+            except SignatureError as exc:
+                self._signing(False, f"{exc} (again after re-measuring the server clock, offset "
+                                     f"{(self.clock_offset_ms or 0.0) / 1000:+.1f} s)")  # fmt: skip
+                raise
+        self._signing(True, "")
+        return result
+
+    async def measure_clock(self) -> float | None:
+        """One unsigned request for the server's `Date` header; the measured offset (ms), or None."""
+        try:
+            await self._send("GET", "/market/tickers", params=None, body=None, signed=False)
+        except ExchangeError:
+            pass  # any reply's Date header counts, and an unreachable server leaves the old offset
+        return self.clock_offset_ms
+
+    def _signing(self, ok: bool, detail: str) -> None:
+        if ok == (not self.signing_failed):
+            return
+        self.signing_failed = not ok
+        if self.on_signing is not None:
+            self.on_signing(ok, detail)
 
     async def _send(
         self, method: str, path: str, *, params: Mapping[str, str] | None, body: Mapping[str, Any] | None, signed: bool
@@ -323,7 +365,7 @@ class BitunixRest:
         if creds is None:
             raise AuthError("bitunix: this call needs API credentials, and none were given")
         nonce = self._nonce()
-        timestamp = str(self._clock.now_ms())
+        timestamp = str(self._clock.now_ms() + round(self.clock_offset_ms or 0.0))  # the server's clock
         signature = sign(
             api_key=creds.api_key,
             secret=creds.secret,
