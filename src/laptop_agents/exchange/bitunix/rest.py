@@ -14,6 +14,7 @@ venue halts entries), and the next signed success says `on_signing(True, "")`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -295,10 +296,8 @@ class BitunixRest:
 
     async def measure_clock(self) -> float | None:
         """One unsigned request for the server's `Date` header; the measured offset (ms), or None."""
-        try:
+        with contextlib.suppress(ExchangeError):  # any reply's Date header counts; no reply keeps the old one
             await self._send("GET", "/market/tickers", params=None, body=None, signed=False)
-        except ExchangeError:
-            pass  # any reply's Date header counts, and an unreachable server leaves the old offset
         return self.clock_offset_ms
 
     def _signing(self, ok: bool, detail: str) -> None:
