@@ -312,3 +312,59 @@ async def test_signed_calls_refused_after_a_re_measure_halt_entries_and_say_so(l
     account.secret = secret
     await live.venue.executor.sync()
     assert "exchange_auth" not in live.halts
+
+
+# -- item 13: the venue's rate limits, with a margin, Retry-After and 418 --------------------------------
+
+
+def test_the_default_limiter_stays_under_the_venues_10_per_second_in_any_second() -> None:
+    """A restart's burst on top of the last process's calls tripped Bitunix's per-key limit (10/s): the
+    default rate and burst allow at most 9 requests in any second."""
+    from laptop_agents.config.models import Settings
+    from laptop_agents.runtime.rate_limiter import RateLimiter
+
+    clock = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        clock[0] += seconds
+
+    exchange = Settings().exchange
+    limiter = RateLimiter(exchange.rate_limit_per_s, exchange.rate_limit_burst, monotonic=lambda: clock[0],
+                          sleep=sleep)  # fmt: skip
+    times = []
+
+    async def run() -> None:
+        for _ in range(60):
+            await limiter.acquire()
+            times.append(clock[0])
+
+    asyncio.run(run())
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    assert busiest <= 9
+
+
+async def test_retry_after_is_waited_out_by_every_caller(live: LiveHarness) -> None:
+    assert live.venue is not None
+    rest = live.venue.rest
+    live.sim.faults.update({"http_error_next": 1, "http_error_status": 429, "retry_after_s": 0.6})
+    before = len(live.sim.requests)
+    await rest.pending_positions(SYMBOL)  # 429 with Retry-After: 0.6, then the retry after the wait
+    first, second = list(live.sim.requests)[before : before + 2]
+    assert (first.http_status, second.http_status) == (429, 200)
+    assert second.monotonic - first.monotonic >= 0.55
+
+
+async def test_an_http_418_is_a_ban_entries_halt_and_nothing_is_sent_until_it_expires(live: LiveHarness) -> None:
+    assert live.venue is not None
+    live.sim.faults.update({"http_error_next": 1, "http_error_status": 418, "retry_after_s": 1.0})
+    sync = asyncio.create_task(live.venue.executor.sync())
+    await eventually(lambda: any(r.http_status == 418 for r in live.sim.requests), what="the 418")
+    await asyncio.sleep(0.05)
+    assert "exchange_ban" in live.halts and "418" in live.halts["exchange_ban"]
+    (error,) = [e for e in live.of(Error) if e.where == "rate_limit"]
+    assert "banned for 1 s" in error.message
+    banned_at = next(r for r in live.sim.requests if r.http_status == 418).monotonic
+    await sync  # the rest of the pass waits in the limiter: nothing is sent during the ban
+    after = [r for r in live.sim.requests if r.monotonic > banned_at]
+    assert after and min(r.monotonic for r in after) - banned_at >= 0.95
+    assert "exchange_ban" not in live.halts  # a reply after the ban lifted it

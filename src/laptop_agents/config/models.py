@@ -232,8 +232,14 @@ class ExchangeConfig(_Section):
     credentials_file_env: str = Field(
         "BITUNIX_CREDENTIALS_FILE", description="environment variable naming a 0600 file with key and secret"
     )
-    rate_limit_per_s: float = Field(10.0, gt=0, le=1_000, description="requests per second, shared")
-    rate_limit_burst: int = Field(10, ge=1, le=1_000, description="requests allowed at once")
+    rate_limit_per_s: float = Field(
+        7.0,
+        gt=0,
+        le=1_000,
+        description="requests per second, shared by REST and WebSocket control messages; with the burst at most "
+        "rate + burst in any second (default 9, under Bitunix's 10/s per key, so a restart's calls fit too)",
+    )
+    rate_limit_burst: int = Field(2, ge=1, le=1_000, description="requests allowed at once")
     request_timeout_s: float = Field(10.0, gt=0, le=300)
     ws_ping_interval_s: float = Field(
         5.0, gt=0, le=60, description="JSON ping period; 3 periods without any message = a dead socket"

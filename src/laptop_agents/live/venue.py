@@ -36,6 +36,7 @@ from laptop_agents.runtime.runner import AsyncRunner
 
 JOURNAL = "orders.jsonl"
 HALT_AUTH = "exchange_auth"
+HALT_BAN = "exchange_ban"
 
 
 class LiveVenue:
@@ -77,6 +78,7 @@ class LiveVenue:
         self.halts: dict[str, dict[str, str]] = {}
         self._emit: Callable[[Event], None] = lambda _event: None
         rest.on_signing = self._signing
+        rest.on_banned = self._banned
         self.private = (
             None
             if private_url is None
@@ -216,6 +218,26 @@ class LiveVenue:
                     where="signing",
                     message=f"{detail}; entries halted until a signed request succeeds (check the key, its "
                     "permissions and this machine's clock)",
+                    fatal=False,
+                )
+            )
+
+    def _banned(self, seconds: float) -> None:
+        """HTTP 418: the venue bans this address; nothing is sent until it expires (the shared limiter
+        holds every request), and entries stay halted until a reply after it arrived."""
+        for symbol_halts in self.halts.values():
+            if seconds:
+                symbol_halts[HALT_BAN] = f"the exchange banned this address (HTTP 418) for {seconds:g} s"
+            else:
+                symbol_halts.pop(HALT_BAN, None)
+        if seconds:
+            self._emit(
+                Error(
+                    ts=self.clock.now_ms(),
+                    symbol=",".join(self.brokers),
+                    where="rate_limit",
+                    message=f"HTTP 418: banned for {seconds:g} s; no request is sent and entries are halted "
+                    "until it expires (the exchange-side stops stay in place)",
                     fatal=False,
                 )
             )

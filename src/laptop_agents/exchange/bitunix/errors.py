@@ -7,6 +7,7 @@
     │   ├── ExchangeTimeout (TimeoutError)
     │   └── MalformedReply               a success whose data is not the documented shape: no clear answer
     ├── RateLimitedError                 codes 10005/10006, HTTP 429: retryable after a wait
+    │   └── IpBanned                     HTTP 418: banned until Retry-After; not retried
     ├── AuthError                        codes 10003, 10004, 403: fix the key, do not retry
     │   └── SignatureError               code 10007
     ├── UnknownSymbol                    codes 20001, 20015
@@ -51,6 +52,17 @@ class MalformedReply(ExchangeUnavailable):
 
 class RateLimitedError(ExchangeError):
     retryable = True
+
+
+class IpBanned(RateLimitedError):
+    """HTTP 418: the venue bans this address for `retry_after_s` (minutes to days, escalating). Nothing is
+    sent until it expires; retrying would only lengthen it."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message, http_status=418)
+        self.retry_after_s = retry_after_s
 
 
 class AuthError(ExchangeError):

@@ -31,6 +31,7 @@ from laptop_agents.exchange.bitunix.errors import (
     ExchangeError,
     ExchangeTimeout,
     ExchangeUnavailable,
+    IpBanned,
     MalformedReply,
     RateLimitedError,
     SignatureError,
@@ -45,6 +46,8 @@ from laptop_agents.runtime.retry import RetryPolicy
 
 API = "/api/v1/futures"
 KLINE_PAGE = 200
+BAN_DEFAULT_S = 120.0
+"""An HTTP 418 without `Retry-After` is taken as the shortest ban venues give (2 minutes)."""
 TRADES_PAGE = 100
 
 
@@ -90,6 +93,10 @@ class BitunixRest:
         """Called when signed calls start failing after a re-measure (False, why), and when one succeeds
         again (True, "")."""
         self.signing_failed = False
+        self.on_banned: Callable[[float], None] | None = None
+        """Called with the ban's length in seconds after an HTTP 418, and with 0 once a reply after it
+        arrived (the ban is over)."""
+        self.banned_until = 0.0
 
     # -- Public market data ------------------------------------------------------------------------------
 
@@ -324,12 +331,20 @@ class BitunixRest:
                 status = response.status
                 raw = await response.read()
                 self._clock_sample(response.headers.get("Date"), sent_ms)
+                retry_after = retry_after_s(response.headers.get("Retry-After"), self._clock.now_ms())
         except TimeoutError as exc:
             raise ExchangeTimeout(f"bitunix {path}: no answer in {self._timeout.total} s") from exc
         except aiohttp.ClientError as exc:
             raise ExchangeUnavailable(f"bitunix {path}: {type(exc).__name__}: {exc}") from exc
+        if status == 418:
+            wait_s = retry_after or BAN_DEFAULT_S
+            self.limiter.penalize(wait_s)
+            self.banned_until = self._monotonic_now() + wait_s
+            if self.on_banned is not None:
+                self.on_banned(wait_s)
+            raise IpBanned(f"bitunix {path}: HTTP 418, banned for {wait_s:g} s", retry_after_s=wait_s)
         if status == 429:
-            self._rate_limited(codes.TOO_MANY_REQUESTS)
+            self._rate_limited(codes.TOO_MANY_REQUESTS, retry_after)
             raise RateLimitedError(f"bitunix {path}: HTTP 429", http_status=429)
         if status >= 500:
             raise ExchangeUnavailable(f"bitunix {path}: HTTP {status}", http_status=status)
@@ -343,9 +358,13 @@ class BitunixRest:
         if code != codes.SUCCESS:
             error = error_for_code(code, str(doc.get("msg", "")), path=path)
             if isinstance(error, RateLimitedError):
-                self._rate_limited(code)
+                self._rate_limited(code, retry_after)
             raise error
         self._penalty_s = self._first_penalty_s
+        if self.banned_until and self.limiter.blocked_until <= self._monotonic_now():
+            self.banned_until = 0.0
+            if self.on_banned is not None:
+                self.on_banned(0.0)
         return doc.get("data")
 
     def _clock_sample(self, date_header: str | None, sent_ms: int) -> None:
@@ -375,14 +394,33 @@ class BitunixRest:
         )
         return {"api-key": creds.api_key, "nonce": nonce, "timestamp": timestamp, "sign": signature}
 
-    def _rate_limited(self, code: int) -> None:
-        """Everyone sharing the limiter waits; the wait doubles on repeated answers (1 s, 2 s, ... 16 s)."""
+    def _monotonic_now(self) -> float:
+        return self._clock.monotonic_s()
+
+    def _rate_limited(self, code: int, retry_after: float | None = None) -> None:
+        """Everyone sharing the limiter waits; the wait doubles on repeated answers (1 s, 2 s, ... 16 s),
+        and is never shorter than the venue's `Retry-After`."""
         self.rate_limited += 1
-        penalty = self._penalty_s
+        penalty = max(self._penalty_s, retry_after or 0.0)
         self._penalty_s = min(self._penalty_s * 2.0, 16.0 * self._first_penalty_s)
         self.limiter.penalize(penalty)
         if self.on_rate_limited is not None:
             self.on_rate_limited(penalty, code)
+
+
+def retry_after_s(header: str | None, now_ms: int) -> float | None:
+    """`Retry-After` in seconds: delta seconds, or an HTTP date (RFC 9110); None when absent or unreadable."""
+    if not header:
+        return None
+    text = header.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(text).timestamp() - now_ms / 1000)
+    except (TypeError, ValueError):
+        return None
 
 
 def _rows(data: Any, key: str | None, what: str) -> list[Any]:

@@ -41,6 +41,9 @@ class FaultPlan:
     http_error_next: int = 0
     """Answer the next N REST requests with HTTP `http_error_status`."""
     http_error_status: int = 503
+    """503 by default; 429 is a rate limit, 418 a ban (with `retry_after_s`, as venues send them)."""
+    retry_after_s: float = 0.0
+    """Send `Retry-After: N` with the `http_error_next` answers (0: no header)."""
     latency_ms: float = 0.0
     """Delay every REST answer and WebSocket push by this much."""
     slow_path: str = ""

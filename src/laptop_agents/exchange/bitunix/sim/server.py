@@ -210,7 +210,10 @@ class SimExchange:
             faults.fired("slow_path")
             await asyncio.sleep(faults.slow_path_ms / 1000)
         if faults.take("http_error_next"):
-            return self._log(request, web.Response(status=faults.http_error_status, text="upstream error"), None)
+            error = web.Response(status=faults.http_error_status, text="upstream error")
+            if faults.retry_after_s:
+                error.headers["Retry-After"] = f"{faults.retry_after_s:g}"
+            return self._log(request, error, None)
         if faults.take("rate_limit_next") or faults.rate_limited_now():
             return self._log(request, envelope(codes.REQUEST_TOO_FREQUENT), codes.REQUEST_TOO_FREQUENT)
         scope = request.headers.get("api-key") or (request.remote or "?")
