@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
-from tests.exchange.conftest import KEY, SECRET, bundled_candles, sim_config
+from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually, sim_config
 
 LA = Path(sys.executable).with_name("la")
 KEYS = {"BITUNIX_API_KEY": KEY, "BITUNIX_API_SECRET": SECRET}
@@ -152,3 +152,43 @@ async def test_a_faulty_session_leaks_no_secret_and_no_signature(tmp_path: Path,
     assert code == 0 and SECRET not in printed and KEY not in printed
     positions = sim.ledger.accounts[KEY].positions
     assert not positions  # --flatten-on-stop closed what was open
+
+
+async def test_sigterm_with_an_order_send_in_flight_exits_within_10_s_and_settles_it(
+    tmp_path: Path, sim: SimExchange
+) -> None:
+    """Placements take 3 s to be answered; SIGTERM arrives while one is in flight. The send is not cut:
+    its answer is journaled, the order settled, and the daemon is gone well inside systemd's
+    `TimeoutStopSec=30` (before: the send was cancelled, the order stayed SENT, and the stop waited out
+    the whole 30 s NOT_FOUND window)."""
+    config = orjson.loads(write_config(tmp_path, sim).read_bytes())
+    config["live"]["unknown_window_s"] = 30  # the default
+    (tmp_path / "live.json").write_bytes(orjson.dumps(config))
+    sim.faults.update({"slow_path": "/trade/place_order", "slow_path_ms": 3_000})
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITUNIX_", "LA_"))}
+    command = [str(LA)] if LA.exists() else [sys.executable, "-m", "laptop_agents.cli"]
+    proc = await asyncio.create_subprocess_exec(
+        *command, "run", "--mode", "live-exchange", "--confirm-live", "--config", str(tmp_path / "live.json"),
+        "--run-id", "t", "--duration", "120", cwd=tmp_path, env={**base, **KEYS},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await eventually(lambda: sim.faults.counts.get("slow_path", 0) >= 1, within_s=60, what="a placement")
+        await asyncio.sleep(0.5)  # well inside the 3 s the answer takes
+        started = asyncio.get_running_loop().time()
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+        took = asyncio.get_running_loop().time() - started
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert took < 10.0, f"the stop took {took:.1f} s"
+    final: dict[object, object] = {}
+    for record in journal(tmp_path / "runs" / "t"):
+        if record["op"] == "move":
+            final[record["client_id"]] = record["state"]
+    assert final and not [cid for cid, state in final.items() if state == "SENT"]
+    assert set(final.values()) <= {"FILLED", "ACKED", "CANCELLED", "REJECTED"}  # every outcome known
+    account = sim.ledger.accounts[KEY]
+    assert all(o.client_id in final for o in account.orders.values() if o.client_id)  # each one journaled

@@ -93,3 +93,39 @@ async def test_live_exchange_halts_a_symbols_entries_until_its_core_is_past_the_
     assert {c.ts for c in candles[200:241]} <= halted  # the backfill and the candle that revealed the gap
     assert not any(h for ts, h in seen if ts < candles[200].ts)
     assert core.halts == {}  # lifted once the core was past them
+
+
+async def test_a_core_that_raised_mid_candle_is_never_checkpointed_as_if_its_candle_completed(
+    tmp_path: Path,
+) -> None:
+    """The strategy raises on a candle after the broker has already processed that candle's exits: the
+    books are half a candle further than the strategy. Writing the final checkpoint then would resume
+    from a state no candle boundary ever had (issue 13, item 9)."""
+    candles = bundled_candles()[:200]
+    core, _, _ = make_core(settings("circuit_breaker.enabled=false"))
+    on_candle = core.strategy.on_candle
+    boom = candles[120].ts
+
+    def strategy_on_candle(candle: Candle, position: object) -> object:
+        if candle.ts == boom:
+            raise RuntimeError("strategy bug")
+        return on_candle(candle, position)  # type: ignore[arg-type]
+
+    core.strategy.on_candle = strategy_on_candle  # type: ignore[assignment, method-assign]
+    folder = RunFolder.create(tmp_path, "boom")
+    log = EventLog(folder.events, run_id="boom", wall_clock=LiveClock(), durable=True)
+    runner = AsyncRunner(
+        RunnerSettings(interval="1m", stale_after_s=60, checkpoint_interval_s=3_600),
+        feed=ReplayFeed(candles, symbol="BTCUSDT", history=30),
+        portfolio=Portfolio.of(core),
+        log_=log,
+        folder=folder,
+        wall_clock=LiveClock(),
+    )
+    await runner.warm_up(30)
+    await runner.run()
+    log.close()
+    events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
+    assert [e["where"] for e in events if e["event"] == "Error"] == ["core:BTCUSDT", "checkpoint"]
+    assert not [e for e in events if e["event"] == "CheckpointSaved"]
+    assert not folder.state.exists()  # no checkpoint was ever due: a resume starts from the beginning

@@ -318,6 +318,13 @@ class LiveConfig(_Section):
         15.0, gt=0, le=3_600, description="REST polling while the private socket is up (it backs up the pushes)"
     )
     flatten_on_stop: bool = Field(False, description="on stop, close open positions with reduce-only market orders")
+    shutdown_timeout_s: float = Field(
+        8.0,
+        gt=0,
+        le=600,
+        description="a stop waits at most this long for the send in flight, cancels and closes to be answered; "
+        "what is still unknown then is looked up after a restart (keep it under the service's stop timeout)",
+    )
     acknowledged_external: list[str] = Field(
         default_factory=list, description="symbols whose adopted (external) position the operator acknowledged"
     )

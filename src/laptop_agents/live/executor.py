@@ -96,6 +96,8 @@ class OrderExecutor:
         """Symbols whose executions this sync pass read in full."""
         self._troubles: set[str] = set()
         self._sync_lock = asyncio.Lock()
+        self._in_flight: asyncio.Future[None] | None = None
+        """The command being carried out by the sender: shielded, so a stop never cuts a send in half."""
 
     # -- What the brokers and the session call ----------------------------------------------------------
 
@@ -207,7 +209,12 @@ class OrderExecutor:
             await self.execute(self.queue.get_nowait())
 
     async def settle(self, timeout_s: float) -> None:
-        """Sync until no order is open or unknown any more (cancels confirmed, closes filled), or timeout."""
+        """Sync until no order is open or unknown any more (cancels confirmed, closes filled), or timeout.
+        A SENT order here has no send in flight any more (its answer was lost to a stop or a failure): it
+        is UNKNOWN and looked up like any other."""
+        for order in [o for o in self.journal.orders.values() if o.state == "SENT"]:
+            if self._in_flight is None or self._in_flight.done():
+                self._unknown(order, "no answer to the send was heard: looking it up by client id")
         deadline = self.clock.monotonic_s() + timeout_s
         while True:
             try:
@@ -225,7 +232,18 @@ class OrderExecutor:
 
     async def _sender(self) -> None:
         while True:
-            await self.execute(await self.queue.get())
+            command = await self.queue.get()
+            self._in_flight = asyncio.ensure_future(self.execute(command))
+            await asyncio.shield(self._in_flight)  # cancelling the sender leaves the send running
+
+    async def finish_in_flight(self) -> None:
+        """At a stop: let the send (or cancel) in flight get its answer and be journaled."""
+        task = self._in_flight
+        if task is not None and not task.done():
+            try:
+                await task
+            except Exception as exc:
+                self._error("orders", f"the order command in flight at the stop failed: {type(exc).__name__}: {exc}")
 
     async def _syncer(self) -> None:
         while True:

@@ -10,6 +10,7 @@ orders when `live.flatten_on_stop`, and waits (bounded) until those outcomes are
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -171,18 +172,40 @@ class LiveVenue:
         return self.executor.tasks()
 
     async def shutdown(self) -> None:
+        """Within `live.shutdown_timeout_s`: the send in flight is answered, what the cores decided while
+        draining is sent, owned resting entries are cancelled, positions closed when asked, and the outcomes
+        awaited. Whatever is still unknown at the deadline stays in the journal and is looked up after a
+        restart."""
         executor = self.executor
-        await executor.drain()
-        for order in list(self.journal.orders.values()):
-            if order.purpose == "entry" and order.resting:
-                await executor.cancel(Cancel(order.symbol, order.client_id))
-        if self.settings.live.flatten_on_stop:
-            for broker in self.brokers.values():
-                broker.close_market(ts=self.clock.now_ms(), ref_price=0.0, reason="kill")
-        await executor.drain()
-        await executor.settle(self.settings.live.unknown_window_s)
-        if self.private is not None:
-            await self.private.stop()
+        budget = self.settings.live.shutdown_timeout_s
+        deadline = self.clock.monotonic_s() + budget
+        try:
+            async with asyncio.timeout(budget):
+                await executor.finish_in_flight()
+                await executor.drain()
+                for order in list(self.journal.orders.values()):
+                    if order.purpose == "entry" and order.resting:
+                        await executor.cancel(Cancel(order.symbol, order.client_id))
+                if self.settings.live.flatten_on_stop:
+                    for broker in self.brokers.values():
+                        broker.close_market(ts=self.clock.now_ms(), ref_price=0.0, reason="kill")
+                await executor.drain()
+                await executor.settle(max(0.0, deadline - self.clock.monotonic_s()))
+        except TimeoutError:
+            unresolved = [o.client_id for o in self.journal.orders.values() if o.state in ("SENT", "UNKNOWN")]
+            self._emit(
+                Error(
+                    ts=self.clock.now_ms(),
+                    symbol=",".join(self.brokers),
+                    where="shutdown",
+                    message=f"the stop's {budget:g} s were up with orders unresolved ({', '.join(unresolved) or 'none'}"
+                    "); they are looked up by client id after a restart",
+                    fatal=False,
+                )
+            )
+        finally:
+            if self.private is not None:
+                await self.private.stop()
 
     def status(self) -> dict[str, Any]:
         return self.executor.status()

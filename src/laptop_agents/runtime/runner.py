@@ -115,6 +115,8 @@ class AsyncRunner:
         self._artifacts = artifacts
         self._last_checkpoint = time.monotonic()
         self.stop_reason = ""
+        self.core_failed: str | None = None
+        """The core task that raised: its candle is half done, so no checkpoint is written after it."""
 
     @property
     def core(self) -> TradingCore:
@@ -186,6 +188,8 @@ class AsyncRunner:
             if task is stopper:
                 continue
             if not task.cancelled() and task.exception() is not None:
+                if task.get_name().startswith("core:"):
+                    self.core_failed = task.get_name()
                 self._task_failed(task.get_name(), task.exception())
             elif task.get_name() == "market_data":
                 self.stop("market data ended", halt_entries=False)
@@ -337,6 +341,8 @@ class AsyncRunner:
         }
 
     def write_checkpoint(self) -> None:
+        if self.core_failed is not None:
+            return  # the last checkpoint before the failure is the one a resume must start from
         size = write_checkpoint(self.folder.state, self.snapshot())
         self._last_checkpoint = time.monotonic()
         self._last_checkpoint_fills = self._fills
@@ -403,6 +409,10 @@ class AsyncRunner:
         for task in [*cores, *tasks]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        for task in cores:  # a core that raised while draining the queue counts as much as one before
+            if self.core_failed is None and not task.cancelled() and task.exception() is not None:
+                self.core_failed = task.get_name()
+                self._task_failed(task.get_name(), task.exception())
         for pipe in self.pipes.values():
             if pipe.catch_up is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -414,5 +424,16 @@ class AsyncRunner:
             except Exception as exc:  # the final checkpoint and heartbeat must still be written
                 self._task_failed(f"shutdown:{service.name}", exc)
         self.state = "stopped"
+        if self.core_failed is not None:
+            self.log.emit(
+                Error(
+                    ts=self._ts(),
+                    symbol=self.portfolio.label,
+                    where="checkpoint",
+                    message=f"{self.core_failed} raised in the middle of a candle: no final checkpoint is written; "
+                    "--resume continues from the last one",
+                    fatal=False,
+                )
+            )
         self.write_checkpoint()
         self.write_heartbeat()
