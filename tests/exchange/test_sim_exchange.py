@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from laptop_agents.core.candle import Candle
-from laptop_agents.exchange.bitunix.errors import DuplicateClientId, OrderNotFound
+from laptop_agents.exchange.bitunix.errors import DuplicateClientId, ExchangeError, OrderNotFound, ParameterError
 from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.signing import new_nonce, sign_ws_login
 from laptop_agents.exchange.bitunix.sim.market import partial
@@ -179,3 +179,15 @@ async def test_history_trades_page_by_skip(sim: SimExchange, rest: BitunixRest) 
     assert newest_first == ["p2", "p1", "p0"]
     assert [t.client_id for t in await rest.history_trades("BTCUSDT", skip=1, limit=1)] == ["p1"]
     assert sorted(t.client_id for t in await rest.trades_since("BTCUSDT", start_ms=0)) == ["p0", "p1", "p2"]
+
+
+async def test_position_mode_switch_and_hedge_refusals(sim: SimExchange, rest: BitunixRest) -> None:
+    account = sim.ledger.accounts[KEY]
+    await rest.change_position_mode("HEDGE")
+    assert account.position_mode == "HEDGE" and (await rest.account()).position_mode == "HEDGE"
+    with pytest.raises(ParameterError, match="tradeSide"):  # an order that does not name its leg
+        await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="market", client_id="h1")
+    await rest.change_position_mode("ONE_WAY")
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="market", client_id="h2")
+    with pytest.raises(ExchangeError, match="20009"):  # not while a position is open
+        await rest.change_position_mode("HEDGE")

@@ -103,7 +103,8 @@ async def test_preflight_sets_leverage_and_margin_mode_and_records_every_check(
     assert (code, err) == (0, "")
     events = run_events(tmp_path)
     checks = [(e["check"], e["ok"]) for e in events if e["event"] == "PreflightCheck"]
-    assert checks == [(name, True) for name in ("connectivity", "clock", "keys", "contracts", "leverage", "balance")]
+    names = ("connectivity", "clock", "keys", "position_mode", "contracts", "leverage", "balance")
+    assert checks == [(name, True) for name in names]
     account = sim.ledger.accounts[KEY]
     assert (account.leverage["BTCUSDT"], account.margin_mode["BTCUSDT"]) == (7, "ISOLATION")
     assert "BTCUSDT 7x ISOLATION (was 10 CROSS)" in out and "available 10,000.00 USDT" in out
@@ -130,3 +131,25 @@ async def test_a_symbol_the_exchange_does_not_list_is_refused(tmp_path: Path, si
     code, _, err = await la(tmp_path, sim, "--confirm-live", "--symbol", "NOPEUSDT", env=KEYS)
     assert code == 2 and err.count("\n") == 1 and "NOPEUSDT" in err and "preflight" in err
     assert order_requests(sim) == []
+
+
+async def test_a_flat_hedge_mode_account_is_switched_to_one_way(tmp_path: Path, sim: SimExchange) -> None:
+    """In HEDGE mode an order's side names a position leg: a reduce-only close or the reconciliation could
+    act on the wrong one (issue 13, item 5). A flat account is switched, and read back."""
+    account = sim.ledger.accounts[KEY]
+    account.position_mode = "HEDGE"
+    code, out, err = await la(tmp_path, sim, "--confirm-live", "--preflight-only", env=KEYS)
+    assert (code, err) == (0, "")
+    assert account.position_mode == "ONE_WAY"
+    assert "position_mode ONE_WAY (switched from HEDGE: the account was flat)" in out
+    assert [r.code for r in sim.requests_to("/account/change_position_mode")] == [0]
+
+
+async def test_a_hedge_mode_account_with_positions_is_refused(tmp_path: Path, sim: SimExchange) -> None:
+    account = sim.ledger.accounts[KEY]
+    sim.ledger.place_order(account, {"symbol": "BTCUSDT", "side": "BUY", "orderType": "MARKET", "qty": "0.01"})
+    account.position_mode = "HEDGE"
+    code, _, err = await la(tmp_path, sim, "--confirm-live", env=KEYS)
+    assert code == 2 and err.count("\n") == 1
+    assert "preflight position_mode failed" in err and "HEDGE" in err and "BTCUSDT" in err
+    assert account.position_mode == "HEDGE" and order_requests(sim) == []

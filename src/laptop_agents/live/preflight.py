@@ -1,8 +1,10 @@
 """The live-exchange preflight: every check before the first order, printed and recorded as an event.
 
 In order, each needing the one before: connectivity (contract specs answer), clock (server time offset
-within `exchange.max_clock_offset_ms`), keys (a signed call succeeds), contracts (each symbol open for API
-trading; tick, lot, min qty, max leverage), leverage (margin mode and leverage set as configured, changed
+within `exchange.max_clock_offset_ms`), keys (a signed call succeeds), position mode (ONE_WAY: in HEDGE
+an order's side names a position leg, so a reduce-only close or the reconciliation could act on the wrong
+one; a flat HEDGE account is switched to ONE_WAY, one with positions refused), contracts (each symbol
+open for API trading; tick, lot, min qty, max leverage), leverage (margin mode and leverage set as configured, changed
 when they differ, then read back), balance (the account's available margin is readable and positive).
 The first failure stops the preflight with `PreflightError`: one line naming the check and the fix.
 """
@@ -21,7 +23,7 @@ from laptop_agents.exchange.bitunix.errors import AuthError, ExchangeError
 from laptop_agents.exchange.bitunix.rest import AccountInfo, BitunixRest
 from laptop_agents.exchange.bitunix.wire import ContractSpec
 
-CHECKS = ("connectivity", "clock", "keys", "contracts", "leverage", "balance")
+CHECKS = ("connectivity", "clock", "keys", "position_mode", "contracts", "leverage", "balance")
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Preflight:
             "connectivity": self._connectivity,
             "clock": self._clock,
             "keys": self._keys,
+            "position_mode": self._position_mode,
             "contracts": self._contracts,
             "leverage": self._leverage,
             "balance": self._balance,
@@ -105,6 +108,28 @@ class Preflight:
                 f"(or {env.credentials_file_env})"
             ) from None
         return "a signed request was accepted"
+
+    async def _position_mode(self) -> str:
+        account = self._account
+        assert account is not None  # the keys check ran first
+        mode = account.position_mode or "ONE_WAY"  # a reply without the field: the venue's default
+        if mode == "ONE_WAY":
+            return "ONE_WAY"
+        if mode != "HEDGE":
+            raise PreflightError(f"the account reports position mode {mode!r}; only ONE_WAY is supported")
+        positions = await self.rest.pending_positions()
+        if positions:
+            held = ", ".join(sorted({p.symbol for p in positions}))
+            raise PreflightError(
+                f"the account is in HEDGE position mode with open positions ({held}); close them or switch the "
+                "account to ONE_WAY on Bitunix, then start again (only ONE_WAY is supported)"
+            )
+        await self.rest.change_position_mode("ONE_WAY")
+        self._account = await self.rest.account()
+        if self._account.position_mode not in ("", "ONE_WAY"):
+            raise PreflightError(f"the account reads back position mode {self._account.position_mode} after "
+                                 "switching to ONE_WAY; switch it on Bitunix, then start again")  # fmt: skip
+        return "ONE_WAY (switched from HEDGE: the account was flat)"
 
     async def _contracts(self) -> str:
         details = []

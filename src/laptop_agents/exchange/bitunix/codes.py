@@ -23,6 +23,7 @@ INSUFFICIENT_BALANCE: Final = 20003
 INVALID_LEVERAGE: Final = 20005
 OPEN_ORDERS_BLOCK_CHANGE: Final = 20006
 ORDER_NOT_FOUND: Final = 20007
+POSITION_MODE_BLOCKED: Final = 20009
 FUTURES_NOT_SUPPORTED: Final = 20015
 POSITION_NOT_EXIST: Final = 30004
 QTY_TOO_SMALL: Final = 30016
@@ -52,6 +53,7 @@ MESSAGES: Final[dict[int, str]] = {
     INVALID_LEVERAGE: "Leverage is invalid",
     OPEN_ORDERS_BLOCK_CHANGE: "Please cancel open orders first",
     ORDER_NOT_FOUND: "Order not found, please try it later",
+    POSITION_MODE_BLOCKED: "Position exists, cannot change position mode",
     FUTURES_NOT_SUPPORTED: "this Futures is not allowed to trade.",
     POSITION_NOT_EXIST: "Position does not exist",
     QTY_TOO_SMALL: "Quantity too small",

@@ -258,6 +258,10 @@ class BitunixRest:
             body={"symbol": symbol, "marginCoin": margin_coin, "marginMode": mode},
         )
 
+    async def change_position_mode(self, mode: Literal["ONE_WAY", "HEDGE"]) -> None:
+        """Account-wide; the venue refuses it (20009) while any position is open."""
+        await self._call("POST", "/account/change_position_mode", signed=True, body={"positionMode": mode})
+
     async def change_leverage(self, symbol: str, leverage: int, margin_coin: str = "USDT") -> None:
         await self._call(
             "POST",

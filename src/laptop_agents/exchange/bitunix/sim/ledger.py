@@ -114,6 +114,9 @@ class SimAccount:
     balance: float  # cash: deposits + realized PnL − fees − funding
     leverage: dict[str, int] = field(default_factory=dict)
     margin_mode: dict[str, str] = field(default_factory=dict)  # symbol → ISOLATION | CROSS (default CROSS)
+    position_mode: str = "ONE_WAY"
+    """ONE_WAY (net positions) or HEDGE. In HEDGE an order must say `tradeSide` (OPEN/CLOSE), which this
+    simulator does not model: it refuses such orders, so a client that did not leave HEDGE cannot trade."""
     positions: dict[str, SimPosition] = field(default_factory=dict)
     orders: dict[str, SimOrder] = field(default_factory=dict)
     by_client_id: dict[str, str] = field(default_factory=dict)
@@ -206,6 +209,8 @@ class Ledger:
             if body.get(name) not in (None, ""):
                 triggers[name] = self._decimal(body.get(name), name)
                 self._check_step(triggers[name], name, rules.quote_precision)
+        if account.position_mode == "HEDGE":
+            raise Refusal(codes.PARAMETER_ERROR, "tradeSide is required in HEDGE position mode")
         client_id = str(body.get("clientId") or "")
         if client_id and client_id in account.by_client_id:
             earlier = account.orders[account.by_client_id[client_id]]
@@ -263,6 +268,14 @@ class Ledger:
         if any(o.symbol == rules.symbol and o.status == "NEW" for o in account.orders.values()):
             raise Refusal(codes.OPEN_ORDERS_BLOCK_CHANGE)
         account.leverage[rules.symbol] = leverage
+
+    def change_position_mode(self, account: SimAccount, mode: str) -> None:
+        """Account-wide; refused (20009) while any position is open, as on the venue (§4.9)."""
+        if mode not in ("ONE_WAY", "HEDGE"):
+            raise Refusal(codes.VALUE_NOT_ALLOWED, 'Parameter does not match, alternative value ["ONE_WAY","HEDGE"].')
+        if account.positions:
+            raise Refusal(codes.POSITION_MODE_BLOCKED)
+        account.position_mode = mode
 
     def change_margin_mode(self, account: SimAccount, symbol: str, mode: str) -> None:
         rules = self._rules(symbol)
@@ -347,7 +360,7 @@ class Ledger:
         return {
             "marginCoin": "USDT", "available": fmt(max(self.available(account), 0.0)),
             "frozen": fmt(self.frozen(account)), "margin": fmt(self.margin_used(account)),
-            "transfer": fmt(max(self.available(account), 0.0)), "positionMode": "ONE_WAY",
+            "transfer": fmt(max(self.available(account), 0.0)), "positionMode": account.position_mode,
             "crossUnrealizedPNL": fmt(self.unrealized(account)), "isolationUnrealizedPNL": "0", "bonus": "0",
         }  # fmt: skip
 

@@ -62,6 +62,13 @@ class PrivateApi:
         self.x.ledger.change_margin_mode(account, symbol, mode)
         return [{"marginCoin": "USDT", "marginMode": mode, "symbol": symbol}]
 
+    async def change_position_mode(self, request: web.Request, account: SimAccount | None) -> Any:
+        assert account is not None
+        body = await self.json_body(request)
+        mode = str(body.get("positionMode", ""))
+        self.x.ledger.change_position_mode(account, mode)
+        return [{"positionMode": mode}]
+
     async def place_order(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None
         body = await self.json_body(request)

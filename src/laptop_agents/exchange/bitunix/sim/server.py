@@ -176,6 +176,7 @@ class SimExchange:
             "/account/change_leverage": ("POST", api.change_leverage),
             "/account/get_leverage_margin_mode": ("GET", api.leverage_mode),
             "/account/change_margin_mode": ("POST", api.change_margin_mode),
+            "/account/change_position_mode": ("POST", api.change_position_mode),
             "/trade/place_order": ("POST", api.place_order),
             "/trade/cancel_orders": ("POST", api.cancel_orders),
             "/trade/get_order_detail": ("GET", api.order_detail),
