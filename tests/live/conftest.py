@@ -22,9 +22,9 @@ from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, defaul
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.execution.account import Account
 from laptop_agents.live.broker import BitunixBroker
-from laptop_agents.live.crash_points import CrashPoints
 from laptop_agents.live.preflight import Preflight
 from laptop_agents.live.venue import LiveVenue
+from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.retry import RetryPolicy
 from laptop_agents.runtime.run_folder import RunFolder

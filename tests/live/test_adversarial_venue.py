@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import LiveClock
-from laptop_agents.core.events import Error, OrderRejected, OrderState, PositionOpened, Reconciled, Reconnected
+from laptop_agents.core.events import (
+    Error,
+    FundingApplied,
+    OrderRejected,
+    OrderState,
+    PositionOpened,
+    Reconciled,
+    Reconnected,
+)
 from laptop_agents.core.orders import EntryIntent
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.live.journal import JournalOrder
@@ -368,3 +377,65 @@ async def test_an_http_418_is_a_ban_entries_halt_and_nothing_is_sent_until_it_ex
     after = [r for r in live.sim.requests if r.monotonic > banned_at]
     assert after and min(r.monotonic for r in after) - banned_at >= 0.95
     assert "exchange_ban" not in live.halts  # a reply after the ban lifted it
+
+
+# -- item 8: a trailing stop moves the exchange's stop ----------------------------------------------------
+
+
+async def test_a_trailed_stop_moves_the_exchange_side_stop(live: LiveHarness) -> None:
+    """The exchange kept the entry's initial stop while the daemon trailed its own and closed a candle
+    late; paper fills the trail inside the candle. The exchange-side stop now moves with the trail."""
+    assert live.broker is not None and live.venue is not None
+    intent = EntryIntent(side="long", stop_distance=100.0, setup="t", reason="t", target_r=10.0,
+                         trail_activation_r=0.5, trail_distance_r=1.0)  # fmt: skip
+    assert live.enter("la-e-000001", 0.05, intent)
+    await live.send_queued()
+    await live.settle()
+    position = live.broker.position
+    assert position is not None and not position.stop_moved
+    last = live.sim.market.last_price(SYMBOL)  # the close 0.6 R above the fill: the stop trails 1 R behind
+    candle = Candle(live.sim.market.now_ms(), last, last + 80, last - 10, last + 70, 1.0)
+    live.broker.update_trailing(candle)
+    assert position.stop_moved and position.stop == pytest.approx(candle.close - position.r_distance)
+    await live.send_queued()
+    pending = await live.venue.rest._call("GET", "/tpsl/get_pending_orders", params={"symbol": SYMBOL}, signed=True)
+    assert not live.of(Error)
+    stops = [float(o["slPrice"]) for o in pending if o.get("slPrice")]
+    assert stops == [pytest.approx(position.stop, abs=0.1)]  # the exchange holds the trailed stop now
+    assert live.broker.exchange_stop == position.stop
+    # the exchange closes inside the candle: the daemon sends no market close of its own for this candle
+    placed = len(live.placements())
+    below = Candle(candle.ts + 60_000, position.stop + 50, position.stop + 60, position.stop - 100, position.stop, 1.0)
+    live.broker.on_candle_open(below)
+    await live.send_queued()
+    assert len(live.placements()) == placed
+
+
+# -- item 6: funding is booked from the exchange's records ------------------------------------------------
+
+
+async def test_funding_the_exchange_settles_is_booked_once_and_counts_toward_the_daily_loss(
+    live: LiveHarness,
+) -> None:
+    assert live.broker is not None and live.venue is not None
+    assert live.enter("la-e-000001", 0.05)
+    await live.send_queued()
+    await live.settle()
+    cash, day = live.broker.cash, live.venue.limits.day_pnl
+    account = live.sim.ledger.accounts[KEY]
+    venue_position = account.positions[SYMBOL]
+    venue_position.funding += 3.25  # a funding time passed: the exchange took 3.25 USDT from the balance
+    account.balance -= 3.25
+    await live.venue.executor.sync()
+    await live.venue.executor.sync()  # read again: nothing booked twice
+    (funding,) = live.of(FundingApplied)
+    assert funding.amount == pytest.approx(3.25) and funding.qty == pytest.approx(0.05)
+    assert live.broker.cash == pytest.approx(cash - 3.25)
+    assert live.venue.limits.day_pnl == pytest.approx(day - 3.25)
+    assert live.broker.position is not None and live.broker.position.funding == pytest.approx(3.25)
+    restarted = await live.restart()  # replayed from the journal: the same books, no new event
+    try:
+        assert restarted.broker is not None and restarted.broker.cash == pytest.approx(cash - 3.25)
+        assert restarted.of(FundingApplied) == []
+    finally:
+        await restarted.stop()

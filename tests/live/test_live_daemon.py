@@ -40,7 +40,9 @@ def write_config(tmp_path: Path, sim: SimExchange) -> Path:
         "exchange": {"rest_url": sim.rest_url, "ws_public_url": sim.ws_public_url,
                      "ws_private_url": sim.ws_private_url, "leverage": 10},
         "live": {"max_order_notional": 60_000, "max_position_notional": 60_000, "unknown_window_s": 3,
-                 "lookup_interval_s": 0.2, "poll_interval_s": 0.5},
+                 "lookup_interval_s": 0.2, "poll_interval_s": 0.5,
+                 # at 600x one interval is 100 ms of wall time, less than a candle's confirmation round trip
+                 "max_decision_age_s": 300},
         "run": {"heartbeat_interval_s": 0.5, "checkpoint_interval_s": 1},
     }  # fmt: skip
     path = tmp_path / "live.json"
@@ -67,10 +69,11 @@ def journal(folder: Path) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in (folder / "orders.jsonl").read_bytes().splitlines()]
 
 
-def stale_entries(folder: Path, sim: SimExchange, *, max_age_ms: int = 60_000, slack_ms: int = 30_000) -> list[str]:
-    """Entries that reached the venue later than `max_age_ms` after their candle closed (venue time: the
-    simulator stamps an order with its replay clock); `slack_ms` covers the queue between the check and
-    the send (at 600x, 50 ms of wall time are 30 s of market time)."""
+def stale_entries(folder: Path, sim: SimExchange, *, max_age_ms: int = 300_000, slack_ms: int = 240_000) -> list[str]:
+    """Entries that reached the venue later than `max_age_ms` (the config's `live.max_decision_age_s`)
+    after their candle closed (venue time: the simulator stamps an order with its replay clock);
+    `slack_ms` covers the wait between the check and the send (at 600x, 0.4 s of wall time are 4 minutes
+    of market time). A resume's gap is an hour of market."""
     decided = {
         r["client_id"]: int(r["meta"]["decided_ts"])  # type: ignore[index, call-overload]
         for r in journal(folder)
@@ -136,7 +139,9 @@ async def test_a_faulty_session_leaks_no_secret_and_no_signature(tmp_path: Path,
         sim.faults.update({"rate_limit_next": 1})
 
     faults = asyncio.create_task(more_faults())
-    code, out, err = await la(tmp_path, "--run-id", "s", "--duration", "12", "--flatten-on-stop")
+    # a quick strategy: every 4 s a dropped socket means a backfill, and entries wait while it lasts
+    quick = ("--set", "strategy.fast_sma=3", "--set", "strategy.slow_sma=8")
+    code, out, err = await la(tmp_path, "--run-id", "s", "--duration", "16", "--flatten-on-stop", *quick)
     await faults
     assert code == 0, err
     assert sim.faults.counts.get("drop_order_response_next") == 1 and sim.faults.counts.get("rate_limit_next")

@@ -277,6 +277,11 @@ class ExchangeConfig(_Section):
 
     sim_speed: float = Field(600.0, gt=0, le=1_000_000, description="embedded simulated exchange: replay speed")
     sim_start_index: int = Field(300, ge=1, description="embedded simulated exchange: candles of history served")
+    confirm_candles: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="replace each candle the public socket closes by its REST kline before a strategy sees it "
+        "(trades land after a candle's last push); auto = in live-exchange only",
+    )
 
 
 class LiveConfig(_Section):

@@ -9,12 +9,16 @@ import aiohttp
 from laptop_agents.core.candle import Candle, interval_ms
 from laptop_agents.core.clock import VenueClock
 from laptop_agents.core.events import Event, RateLimited
-from laptop_agents.exchange.bitunix.rest import BitunixRest, default_session
+from laptop_agents.exchange.bitunix.errors import ExchangeUnavailable
+from laptop_agents.exchange.bitunix.rest import KLINE_PAGE, BitunixRest, default_session
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
 from laptop_agents.runtime.rate_limiter import RateLimiter
 
 
 class BitunixFeed:
+    """`confirms_candles`: every candle the public socket closes is replaced by the REST kline of its bucket
+    before a strategy sees it (see `confirm`)."""
+
     def __init__(
         self,
         *,
@@ -25,6 +29,7 @@ class BitunixFeed:
         session: aiohttp.ClientSession | None = None,
         ping_interval_s: float = 5.0,
         venue_clock: VenueClock | None = None,
+        confirm_candles: bool = False,
     ) -> None:
         self._own_session = session is None
         self._session = session or default_session()
@@ -39,6 +44,10 @@ class BitunixFeed:
         self._ping_interval_s = ping_interval_s
         self.ws: BitunixPublicStream | None = None
         self.venue_clock = venue_clock
+        self.confirms_candles = confirm_candles
+        self.confirmed = 0
+        self.corrected = 0
+        """Candles whose REST record differed from what the pushes had assembled."""
 
     async def get_historical(self, symbol: str, interval: str, limit: int) -> list[Candle]:
         page = await self.rest.klines(symbol, interval, limit=limit + 1)  # the newest row is forming: dropped
@@ -69,6 +78,26 @@ class BitunixFeed:
         return await self.rest.history(
             symbol, interval, start_ms=start_ms, end_ms=end_ms, max_candles=(end_ms - start_ms) // step + 1
         )
+
+    async def confirm(self, symbol: str, interval: str, candles: list[Candle]) -> list[Candle]:
+        """One REST kline page over the span of `candles` (through the shared limiter): each bucket the
+        venue lists replaces the pushed candle. A bucket it does not list yet raises `ExchangeUnavailable`
+        (the caller retries; the strategy waits rather than see a candle with part of its trades)."""
+        step = interval_ms(interval)
+        first, last = candles[0].ts, candles[-1].ts
+        count = (last - first) // step + 1
+        if count > KLINE_PAGE:
+            rows = await self.backfill(symbol, interval, first, last + step)
+        else:
+            rows = await self.rest.klines(symbol, interval, end_ms=last + step, limit=count)
+        record = {c.ts: c for c in rows}
+        missing = [c.ts for c in candles if c.ts not in record]
+        if missing:
+            raise ExchangeUnavailable(f"bitunix /market/kline: no record yet of the {symbol} candle at {missing[0]}")
+        out = [record[c.ts] for c in candles]
+        self.confirmed += len(out)
+        self.corrected += sum(1 for pushed, rest in zip(candles, out, strict=True) if pushed != rest)
+        return out
 
     async def reconnect(self) -> None:
         if self.ws is not None:

@@ -9,7 +9,13 @@ from laptop_agents.core.candle import Candle
 
 
 class MarketDataFeed(Protocol):
-    """Closed, OHLC-valid candles. The runner orders, deduplicates and gap-checks what `stream` yields."""
+    """Closed, OHLC-valid candles. The runner orders, deduplicates and gap-checks what `stream` yields.
+
+    A feed whose streamed candles are assembled from pushes (`confirms_candles`) is asked to `confirm`
+    them before a strategy sees one: on a real venue trades land after a candle's last push, and a final
+    push can be lost, so the pushed candle is not the venue's record of it."""
+
+    confirms_candles: bool
 
     async def get_historical(self, symbol: str, interval: str, limit: int) -> list[Candle]:
         """The last `limit` closed candles, ascending."""
@@ -21,6 +27,10 @@ class MarketDataFeed(Protocol):
 
     async def backfill(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[Candle]:
         """Closed candles with open time in [start_ms, end_ms), ascending (used to fill gaps)."""
+        ...
+
+    async def confirm(self, symbol: str, interval: str, candles: list[Candle]) -> list[Candle]:
+        """The venue's own record of `candles` (consecutive closed candles, ascending), same open times."""
         ...
 
     async def reconnect(self) -> None:

@@ -20,6 +20,8 @@ from laptop_agents.feeds.mock_source import MockCandles
 
 
 class ReplayFeed:
+    confirms_candles = False
+
     def __init__(
         self, candles: Iterable[Candle], *, symbol: str, history: int, speed: float = 0.0, window: int = 10_000
     ) -> None:
@@ -46,6 +48,9 @@ class ReplayFeed:
 
     async def backfill(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[Candle]:
         return [c for c in self._seen if start_ms <= c.ts < end_ms]
+
+    async def confirm(self, symbol: str, interval: str, candles: list[Candle]) -> list[Candle]:
+        return candles  # a replay's candles are the record
 
     async def reconnect(self) -> None:
         return None

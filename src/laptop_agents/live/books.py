@@ -1,7 +1,9 @@
 """The live books of one symbol: position, cash and totals, changed only by journaled records.
 
 The records are our orders' fills, fills of orders that are not ours (the exchange's TP/SL closes), a
-position adopted from the exchange and a position closed by reconciliation. `apply` books one; after a
+position adopted from the exchange, a position closed by reconciliation, and the funding the exchange
+settled on a position (its running total: the difference to the last one booked is paid from cash, counts
+toward the daily loss, and shows in the closed trade's `funding`). `apply` books one; after a
 restart the broker replays them all, so the books never depend on when the last checkpoint was written.
 Positions closed between two candles wait in `closed` for the core (see `funding_due_ts`).
 """
@@ -14,13 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from laptop_agents.core.errors import InvariantError
-from laptop_agents.core.events import Event, ExitReason, Fill, PositionClosed, Side
+from laptop_agents.core.events import Event, ExitReason, Fill, FundingApplied, PositionClosed, Side
 from laptop_agents.core.orders import Position
 from laptop_agents.execution.account import Account
 from laptop_agents.execution.paper_broker import PendingEntry
 from laptop_agents.execution.position_events import position_closed, position_opened
 from laptop_agents.live.journal import OrderJournal
 from laptop_agents.live.limits import HardLimits
+
+
+def funding_key(position_id: object, trade_id: object) -> str:
+    return f"{position_id}:{trade_id}"
 
 
 @dataclass(slots=True)
@@ -52,7 +58,10 @@ class LiveBooks:
         self.realized_pnl = 0.0
         self.fees_paid = 0.0
         self.funding_paid = 0.0
-        """Funding is settled by the exchange on its balance; the books here hold trading PnL and fees."""
+        """Funding the exchange settled, booked from its position records (`funding` journal records)."""
+        self.funding_seen: dict[str, float] = {}
+        """`<exchange position id>:<our trade id>` → the funding total last booked for it (a position the
+        exchange reopens under the same id starts again from zero)."""
         self.next_trade_id = 1
         self.applied = 0
         """How many of this symbol's journal book records are in the books."""
@@ -95,6 +104,8 @@ class LiveBooks:
                 self._adopt(record)
             elif op == "book_close":
                 self._book_close(float(record["price"]), int(record["at_ms"]))
+            elif op == "funding":
+                self._funding(record)
             self.applied += 1
         finally:
             self._silent = False
@@ -221,6 +232,33 @@ class LiveBooks:
         qty = float(record["qty"])
         self._net_fill_qty += d * qty
         self._open_or_add(d, qty, float(record["price"]), 0.0, int(record["at_ms"]), f"adopted-{record['at_ms']}", {})
+
+    def _funding(self, record: dict[str, Any]) -> None:
+        key, total, ts = (
+            funding_key(record["position_id"], record["trade_id"]),
+            float(record["total"]),
+            int(record["at_ms"]),
+        )
+        amount = total - self.funding_seen.get(key, 0.0)
+        self.funding_seen[key] = total
+        position = self.position
+        self.account.cash -= amount
+        self.funding_paid += amount
+        self.limits.record_pnl(ts, -amount)
+        if position is not None:
+            position.funding += amount
+        notional = 0.0 if position is None else position.qty * position.entry_price
+        self._emit(
+            FundingApplied(
+                ts=ts,
+                symbol=self.symbol,
+                trade_id=0 if position is None else position.trade_id,
+                rate=amount / notional if notional else 0.0,  # the rate it amounts to, at the entry price
+                mark_price=0.0 if position is None else position.entry_price,
+                qty=0.0 if position is None else position.qty,
+                amount=amount,
+            )
+        )
 
     def _book_close(self, price: float, ts: int) -> None:
         """A position the exchange no longer has: closed in the books at the exchange's price, no order."""

@@ -11,8 +11,11 @@ already used, quantity rounded down to the lot and at least the contract's minim
 is an `OrderRejected` event.
 
 Entries carry the stop and target as exchange-side stop-loss / take-profit (`slPrice`, `tpPrice`): the
-position stays protected while the daemon is down. A trailing stop is the daemon's: when a candle trades
-through a trailed stop, a reduce-only market close is sent. Closes are reduce-only market orders.
+position stays protected while the daemon is down. When the trailing stop moves, the exchange-side stop
+is moved with it (`MoveStop`: `/tpsl/position/modify_order`), so the exchange closes the position inside
+the candle that reaches it, as the paper broker does; only while that move has not been confirmed does
+a candle that traded through the trailed stop send a reduce-only market close (a candle late). Closes
+are reduce-only market orders.
 """
 
 from __future__ import annotations
@@ -59,7 +62,16 @@ class Cancel:
     client_id: str
 
 
-Command = Place | Cancel
+@dataclass(frozen=True, slots=True)
+class MoveStop:
+    """Move the exchange-side stop of this symbol's position to `stop` (keeping `target`)."""
+
+    symbol: str
+    stop: float
+    target: float | None
+
+
+Command = Place | Cancel | MoveStop
 
 
 def round_to_step(value: float, step: float, mode: Literal["down", "up", "nearest"]) -> float:
@@ -100,6 +112,9 @@ class BitunixBroker(LiveBooks):
         self._submit = submit
         self._market_cost = (config.half_spread_bps + config.slippage_bps) / 1e4
         self._saved_trailing: dict[str, Any] | None = None
+        self.exchange_stop: float | None = None
+        """The stop the exchange is known to hold for the open position after a `MoveStop` (None: the
+        entry's own stop-loss, or not confirmed)."""
 
     # -- Queries -----------------------------------------------------------------------------------------
 
@@ -164,7 +179,12 @@ class BitunixBroker(LiveBooks):
         """Trades closed since the last candle; and a close when this candle went through a trailed stop
         (the exchange holds the initial stop only)."""
         position = self.position
-        if position is not None and position.stop_moved and protective_exit(candle, position, stop_only=True):
+        if (
+            position is not None
+            and position.stop_moved
+            and self.exchange_stop != position.stop  # the exchange does not hold the trailed stop
+            and protective_exit(candle, position, stop_only=True)
+        ):
             self.close_market(ts=candle.ts, ref_price=candle.close, reason="trail")
         closed = tuple(self._closed)
         self._closed.clear()
@@ -178,6 +198,9 @@ class BitunixBroker(LiveBooks):
         new_stop = trailed_stop(position, candle.close)
         if new_stop is not None:
             self._emit(move_stop(position, new_stop, ts=candle.ts, symbol=self.symbol))
+            # the exchange's stop must be on the tick grid, and never behind the books' (a long's rounds up)
+            exchange = round_to_step(position.stop, self.spec.tick, "up" if position.side == "long" else "down")
+            self._submit(MoveStop(self.symbol, exchange, position.target))
 
     # -- Outcomes (from the executor) --------------------------------------------------------------------
 

@@ -45,12 +45,13 @@ from laptop_agents.exchange.bitunix.replies import OrderInfo, TradeInfo
 from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.wire import fmt
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
-from laptop_agents.live.broker import BitunixBroker, Cancel, Command, Place
-from laptop_agents.live.crash_points import CrashPoints
+from laptop_agents.live.books import funding_key
+from laptop_agents.live.broker import BitunixBroker, Cancel, Command, MoveStop, Place
 from laptop_agents.live.journal import JournalOrder, OrderJournal
 from laptop_agents.live.order_state import TRANSITIONS
 from laptop_agents.live.order_state import OrderState as State
 from laptop_agents.live.reconcile import Reconciler
+from laptop_agents.runtime.crash_points import CrashPoints
 
 WIRE_STATES: dict[str, State] = {
     "INIT": "ACKED", "NEW": "ACKED", "PART_FILLED": "PARTIAL", "FILLED": "FILLED", "CANCELED": "CANCELLED",
@@ -125,23 +126,74 @@ class OrderExecutor:
     async def execute(self, command: Command) -> None:
         if isinstance(command, Place):
             await self.place(command.order)
+        elif isinstance(command, MoveStop):
+            await self.move_stop(command)
         else:
             await self.cancel(command)
 
+    async def move_stop(self, command: MoveStop) -> None:
+        """Move the exchange-side stop of the symbol's position (a trailing stop). Until the exchange has
+        confirmed it, the broker closes at market a candle late, as before."""
+        broker = self.brokers[command.symbol]
+        broker.exchange_stop = None
+        key = f"stop:{command.symbol}"
+        try:
+            positions = [p for p in await self.rest.pending_positions(command.symbol) if p.symbol == command.symbol]
+            if not positions or broker.position is None:
+                return  # closed meanwhile
+            await self.rest.modify_position_tpsl(
+                command.symbol,
+                positions[0].position_id,
+                sl_price=fmt(command.stop),
+                tp_price=None if command.target is None else fmt(command.target),
+            )
+        except ExchangeError as exc:
+            self._trouble(key, command.symbol, f"moving the exchange's stop to {command.stop:g}: {exc}; the daemon "
+                          "closes at market when a candle goes through the trailed stop")  # fmt: skip
+            return
+        self._solved(key)
+        if broker.position is not None and abs(broker.position.stop - command.stop) <= broker.spec.tick:
+            broker.exchange_stop = broker.position.stop
+
     async def place(self, order: JournalOrder) -> None:
-        if order.state == "INTENT":
-            broker = self.brokers[order.symbol]
-            stale = broker.decision_age_refusal(order.meta.get("decided_ts")) if order.purpose == "entry" else None
-            if stale is not None:  # waited in the queue, or a restart's unsent entry: its moment has passed
+        """Send one order under its symbol's lock (never while the reconciler compares that symbol). An
+        entry's decision age is checked right before it is sent: one that waited (in the queue, for the
+        lock, or across a restart) past `live.max_decision_age_s` is refused, not sent on an old close."""
+        broker = self.brokers[order.symbol]
+        async with self.reconciler.symbol_lock(order.symbol):
+            if order.state == "INTENT":
+                stale = broker.decision_age_refusal(order.meta.get("decided_ts")) if order.purpose == "entry" else None
+                if stale is not None:
+                    self.counts["rejected"] += 1
+                    self._move(order, "REJECTED", detail=f"{stale[0]}: {stale[1]}")
+                    broker.order_failed(order, *stale)
+                    return
+                self.crash.at("intent")
+                self._move(order, "SENT", detail="sending")
+            elif order.state != "SENT":
+                return  # resolved meanwhile (a restart's lookup found it)
+            self.counts["sent"] += 1
+            try:
+                order_id = await self._send(order, self._bracket(order))
+            except DuplicateClientId:
+                self._unknown(order, "the exchange already has this client id (30042): it was accepted before")
+            except (ExchangeUnavailable, RateLimitedError) as exc:
+                self.crash.at("accepted")
+                self._unknown(order, f"no clear answer: {exc}")
+            except ExchangeError as exc:
                 self.counts["rejected"] += 1
-                self._move(order, "REJECTED", detail=f"{stale[0]}: {stale[1]}")
-                broker.order_failed(order, *stale)
-                return
-            self.crash.at("intent")
-            self._move(order, "SENT", detail="sending")
-        elif order.state != "SENT":
-            return  # resolved meanwhile (a restart's lookup found it)
-        self.counts["sent"] += 1
+                self._move(order, "REJECTED", detail=str(exc))
+                broker.order_failed(order, "exchange_rejected", str(exc))
+            else:
+                self.crash.at("sent")
+                if order.state == "SENT":  # a sync may already have seen it fill
+                    self.counts["acked"] += 1
+                    self._move(order, "ACKED", order_id=order_id, detail="acknowledged")
+        self.wake.set()
+
+    @staticmethod
+    def _bracket(order: JournalOrder) -> dict[str, Any]:
+        """An entry's stop and target, as the exchange-side stop-loss and take-profit of its position."""
         extra: dict[str, Any] = {}
         meta = order.meta
         if order.purpose == "entry":
@@ -152,24 +204,7 @@ class OrderExecutor:
                         f"{name}StopType": "LAST_PRICE",
                         f"{name}OrderType": "MARKET",
                     }
-        broker = self.brokers[order.symbol]
-        try:
-            async with self.reconciler.symbol_lock(order.symbol):
-                order_id = await self._send(order, extra)
-        except DuplicateClientId:
-            self._unknown(order, "the exchange already has this client id (30042): it was accepted before")
-        except (ExchangeUnavailable, RateLimitedError) as exc:
-            self._unknown(order, f"no clear answer: {exc}")
-        except ExchangeError as exc:
-            self.counts["rejected"] += 1
-            self._move(order, "REJECTED", detail=str(exc))
-            broker.order_failed(order, "exchange_rejected", str(exc))
-        else:
-            self.crash.at("sent")
-            if order.state == "SENT":  # a sync may already have seen it fill
-                self.counts["acked"] += 1
-                self._move(order, "ACKED", order_id=order_id, detail="acknowledged")
-        self.wake.set()
+        return extra
 
     async def _send(self, order: JournalOrder, extra: dict[str, Any]) -> str:
         return await self.rest.place_order(
@@ -200,6 +235,7 @@ class OrderExecutor:
             missing = await self._resolve_unknown()
             await self._refresh_open()
             await self._book_trades()
+            await self._book_funding()
             await self._decide_not_found(missing)
             await self.reconciler.run(self._book_trades)
 
@@ -403,6 +439,27 @@ class OrderExecutor:
             elif cursor is not None:
                 self._trades_cursor[symbol] = cursor
 
+    async def _book_funding(self) -> None:
+        """The funding the exchange settled on our open positions, from its position records: booked when
+        its total moved, so the daily-loss limit and the breaker (through equity) see it."""
+        for symbol, broker in self.brokers.items():
+            ours = broker.position
+            if ours is None:
+                continue
+            try:
+                positions = [p for p in await self.rest.pending_positions(symbol) if p.symbol == symbol]
+            except ExchangeError as exc:
+                self._trouble(f"funding:{symbol}", symbol, f"reading {symbol} funding: {exc}; retrying")
+                continue
+            self._solved(f"funding:{symbol}")
+            for theirs in positions:
+                seen = broker.funding_seen.get(funding_key(theirs.position_id, ours.trade_id), 0.0)
+                if theirs.position_id and theirs.side == ours.side and abs(theirs.funding - seen) > 1e-9:
+                    at = broker.market_ts or self.clock.now_ms()
+                    self.journal.book("funding", symbol=symbol, position_id=theirs.position_id,
+                                      trade_id=ours.trade_id, total=theirs.funding, at_ms=at)  # fmt: skip
+                    broker.apply(self.journal.book_records[-1])
+
     @staticmethod
     def _first_cursor(broker: BitunixBroker) -> int | None:
         times = [int(o.meta["decided_ts"]) for o in broker.open_orders() if o.meta.get("decided_ts")]
@@ -414,6 +471,7 @@ class OrderExecutor:
 
     def _book(self, broker: BitunixBroker, trade: TradeInfo) -> None:
         order = self.journal.orders.get(trade.client_id) if trade.client_id else None
+        self.crash.at("booking")
         if order is not None:
             self.journal.fill(
                 order.client_id,

@@ -7,9 +7,10 @@ written): it is cut off on reopen, and every earlier line must replay through th
 or the journal is refused. Fills are deduplicated by the exchange's trade id, across restarts too.
 
 It is also the live books' own log: besides our orders' fills it records the starting balance, fills of
-orders that are not ours (the exchange's TP/SL closes), positions adopted from the exchange and
-positions closed in the books by reconciliation. `book_records` replays them in order, so the books after
-a crash are exactly the books before it, whatever the last checkpoint saw.
+orders that are not ours (the exchange's TP/SL closes), positions adopted from the exchange, positions
+closed in the books by reconciliation, and the funding the exchange settled on a position.
+`book_records` replays them in order, so the books after a crash are exactly the books before it,
+whatever the last checkpoint saw.
 """
 
 from __future__ import annotations
@@ -111,8 +112,9 @@ class OrderJournal:
 
     def book(self, op: str, **record: Any) -> bool:
         """Record a books change that is not a fill of our order: `trade` (a fill of an order that is not
-        ours, deduplicated by trade id like ours), `adopt` or `book_close`. False when already booked."""
-        if op not in ("trade", "adopt", "book_close"):
+        ours, deduplicated by trade id like ours), `adopt`, `book_close` or `funding` (the position's
+        funding total as the exchange reports it). False when already booked."""
+        if op not in ("trade", "adopt", "book_close", "funding"):
             raise ValueError(f"unknown books record {op!r}")
         if op == "trade":
             if record["trade_id"] in self._trade_ids:
@@ -210,7 +212,7 @@ class OrderJournal:
             self.book_records.append({"op": op, **record})
         elif op == "start":
             self.starting_balance = float(record["balance"])
-        elif op in ("trade", "adopt", "book_close"):
+        elif op in ("trade", "adopt", "book_close", "funding"):
             if op == "trade":
                 self._trade_ids.add(record["trade_id"])
             self.book_records.append({"op": op, **record})

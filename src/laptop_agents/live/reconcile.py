@@ -29,6 +29,7 @@ from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.wire import num
 from laptop_agents.live.broker import BitunixBroker
 from laptop_agents.live.journal import OrderJournal
+from laptop_agents.runtime.crash_points import CrashPoints
 
 HALT_RECONCILE = "reconciliation"
 HALT_EXTERNAL = "external_position"
@@ -45,8 +46,10 @@ class Reconciler:
         acknowledged: frozenset[str],
         emit: Callable[[Event], None],
         clock: Clock,
+        crash: CrashPoints | None = None,
     ) -> None:
         self.rest = rest
+        self.crash = crash or CrashPoints(None)
         self.journal = journal
         self.brokers = brokers
         self.halts = halts
@@ -112,6 +115,7 @@ class Reconciler:
 
     async def _symbol(self, symbol: str, broker: BitunixBroker, book_trades: Callable[[], Awaitable[None]]) -> None:
         positions = [p for p in await self.rest.pending_positions(symbol) if p.symbol == symbol and p.qty > 0]
+        self.crash.at("reconcile")
         theirs = positions[0] if positions else None
         ours = broker.position
         step = broker.spec.qty_step

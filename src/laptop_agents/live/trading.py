@@ -2,8 +2,10 @@
 
 The same session as live-paper (the AsyncRunner around the same cores, the same run folder, resumable
 with `--resume`), with the BitunixBroker in place of the PaperBroker and the `LiveVenue` beside the cores.
-The REST client, the public feed and the private stream share one rate limiter. The URLs default to the
-real Bitunix ones; tests and rehearsals point `exchange.*_url` at `la sim-exchange`.
+Bitunix meters market data per address and private calls per key, so there are two rate limiters: the
+signed REST client and the private stream share one, the public feed (its socket, backfills and the
+closed-candle confirmations) has its own, so confirming candles never starves order lookups. The URLs
+default to the real Bitunix ones; tests and rehearsals point `exchange.*_url` at `la sim-exchange`.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import PreflightError
 from laptop_agents.core.events import Event
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
-from laptop_agents.live.crash_points import CrashPoints
 from laptop_agents.live.preflight import Preflight
 from laptop_agents.live.session import record_refused_start
 from laptop_agents.live.venue import LiveVenue
 from laptop_agents.runtime.artifacts import RunResult
+from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.live_paper import bitunix_feed, prepare_resume, serve_session
 from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
@@ -86,13 +88,19 @@ async def run_live_exchange(
                     settings,
                     folder,
                     wall_clock,
-                    bitunix_feed(rest_url, ws_public, exchange.ws_ping_interval_s, venue.venue_clock),
+                    bitunix_feed(
+                        rest_url,
+                        ws_public,
+                        exchange.ws_ping_interval_s,
+                        venue.venue_clock,
+                        confirm_candles=exchange.confirm_candles != "off",
+                    ),
                     f"bitunix {rest_url}",
                     install_signals,
                     on_runner,
                     checkpoint,
                     venue=venue,
-                    limiter=limiter,
+                    crash=crash,
                 )
             finally:
                 venue.close()

@@ -25,12 +25,12 @@ from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
 from laptop_agents.execution.account import Account
 from laptop_agents.execution.broker import Broker
 from laptop_agents.live.broker import BitunixBroker, Cancel, Place
-from laptop_agents.live.crash_points import CrashPoints
 from laptop_agents.live.executor import OrderExecutor
 from laptop_agents.live.journal import OrderJournal
 from laptop_agents.live.limits import DAY_MS, HardLimits
 from laptop_agents.live.preflight import PreflightReport
 from laptop_agents.live.reconcile import Reconciler
+from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.runner import AsyncRunner
@@ -99,6 +99,7 @@ class LiveVenue:
             acknowledged=frozenset(settings.live.acknowledged_external),
             emit=self._forward,
             clock=clock,
+            crash=crash,
         )
         self.executor = OrderExecutor(
             rest=rest,

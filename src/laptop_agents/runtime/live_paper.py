@@ -36,6 +36,7 @@ from laptop_agents.feeds.sources import resolve_data_path
 from laptop_agents.reporting.account_bars import AccountBars
 from laptop_agents.runtime.artifacts import RunArtifacts, RunResult
 from laptop_agents.runtime.checkpoint import read_checkpoint
+from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
@@ -67,10 +68,16 @@ LiveResult = RunResult  # the name callers of run_live_paper know
 
 
 def bitunix_feed(
-    rest_url: str, ws_url: str, ping_interval_s: float, venue_clock: VenueClock | None = None
+    rest_url: str,
+    ws_url: str,
+    ping_interval_s: float,
+    venue_clock: VenueClock | None = None,
+    *,
+    confirm_candles: bool = False,
 ) -> FeedFactory:
     """The Bitunix candle feed (public WebSocket, REST backfill) as a session builds it; `venue_clock`
-    learns the exchange's time from its pushes (live-exchange dates its decisions by it)."""
+    learns the exchange's time from its pushes (live-exchange dates its decisions by it);
+    `confirm_candles`: closed candles are confirmed with their REST klines (`exchange.confirm_candles`)."""
 
     def build(limiter: RateLimiter, emit: Callable[[Event], None]) -> MarketDataFeed:
         return BitunixFeed(
@@ -80,6 +87,7 @@ def bitunix_feed(
             on_event=emit,
             ping_interval_s=ping_interval_s,
             venue_clock=venue_clock,
+            confirm_candles=confirm_candles,
         )
 
     return build
@@ -140,7 +148,12 @@ async def run_live_paper(
             settings,
             folder=folder,
             wall_clock=wall_clock,
-            feed_factory=bitunix_feed(rest_url, ws_url, settings.exchange.ws_ping_interval_s),
+            feed_factory=bitunix_feed(
+                rest_url,
+                ws_url,
+                settings.exchange.ws_ping_interval_s,
+                confirm_candles=settings.exchange.confirm_candles == "on",
+            ),
             source=f"bitunix {rest_url}",
             install_signals=install_signals,
             resume=resume,
@@ -221,6 +234,7 @@ async def serve_session(
     *,
     venue: Venue | None = None,
     limiter: RateLimiter | None = None,
+    crash: CrashPoints | None = None,
 ) -> LiveResult:
     """The session itself, the lock held and the checkpoint (if any) verified: paper fills, or real
     orders through `venue`. `limiter` is shared with the venue's REST client when given."""
@@ -278,6 +292,7 @@ async def serve_session(
         wall_clock=wall,
         artifacts=artifacts,
         services=[s for s in (funding, venue) if s is not None],
+        crash=crash,
     )
     log.subscribe(lambda e: runner.count_fill() if type(e) is Fill else None)
     if on_runner is not None:

@@ -3,7 +3,9 @@
 A token bucket: `rate_per_s` tokens a second, at most `burst` saved up. `acquire()` waits its turn
 (callers are served first come, first served). After the exchange answers with a rate-limit code,
 `penalize(seconds)` makes *everyone* sharing the limiter wait, so no request is sent during the backoff.
-The clock and sleep are injectable, so tests can check the waits exactly.
+`acquire(urgent=True)` (order placements and cancels) is served before every ordinary caller still
+waiting: a decision must not queue behind the polling reads. The clock and sleep are injectable, so tests
+can check the waits exactly.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class RateLimiter:
         self._updated = monotonic()
         self._blocked_until = 0.0
         self._lock = asyncio.Lock()
+        self._urgent = 0
+        self._no_urgent = asyncio.Event()
+        self._no_urgent.set()
         self.acquired = 0
         self.waited_s = 0.0
         self.penalties = 0
@@ -50,9 +55,26 @@ class RateLimiter:
         self._tokens = 0.0
         self._updated = self._monotonic()
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, urgent: bool = False) -> None:
+        if not urgent:
+            await self._take()
+            return
+        self._urgent += 1
+        self._no_urgent.clear()
+        try:
+            await self._take(urgent=True)
+        finally:
+            self._urgent -= 1
+            if not self._urgent:
+                self._no_urgent.set()
+
+    async def _take(self, *, urgent: bool = False) -> None:
+        while not urgent and self._urgent:  # an urgent caller is waiting: it goes first
+            await self._no_urgent.wait()
         async with self._lock:
             while True:
+                if not urgent and self._urgent:
+                    break  # step aside: released below, then wait for the urgent ones
                 now = self._monotonic()
                 if now < self._blocked_until:
                     await self._wait(self._blocked_until - now)
@@ -66,6 +88,7 @@ class RateLimiter:
                     self.acquired += 1
                     return
                 await self._wait((1.0 - self._tokens) / self.rate_per_s)
+        await self._take()  # stepped aside for an urgent caller: queue again
 
     async def _wait(self, seconds: float) -> None:
         self.waited_s += seconds

@@ -32,6 +32,7 @@ from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.runtime.atomic import atomic_write_bytes
 from laptop_agents.runtime.checkpoint import write_checkpoint
+from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.event_log import EventLog
 from laptop_agents.runtime.market_data_task import MarketDataTask
 from laptop_agents.runtime.run_folder import RunFolder
@@ -82,6 +83,7 @@ class AsyncRunner:
         wall_clock: Clock,
         artifacts: Callable[[], dict[str, Any]] | None = None,
         services: Sequence[Service] = (),
+        crash: CrashPoints | None = None,
     ) -> None:
         """`artifacts` adds the other files' offsets and states to every checkpoint (see `snapshot`)."""
         self.services = tuple(services)
@@ -104,6 +106,7 @@ class AsyncRunner:
             log=log_,
             backfill_retry_s=settings.backfill_retry_s,
             halt_while_backfilling=settings.halt_entries_while_backfilling,
+            crash=crash,
             on_fresh=self._fresh,
             on_failed=self._task_failed,
         )

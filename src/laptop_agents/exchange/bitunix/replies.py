@@ -177,6 +177,8 @@ class PositionInfo(Reply):
     qty: Decimal
     entry_price: Decimal
     unrealized_pnl: Amount
+    funding: Amount
+    """Funding paid on this position so far (> 0 paid), as the exchange settled it."""
     leverage: Leverage
     opened_ms: OptionalMillis
     """When the exchange opened it (its `ctime`, the exchange's clock)."""
@@ -197,6 +199,7 @@ class PositionInfo(Reply):
             "qty": qty,
             "entry_price": entry,
             "unrealized_pnl": row.get("unrealizedPNL"),
+            "funding": row.get("funding"),
             "leverage": row.get("leverage"),
             "opened_ms": row.get("ctime"),
         }

@@ -179,7 +179,7 @@ class BitunixRest:
             body["price"] = price
             body["effect"] = "GTC"
         body.update(extra or {})
-        data = await self._call("POST", "/trade/place_order", body=body, signed=True, retry=False)
+        data = await self._call("POST", "/trade/place_order", body=body, signed=True, retry=False, urgent=True)
         return PlaceReply.from_wire(data).order_id
 
     async def cancel_orders(
@@ -187,7 +187,7 @@ class BitunixRest:
     ) -> dict[str, Any]:
         order_list = [{"orderId": o} for o in order_ids] + [{"clientId": c} for c in client_ids]
         result: dict[str, Any] = await self._call(
-            "POST", "/trade/cancel_orders", signed=True, body={"symbol": symbol, "orderList": order_list}
+            "POST", "/trade/cancel_orders", signed=True, body={"symbol": symbol, "orderList": order_list}, urgent=True
         )
         return result
 
@@ -258,6 +258,18 @@ class BitunixRest:
             body={"symbol": symbol, "marginCoin": margin_coin, "marginMode": mode},
         )
 
+    async def modify_position_tpsl(
+        self, symbol: str, position_id: str, *, sl_price: str | None, tp_price: str | None
+    ) -> None:
+        """Move the whole-position stop-loss / take-profit of `position_id` (a trailing stop), triggered on
+        the last price, closed at market."""
+        body: dict[str, Any] = {"symbol": symbol, "positionId": position_id}
+        if sl_price is not None:
+            body |= {"slPrice": sl_price, "slStopType": "LAST_PRICE"}
+        if tp_price is not None:
+            body |= {"tpPrice": tp_price, "tpStopType": "LAST_PRICE"}
+        await self._call("POST", "/tpsl/position/modify_order", signed=True, body=body, urgent=True)
+
     async def change_position_mode(self, mode: Literal["ONE_WAY", "HEDGE"]) -> None:
         """Account-wide; the venue refuses it (20009) while any position is open."""
         await self._call("POST", "/account/change_position_mode", signed=True, body={"positionMode": mode})
@@ -281,9 +293,12 @@ class BitunixRest:
         body: Mapping[str, Any] | None = None,
         signed: bool = False,
         retry: bool = True,
+        urgent: bool = False,
     ) -> Any:
+        """`urgent` (placements, cancels) goes before the other callers waiting at the limiter."""
+
         async def once() -> Any:
-            return await self._send(method, path, params=params, body=body, signed=signed)
+            return await self._send(method, path, params=params, body=body, signed=signed, urgent=urgent)
 
         async def attempt() -> Any:
             if not retry:
@@ -319,9 +334,16 @@ class BitunixRest:
             self.on_signing(ok, detail)
 
     async def _send(
-        self, method: str, path: str, *, params: Mapping[str, str] | None, body: Mapping[str, Any] | None, signed: bool
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        body: Mapping[str, Any] | None,
+        signed: bool,
+        urgent: bool = False,
     ) -> Any:
-        await self.limiter.acquire()
+        await self.limiter.acquire(urgent=urgent)
         payload = orjson.dumps(body) if body is not None else None  # signed and sent as these very bytes
         headers = {"Content-Type": "application/json"}
         if signed:

@@ -1,4 +1,4 @@
-"""The private socket (§5.7, §5.8): login, then order, position and balance pushes as (channel, data)."""
+"""The private socket (§5.7, §5.8): login, then order, position, balance and tpsl pushes as (channel, data)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from laptop_agents.exchange.bitunix.rest import Credentials
 from laptop_agents.exchange.bitunix.signing import new_nonce, sign_ws_login
 from laptop_agents.exchange.bitunix.ws_socket import HandshakeRefused, ReconnectingSocket
 
-PRIVATE_CHANNELS = ("order", "position", "balance")
+PRIVATE_CHANNELS = ("order", "position", "balance", "tpsl")
 
 
 class BitunixPrivateStream(ReconnectingSocket[tuple[str, dict[str, Any]]]):

@@ -31,6 +31,11 @@ class FaultPlan:
     """Send each of the next N pushes twice."""
     reorder_pushes: int = 0
     """Hold back each of the next N pushes and send it after the following one."""
+    late_trades: float = 0.0
+    """Trades after the last push: a candle's last push carries the candle as it stood after this much
+    less of its interval (0.25: three quarters of the way), not its final values; REST has the final ones."""
+    drop_final_push_next: int = 0
+    """Send no last push for the next N candles (per symbol push): the next candle's first push closes it."""
     malformed_frames: int = 0
     """Send N frames that are not JSON, then N frames with an unknown op, among the pushes."""
     # -- REST --------------------------------------------------------------------------------------------

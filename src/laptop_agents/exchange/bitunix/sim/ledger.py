@@ -2,62 +2,34 @@
 
 Market orders fill at once at the replay's last price across `spread_bps`; limit orders rest until a push
 trades through their price. Positions are one-way (net): an opposite order reduces, closes or flips.
-An order may carry `slPrice`/`tpPrice`: when it opens a position, the position gets that stop loss and
-take profit, triggered on the last price (a market close with no client id, as the venue's TP/SL orders).
-Margin = notional / leverage; an order whose opening part needs more margin than is available is refused
-(20003). Funding is exchanged every 8 hours of market time. Every change is also offered to `on_private`
-as a private-channel push (order, position, balance).
+An order may carry `slPrice`/`tpPrice`: when it opens a position, they become that position's
+whole-position TP/SL order (`tpsl.py`), triggered on the last price (a market close with no client id, as
+the venue's TP/SL orders). Margin = notional / leverage, plus what adjust_position_margin added; an order
+whose opening part needs more margin than is available is refused (20003). Funding is exchanged every 8
+hours of market time. A closed position is kept for get_history_positions. Every change is also offered to
+`on_private` as a private-channel push (order, position, balance, tpsl); the shapes are in `shapes.py`.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from laptop_agents.exchange.bitunix import codes
+from laptop_agents.exchange.bitunix.sim import shapes
 from laptop_agents.exchange.bitunix.sim.market import MarketReplay, Push
-from laptop_agents.exchange.bitunix.wire import fmt
+from laptop_agents.exchange.bitunix.sim.rules import ContractRules, Refusal, check_step, decimal, one_of
+from laptop_agents.exchange.bitunix.sim.tpsl import Leg, TpslBook, TpslDesk, parse_legs
+
+__all__ = ["ContractRules", "Ledger", "Refusal", "SimAccount", "SimOrder", "SimPosition"]
 
 PrivateSink = Callable[[str, str, dict[str, Any]], None]
 """(api_key, channel, data) for the private WebSocket."""
 
 FUNDING_PERIOD_MS = 8 * 3_600_000
-
-
-class Refusal(Exception):
-    """A business refusal with its Bitunix code; the server answers it in the envelope."""
-
-    def __init__(self, code: int, msg: str | None = None) -> None:
-        super().__init__(msg or codes.MESSAGES.get(code, "error"))
-        self.code = code
-        self.msg = msg or codes.MESSAGES.get(code, "error")
-
-
-@dataclass
-class ContractRules:
-    symbol: str
-    base_precision: int = 3
-    quote_precision: int = 1
-    min_qty: float = 0.001
-    max_qty: float = 500.0
-    min_leverage: int = 1
-    max_leverage: int = 125
-    default_leverage: int = 10
-
-    def wire(self) -> dict[str, Any]:
-        return {
-            "symbol": self.symbol, "base": self.symbol.removesuffix("USDT"), "quote": "USDT",
-            "minTradeVolume": fmt(self.min_qty), "minBuyPriceOffset": "-0.05", "maxSellPriceOffset": "0.05",
-            "maxLimitOrderVolume": fmt(self.max_qty), "maxMarketOrderVolume": fmt(self.max_qty),
-            "basePrecision": self.base_precision, "quotePrecision": self.quote_precision,
-            "maxLeverage": self.max_leverage, "minLeverage": self.min_leverage,
-            "defaultLeverage": self.default_leverage, "defaultMarginMode": "Cross", "priceProtectScope": "0.02",
-            "symbolStatus": "OPEN", "isApiSupported": True, "maxFundingRate": "0.375", "minFundingRate": "-0.375",
-        }  # fmt: skip
 
 
 @dataclass
@@ -78,14 +50,23 @@ class SimOrder:
     fee: float = 0.0
     realized: float = 0.0
     mtime: int = 0
-    tp_price: float | None = None
-    sl_price: float | None = None
+    tp: Leg | None = None
+    sl: Leg | None = None
+    """The take profit / stop loss attached to an entry: its position's TP/SL order once it fills."""
     placed_monotonic: float = field(default_factory=time.monotonic)
     """When it was placed, on the host's monotonic clock (the fault switches' windows run on it)."""
 
     @property
     def open(self) -> bool:
         return self.status in ("NEW", "PART_FILLED")
+
+    @property
+    def tp_price(self) -> float | None:
+        return self.tp.price if self.tp else None
+
+    @property
+    def sl_price(self) -> float | None:
+        return self.sl.price if self.sl else None
 
 
 DuplicatePolicy = Callable[[bool, float], bool]
@@ -103,8 +84,11 @@ class SimPosition:
     realized: float = 0.0
     ctime: int = 0
     mtime: int = 0
-    tp: float | None = None
-    sl: float | None = None
+    side: str = ""  # LONG / SHORT while open; kept once closed, for the history
+    max_qty: float = 0.0
+    closed_qty: float = 0.0
+    closed_value: float = 0.0  # Σ closed qty × price: closePrice = closed_value / closed_qty
+    extra_margin: float = 0.0  # added (or taken back) by adjust_position_margin
 
 
 @dataclass
@@ -121,6 +105,8 @@ class SimAccount:
     orders: dict[str, SimOrder] = field(default_factory=dict)
     by_client_id: dict[str, str] = field(default_factory=dict)
     fills: list[dict[str, Any]] = field(default_factory=list)
+    tpsl: TpslBook = field(default_factory=TpslBook)
+    closed_positions: list[SimPosition] = field(default_factory=list)
 
 
 class Ledger:
@@ -143,6 +129,7 @@ class Ledger:
         self.maker = maker_fee_bps / 1e4
         self.funding_rate = funding_rate
         self.on_private = on_private
+        self.tpsl = TpslDesk(self)
         self._ids = itertools.count(1947302001882128384)
         self._next_funding = (market.now_ms() // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
 
@@ -151,13 +138,35 @@ class Ledger:
         self.accounts[api_key] = account
         return account
 
+    def new_id(self) -> str:
+        return str(next(self._ids))
+
     # -- Queries -----------------------------------------------------------------------------------------
 
-    def margin_used(self, account: SimAccount) -> float:
-        used = 0.0
+    def contract(self, symbol: str) -> ContractRules:
+        rules = self.rules.get(symbol.upper())
+        if rules is None:
+            raise Refusal(codes.MARKET_NOT_EXIST)
+        return rules
+
+    def leverage(self, account: SimAccount, symbol: str) -> int:
+        return account.leverage.get(symbol, self.contract(symbol).default_leverage)
+
+    def position(self, account: SimAccount, position_id: Any, symbol: Any = None) -> SimPosition:
+        """The open position with this id (on `symbol` when given): 10002 without an id, 30004 if none."""
+        if position_id in (None, ""):
+            raise Refusal(codes.PARAMETER_ERROR, "positionId is required")
+        wanted = self.contract(str(symbol)).symbol if symbol not in (None, "") else None
         for p in account.positions.values():
-            used += abs(p.qty) * p.entry / account.leverage.get(p.symbol, self._rules(p.symbol).default_leverage)
-        return used
+            if p.position_id == str(position_id) and wanted in (None, p.symbol):
+                return p
+        raise Refusal(codes.POSITION_NOT_EXIST)
+
+    def position_margin(self, account: SimAccount, p: SimPosition) -> float:
+        return abs(p.qty) * p.entry / self.leverage(account, p.symbol) + p.extra_margin
+
+    def margin_used(self, account: SimAccount) -> float:
+        return sum(self.position_margin(account, p) for p in account.positions.values())
 
     def frozen(self, account: SimAccount) -> float:
         return sum(
@@ -183,32 +192,16 @@ class Ledger:
         refuses_duplicate: DuplicatePolicy | None = None,
     ) -> SimOrder:
         symbol = str(body.get("symbol", "")).upper()
-        rules = self._rules(symbol)
-        side = str(body.get("side", "")).upper()
-        order_type = str(body.get("orderType", "")).upper()
-        if side not in ("BUY", "SELL"):
-            raise Refusal(
-                codes.VALUE_NOT_ALLOWED, f'Parameter {side} does not match, alternative value ["BUY","SELL"].'
-            )
-        if order_type not in ("MARKET", "LIMIT"):
-            raise Refusal(
-                codes.VALUE_NOT_ALLOWED, f'Parameter {order_type} does not match, alternative value ["LIMIT","MARKET"].'
-            )
-        qty = self._decimal(body.get("qty"), "qty")
-        if qty < rules.min_qty:
-            raise Refusal(codes.QTY_BELOW_MIN)
-        if qty > rules.max_qty:
-            raise Refusal(codes.QTY_ABOVE_MAX)
-        self._check_step(qty, "qty", rules.base_precision)
+        rules = self.contract(symbol)
+        side = one_of(body.get("side", ""), ("BUY", "SELL"))
+        order_type = one_of(body.get("orderType", ""), ("LIMIT", "MARKET"))
+        qty = decimal(body.get("qty"), "qty")
+        rules.check_qty(qty)
         price = None
         if order_type == "LIMIT":
-            price = self._decimal(body.get("price"), "price")
-            self._check_step(price, "price", rules.quote_precision)
-        triggers: dict[str, float] = {}
-        for name in ("tpPrice", "slPrice"):
-            if body.get(name) not in (None, ""):
-                triggers[name] = self._decimal(body.get(name), name)
-                self._check_step(triggers[name], name, rules.quote_precision)
+            price = decimal(body.get("price"), "price")
+            check_step(price, "price", rules.quote_precision)
+        legs = parse_legs(body, rules, order_types=True, qty=False, not_positive=codes.PARAMETER_ERROR)
         if account.position_mode == "HEDGE":
             raise Refusal(codes.PARAMETER_ERROR, "tradeSide is required in HEDGE position mode")
         client_id = str(body.get("clientId") or "")
@@ -225,15 +218,15 @@ class Ledger:
                 raise Refusal(codes.REDUCE_ONLY_NO_POSITION)
             if held * direction > 0:
                 raise Refusal(codes.REDUCE_ONLY_SAME_SIDE)
-        leverage = account.leverage.get(symbol, rules.default_leverage)
+        leverage = self.leverage(account, symbol)
         ref = price if price is not None else self.market.last_price(symbol)
         opening = qty if held * direction >= 0 else max(0.0, qty - abs(held))
         if insufficient or (opening and opening * ref / leverage > self.available(account)):
             raise Refusal(codes.INSUFFICIENT_BALANCE)
         now = self.market.now_ms()
         order = SimOrder(
-            str(next(self._ids)), client_id, symbol, side, order_type, qty, price, reduce_only, leverage, now,
-            mtime=now, tp_price=triggers.get("tpPrice"), sl_price=triggers.get("slPrice"),
+            self.new_id(), client_id, symbol, side, order_type, qty, price, reduce_only, leverage, now,
+            mtime=now, tp=legs.get("tp"), sl=legs.get("sl"),
         )  # fmt: skip
         account.orders[order.order_id] = order
         if client_id:
@@ -262,7 +255,7 @@ class Ledger:
         return None
 
     def change_leverage(self, account: SimAccount, symbol: str, leverage: int) -> None:
-        rules = self._rules(symbol)
+        rules = self.contract(symbol)
         if not rules.min_leverage <= leverage <= rules.max_leverage:
             raise Refusal(codes.INVALID_LEVERAGE)
         if any(o.symbol == rules.symbol and o.status == "NEW" for o in account.orders.values()):
@@ -278,7 +271,7 @@ class Ledger:
         account.position_mode = mode
 
     def change_margin_mode(self, account: SimAccount, symbol: str, mode: str) -> None:
-        rules = self._rules(symbol)
+        rules = self.contract(symbol)
         busy = rules.symbol in account.positions or any(
             o.symbol == rules.symbol and o.status == "NEW" for o in account.orders.values()
         )
@@ -314,107 +307,62 @@ class Ledger:
                     self._push_balance(account)
 
     def _check_tpsl(self, account: SimAccount, position: SimPosition, last: float) -> None:
-        """A triggered stop loss (checked first) or take profit closes the whole position at market."""
+        """A triggered stop loss (checked first) or take profit of the position's TP/SL orders closes the
+        whole position (a partial one: its tpQty/slQty) at market, on the last price (`TpslDesk.check`)."""
+        self.tpsl.check(account, position, last)
+
+    def market_close(
+        self, account: SimAccount, position: SimPosition, qty: float | None = None, last: float | None = None
+    ) -> SimOrder:
+        """Close `qty` (default: all) of a position with a reduce-only market order without a client id, as
+        the venue's TP/SL triggers and flash closes do; it fills across the spread at the last price."""
+        last = self.market.last_price(position.symbol) if last is None else last
         long = position.qty > 0
-        sl, tp = position.sl, position.tp
-        hit_sl = sl is not None and (last <= sl if long else last >= sl)
-        hit_tp = tp is not None and (last >= tp if long else last <= tp)
-        if not (hit_sl or hit_tp):
-            return
         now = self.market.now_ms()
         order = SimOrder(
-            str(next(self._ids)), "", position.symbol, "SELL" if long else "BUY", "MARKET", abs(position.qty), None,
-            True, account.leverage.get(position.symbol, self._rules(position.symbol).default_leverage), now, mtime=now,
+            self.new_id(), "", position.symbol, "SELL" if long else "BUY", "MARKET",
+            abs(position.qty) if qty is None else qty, None, True, self.leverage(account, position.symbol), now,
+            mtime=now,
         )  # fmt: skip
         account.orders[order.order_id] = order
         self._fill(account, order, last * (1 - (1 if long else -1) * self.spread), self.taker, "TAKER")
-
-    # -- Wire shapes -------------------------------------------------------------------------------------
-
-    def order_wire(self, order: SimOrder) -> dict[str, Any]:
-        return {
-            "orderId": order.order_id, "symbol": order.symbol, "qty": fmt(order.qty), "tradeQty": fmt(order.trade_qty),
-            "positionMode": "ONE_WAY", "marginMode": "CROSS", "leverage": order.leverage,
-            "price": fmt(order.price) if order.price is not None else "market", "side": order.side,
-            "orderType": order.order_type, "effect": "GTC", "clientId": order.client_id,
-            "reduceOnly": order.reduce_only, "status": order.status, "fee": fmt(order.fee),
-            "realizedPNL": fmt(order.realized), "avgPrice": fmt(order.avg_price), "ctime": order.ctime,
-            "mtime": order.mtime, "tpPrice": fmt(order.tp_price) if order.tp_price else None,
-            "slPrice": fmt(order.sl_price) if order.sl_price else None,
-        }  # fmt: skip
-
-    def position_wire(self, account: SimAccount, p: SimPosition, side_style: str = "LONG") -> dict[str, Any]:
-        leverage = account.leverage.get(p.symbol, self._rules(p.symbol).default_leverage)
-        last = self.market.last_price(p.symbol)
-        long_word, short_word = ("LONG", "SHORT") if side_style == "LONG" else ("BUY", "SELL")
-        return {
-            "positionId": p.position_id, "symbol": p.symbol, "qty": fmt(abs(p.qty)),
-            "entryValue": fmt(abs(p.qty) * p.entry), "side": long_word if p.qty > 0 else short_word,
-            "marginMode": "CROSS", "positionMode": "ONE_WAY", "leverage": leverage, "fee": fmt(p.fee),
-            "funding": fmt(p.funding), "realizedPNL": fmt(p.realized), "margin": fmt(abs(p.qty) * p.entry / leverage),
-            "unrealizedPNL": fmt(p.qty * (last - p.entry)), "liqPrice": "0", "marginRate": "0",
-            "avgOpenPrice": fmt(p.entry), "ctime": p.ctime, "mtime": p.mtime,
-        }  # fmt: skip
-
-    def account_wire(self, account: SimAccount) -> dict[str, Any]:
-        return {
-            "marginCoin": "USDT", "available": fmt(max(self.available(account), 0.0)),
-            "frozen": fmt(self.frozen(account)), "margin": fmt(self.margin_used(account)),
-            "transfer": fmt(max(self.available(account), 0.0)), "positionMode": account.position_mode,
-            "crossUnrealizedPNL": fmt(self.unrealized(account)), "isolationUnrealizedPNL": "0", "bonus": "0",
-        }  # fmt: skip
+        return order
 
     # -- Internals ---------------------------------------------------------------------------------------
-
-    def _rules(self, symbol: str) -> ContractRules:
-        rules = self.rules.get(symbol.upper())
-        if rules is None:
-            raise Refusal(codes.MARKET_NOT_EXIST)
-        return rules
-
-    @staticmethod
-    def _decimal(value: Any, name: str) -> float:
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise Refusal(codes.PARAMETER_ERROR, f"{name} must be a decimal string") from None
-        if not math.isfinite(number) or number <= 0:
-            raise Refusal(codes.PARAMETER_ERROR, f"{name} must be > 0")
-        return number
-
-    @staticmethod
-    def _check_step(number: float, name: str, decimals: int) -> None:
-        """Quantities and prices must sit on the lot / tick grid (10^-precision)."""
-        if abs(number * 10**decimals - round(number * 10**decimals)) > 1e-6:
-            raise Refusal(codes.PARAMETER_ERROR, f"{name} has more than {decimals} decimals")
 
     def _fill(self, account: SimAccount, order: SimOrder, price: float, fee_rate: float, role: str) -> None:
         now = self.market.now_ms()
         direction = 1.0 if order.side == "BUY" else -1.0
         position = account.positions.get(order.symbol)
         if position is None:
-            position = SimPosition(str(next(self._ids)), order.symbol, ctime=now)
-        qty = order.qty
-        if order.reduce_only:
-            qty = min(qty, abs(position.qty))
+            position = SimPosition(self.new_id(), order.symbol, ctime=now)
+        held = position.qty
+        if order.reduce_only and held * direction >= 0:  # nothing left to reduce (closed or flipped since)
+            order.status, order.mtime = "CANCELED", now
+            self._push_order(account, order, "CLOSE")
+            return
+        qty = min(order.qty, abs(held)) if order.reduce_only else order.qty
         fee = qty * price * fee_rate
         realized = 0.0
-        held = position.qty
+        flipped = False
         if held * direction >= 0:  # opening or adding
-            if held == 0 and not order.reduce_only:
-                position.tp, position.sl = order.tp_price, order.sl_price
             total = abs(held) + qty
             position.entry = (abs(held) * position.entry + qty * price) / total
             position.qty = held + direction * qty
         else:  # reducing, closing or flipping
             closing = min(qty, abs(held))
             realized = closing * (price - position.entry) * (1.0 if held > 0 else -1.0)
+            position.closed_qty += closing
+            position.closed_value += closing * price
             position.qty = held + direction * qty
             if abs(position.qty) < 1e-12:
                 position.qty = 0.0
             elif position.qty * held < 0:  # flipped: the rest opens at this price
                 position.entry = price
-                position.tp = position.sl = None
+                flipped = True
+        if position.qty:
+            position.side = "LONG" if position.qty > 0 else "SHORT"
+            position.max_qty = max(position.max_qty, abs(position.qty))
         position.fee += fee
         position.realized += realized
         position.mtime = now
@@ -425,69 +373,34 @@ class Ledger:
         order.fee = fee
         order.realized = realized
         order.mtime = now
-        account.fills.append(
-            {
-                "tradeId": str(next(self._ids)),
-                "orderId": order.order_id,
-                "clientId": order.client_id,
-                "symbol": order.symbol,
-                "side": order.side,
-                "qty": qty,
-                "price": price,
-                "fee": fee,
-                "realizedPNL": realized,
-                "roleType": role,
-                "reduceOnly": order.reduce_only,
-                "ctime": now,
-            }
-        )
+        account.fills.append({
+            "tradeId": self.new_id(), "orderId": order.order_id, "clientId": order.client_id, "symbol": order.symbol,
+            "side": order.side, "qty": qty, "price": price, "fee": fee, "realizedPNL": realized, "roleType": role,
+            "reduceOnly": order.reduce_only, "ctime": now,
+        })  # fmt: skip
         event = "OPEN" if held == 0 else ("CLOSE" if position.qty == 0 else "UPDATE")
         if position.qty == 0:
             account.positions.pop(order.symbol, None)
+            account.closed_positions.append(position)
         else:
             account.positions[order.symbol] = position
         self._push_order(account, order, "CLOSE")
         self._push_position(account, position, event)
         self._push_balance(account)
+        if held == 0:
+            self.tpsl.attach(account, position, order)
+        elif position.qty == 0 or flipped:
+            self.tpsl.drop(account, position)
+
+    def emit(self, account: SimAccount, channel: str, data: dict[str, Any]) -> None:
+        if self.on_private is not None:
+            self.on_private(account.api_key, channel, data)
 
     def _push_order(self, account: SimAccount, order: SimOrder, event: str) -> None:
-        if self.on_private is None:
-            return
-        self.on_private(account.api_key, "order", {
-            "event": event, "orderId": order.order_id, "clientId": order.client_id, "symbol": order.symbol,
-            "positionType": "CROSS", "positionMode": "ONE_WAY", "side": order.side, "effect": "GTC",
-            "type": order.order_type, "qty": fmt(order.qty), "reductionOnly": order.reduce_only,
-            "price": fmt(order.price) if order.price is not None else "0", "ctime": _iso(order.ctime),
-            "mtime": _iso(order.mtime), "leverage": str(order.leverage), "orderStatus": order.status,
-            "fee": fmt(order.fee), "averagePrice": fmt(order.avg_price),
-            "dealAmount": fmt(order.trade_qty * order.avg_price),
-        })  # fmt: skip
+        self.emit(account, "order", shapes.order_push(order, event))
 
     def _push_position(self, account: SimAccount, p: SimPosition, event: str) -> None:
-        if self.on_private is None:
-            return
-        leverage = account.leverage.get(p.symbol, self._rules(p.symbol).default_leverage)
-        self.on_private(account.api_key, "position", {
-            "event": event, "positionId": p.position_id, "marginMode": "CROSS", "positionMode": "ONE_WAY",
-            "side": "LONG" if p.qty >= 0 else "SHORT", "leverage": str(leverage),
-            "margin": fmt(abs(p.qty) * p.entry / leverage), "ctime": _iso(p.ctime), "qty": fmt(abs(p.qty)),
-            "entryValue": fmt(abs(p.qty) * p.entry), "symbol": p.symbol, "realizedPNL": fmt(p.realized),
-            "unrealizedPNL": fmt(p.qty * (self.market.last_price(p.symbol) - p.entry)), "funding": fmt(p.funding),
-            "fee": fmt(p.fee),
-        })  # fmt: skip
+        self.emit(account, "position", shapes.position_push(self, account, p, event))
 
     def _push_balance(self, account: SimAccount) -> None:
-        if self.on_private is None:
-            return
-        margin = self.margin_used(account)
-        self.on_private(account.api_key, "balance", {
-            "coin": "USDT", "available": fmt(max(self.available(account), 0.0)), "frozen": fmt(self.frozen(account)),
-            "isolationFrozen": "0", "crossFrozen": fmt(self.frozen(account)), "margin": fmt(margin),
-            "isolationMargin": "0", "crossMargin": fmt(margin), "expMoney": "0",
-        })  # fmt: skip
-
-
-def _iso(ms: int) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
+        self.emit(account, "balance", shapes.balance_push(self, account))

@@ -125,6 +125,11 @@ class MarketReplay:
             out.append(Push(symbol, self._push_ts(candle.ts, fraction), candle.ts, o, h, lo, c, v, fraction >= 1.0))
         return out
 
+    def candle_at(self, symbol: str, candle_ts: int) -> Candle:
+        """The whole candle (from the file) that opened at `candle_ts`."""
+        candles = self.series[symbol]
+        return candles[(candle_ts - candles[0].ts) // self.interval_ms]
+
     def last_price(self, symbol: str) -> float:
         candles = self.series[symbol]
         if self.pushes_sent == 0:

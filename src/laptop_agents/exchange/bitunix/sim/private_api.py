@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from aiohttp import web
 
 from laptop_agents.exchange.bitunix import codes
+from laptop_agents.exchange.bitunix.sim import params, shapes
 from laptop_agents.exchange.bitunix.sim.ledger import Refusal, SimAccount
 from laptop_agents.exchange.bitunix.wire import fmt
 
@@ -20,17 +20,11 @@ class PrivateApi:
         self.x = exchange
 
     async def json_body(self, request: web.Request) -> dict[str, Any]:
-        try:
-            body = orjson.loads(await request.read() or b"{}")
-        except orjson.JSONDecodeError:
-            raise Refusal(codes.PARAMETER_ERROR, "body is not JSON") from None
-        if not isinstance(body, dict):
-            raise Refusal(codes.PARAMETER_ERROR, "body must be a JSON object")
-        return body
+        return await params.json_body(request)
 
     async def account(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None
-        data = self.x.ledger.account_wire(account)
+        data = shapes.account_wire(self.x.ledger, account)
         return [data] if self.x.config.account_shape == "array" else data
 
     async def change_leverage(self, request: web.Request, account: SimAccount | None) -> Any:
@@ -76,12 +70,8 @@ class PrivateApi:
         order = self.x.ledger.place_order(
             account, body, insufficient=insufficient, refuses_duplicate=self.x.faults.refuses_duplicate
         )
-        if self.x.faults.take("drop_order_response_next"):
-            # The lost ack: the order exists (and may have filled) but the caller never hears of it.
-            if request.transport is not None:
-                request.transport.abort()
-            return web.Response(status=200)
-        return {"orderId": order.order_id, "clientId": order.client_id}
+        lost = params.lost_ack(self.x, request)
+        return lost or {"orderId": order.order_id, "clientId": order.client_id}
 
     async def cancel_orders(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None
@@ -111,7 +101,7 @@ class PrivateApi:
         order = self.x.ledger.find(account, request.query.get("orderId"), request.query.get("clientId"))
         if order is None or self.x.faults.lookup_hidden(order.placed_monotonic):
             raise Refusal(codes.ORDER_NOT_FOUND)
-        return self.x.ledger.order_wire(order)
+        return shapes.order_wire(order)
 
     async def pending_orders(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None
@@ -126,7 +116,7 @@ class PrivateApi:
         orders.sort(key=lambda o: o.ctime, reverse=True)
         limit = min(int(request.query.get("limit", "10")), 100)
         skip = int(request.query.get("skip", "0"))
-        return {"orderList": [self.x.ledger.order_wire(o) for o in orders[skip : skip + limit]], "total": len(orders)}
+        return {"orderList": [shapes.order_wire(o) for o in orders[skip : skip + limit]], "total": len(orders)}
 
     async def history_trades(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None
@@ -145,7 +135,7 @@ class PrivateApi:
         assert account is not None
         symbol = request.query.get("symbol", "").upper()
         return [
-            self.x.ledger.position_wire(account, p)
+            shapes.position_wire(self.x.ledger, account, p, self.x.config.position_side)
             for p in account.positions.values()
             if not symbol or p.symbol == symbol
         ]

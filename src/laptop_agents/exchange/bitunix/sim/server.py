@@ -25,14 +25,18 @@ from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.signing import query_string_for_signing, sign
 from laptop_agents.exchange.bitunix.sim.admin_api import AdminApi
 from laptop_agents.exchange.bitunix.sim.faults import FaultPlan
+from laptop_agents.exchange.bitunix.sim.history_api import HistoryApi
 from laptop_agents.exchange.bitunix.sim.ledger import ContractRules, Ledger, Refusal, SimAccount
 from laptop_agents.exchange.bitunix.sim.market import MarketReplay
+from laptop_agents.exchange.bitunix.sim.market_api import MarketApi
+from laptop_agents.exchange.bitunix.sim.params import Handler, Routes
 from laptop_agents.exchange.bitunix.sim.private_api import PrivateApi
 from laptop_agents.exchange.bitunix.sim.streams import StreamHub
-from laptop_agents.exchange.bitunix.wire import REST_INTERVAL_MS, fmt
+from laptop_agents.exchange.bitunix.sim.tpsl_api import TpslApi
+from laptop_agents.exchange.bitunix.sim.trade_api import TradeApi
+from laptop_agents.exchange.bitunix.wire import REST_INTERVAL_MS
 
 API = "/api/v1/futures"
-Handler = Callable[[web.Request, SimAccount | None], Awaitable[Any]]
 
 
 @dataclass
@@ -72,6 +76,7 @@ class SimConfig:
     subscribe_ack: bool = False  # C7: the probe saw no ack; True sends {"op":"subscribe",...,"data":{"result":true}}
     ws_enum_case: str = "upper"  # C9: "upper" (doc: BUY/LIMIT) or "title" (seen: Buy/Limit) on private pushes
     position_side: str = "LONG"  # C10: "LONG" (doc: LONG/SHORT) or "BUY" (seen: BUY/SELL) on REST positions
+    tpsl_place_shape: str = "object"  # /tpsl/place_order data: "object" (doc) or "array" (seen live, SDK list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +171,9 @@ class SimExchange:
 
     def _build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
-        public: dict[str, Handler] = {
-            "/market/kline": self._kline, "/market/trading_pairs": self._trading_pairs,
-            "/market/tickers": self._tickers, "/market/depth": self._depth, "/market/funding_rate": self._funding,
-        }  # fmt: skip
+        public = MarketApi(self).routes()
         api = PrivateApi(self)
-        private: dict[str, tuple[str, Handler]] = {
+        private: Routes = {
             "/account": ("GET", api.account),
             "/account/change_leverage": ("POST", api.change_leverage),
             "/account/get_leverage_margin_mode": ("GET", api.leverage_mode),
@@ -183,6 +185,9 @@ class SimExchange:
             "/trade/get_pending_orders": ("GET", api.pending_orders),
             "/trade/get_history_trades": ("GET", api.history_trades),
             "/position/get_pending_positions": ("GET", api.pending_positions),
+            **TradeApi(self).routes(),
+            **HistoryApi(self).routes(),
+            **TpslApi(self).routes(),
         }
         for path, handler in public.items():
             app.router.add_get(API + path, self._wrap(handler, signed=False))
@@ -315,98 +320,3 @@ class SimExchange:
         if symbol not in self.market.series:
             raise Refusal(codes.FUTURES_NOT_SUPPORTED)
         return symbol
-
-    def _n(self, value: float) -> Any:
-        return fmt(value) if self.config.numbers == "string" else value
-
-    async def _kline(self, request: web.Request, _: SimAccount | None) -> Any:
-        symbol = self.symbol_param(request)
-        step = REST_INTERVAL_MS.get(request.query.get("interval", ""))
-        if step != self.market.interval_ms:
-            return []  # an interval we do not replay: success with no rows, as the real API answers
-        try:
-            limit = min(int(request.query.get("limit", "100")), 200)
-            end = int(request.query["endTime"]) if "endTime" in request.query else None
-            start = int(request.query["startTime"]) if "startTime" in request.query else None
-        except ValueError:
-            raise Refusal(codes.PARAMETER_ERROR) from None
-        rows = []
-        for ts, o, h, lo, c, v in self.market.klines(symbol, end_ms=end, limit=max(limit, 1)):
-            if start is not None and ts < start:
-                continue
-            base, quote = v, v * c
-            first, second = (base, quote) if self.config.kline_volume_names == "doc" else (quote, base)
-            rows.append(
-                {
-                    "open": self._n(o),
-                    "high": self._n(h),
-                    "low": self._n(lo),
-                    "close": self._n(c),
-                    "quoteVol": self._n(first),
-                    "baseVol": self._n(second),
-                    "time": str(ts) if self.config.numbers == "string" else ts,
-                }
-            )
-        return rows
-
-    async def _trading_pairs(self, request: web.Request, _: SimAccount | None) -> Any:
-        wanted = {s.strip().upper() for s in request.query.get("symbols", "").split(",") if s.strip()}
-        return [r.wire() for s, r in self.ledger.rules.items() if not wanted or s in wanted]
-
-    async def _tickers(self, request: web.Request, _: SimAccount | None) -> Any:
-        wanted = {s.strip().upper() for s in request.query.get("symbols", "").split(",") if s.strip()}
-        out = []
-        for symbol in self.market.symbols:
-            if wanted and symbol not in wanted:
-                continue
-            day = self.market.klines(symbol, end_ms=None, limit=1440)
-            last = self.market.last_price(symbol)
-            out.append(
-                {
-                    "symbol": symbol,
-                    "markPrice": fmt(last),
-                    "lastPrice": fmt(last),
-                    "open": fmt(day[-1][1]),
-                    "last": fmt(last),
-                    "quoteVol": fmt(sum(r[5] * r[4] for r in day)),
-                    "baseVol": fmt(sum(r[5] for r in day)),
-                    "high": fmt(max(r[2] for r in day)),
-                    "low": fmt(min(r[3] for r in day)),
-                }
-            )
-        return out
-
-    async def _depth(self, request: web.Request, _: SimAccount | None) -> Any:
-        symbol = self.symbol_param(request)
-        limit = request.query.get("limit", "max")
-        allowed = ("1", "5", "15", "50", "max")
-        if limit not in allowed:
-            raise Refusal(
-                codes.VALUE_NOT_ALLOWED,
-                f'Parameter {limit} does not match, alternative value ["1","5","15","50","max"].',
-            )
-        levels = 50 if limit == "max" else int(limit)
-        last = self.market.last_price(symbol)
-        tick = 10.0 ** -self.ledger.rules[symbol].quote_precision
-        half = max(last * self.config.spread_bps / 2e4, tick)
-        asks = [[fmt(round((last + half + i * tick) / tick) * tick), fmt(0.5 + i * 0.1)] for i in range(levels)]
-        bids = [[fmt(round((last - half - i * tick) / tick) * tick), fmt(0.5 + i * 0.1)] for i in range(levels)]
-        return {"asks": asks, "bids": bids}
-
-    async def _funding(self, request: web.Request, _: SimAccount | None) -> Any:
-        symbol = self.symbol_param(request)
-        now = self.market.now_ms()
-        period = 8 * 3_600_000
-        last = self.market.last_price(symbol)
-        row = {
-            "symbol": symbol,
-            "markPrice": fmt(last),
-            "lastPrice": fmt(last),
-            "indexPrice": fmt(last),
-            "fundingRate": fmt(self.ledger.funding_rate * 100),
-            "fundingInterval": 8,
-            "nextFundingTime": str((now // period + 1) * period),
-            "maxFundingRate": "0.375",
-            "minFundingRate": "-0.375",
-        }
-        return [row] if self.config.funding_shape == "array" else row

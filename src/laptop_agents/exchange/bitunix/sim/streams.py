@@ -13,14 +13,14 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
 from laptop_agents.exchange.bitunix.signing import sign_ws_login
-from laptop_agents.exchange.bitunix.sim.market import Push
+from laptop_agents.exchange.bitunix.sim.market import Push, partial
 from laptop_agents.exchange.bitunix.wire import WS_INTERVALS, fmt
 
 if TYPE_CHECKING:
@@ -140,6 +140,13 @@ class StreamHub:
         for push in pushes:
             if self._skip_from <= push.candle_ts < self._skip_to and faults.skip_symbol in ("", push.symbol):
                 continue
+            if push.final and faults.take("drop_final_push_next"):
+                continue
+            if push.final and faults.late_trades > 0:
+                candle = self.x.market.candle_at(push.symbol, push.candle_ts)
+                o, h, lo, c, v = partial(candle, 1.0 - min(faults.late_trades, 0.99))
+                push = replace(push, open=o, high=h, low=lo, close=c, base_volume=v)
+                faults.fired("late_trades")
             frame = self._kline_frame(push)
             if faults.take("reorder_pushes"):
                 self._held.append(frame)
@@ -177,7 +184,8 @@ class StreamHub:
         if self.x.faults.silent:
             return
         if self.x.config.ws_enum_case == "title":  # C9: Buy/Sell, Limit/Market as seen on the wire
-            data = {k: v.title() if k in ("side", "type") and isinstance(v, str) else v for k, v in data.items()}
+            keys = ("side",) if channel == "tpsl" else ("side", "type")  # a tpsl `type` is POSITION_TPSL/TPSL
+            data = {k: v.title() if k in keys and isinstance(v, str) else v for k, v in data.items()}
         text = orjson.dumps({"ch": channel, "ts": self.x.market.now_ms(), "data": data}).decode()
         for conn in self.conns:
             if conn.private and conn.api_key == api_key:
