@@ -194,16 +194,9 @@ class LiveVenue:
                 await executor.settle(max(0.0, deadline - self.clock.monotonic_s()))
         except TimeoutError:
             unresolved = [o.client_id for o in self.journal.orders.values() if o.state in ("SENT", "UNKNOWN")]
-            self._emit(
-                Error(
-                    ts=self.clock.now_ms(),
-                    symbol=",".join(self.brokers),
-                    where="shutdown",
-                    message=f"the stop's {budget:g} s were up with orders unresolved ({', '.join(unresolved) or 'none'}"
-                    "); they are looked up by client id after a restart",
-                    fatal=False,
-                )
-            )
+            left = ", ".join(unresolved) or "none"
+            self._warn("shutdown", f"the stop's {budget:g} s were up with orders unresolved ({left}); they are "
+                       "looked up by client id after a restart")  # fmt: skip
         finally:
             if self.private is not None:
                 await self.private.stop()
@@ -229,42 +222,30 @@ class LiveVenue:
     def _signing(self, ok: bool, detail: str) -> None:
         """Signed calls fail even after re-measuring the server's clock: no entry can be trusted to go
         out (or be looked up) until one succeeds again; exits are still tried."""
-        for symbol_halts in self.halts.values():
-            if ok:
-                symbol_halts.pop(HALT_AUTH, None)
-            else:
-                symbol_halts[HALT_AUTH] = f"signed requests are refused: {detail}"
+        self._halt_all(HALT_AUTH, None if ok else f"signed requests are refused: {detail}")
         if not ok:
-            self._emit(
-                Error(
-                    ts=self.clock.now_ms(),
-                    symbol=",".join(self.brokers),
-                    where="signing",
-                    message=f"{detail}; entries halted until a signed request succeeds (check the key, its "
-                    "permissions and this machine's clock)",
-                    fatal=False,
-                )
-            )
+            self._warn("signing", f"{detail}; entries halted until a signed request succeeds (check the key, "
+                       "its permissions and this machine's clock)")  # fmt: skip
 
     def _banned(self, seconds: float) -> None:
         """HTTP 418: the venue bans this address; nothing is sent until it expires (the shared limiter
         holds every request), and entries stay halted until a reply after it arrived."""
-        for symbol_halts in self.halts.values():
-            if seconds:
-                symbol_halts[HALT_BAN] = f"the exchange banned this address (HTTP 418) for {seconds:g} s"
-            else:
-                symbol_halts.pop(HALT_BAN, None)
+        self._halt_all(HALT_BAN, f"the exchange banned this address (HTTP 418) for {seconds:g} s" if seconds else None)
         if seconds:
-            self._emit(
-                Error(
-                    ts=self.clock.now_ms(),
-                    symbol=",".join(self.brokers),
-                    where="rate_limit",
-                    message=f"HTTP 418: banned for {seconds:g} s; no request is sent and entries are halted "
-                    "until it expires (the exchange-side stops stay in place)",
-                    fatal=False,
-                )
-            )
+            self._warn("rate_limit", f"HTTP 418: banned for {seconds:g} s; no request is sent and entries are "
+                       "halted until it expires (the exchange-side stops stay in place)")  # fmt: skip
+
+    def _halt_all(self, key: str, detail: str | None) -> None:
+        """Set (`detail`) or lift (None) one halt on every symbol."""
+        for symbol_halts in self.halts.values():
+            if detail is None:
+                symbol_halts.pop(key, None)
+            else:
+                symbol_halts[key] = detail
+
+    def _warn(self, where: str, message: str) -> None:
+        self._emit(Error(ts=self.clock.now_ms(), symbol=",".join(self.brokers), where=where, message=message,
+                         fatal=False))  # fmt: skip
 
     async def _seed_daily_loss(self, market_now_ms: int) -> None:
         """Today's executions on the exchange that the journal does not hold (an earlier run's, a manual
