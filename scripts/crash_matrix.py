@@ -1,7 +1,7 @@
 """The kill-point crash matrix: SIGKILL the live-exchange daemon at every step of an order's life, resume,
 and prove exactly-once against the simulated exchange.
 
-    .venv/bin/python scripts/crash_matrix.py --kills 1000            # the long run (about 1 h 20 min)
+    .venv/bin/python scripts/crash_matrix.py --kills 1000            # the long run (about 20 min on 2 cores)
     .venv/bin/python scripts/crash_matrix.py --kills 60 --modes open  # a quick one
 
 For each client-id dedupe mode of the simulator (`forever`, `open`, `window`: how long the venue refuses a
