@@ -130,6 +130,42 @@ async def test_a_wall_clock_step_does_not_declare_a_resting_order_not_found(sim:
         await live.stop()
 
 
+async def test_a_wall_clock_step_does_not_empty_the_order_rate_window(sim: SimExchange, tmp_path: Path) -> None:
+    """One order a minute allowed, used; then NTP steps the wall clock two minutes ahead. On the wall
+    clock the window would be empty and a second order would go out seconds after the first; the window
+    runs on the monotonic clock, so it is refused. Exits are never held back."""
+    clock = SteppedWallClock()
+    settings = live_settings(max_orders_per_minute=1)
+    live = await LiveHarness(sim, RunFolder.create(tmp_path / "runs", "x"), settings, clock=clock).start()
+    try:
+        assert live.broker is not None and live.enter("la-e-000001", 0.01)
+        await live.send_queued()
+        await live.settle()
+        clock.step_ms = 120_000
+        assert not live.enter("la-e-000002", 0.01)
+        assert live.of(OrderRejected)[-1].reason == "orders_per_minute"
+        live.broker.close_market(ts=0, ref_price=0.0, reason="signal")
+        await live.send_queued()
+        await live.settle()
+        assert live.broker.position is None  # the close went out although the window is full
+    finally:
+        await live.stop()
+
+
+async def test_orders_from_before_a_restart_still_count_in_the_rate_window(live: LiveHarness) -> None:
+    """The window is rebuilt from the journal's order times, placed on the new process's monotonic clock."""
+    live.settings = live_settings(max_orders_per_minute=1)
+    assert live.enter("la-e-000001", 0.01)
+    await live.send_queued()
+    await live.settle()
+    restarted = await live.restart()
+    try:
+        assert not restarted.enter("la-e-000002", 0.01)
+        assert restarted.of(OrderRejected)[-1].reason == "orders_per_minute"
+    finally:
+        await restarted.stop()
+
+
 async def test_not_found_waits_while_the_venue_position_could_be_the_order(live: LiveHarness) -> None:
     """No lookup finds it and no execution shows it, but the venue holds a position the books do not:
     the order stays UNKNOWN (said once), and entries on the symbol wait."""

@@ -328,13 +328,11 @@ class BitunixBroker(LiveBooks):
                 f"as margin at the {self.leverage}x leverage set on {self.symbol}"
             )
         held = 0.0 if self.position is None else self.position.qty * self.position.entry_price
-        return self.limits.entry_refusal(
-            day_ms=ts, now_ms=self._clock.now_ms(), notional=notional, position_notional=held, equity=equity
-        )
+        return self.limits.entry_refusal(day_ms=ts, notional=notional, position_notional=held, equity=equity)
 
     def _send(self, order: JournalOrder, ts: int) -> None:
         self.journal.intent(order)  # fsynced: from here on the order can only be found, never forgotten
-        self.limits.record_order(order.created_ms)
+        self.limits.record_order()
         self._emit(
             OrderPlaced(
                 ts=ts,

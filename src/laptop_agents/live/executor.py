@@ -22,6 +22,8 @@ socket is down or an order is unresolved, rarely otherwise):
    ours can reach the venue between its reads and its comparison.
 Each lookup and each symbol's executions are read on their own: one that fails is reported (once, until
 it succeeds again) and retried next pass, and never keeps the others from being booked.
+
+The steps themselves are in `sync.py`; how a state change is journaled and reported is in `order_log.py`.
 """
 
 from __future__ import annotations
@@ -33,32 +35,22 @@ from typing import Any
 
 from laptop_agents.config.models import LiveConfig
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.events import Error, Event, OrderState
+from laptop_agents.core.events import Event
 from laptop_agents.exchange.bitunix.errors import (
     DuplicateClientId,
     ExchangeError,
     ExchangeUnavailable,
-    OrderNotFound,
     RateLimitedError,
 )
-from laptop_agents.exchange.bitunix.replies import OrderInfo, TradeInfo
 from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.wire import fmt
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
-from laptop_agents.live.books import funding_key
 from laptop_agents.live.broker import BitunixBroker, Cancel, Command, MoveStop, Place
 from laptop_agents.live.journal import JournalOrder, OrderJournal
-from laptop_agents.live.order_state import TRANSITIONS
-from laptop_agents.live.order_state import OrderState as State
+from laptop_agents.live.order_log import OrderLog
 from laptop_agents.live.reconcile import Reconciler
+from laptop_agents.live.sync import VenueSync
 from laptop_agents.runtime.crash_points import CrashPoints
-
-WIRE_STATES: dict[str, State] = {
-    "INIT": "ACKED", "NEW": "ACKED", "PART_FILLED": "PARTIAL", "FILLED": "FILLED", "CANCELED": "CANCELLED",
-    "PART_FILLED_CANCELED": "CANCELLED", "EXPIRED": "CANCELLED", "SYSTEM_CANCELED": "CANCELLED",
-}  # fmt: skip
-TRADES_MARGIN_MS = 120_000
-"""Executions are read from this long before the oldest thing that may still fill (clock skew, lag)."""
 
 
 class OrderExecutor:
@@ -87,15 +79,9 @@ class OrderExecutor:
         self.queue: asyncio.Queue[Command] = asyncio.Queue()
         self.wake = asyncio.Event()
         self.exchange_available: float | None = None
-        self.counts = {"sent": 0, "acked": 0, "rejected": 0, "unknown": 0, "not_found": 0, "fills": 0}
-        self._last_lookup: dict[str, float] = {}
-        self._unknown_since: dict[str, float] = {}
-        """Client id → when this process first saw the order UNKNOWN (monotonic s): its NOT_FOUND window."""
-        self._misses: dict[str, int] = {}
-        self._trades_cursor: dict[str, int] = {}
-        self._trades_read: set[str] = set()
-        """Symbols whose executions this sync pass read in full."""
-        self._troubles: set[str] = set()
+        self.log = OrderLog(journal, emit, clock, brokers)
+        self.counts = self.log.counts
+        self.steps = VenueSync(rest=rest, brokers=brokers, config=config, clock=clock, crash=crash, log=self.log)
         self._sync_lock = asyncio.Lock()
         self._in_flight: asyncio.Future[None] | None = None
         """The command being carried out by the sender: shielded, so a stop never cuts a send in half."""
@@ -148,10 +134,10 @@ class OrderExecutor:
                 tp_price=None if command.target is None else fmt(command.target),
             )
         except ExchangeError as exc:
-            self._trouble(key, command.symbol, f"moving the exchange's stop to {command.stop:g}: {exc}; the daemon "
+            self.log.trouble(key, command.symbol, f"moving the exchange's stop to {command.stop:g}: {exc}; the daemon "
                           "closes at market when a candle goes through the trailed stop")  # fmt: skip
             return
-        self._solved(key)
+        self.log.solved(key)
         if broker.position is not None and abs(broker.position.stop - command.stop) <= broker.spec.tick:
             broker.exchange_stop = broker.position.stop
 
@@ -165,30 +151,30 @@ class OrderExecutor:
                 stale = broker.decision_age_refusal(order.meta.get("decided_ts")) if order.purpose == "entry" else None
                 if stale is not None:
                     self.counts["rejected"] += 1
-                    self._move(order, "REJECTED", detail=f"{stale[0]}: {stale[1]}")
+                    self.log.move(order, "REJECTED", detail=f"{stale[0]}: {stale[1]}")
                     broker.order_failed(order, *stale)
                     return
                 self.crash.at("intent")
-                self._move(order, "SENT", detail="sending")
+                self.log.move(order, "SENT", detail="sending")
             elif order.state != "SENT":
                 return  # resolved meanwhile (a restart's lookup found it)
             self.counts["sent"] += 1
             try:
                 order_id = await self._send(order, self._bracket(order))
             except DuplicateClientId:
-                self._unknown(order, "the exchange already has this client id (30042): it was accepted before")
+                self.log.unknown(order, "the exchange already has this client id (30042): it was accepted before")
             except (ExchangeUnavailable, RateLimitedError) as exc:
                 self.crash.at("accepted")
-                self._unknown(order, f"no clear answer: {exc}")
+                self.log.unknown(order, f"no clear answer: {exc}")
             except ExchangeError as exc:
                 self.counts["rejected"] += 1
-                self._move(order, "REJECTED", detail=str(exc))
+                self.log.move(order, "REJECTED", detail=str(exc))
                 broker.order_failed(order, "exchange_rejected", str(exc))
             else:
                 self.crash.at("sent")
                 if order.state == "SENT":  # a sync may already have seen it fill
                     self.counts["acked"] += 1
-                    self._move(order, "ACKED", order_id=order_id, detail="acknowledged")
+                    self.log.move(order, "ACKED", order_id=order_id, detail="acknowledged")
         self.wake.set()
 
     @staticmethod
@@ -225,19 +211,20 @@ class OrderExecutor:
         try:
             await self.rest.cancel_orders(command.symbol, client_ids=[command.client_id])
         except ExchangeError as exc:
-            self._error("cancel", f"cancel {command.client_id}: {exc}; the next sync checks it")
-        self._last_lookup.pop(order.client_id, None)
+            self.log.error("cancel", f"cancel {command.client_id}: {exc}; the next sync checks it")
+        self.steps.last_lookup.pop(order.client_id, None)
         self.wake.set()
 
     async def sync(self) -> None:
         """One pass: unknown orders, acknowledged orders, executions, then positions (see the docstring)."""
         async with self._sync_lock:
-            missing = await self._resolve_unknown()
-            await self._refresh_open()
-            await self._book_trades()
-            await self._book_funding()
-            await self._decide_not_found(missing)
-            await self.reconciler.run(self._book_trades)
+            steps = self.steps
+            missing = await steps.resolve_unknown()
+            await steps.refresh_open(woken=self.wake.is_set())
+            await steps.book_trades()
+            await steps.book_funding()
+            await steps.decide_not_found(missing)
+            await self.reconciler.run(steps.book_trades)
 
     async def drain(self) -> None:
         """Send what is queued (at shutdown: closes and cancels decided while the cores drained)."""
@@ -250,13 +237,13 @@ class OrderExecutor:
         is UNKNOWN and looked up like any other."""
         for order in [o for o in self.journal.orders.values() if o.state == "SENT"]:
             if self._in_flight is None or self._in_flight.done():
-                self._unknown(order, "no answer to the send was heard: looking it up by client id")
+                self.log.unknown(order, "no answer to the send was heard: looking it up by client id")
         deadline = self.clock.monotonic_s() + timeout_s
         while True:
             try:
                 await self.sync()
             except ExchangeError as exc:
-                self._error("sync", f"{exc}; retrying")
+                self.log.error("sync", f"{exc}; retrying")
             else:
                 if not self._unsettled():
                     return
@@ -279,7 +266,7 @@ class OrderExecutor:
             try:
                 await task
             except Exception as exc:
-                self._error("orders", f"the order command in flight at the stop failed: {type(exc).__name__}: {exc}")
+                self.log.error("orders", f"the order command in flight at the stop failed: {type(exc).__name__}: {exc}")
 
     async def _syncer(self) -> None:
         while True:
@@ -290,7 +277,7 @@ class OrderExecutor:
             try:
                 await self.sync()
             except ExchangeError as exc:
-                self._error("sync", f"{exc}; retrying")
+                self.log.error("sync", f"{exc}; retrying")
 
     async def _private_stream(self) -> None:
         """Order, position and balance pushes: each one triggers a sync (the executions are read once,
@@ -316,222 +303,7 @@ class OrderExecutor:
             return c.stream_poll_interval_s
         return c.poll_interval_s
 
-    # -- Sync steps --------------------------------------------------------------------------------------
-
-    async def _resolve_unknown(self) -> list[JournalOrder]:
-        """Look each UNKNOWN order up by client id; returns those the lookups have not found for the whole
-        window (the candidates for NOT_FOUND: `_decide_not_found` checks the rest)."""
-        now = self.clock.monotonic_s()
-        window = self.config.unknown_window_s
-        missing = []
-        for order in [o for o in self.journal.orders.values() if o.state == "UNKNOWN"]:
-            cid = order.client_id
-            since = self._unknown_since.setdefault(cid, now)
-            if now - self._last_lookup.get(cid, -1e18) < self.config.lookup_interval_s * 0.9:
-                continue
-            self._last_lookup[cid] = now
-            try:
-                info = await self.rest.order_detail(client_id=cid)
-            except OrderNotFound:
-                self._misses[cid] = self._misses.get(cid, 0) + 1
-                if now - since >= window and self._misses[cid] >= 2:
-                    missing.append(order)
-                continue
-            except ExchangeError as exc:
-                self._trouble(f"lookup:{cid}", order.symbol, f"looking up order {cid}: {exc}; retrying")
-                continue
-            self._solved(f"lookup:{cid}")
-            self._reported(order, info, "found by client id")
-        return missing
-
-    async def _decide_not_found(self, missing: list[JournalOrder]) -> None:
-        """NOT_FOUND only when nothing on the venue shows the order: its executions (read in full this pass),
-        the open orders, and a position the books do not explain."""
-        for order in missing:
-            if order.state != "UNKNOWN" or order.symbol not in self._trades_read:
-                continue  # booked by its executions meanwhile, or they could not be read: not proven
-            cid, broker = order.client_id, self.brokers[order.symbol]
-            try:
-                listed = [o for o in await self.rest.pending_orders(order.symbol) if o.client_id == cid]
-                positions = await self.rest.pending_positions(order.symbol)
-            except ExchangeError as exc:
-                self._trouble(f"lookup:{cid}", order.symbol, f"checking order {cid}: {exc}; retrying")
-                continue
-            if listed:
-                self._reported(order, listed[0], "found among the open orders")
-                continue
-            venue = sum(p.qty if p.side == "long" else -p.qty for p in positions if p.symbol == order.symbol)
-            ours = broker.position
-            books = 0.0 if ours is None else (ours.qty if ours.side == "long" else -ours.qty)
-            if abs(venue - books) > broker.spec.qty_step / 2:
-                self._trouble(
-                    f"explain:{cid}",
-                    order.symbol,
-                    f"order {cid} is not found, but the exchange's {order.symbol} position ({venue:g}) is not the "
-                    f"books' ({books:g}) and it may explain it: still UNKNOWN, entries on {order.symbol} wait "
-                    "(check the exchange by hand)",
-                )
-                continue
-            self._solved(f"explain:{cid}")
-            self.counts["not_found"] += 1
-            detail = (
-                f"not on the exchange {self.config.unknown_window_s:g} s after the send "
-                "(lookups, executions, open orders and position)"
-            )
-            self._move(order, "NOT_FOUND", detail=detail)
-            broker.order_failed(order, "not_found", detail)
-
-    async def _refresh_open(self) -> None:
-        for broker in self.brokers.values():
-            for order in broker.open_orders():
-                if order.state not in ("ACKED", "PARTIAL") or order.order_id is None:
-                    continue
-                if order.resting and not self.wake.is_set() and not self._due(order):
-                    continue
-                self._last_lookup[order.client_id] = self.clock.monotonic_s()
-                key = f"refresh:{order.client_id}"
-                try:
-                    info = await self.rest.order_detail(order_id=order.order_id)
-                except ExchangeError as exc:
-                    self._trouble(key, order.symbol, f"refreshing order {order.client_id}: {exc}; retrying")
-                    continue
-                self._solved(key)
-                self._reported(order, info, "refreshed")
-
-    def _due(self, order: JournalOrder) -> bool:
-        elapsed = self.clock.monotonic_s() - self._last_lookup.get(order.client_id, -1e18)
-        return elapsed >= self.config.poll_interval_s
-
-    def _reported(self, order: JournalOrder, info: OrderInfo, how: str) -> None:
-        state = WIRE_STATES.get(info.status)
-        if state is None or state == order.state or state not in TRANSITIONS[order.state]:
-            return
-        self._move(order, state, order_id=info.order_id or None, detail=f"{how}: {info.status}")
-        if state == "CANCELLED":
-            self.brokers[order.symbol].order_cancelled(order, "cancelled on the exchange")
-
-    async def _book_trades(self) -> None:
-        """Executions since a little before the newest one seen (the exchange's own clock: ours may be
-        off, and the simulator's runs in replay time), every page of them. The first read of a process
-        starts a little before the oldest thing that may have filled (an open order's decision, the open
-        position's entry, else the newest candle); without any of those, the newest page."""
-        self._trades_read.clear()
-        for symbol, broker in self.brokers.items():
-            cursor = self._trades_cursor.get(symbol)
-            if cursor is None:
-                cursor = self._first_cursor(broker)
-            try:
-                if cursor is None:
-                    trades = await self.rest.history_trades(symbol)
-                else:
-                    trades = await self.rest.trades_since(symbol, start_ms=cursor)
-            except ExchangeError as exc:
-                self._trouble(f"trades:{symbol}", symbol, f"reading {symbol} executions: {exc}; retrying")
-                continue
-            self._solved(f"trades:{symbol}")
-            self._trades_read.add(symbol)
-            for trade in sorted(trades, key=lambda t: (t.ts, t.trade_id)):
-                if not self.journal.knows_trade(trade.trade_id):
-                    self._book(broker, trade)
-            if trades:
-                newest = max(t.ts for t in trades) - TRADES_MARGIN_MS
-                self._trades_cursor[symbol] = max(cursor or newest, newest)
-            elif cursor is not None:
-                self._trades_cursor[symbol] = cursor
-
-    async def _book_funding(self) -> None:
-        """The funding the exchange settled on our open positions, from its position records: booked when
-        its total moved, so the daily-loss limit and the breaker (through equity) see it."""
-        for symbol, broker in self.brokers.items():
-            ours = broker.position
-            if ours is None:
-                continue
-            try:
-                positions = [p for p in await self.rest.pending_positions(symbol) if p.symbol == symbol]
-            except ExchangeError as exc:
-                self._trouble(f"funding:{symbol}", symbol, f"reading {symbol} funding: {exc}; retrying")
-                continue
-            self._solved(f"funding:{symbol}")
-            for theirs in positions:
-                seen = broker.funding_seen.get(funding_key(theirs.position_id, ours.trade_id), 0.0)
-                if theirs.position_id and theirs.side == ours.side and abs(theirs.funding - seen) > 1e-9:
-                    at = broker.market_ts or self.clock.now_ms()
-                    self.journal.book("funding", symbol=symbol, position_id=theirs.position_id,
-                                      trade_id=ours.trade_id, total=theirs.funding, at_ms=at)  # fmt: skip
-                    broker.apply(self.journal.book_records[-1])
-
-    @staticmethod
-    def _first_cursor(broker: BitunixBroker) -> int | None:
-        times = [int(o.meta["decided_ts"]) for o in broker.open_orders() if o.meta.get("decided_ts")]
-        if broker.position is not None:
-            times.append(broker.position.entry_ts)
-        if not times and broker.market_ts:
-            times.append(broker.market_ts)
-        return min(times) - TRADES_MARGIN_MS if times else None
-
-    def _book(self, broker: BitunixBroker, trade: TradeInfo) -> None:
-        order = self.journal.orders.get(trade.client_id) if trade.client_id else None
-        self.crash.at("booking")
-        if order is not None:
-            self.journal.fill(
-                order.client_id,
-                trade_id=trade.trade_id,
-                qty=trade.qty,
-                price=trade.price,
-                fee=trade.fee,
-                at_ms=trade.ts,
-            )
-            broker.apply(self.journal.book_records[-1])
-            self.counts["fills"] += 1
-            if order.filled_qty >= order.qty - broker.spec.qty_step / 2 and "FILLED" in TRANSITIONS[order.state]:
-                self._move(order, "FILLED", detail=f"filled by trade {trade.trade_id}")
-            return
-        position = broker.position
-        reduces = position is not None and (trade.side == "buy") == (position.side == "short")
-        if reduces and trade.ts >= position.entry_ts - TRADES_MARGIN_MS:  # type: ignore[union-attr]
-            # an execution of an order that is not ours reduced our position: the exchange's TP/SL
-            self.journal.book(
-                "trade", symbol=broker.symbol, trade_id=trade.trade_id, client_id=trade.client_id,
-                order_id=trade.order_id, side=trade.side.upper(), qty=trade.qty, price=trade.price, fee=trade.fee,
-                at_ms=trade.ts,
-            )  # fmt: skip
-            broker.apply(self.journal.book_records[-1])
-            self.counts["fills"] += 1
-
-    # -- Helpers -----------------------------------------------------------------------------------------
-
-    def _unknown(self, order: JournalOrder, detail: str) -> None:
-        self.counts["unknown"] += 1
-        self._unknown_since[order.client_id] = self.clock.monotonic_s()
-        self._move(order, "UNKNOWN", detail=detail)
-
-    def _move(self, order: JournalOrder, state: State, *, order_id: str | None = None, detail: str) -> None:
-        self.journal.move(order.client_id, state, at_ms=self.clock.now_ms(), order_id=order_id)
-        self.report_state(order, detail)
+    # -- Helpers ---------------------------------------------------------------------------------------
 
     def report_state(self, order: JournalOrder, detail: str) -> None:
-        """The `OrderState` event of the order's current (journaled) state."""
-        self.emit(
-            OrderState(
-                ts=self.clock.now_ms(),
-                symbol=order.symbol,
-                client_order_id=order.client_id,
-                state=order.state,
-                order_id=order.order_id,
-                detail=detail,
-            )
-        )
-
-    def _trouble(self, key: str, symbol: str, message: str) -> None:
-        """A non-fatal `Error`, once until `_solved(key)`: a lookup failing every pass says so once."""
-        if key not in self._troubles:
-            self._troubles.add(key)
-            self.emit(Error(ts=self.clock.now_ms(), symbol=symbol, where="sync", message=message, fatal=False))
-
-    def _solved(self, key: str) -> None:
-        self._troubles.discard(key)
-
-    def _error(self, where: str, message: str) -> None:
-        self.emit(
-            Error(ts=self.clock.now_ms(), symbol=",".join(self.brokers), where=where, message=message, fatal=False)
-        )
+        self.log.report_state(order, detail)

@@ -68,7 +68,7 @@ class LiveVenue:
         self.journal.start(balance=report.cash, at_ms=clock.now_ms())
         assert self.journal.starting_balance is not None
         self.starting_balance = self.journal.starting_balance
-        self.limits = HardLimits(settings.live)
+        self.limits = HardLimits(settings.live, clock)
         self.venue_clock = VenueClock(clock)
         """The exchange's time, from its public pushes (the session's feed tells it): decisions are dated by it."""
         step = interval_ms(settings.data.interval)
@@ -162,7 +162,7 @@ class LiveVenue:
         for order in unknown:
             self.executor.report_state(order, "outcome unknown after a restart: looking it up by client id")
         for order in sorted(self.journal.orders.values(), key=lambda o: o.created_ms):
-            self.limits.record_order(order.created_ms)
+            self.limits.record_past_order(order.created_ms)
         for order in resend:  # first in the sender's queue: an old decision is resolved before any new one
             self.executor.submit(Place(order))
         await self.executor.sync()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from laptop_agents.exchange.bitunix import codes
+from laptop_agents.exchange.bitunix.sim import market_frames as frames
 from laptop_agents.exchange.bitunix.sim.ledger import SimAccount
 from laptop_agents.exchange.bitunix.sim.params import Handler
 from laptop_agents.exchange.bitunix.sim.rules import Refusal
@@ -74,19 +75,18 @@ class MarketApi:
         for symbol in self.x.market.symbols:
             if wanted and symbol not in wanted:
                 continue
-            day = self.x.market.klines(symbol, end_ms=None, limit=1440)
-            last = self.x.market.last_price(symbol)
+            day = frames.day_stats(self.x, symbol)
             out.append(
                 {
                     "symbol": symbol,
-                    "markPrice": fmt(last),
-                    "lastPrice": fmt(last),
-                    "open": fmt(day[-1][1]),
-                    "last": fmt(last),
-                    "quoteVol": fmt(sum(r[5] * r[4] for r in day)),
-                    "baseVol": fmt(sum(r[5] for r in day)),
-                    "high": fmt(max(r[2] for r in day)),
-                    "low": fmt(min(r[3] for r in day)),
+                    "markPrice": fmt(day["last"]),
+                    "lastPrice": fmt(day["last"]),
+                    "open": fmt(day["open"]),
+                    "last": fmt(day["last"]),
+                    "quoteVol": fmt(day["quote"]),
+                    "baseVol": fmt(day["base"]),
+                    "high": fmt(day["high"]),
+                    "low": fmt(day["low"]),
                 }
             )
         return out
@@ -100,18 +100,13 @@ class MarketApi:
                 codes.VALUE_NOT_ALLOWED,
                 f'Parameter {limit} does not match, alternative value ["1","5","15","50","max"].',
             )
-        levels = 50 if limit == "max" else int(limit)
-        last = self.x.market.last_price(symbol)
-        tick = 10.0 ** -self.x.ledger.rules[symbol].quote_precision
-        half = max(last * self.x.config.spread_bps / 2e4, tick)
-        asks = [[fmt(round((last + half + i * tick) / tick) * tick), fmt(0.5 + i * 0.1)] for i in range(levels)]
-        bids = [[fmt(round((last - half - i * tick) / tick) * tick), fmt(0.5 + i * 0.1)] for i in range(levels)]
+        bids, asks = frames.book(self.x, symbol, 50 if limit == "max" else int(limit))
         return {"asks": asks, "bids": bids}
 
     async def funding(self, request: web.Request, _: SimAccount | None) -> Any:
         symbol = self.x.symbol_param(request)
         now = self.x.market.now_ms()
-        period = 8 * 3_600_000
+        period = frames.FUNDING_PERIOD_MS
         last = self.x.market.last_price(symbol)
         row = {
             "symbol": symbol,

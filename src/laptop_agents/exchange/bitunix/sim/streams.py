@@ -5,6 +5,11 @@ pushes in order; a client too slow to drain it is dropped, as real servers do. T
 (`{"op":"connect",...}`), answers JSON pings, accepts subscribes silently (no ack, as probed), acks
 unsubscribes, closes a connection idle for `ws_idle_timeout_s` and one that sends more than
 `ws_max_messages_per_s`. Drops are abrupt (no close frame), like the real 1006 closes.
+
+Besides the kline channel, every public channel of Bitunix's SDK is served from the same replay
+(`market_frames`): `ticker`, `trade`, `price` and `depth_book1/5/15` push on every market step to the
+connections subscribed to them; `ticker`, `price` and depth also send a snapshot on subscribe (an unknown
+symbol gets one depth frame with empty levels and then nothing, as probed).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import orjson
 from aiohttp import WSMsgType, web
 
 from laptop_agents.exchange.bitunix.signing import sign_ws_login
+from laptop_agents.exchange.bitunix.sim import market_frames as frames
 from laptop_agents.exchange.bitunix.sim.market import Push, partial
 from laptop_agents.exchange.bitunix.wire import WS_INTERVALS, fmt
 
@@ -59,6 +65,7 @@ class StreamHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._skip_from = self._skip_to = 0
         self._held: list[str] = []
+        self._last_push: dict[str, Push] = {}  # per symbol, for the trade between two pushes
         self.channel = f"market_kline_{WS_INTERVALS[exchange.config.interval]}"
 
     async def start(self) -> None:
@@ -156,7 +163,30 @@ class StreamHub:
                 self._broadcast(push.symbol, frame)
             while self._held:
                 self._broadcast(push.symbol, self._held.pop(0))
+        for push in pushes:
+            self._market_frames(push)
         return True
+
+    def _market_frames(self, push: Push) -> None:
+        """The other public channels for one symbol's step, built only when a connection wants them."""
+        previous, self._last_push[push.symbol] = self._last_push.get(push.symbol), push
+        wanted = {ch for conn in self.conns if not conn.private for s, ch in conn.subs if s == push.symbol}
+        for channel in wanted.intersection(frames.PUBLIC_CHANNELS):
+            data = frames.trade_data(previous, push) if channel == "trade" else self._snapshot(channel, push.symbol)
+            if data:
+                self._broadcast(
+                    push.symbol,
+                    orjson.dumps(frames.public_frame(channel, push.symbol, push.ts, data)).decode(),
+                    channel,
+                )
+
+    def _snapshot(self, channel: str, symbol: str) -> Any:
+        if channel == "ticker":
+            return frames.ticker_data(self.x, symbol)
+        if channel == "price":
+            return frames.price_data(self.x, symbol)
+        bids, asks = frames.book(self.x, symbol, frames.DEPTH_CHANNELS[channel])
+        return {"b": bids, "a": asks}
 
     def _kline_frame(self, push: Push) -> str:
         data = {
@@ -169,8 +199,8 @@ class StreamHub:
         }
         return orjson.dumps({"ch": self.channel, "symbol": push.symbol, "ts": push.ts, "data": data}).decode()
 
-    def _broadcast(self, symbol: str, text: str) -> None:
-        key = (symbol, self.channel)
+    def _broadcast(self, symbol: str, text: str, channel: str | None = None) -> None:
+        key = (symbol, channel or self.channel)
         for conn in self.conns:
             if key in conn.subs:
                 conn.send(text)
@@ -273,6 +303,8 @@ class StreamHub:
                     channel = "market_kline_" + channel.removeprefix("last_kline_")  # C3
                 symbol = str(arg.get("symbol", "")).upper()
                 conn.subs.add((symbol, channel))
+                if not conn.private and channel in frames.PUBLIC_CHANNELS and channel != "trade":
+                    self._send_snapshot(conn, channel, symbol)
                 if self.x.config.subscribe_ack:  # C7
                     conn.send(
                         orjson.dumps(
@@ -286,6 +318,15 @@ class StreamHub:
             conn.send(orjson.dumps({"op": "unsubscribe", "ts": int(time.time() * 1000), "data": "success"}).decode())
         elif op == "login" and conn.private:
             conn.send(orjson.dumps({"op": "login", "data": self._login(conn, frame)}).decode())
+
+    def _send_snapshot(self, conn: _Conn, channel: str, symbol: str) -> None:
+        if symbol in self.x.market.series:
+            data = self._snapshot(channel, symbol)
+        elif channel in frames.DEPTH_CHANNELS:
+            data = {"b": [], "a": []}  # probed: an unknown symbol gets one empty book, then nothing
+        else:
+            return
+        conn.send(orjson.dumps(frames.public_frame(channel, symbol, self.x.market.now_ms(), data)).decode())
 
     def _login(self, conn: _Conn, frame: dict[str, Any]) -> dict[str, Any]:
         args = frame.get("args") or [{}]
