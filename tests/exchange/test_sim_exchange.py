@@ -16,6 +16,7 @@ from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.signing import new_nonce, sign_ws_login
 from laptop_agents.exchange.bitunix.sim.market import partial
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.exchange.bitunix.wire import fmt
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually
@@ -191,3 +192,80 @@ async def test_position_mode_switch_and_hedge_refusals(sim: SimExchange, rest: B
     await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="market", client_id="h2")
     with pytest.raises(ExchangeError, match="20009"):  # not while a position is open
         await rest.change_position_mode("HEDGE")
+
+
+async def test_partial_fills_are_executions_of_their_own_one_per_push(sim: SimExchange, rest: BitunixRest) -> None:
+    sim.faults.update({"partial_fill_parts": 3})
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.03", order_type="market", client_id="pf")
+    first = await rest.order_detail(client_id="pf")
+    assert (first.status, first.filled_qty) == ("PART_FILLED", pytest.approx(0.01))
+    assert [o.client_id for o in await rest.pending_orders("BTCUSDT")] == ["pf"]  # still open
+    await sim.hub.advance(2)
+    done = await rest.order_detail(client_id="pf")
+    trades = [t for t in await rest.history_trades("BTCUSDT") if t.client_id == "pf"]
+    assert (done.status, done.filled_qty) == ("FILLED", pytest.approx(0.03))
+    assert len(trades) == 3 and len({t.trade_id for t in trades}) == 3
+    assert sum(t.qty for t in trades) == pytest.approx(0.03)
+    assert done.avg_price == pytest.approx(sum(t.qty * t.price for t in trades) / 0.03)
+    assert sim.ledger.accounts[KEY].positions["BTCUSDT"].qty == pytest.approx(0.03)
+
+
+async def test_a_part_filled_order_cancels_the_rest_and_a_filled_one_cannot_be_cancelled(
+    sim: SimExchange, rest: BitunixRest
+) -> None:
+    sim.faults.update({"partial_fill_parts": 2})
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.02", order_type="market", client_id="half")
+    reply = await rest.cancel_orders("BTCUSDT", client_ids=["half"])
+    assert reply["successList"] and not reply["failureList"]
+    cancelled = await rest.order_detail(client_id="half")
+    assert (cancelled.status, cancelled.filled_qty) == ("PART_FILLED_CANCELED", pytest.approx(0.01))
+    await sim.hub.advance(2)
+    assert sim.ledger.accounts[KEY].positions["BTCUSDT"].qty == pytest.approx(0.01)  # the rest never filled
+    sim.faults.update({"partial_fill_parts": 0})
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="market", client_id="whole")
+    reply = await rest.cancel_orders("BTCUSDT", client_ids=["whole"])
+    assert not reply["successList"] and reply["failureList"][0]["errorCode"] == "20007"
+
+
+async def test_fill_before_ack_pushes_the_fill_before_the_placement_is_answered(
+    sim: SimExchange, rest: BitunixRest
+) -> None:
+    sim.faults.update({"fill_before_ack_next": 1, "fill_before_ack_ms": 200})
+    async with websockets.connect(sim.ws_private_url) as ws:
+        await ws.recv()
+        stamp, nonce = int(time.time()), new_nonce()
+        sign = sign_ws_login(api_key=KEY, secret=SECRET, nonce=nonce, timestamp=stamp)
+        login = {"apiKey": KEY, "timestamp": stamp, "nonce": nonce, "sign": sign}
+        await ws.send(orjson.dumps({"op": "login", "args": [login]}).decode())
+        assert orjson.loads(await ws.recv())["data"] == {"result": True}
+        pushes: list[tuple[float, dict[str, object]]] = []
+
+        async def listen() -> None:
+            while True:
+                pushes.append((time.monotonic(), orjson.loads(await ws.recv())))
+
+        listener = asyncio.create_task(listen())
+        await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.01", order_type="market", client_id="early")
+        answered = time.monotonic()
+        listener.cancel()
+    filled = [t for t, p in pushes if p.get("ch") == "order" and p["data"]["orderStatus"] == "FILLED"]  # type: ignore[index]
+    assert filled and filled[0] < answered - 0.1  # the fill was heard well before the order id
+    assert sim.faults.counts["fill_before_ack_next"] == 1
+
+
+async def test_liquidation_flattens_the_position_with_an_execution_that_is_none_of_our_orders(
+    sim: SimExchange, rest: BitunixRest, session: aiohttp.ClientSession
+) -> None:
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.02", order_type="market", client_id="doomed",
+                           extra={"slPrice": fmt(sim.market.last_price("BTCUSDT") * 0.5)})  # fmt: skip
+    account = sim.ledger.accounts[KEY]
+    assert account.tpsl.pending  # its stop rests on the venue
+    async with session.post(sim.rest_url + "/admin/liquidate", json={"symbol": "BTCUSDT"}) as r:
+        (closed,) = (await r.json())["liquidated"]
+    assert closed["qty"] == pytest.approx(0.02) and "BTCUSDT" not in account.positions
+    assert await rest.pending_positions("BTCUSDT") == []
+    last = (await rest.history_trades("BTCUSDT"))[0]
+    assert (last.client_id, last.side, last.qty) == ("", "sell", pytest.approx(0.02))
+    assert not account.tpsl.pending  # the stop went with it
+    async with session.post(sim.rest_url + "/admin/liquidate", json={"symbol": "NOPE"}) as r:
+        assert r.status == 400

@@ -12,9 +12,12 @@ from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.events import (
     Error,
+    Fill,
     FundingApplied,
+    OrderCancelled,
     OrderRejected,
     OrderState,
+    PositionClosed,
     PositionOpened,
     Reconciled,
     Reconnected,
@@ -475,3 +478,107 @@ async def test_funding_the_exchange_settles_is_booked_once_and_counts_toward_the
         assert restarted.of(FundingApplied) == []
     finally:
         await restarted.stop()
+
+
+# -- the venue's other bad days: partial fills, a fill heard before the ack, a cancel too late -----------------
+
+
+async def _advance_and_sync(live: LiveHarness, pushes: int) -> None:
+    assert live.venue is not None
+    for _ in range(pushes):
+        await live.sim.hub.advance(1)
+        await live.venue.executor.sync()
+
+
+async def test_an_entry_and_its_close_filling_in_parts_are_booked_once_each(live: LiveHarness) -> None:
+    """Each part is an execution of its own: the books add them up to one position and one closed trade,
+    at the venue's average prices; nothing is reconciled away or adopted while an order is part-filled."""
+    live.sim.faults.update({"partial_fill_parts": 3})
+    assert live.venue is not None and live.broker is not None and live.enter("la-e-000001", 0.03)
+    await live.send_queued()
+    await live.venue.executor.sync()
+    assert live.broker.position is not None and live.broker.position.qty == pytest.approx(0.01)  # part 1 of 3
+    assert [o.client_id for o in live.broker.open_orders()] == ["la-e-000001"]  # PARTIAL: still open
+    await _advance_and_sync(live, 2)
+    venue = live.sim.ledger.accounts[KEY].positions[SYMBOL]
+    assert live.broker.position.qty == pytest.approx(0.03) and live.broker.position.entry_price == pytest.approx(
+        venue.entry
+    )
+    assert live.venue.journal.orders["la-e-000001"].state == "FILLED"
+    live.broker.close_market(ts=0, ref_price=0.0, reason="signal")
+    await live.send_queued()
+    await _advance_and_sync(live, 3)
+    await live.settle()
+    assert len(live.of(PositionOpened)) == 1
+    (closed,) = live.of(PositionClosed)
+    exits = [f for f in live.sim.ledger.accounts[KEY].fills if f["reduceOnly"]]
+    assert len(exits) == 3 and closed.qty == pytest.approx(0.03)
+    assert closed.exit_price == pytest.approx(sum(f["qty"] * f["price"] for f in exits) / 0.03)
+    assert (
+        len(live.of(Fill)) == 6
+        and live.broker.position is None
+        and SYMBOL not in live.sim.ledger.accounts[KEY].positions
+    )
+    assert [e.action for e in live.of(Reconciled) if e.action != "matched"] == []
+
+
+async def test_a_fill_pushed_before_the_placement_is_answered_is_booked_once(sim: SimExchange, tmp_path: Path) -> None:
+    """The private socket tells of the fill half a second before the REST answer brings the order id: the
+    fill is booked from the executions while the order is SENT, once, and the late answer changes nothing."""
+    sim.faults.update({"fill_before_ack_next": 1, "fill_before_ack_ms": 500})
+    settings = live_settings(stream_poll_interval_s=30.0, poll_interval_s=30.0)
+    live = await LiveHarness(sim, RunFolder.create(tmp_path / "runs", "x"), settings,
+                             private_url=sim.ws_private_url).start()  # fmt: skip
+    assert live.venue is not None and live.broker is not None
+    tasks = [asyncio.create_task(c) for c in live.venue.tasks().values()]
+    try:
+        await eventually(lambda: live.venue.private.connected.is_set(), what="private login")  # type: ignore[union-attr]
+        assert live.enter("la-e-000001", 0.05)
+        await eventually(lambda: live.broker.position is not None, what="the fill booked")  # type: ignore[union-attr]
+        order = live.venue.journal.orders["la-e-000001"]
+        assert order.state == "FILLED" and sim.faults.counts["fill_before_ack_next"] == 1
+        assert live.placements() == []  # booked before the venue answered (it records a request once answered)
+        await eventually(lambda: len(live.placements()) == 1, what="the late answer")
+        await asyncio.sleep(0.2)
+        assert order.state == "FILLED" and order.order_id == live.exchange_orders("la-e-000001")[0].order_id
+        assert len(live.of(Fill)) == 1 and len(live.of(PositionOpened)) == 1
+        assert live.broker.position.qty == pytest.approx(0.05)  # type: ignore[union-attr]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if live.venue.private is not None:
+            await live.venue.private.stop()
+        await live.stop()
+
+
+async def test_a_cancel_that_comes_after_the_fill_books_the_position_with_its_stop(live: LiveHarness) -> None:
+    """A resting entry fills on the venue before the daemon has heard; then the strategy cancels it. The
+    venue refuses (20007: nothing open to cancel); the next sync finds it FILLED and books the position,
+    with its stop, and nothing calls it cancelled."""
+    assert live.venue is not None and live.broker is not None
+    last = live.sim.market.last_price(SYMBOL)
+    price = round(last * 0.9995, 1)
+    intent = EntryIntent(side="long", stop_distance=300.0, setup="test", reason="test", target_r=2.0,
+                         entry_type="limit", limit_price=price)  # fmt: skip
+    live.tick()
+    assert live.broker.place_resting(ts=live.sim.market.now_ms(), client_order_id="la-e-000001", qty=0.05,
+                                     intent=intent)  # fmt: skip
+    await live.send_queued()
+    await live.venue.executor.sync()
+    (venue_order,) = live.exchange_orders("la-e-000001")
+    for _ in range(400):  # the market trades through the limit; the daemon does not sync meanwhile
+        if venue_order.status == "FILLED":
+            break
+        await live.sim.hub.advance(1)
+    assert venue_order.status == "FILLED", "the market never reached the limit"
+    assert live.broker.cancel(ts=live.sim.market.now_ms(), client_order_id="la-e-000001", reason="signal")
+    await live.send_queued()
+    assert [r for r in live.sim.requests if r.path.endswith("/trade/cancel_orders")]
+    await live.settle()
+    order = live.venue.journal.orders["la-e-000001"]
+    assert order.state == "FILLED" and live.of(OrderCancelled) == []
+    position = live.broker.position
+    assert position is not None and position.qty == pytest.approx(0.05)
+    assert position.stop == pytest.approx(position.entry_price - 300.0, abs=1.0)
+    assert live.sim.ledger.accounts[KEY].tpsl.pending  # the venue's stop rests under it

@@ -197,3 +197,55 @@ async def test_sigterm_with_an_order_send_in_flight_exits_within_10_s_and_settle
     assert set(final.values()) <= {"FILLED", "ACKED", "CANCELLED", "REJECTED"}  # every outcome known
     account = sim.ledger.accounts[KEY]
     assert all(o.client_id in final for o in account.orders.values() if o.client_id)  # each one journaled
+
+
+def events(folder: Path) -> list[dict[str, object]]:
+    path = folder / "events.jsonl"
+    return [orjson.loads(x) for x in path.read_bytes().splitlines()] if path.exists() else []
+
+
+async def test_a_liquidation_while_the_daemon_is_down_is_booked_on_resume_and_no_close_is_sent(
+    tmp_path: Path, sim: SimExchange
+) -> None:
+    """kill -9 with a position open; the venue's liquidation engine flattens it while the daemon is down;
+    `--resume` books the venue's close of it (the execution that is none of our orders) at its price, once,
+    and never sends an order to close a position that is already gone."""
+    write_config(tmp_path, sim)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITUNIX_", "LA_"))}
+    command = [str(LA)] if LA.exists() else [sys.executable, "-m", "laptop_agents.cli"]
+    proc = await asyncio.create_subprocess_exec(
+        *command, "run", "--mode", "live-exchange", "--confirm-live", "--config", str(tmp_path / "live.json"),
+        "--run-id", "q", "--duration", "120", cwd=tmp_path, env={**base, **KEYS},
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    folder = tmp_path / "runs" / "q"
+    account = sim.ledger.accounts[KEY]
+    try:
+
+        def booked_and_open() -> bool:  # the books know of it, and the venue still holds it
+            opens = [e for e in events(folder) if e["event"] in ("PositionOpened", "PositionClosed")]
+            return bool(opens) and opens[-1]["event"] == "PositionOpened" and "BTCUSDT" in account.positions
+
+        await eventually(booked_and_open, within_s=60, what="a position booked and open")
+        proc.kill()  # kill -9 with the position open
+        await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert "BTCUSDT" in account.positions, "the position was closed before the kill; nothing to liquidate"
+    opened = [e for e in events(folder) if e["event"] == "PositionOpened"][-1]
+    order = sim.ledger.liquidate(account, "BTCUSDT")
+    assert order is not None and not order.client_id
+    closes_before = [r for r in journal(folder) if r["op"] == "intent" and r["purpose"] == "close"]
+    code, _, err = await la(tmp_path, "--resume", "q", "--duration", "6")
+    assert code == 0, err
+    closed = [e for e in events(folder) if e["event"] == "PositionClosed" and e["trade_id"] == opened["trade_id"]]
+    assert len(closed) == 1, closed  # booked once
+    assert closed[0]["exit_price"] == pytest.approx(order.avg_price)  # at the venue's price
+    assert closed[0]["qty"] == pytest.approx(order.trade_qty)
+    closes = [r for r in journal(folder) if r["op"] == "intent" and r["purpose"] == "close"]
+    assert len(closes) == len(closes_before)  # no order was sent to close what the venue had closed
+    reconciled = [e for e in events(folder) if e["event"] == "Reconciled"]
+    assert not [e for e in reconciled if e["action"] in ("adopted", "adjusted", "closed_in_books")], reconciled
+    trades_csv = (folder / "trades.csv").read_text().splitlines()
+    assert sum(1 for row in trades_csv[1:] if row.split(",")[0] == str(opened["trade_id"])) == 1

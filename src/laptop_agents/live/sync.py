@@ -219,7 +219,9 @@ class VenueSync:
             broker.apply(self.log.journal.book_records[-1])
             self.log.counts["fills"] += 1
             if order.filled_qty >= order.qty - broker.spec.qty_step / 2 and "FILLED" in TRANSITIONS[order.state]:
-                self.log.move(order, "FILLED", detail=f"filled by trade {trade.trade_id}")
+                # the trade names the order: its id is known even when the fill came before the ack
+                order_id = order.order_id or trade.order_id or None
+                self.log.move(order, "FILLED", order_id=order_id, detail=f"filled by trade {trade.trade_id}")
             return
         position = broker.position
         reduces = position is not None and (trade.side == "buy") == (position.side == "short")

@@ -44,6 +44,24 @@ class AdminApi:
         await self.x.hub.advance(pushes)
         return web.json_response({"now_ms": self.x.market.now_ms(), "pushes_sent": self.x.market.pushes_sent})
 
+    async def liquidate(self, request: web.Request) -> web.Response:
+        """`{"symbol": "BTCUSDT", "api_key": optional}`: the venue's liquidation engine flattens that
+        position of every account (or of one), as it may while the daemon is down."""
+        body = await request.json() if request.can_read_body else {}
+        symbol = str(body.get("symbol", "")).upper()
+        if symbol not in self.x.market.series:
+            return web.json_response({"error": f"symbol must be one of {', '.join(self.x.market.symbols)}"}, status=400)
+        wanted = body.get("api_key")
+        closed = []
+        for key, account in self.x.ledger.accounts.items():
+            if wanted in (None, key):
+                order = self.x.ledger.liquidate(account, symbol)
+                if order is not None:
+                    closed.append({"api_key": key, "orderId": order.order_id, "qty": order.trade_qty,
+                                   "price": order.avg_price})  # fmt: skip
+        self.x.faults.fired("liquidate")
+        return web.json_response({"liquidated": closed})
+
     async def drop(self, _: web.Request) -> web.Response:
         return web.json_response({"dropped": self.x.hub.drop_all()})
 

@@ -59,6 +59,14 @@ class FaultPlan:
     """Accept the next N orders (they exist and fill) but cut the connection before answering."""
     insufficient_balance_next: int = 0
     """Reject the next N orders with 20003 insufficient balance."""
+    partial_fill_parts: int = 0
+    """Fill each of our orders (those with a client id) in this many parts (0 or 1: whole): the first part
+    when it fills (at once for a market order, when the price trades through for a limit), one more on each
+    following push, each its own execution; the order is PART_FILLED in between."""
+    fill_before_ack_next: int = 0
+    """For the next N placements, send the order's private pushes (its fill included) before the REST
+    answer, which comes `fill_before_ack_ms` later: the client hears of the fill before it has an order id."""
+    fill_before_ack_ms: float = 300.0
     # -- Orders: the venue's behaviours that exactly-once must not rest on --------------------------------
     client_id_dedupe: str = "forever"
     """When a repeated `clientId` is refused (30042): "forever"; "open", only while the order with that id

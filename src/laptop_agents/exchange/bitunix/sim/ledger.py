@@ -8,21 +8,25 @@ the venue's TP/SL orders). Margin = notional / leverage, plus what adjust_positi
 whose opening part needs more margin than is available is refused (20003). Funding is exchanged every 8
 hours of market time. A closed position is kept for get_history_positions. Every change is also offered to
 `on_private` as a private-channel push (order, position, balance, tpsl); the shapes are in `shapes.py`.
+
+An order may fill in parts (`parts_for`, the `partial_fill_parts` switch): the first part when it fills,
+one more on each following push, each its own execution; it is PART_FILLED in between and may be
+cancelled then (PART_FILLED_CANCELED). `liquidate` flattens a position the way the venue's liquidation
+engine does: a market close that is none of the account's orders (no client id), with a taker fee.
 """
 
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.sim import shapes
+from laptop_agents.exchange.bitunix.sim.accounts import DuplicatePolicy, SimAccount, SimOrder, SimPosition
 from laptop_agents.exchange.bitunix.sim.market import MarketReplay, Push
 from laptop_agents.exchange.bitunix.sim.rules import ContractRules, Refusal, check_step, decimal, one_of
-from laptop_agents.exchange.bitunix.sim.tpsl import Leg, TpslBook, TpslDesk, parse_legs
+from laptop_agents.exchange.bitunix.sim.tpsl import TpslDesk, parse_legs
 
 __all__ = ["ContractRules", "Ledger", "Refusal", "SimAccount", "SimOrder", "SimPosition"]
 
@@ -30,83 +34,6 @@ PrivateSink = Callable[[str, str, dict[str, Any]], None]
 """(api_key, channel, data) for the private WebSocket."""
 
 FUNDING_PERIOD_MS = 8 * 3_600_000
-
-
-@dataclass
-class SimOrder:
-    order_id: str
-    client_id: str
-    symbol: str
-    side: str  # BUY / SELL
-    order_type: str  # MARKET / LIMIT
-    qty: float
-    price: float | None
-    reduce_only: bool
-    leverage: int
-    ctime: int
-    status: str = "NEW"
-    trade_qty: float = 0.0
-    avg_price: float = 0.0
-    fee: float = 0.0
-    realized: float = 0.0
-    mtime: int = 0
-    tp: Leg | None = None
-    sl: Leg | None = None
-    """The take profit / stop loss attached to an entry: its position's TP/SL order once it fills."""
-    placed_monotonic: float = field(default_factory=time.monotonic)
-    """When it was placed, on the host's monotonic clock (the fault switches' windows run on it)."""
-
-    @property
-    def open(self) -> bool:
-        return self.status in ("NEW", "PART_FILLED")
-
-    @property
-    def tp_price(self) -> float | None:
-        return self.tp.price if self.tp else None
-
-    @property
-    def sl_price(self) -> float | None:
-        return self.sl.price if self.sl else None
-
-
-DuplicatePolicy = Callable[[bool, float], bool]
-"""(the earlier order is open, its placement time) → refuse the repeated client id."""
-
-
-@dataclass
-class SimPosition:
-    position_id: str
-    symbol: str
-    qty: float = 0.0  # signed: > 0 long, < 0 short
-    entry: float = 0.0
-    fee: float = 0.0
-    funding: float = 0.0
-    realized: float = 0.0
-    ctime: int = 0
-    mtime: int = 0
-    side: str = ""  # LONG / SHORT while open; kept once closed, for the history
-    max_qty: float = 0.0
-    closed_qty: float = 0.0
-    closed_value: float = 0.0  # Σ closed qty × price: closePrice = closed_value / closed_qty
-    extra_margin: float = 0.0  # added (or taken back) by adjust_position_margin
-
-
-@dataclass
-class SimAccount:
-    api_key: str
-    secret: str
-    balance: float  # cash: deposits + realized PnL − fees − funding
-    leverage: dict[str, int] = field(default_factory=dict)
-    margin_mode: dict[str, str] = field(default_factory=dict)  # symbol → ISOLATION | CROSS (default CROSS)
-    position_mode: str = "ONE_WAY"
-    """ONE_WAY (net positions) or HEDGE. In HEDGE an order must say `tradeSide` (OPEN/CLOSE), which this
-    simulator does not model: it refuses such orders, so a client that did not leave HEDGE cannot trade."""
-    positions: dict[str, SimPosition] = field(default_factory=dict)
-    orders: dict[str, SimOrder] = field(default_factory=dict)
-    by_client_id: dict[str, str] = field(default_factory=dict)
-    fills: list[dict[str, Any]] = field(default_factory=list)
-    tpsl: TpslBook = field(default_factory=TpslBook)
-    closed_positions: list[SimPosition] = field(default_factory=list)
 
 
 class Ledger:
@@ -120,6 +47,7 @@ class Ledger:
         maker_fee_bps: float = 2.0,
         funding_rate: float = 0.0001,
         on_private: PrivateSink | None = None,
+        parts_for: Callable[[SimOrder], int] | None = None,
     ) -> None:
         self.market = market
         self.rules = dict(rules)
@@ -129,6 +57,10 @@ class Ledger:
         self.maker = maker_fee_bps / 1e4
         self.funding_rate = funding_rate
         self.on_private = on_private
+        self.parts_for: Callable[[SimOrder], int] = parts_for or (lambda _order: 1)
+        """How many parts an order fills in (1: whole)."""
+        self._parts: list[tuple[SimAccount, SimOrder, float]] = []
+        """Orders filling in parts: (account, order, the size of one part)."""
         self.tpsl = TpslDesk(self)
         self._ids = itertools.count(1947302001882128384)
         self._next_funding = (market.now_ms() // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
@@ -170,9 +102,9 @@ class Ledger:
 
     def frozen(self, account: SimAccount) -> float:
         return sum(
-            o.qty * (o.price or 0.0) / o.leverage
+            (o.qty - o.trade_qty) * (o.price or 0.0) / o.leverage
             for o in account.orders.values()
-            if o.status == "NEW" and not o.reduce_only
+            if o.open and not o.reduce_only
         )
 
     def unrealized(self, account: SimAccount) -> float:
@@ -234,14 +166,14 @@ class Ledger:
         self._push_order(account, order, "CREATE")
         if order_type == "MARKET":
             last = self.market.last_price(symbol)
-            self._fill(account, order, last * (1 + direction * self.spread), self.taker, "TAKER")
+            self._fill_first(account, order, last * (1 + direction * self.spread), self.taker, "TAKER")
         return order
 
     def cancel(self, account: SimAccount, symbol: str, order_id: str | None, client_id: str | None) -> SimOrder:
         order = self.find(account, order_id, client_id)
-        if order is None or order.symbol != symbol.upper() or order.status != "NEW":
-            raise Refusal(codes.ORDER_NOT_FOUND)
-        order.status = "CANCELED"
+        if order is None or order.symbol != symbol.upper() or not order.open:
+            raise Refusal(codes.ORDER_NOT_FOUND)  # a filled (or cancelled) order cannot be cancelled
+        order.status = "CANCELED" if order.trade_qty == 0 else "PART_FILLED_CANCELED"
         order.mtime = self.market.now_ms()
         self._push_order(account, order, "CLOSE")
         self._push_balance(account)
@@ -258,7 +190,7 @@ class Ledger:
         rules = self.contract(symbol)
         if not rules.min_leverage <= leverage <= rules.max_leverage:
             raise Refusal(codes.INVALID_LEVERAGE)
-        if any(o.symbol == rules.symbol and o.status == "NEW" for o in account.orders.values()):
+        if any(o.symbol == rules.symbol and o.open for o in account.orders.values()):
             raise Refusal(codes.OPEN_ORDERS_BLOCK_CHANGE)
         account.leverage[rules.symbol] = leverage
 
@@ -273,7 +205,7 @@ class Ledger:
     def change_margin_mode(self, account: SimAccount, symbol: str, mode: str) -> None:
         rules = self.contract(symbol)
         busy = rules.symbol in account.positions or any(
-            o.symbol == rules.symbol and o.status == "NEW" for o in account.orders.values()
+            o.symbol == rules.symbol and o.open for o in account.orders.values()
         )
         if busy:
             raise Refusal(codes.OPEN_ORDERS_BLOCK_CHANGE)
@@ -282,7 +214,9 @@ class Ledger:
     # -- Market events -----------------------------------------------------------------------------------
 
     def on_push(self, push: Push) -> None:
-        """Fill resting limits the price traded through, and charge funding when its time has passed."""
+        """Fill the next part of orders filling in parts, resting limits the price traded through, and
+        charge funding when its time has passed."""
+        self._next_parts(push)
         for account in self.accounts.values():
             for order in list(account.orders.values()):
                 if order.status != "NEW" or order.symbol != push.symbol or order.price is None:
@@ -290,7 +224,7 @@ class Ledger:
                 if (order.side == "BUY" and push.low <= order.price) or (
                     order.side == "SELL" and push.high >= order.price
                 ):
-                    self._fill(account, order, order.price, self.maker, "MAKER")
+                    self._fill_first(account, order, order.price, self.maker, "MAKER")
             for position in list(account.positions.values()):
                 if position.symbol == push.symbol:
                     self._check_tpsl(account, position, push.close)
@@ -328,9 +262,43 @@ class Ledger:
         self._fill(account, order, last * (1 - (1 if long else -1) * self.spread), self.taker, "TAKER")
         return order
 
+    def liquidate(self, account: SimAccount, symbol: str) -> SimOrder | None:
+        """The venue's liquidation engine flattens the position (while its owner may be away): a market
+        close at the last price that is none of the account's orders; its TP/SL orders go with it."""
+        position = account.positions.get(symbol.upper())
+        return None if position is None else self.market_close(account, position)
+
     # -- Internals ---------------------------------------------------------------------------------------
 
-    def _fill(self, account: SimAccount, order: SimOrder, price: float, fee_rate: float, role: str) -> None:
+    def _fill_first(self, account: SimAccount, order: SimOrder, price: float, fee_rate: float, role: str) -> None:
+        """Fill an order, or its first part when it fills in parts (the rest follows push by push)."""
+        parts = self.parts_for(order)
+        if parts <= 1:
+            self._fill(account, order, price, fee_rate, role)
+            return
+        precision = self.contract(order.symbol).base_precision
+        part = max(round(order.qty / parts, precision), 10.0**-precision)
+        self._fill(account, order, price, fee_rate, role, part)
+        if order.open:
+            self._parts.append((account, order, part))
+
+    def _next_parts(self, push: Push) -> None:
+        for account, order, part in list(self._parts):
+            if order.symbol != push.symbol:
+                continue
+            if order.open:
+                direction = 1.0 if order.side == "BUY" else -1.0
+                if order.price is None:
+                    self._fill(account, order, push.close * (1 + direction * self.spread), self.taker, "TAKER", part)
+                else:
+                    self._fill(account, order, order.price, self.maker, "MAKER", part)
+            if not order.open:
+                self._parts.remove((account, order, part))
+
+    def _fill(
+        self, account: SimAccount, order: SimOrder, price: float, fee_rate: float, role: str, part: float | None = None
+    ) -> None:
+        """Fill what is left of `order` (at most `part` of it) at `price`."""
         now = self.market.now_ms()
         direction = 1.0 if order.side == "BUY" else -1.0
         position = account.positions.get(order.symbol)
@@ -341,7 +309,10 @@ class Ledger:
             order.status, order.mtime = "CANCELED", now
             self._push_order(account, order, "CLOSE")
             return
-        qty = min(order.qty, abs(held)) if order.reduce_only else order.qty
+        left = order.qty - order.trade_qty
+        if part is not None and part < left - 1e-12:
+            left = part
+        qty = min(left, abs(held)) if order.reduce_only else left
         fee = qty * price * fee_rate
         realized = 0.0
         flipped = False
@@ -367,11 +338,13 @@ class Ledger:
         position.realized += realized
         position.mtime = now
         account.balance += realized - fee
-        order.status = "FILLED"
-        order.trade_qty = qty
-        order.avg_price = price
-        order.fee = fee
-        order.realized = realized
+        traded = order.trade_qty + qty
+        order.avg_price = (order.avg_price * order.trade_qty + price * qty) / traded
+        order.trade_qty = traded
+        whole = traded >= order.qty - 1e-12 or (order.reduce_only and position.qty == 0)
+        order.status = "FILLED" if whole else "PART_FILLED"
+        order.fee += fee
+        order.realized += realized
         order.mtime = now
         account.fills.append({
             "tradeId": self.new_id(), "orderId": order.order_id, "clientId": order.client_id, "symbol": order.symbol,
@@ -384,7 +357,7 @@ class Ledger:
             account.closed_positions.append(position)
         else:
             account.positions[order.symbol] = position
-        self._push_order(account, order, "CLOSE")
+        self._push_order(account, order, "CLOSE" if whole else "UPDATE")
         self._push_position(account, position, event)
         self._push_balance(account)
         if held == 0:

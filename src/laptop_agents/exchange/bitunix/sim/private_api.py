@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -70,6 +71,9 @@ class PrivateApi:
         order = self.x.ledger.place_order(
             account, body, insufficient=insufficient, refuses_duplicate=self.x.faults.refuses_duplicate
         )
+        if self.x.faults.take("fill_before_ack_next"):
+            await self.x.hub.flush_private(account.api_key)
+            await asyncio.sleep(self.x.faults.fill_before_ack_ms / 1000)
         lost = params.lost_ack(self.x, request)
         return lost or {"orderId": order.order_id, "clientId": order.client_id}
 
@@ -109,9 +113,7 @@ class PrivateApi:
         orders = [
             o
             for o in account.orders.values()
-            if o.status == "NEW"
-            and (not symbol or o.symbol == symbol)
-            and not self.x.faults.lookup_hidden(o.placed_monotonic)
+            if o.open and (not symbol or o.symbol == symbol) and not self.x.faults.lookup_hidden(o.placed_monotonic)
         ]
         orders.sort(key=lambda o: o.ctime, reverse=True)
         limit = min(int(request.query.get("limit", "10")), 100)

@@ -116,6 +116,7 @@ class SimExchange:
             taker_fee_bps=config.taker_fee_bps,
             maker_fee_bps=config.maker_fee_bps,
             on_private=self.hub.private_push,
+            parts_for=lambda order: max(1, self.faults.partial_fill_parts) if order.client_id else 1,
         )
         for acct in config.accounts:
             self.ledger.add_account(acct.api_key, acct.secret, acct.balance)
@@ -200,6 +201,7 @@ class SimExchange:
         app.router.add_post("/admin/faults", admin.faults)
         app.router.add_post("/admin/advance", admin.advance)
         app.router.add_post("/admin/drop", admin.drop)
+        app.router.add_post("/admin/liquidate", admin.liquidate)
         app.router.add_get("/admin/requests", admin.requests)
         return app
 

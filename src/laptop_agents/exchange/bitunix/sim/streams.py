@@ -221,6 +221,12 @@ class StreamHub:
             if conn.private and conn.api_key == api_key:
                 conn.send(text)
 
+    async def flush_private(self, api_key: str, within_s: float = 2.0) -> None:
+        """Wait until the private pushes queued for `api_key` have been written to their sockets."""
+        outboxes = [c.outbox.join() for c in self.conns if c.private and c.api_key == api_key]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*outboxes), within_s)
+
     # -- Connections -------------------------------------------------------------------------------------
 
     async def public_handler(self, request: web.Request) -> web.StreamResponse:
@@ -252,6 +258,8 @@ class StreamHub:
                 await conn.ws.send_str(text)
             except (ConnectionError, RuntimeError):
                 return
+            finally:
+                conn.outbox.task_done()
 
     async def _read(self, conn: _Conn) -> None:
         config = self.x.config

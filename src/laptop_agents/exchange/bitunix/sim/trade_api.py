@@ -81,7 +81,7 @@ class TradeApi:
         symbol = self.x.ledger.contract(str(body["symbol"])).symbol if present(body, "symbol") else ""
         ok, failed = [], []
         for order in sorted(account.orders.values(), key=lambda o: int(o.order_id)):
-            if order.status != "NEW" or (symbol and order.symbol != symbol):
+            if not order.open or (symbol and order.symbol != symbol):
                 continue
             try:
                 self.x.ledger.cancel(account, order.symbol, order.order_id, None)
