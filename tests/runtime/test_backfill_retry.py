@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.engine.portfolio import Portfolio
+from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.exchange.bitunix.errors import ExchangeUnavailable
 from laptop_agents.feeds.replay_feed import ReplayFeed
 from laptop_agents.runtime.event_log import EventLog
@@ -35,27 +37,34 @@ class FlakyBackfillFeed(ReplayFeed):
         return [c for c in self._all if start_ms <= c.ts < end_ms]
 
 
-async def test_failed_backfill_is_retried_until_the_gap_is_filled(tmp_path: Path) -> None:
-    candles = bundled_candles()[:400]
-    core, _, marks = make_core(settings("circuit_breaker.enabled=false"))
+async def run_session(
+    tmp_path: Path, core: TradingCore, feed: ReplayFeed, **runner: Any
+) -> tuple[str, AsyncRunner, list[dict[str, Any]]]:
+    """The AsyncRunner over `feed` until it ends, its run folder in `tmp_path`: (reason, runner, events)."""
     folder = RunFolder.create(tmp_path, "bf")
     log = EventLog(folder.events, run_id="bf", wall_clock=LiveClock(), durable=True)
-    feed = FlakyBackfillFeed(candles, slice(200, 240), failures=2)
-    runner = AsyncRunner(
-        RunnerSettings(interval="1m", backfill_retry_s=0.01, stale_after_s=60),
+    session = AsyncRunner(
+        RunnerSettings(interval="1m", stale_after_s=60, **runner),
         feed=feed,
         portfolio=Portfolio.of(core),
         log_=log,
         folder=folder,
         wall_clock=LiveClock(),
     )
-    await runner.warm_up(30)
-    reason = await runner.run()
+    await session.warm_up(30)
+    reason = await session.run()
     log.close()
+    return reason, session, [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
+
+
+async def test_failed_backfill_is_retried_until_the_gap_is_filled(tmp_path: Path) -> None:
+    candles = bundled_candles()[:400]
+    core, _, marks = make_core(settings("circuit_breaker.enabled=false"))
+    feed = FlakyBackfillFeed(candles, slice(200, 240), failures=2)
+    reason, runner, events = await run_session(tmp_path, core, feed, backfill_retry_s=0.01)
     assert reason == "market data ended"
     assert [ts for ts, _, _ in marks] == [c.ts for c in candles[30:]]  # every candle, the hole filled, in order
     assert feed.calls == 3 and runner.errors == 2
-    events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
     retries = [e for e in events if e["event"] == "Error"]
     assert len(retries) == 2 and all(not e["fatal"] and e["where"] == "backfill" for e in retries)
     assert [e["count"] for e in events if e["event"] == "GapBackfilled"] == [40]
@@ -74,20 +83,8 @@ async def test_live_exchange_halts_a_symbols_entries_until_its_core_is_past_the_
         on_candle(candle)
 
     core.on_candle = watch  # type: ignore[method-assign]
-    folder = RunFolder.create(tmp_path, "bf")
-    log = EventLog(folder.events, run_id="bf", wall_clock=LiveClock(), durable=True)
     feed = FlakyBackfillFeed(candles, slice(200, 240), failures=1)
-    runner = AsyncRunner(
-        RunnerSettings(interval="1m", backfill_retry_s=0.01, stale_after_s=60, halt_entries_while_backfilling=True),
-        feed=feed,
-        portfolio=Portfolio.of(core),
-        log_=log,
-        folder=folder,
-        wall_clock=LiveClock(),
-    )
-    await runner.warm_up(30)
-    await runner.run()
-    log.close()
+    await run_session(tmp_path, core, feed, backfill_retry_s=0.01, halt_entries_while_backfilling=True)
     assert [ts for ts, _ in seen] == [c.ts for c in candles[30:]]
     halted = {ts for ts, h in seen if h}
     assert {c.ts for c in candles[200:241]} <= halted  # the backfill and the candle that revealed the gap
@@ -112,20 +109,8 @@ async def test_a_core_that_raised_mid_candle_is_never_checkpointed_as_if_its_can
         return on_candle(candle, position)  # type: ignore[arg-type]
 
     core.strategy.on_candle = strategy_on_candle  # type: ignore[assignment, method-assign]
-    folder = RunFolder.create(tmp_path, "boom")
-    log = EventLog(folder.events, run_id="boom", wall_clock=LiveClock(), durable=True)
-    runner = AsyncRunner(
-        RunnerSettings(interval="1m", stale_after_s=60, checkpoint_interval_s=3_600),
-        feed=ReplayFeed(candles, symbol="BTCUSDT", history=30),
-        portfolio=Portfolio.of(core),
-        log_=log,
-        folder=folder,
-        wall_clock=LiveClock(),
-    )
-    await runner.warm_up(30)
-    await runner.run()
-    log.close()
-    events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
+    feed = ReplayFeed(candles, symbol="BTCUSDT", history=30)
+    _, runner, events = await run_session(tmp_path, core, feed, checkpoint_interval_s=3_600)
     assert [e["where"] for e in events if e["event"] == "Error"] == ["core:BTCUSDT", "checkpoint"]
     assert not [e for e in events if e["event"] == "CheckpointSaved"]
-    assert not folder.state.exists()  # no checkpoint was ever due: a resume starts from the beginning
+    assert not runner.folder.state.exists()  # no checkpoint was ever due: a resume starts from the beginning

@@ -130,3 +130,6 @@ async def test_late_trades_and_lost_final_pushes_never_reach_the_strategy(tmp_pa
     live_equity = result.folder.equity.read_text().splitlines()[1:]
     backtest_equity = (tmp_path / "runs" / "backtest" / "equity.csv").read_text().splitlines()[1 + 30 :]
     assert live_equity == backtest_equity[: len(live_equity)] and len(live_equity) == n
+    beat = orjson.loads((result.folder.path / "heartbeat.json").read_bytes())
+    assert beat["confirmations"]["confirmed"] >= n  # the operator sees how often the record changed a candle
+    assert beat["confirmations"]["corrected"] >= n - 100

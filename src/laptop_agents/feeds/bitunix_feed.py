@@ -45,9 +45,6 @@ class BitunixFeed:
         self.ws: BitunixPublicStream | None = None
         self.venue_clock = venue_clock
         self.confirms_candles = confirm_candles
-        self.confirmed = 0
-        self.corrected = 0
-        """Candles whose REST record differed from what the pushes had assembled."""
 
     async def get_historical(self, symbol: str, interval: str, limit: int) -> list[Candle]:
         page = await self.rest.klines(symbol, interval, limit=limit + 1)  # the newest row is forming: dropped
@@ -94,10 +91,7 @@ class BitunixFeed:
         missing = [c.ts for c in candles if c.ts not in record]
         if missing:
             raise ExchangeUnavailable(f"bitunix /market/kline: no record yet of the {symbol} candle at {missing[0]}")
-        out = [record[c.ts] for c in candles]
-        self.confirmed += len(out)
-        self.corrected += sum(1 for pushed, rest in zip(candles, out, strict=True) if pushed != rest)
-        return out
+        return [record[c.ts] for c in candles]
 
     async def reconnect(self) -> None:
         if self.ws is not None:

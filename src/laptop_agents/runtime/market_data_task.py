@@ -51,6 +51,8 @@ class MarketDataTask:
         """`on_fresh(pipe)`: a candle went to that symbol's core (the staleness guard's clock);
         `on_failed(name, exc)`: a backfill task died of something other than the exchange failing."""
         self.feed = feed
+        self.confirmations = {"confirmed": 0, "corrected": 0}
+        """Closed candles checked against the venue's record, and how many of them the record changed."""
         self.pipes = pipes
         self._interval = interval
         self._step = interval_ms(interval)
@@ -138,7 +140,7 @@ class MarketDataTask:
         delay, failures = CONFIRM_RETRY_S, 0
         while True:
             try:
-                return await self.feed.confirm(symbol, self._interval, batch)
+                confirmed = await self.feed.confirm(symbol, self._interval, batch)
             except LaptopAgentsError as exc:
                 failures += 1
                 if failures == CONFIRM_QUIET_TRIES:
@@ -147,6 +149,10 @@ class MarketDataTask:
                                         message=f"{exc}; retrying until the venue has it"))  # fmt: skip
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 60.0)
+            else:
+                self.confirmations["confirmed"] += len(confirmed)
+                self.confirmations["corrected"] += sum(a != b for a, b in zip(batch, confirmed, strict=True))
+                return confirmed
 
     @staticmethod
     def _halt_entries(pipe: SymbolPipe, detail: str | None) -> Callable[[], None]:

@@ -393,6 +393,8 @@ class AsyncRunner:
             "candles": portfolio.candles,
             "gaps": self.md.gaps,
         }
+        if self.market_data.feed.confirms_candles:
+            beat["confirmations"] = dict(self.market_data.confirmations)
         for service in self.services:
             beat[service.name] = service.status()
         atomic_write_bytes(self.folder.path / "heartbeat.json", orjson.dumps(beat, option=orjson.OPT_INDENT_2))
