@@ -9,8 +9,9 @@ repeated client id; the daemon must not rest on any of them), one run folder is 
 again and again with `LA_CRASH_AT=<point>:<n>` (points: `intent`, `accepted`, `sent`, `booking`,
 `reconcile`, `backfill`; see `laptop_agents/runtime/crash_points.py`) and resumed with `--resume`. Lost
 acks (`drop_order_response_next`) and gaps (`skip_candles`) are switched on before every start, so every
-point is reached. A last resume without a kill settles everything. Then, from the venue's own records and
-the run's files:
+point is reached; some starts also meet partial fills (`partial_fill_parts`) and fills pushed before the
+order's answer (`fill_before_ack_next`). A last resume without a kill settles everything. Then, from
+the venue's own records and the run's files:
 - duplicates: venue orders per journaled intent above one, and fills booked twice: must be 0;
 - lost: venue orders or fills of ours that the journal does not hold: must be 0;
 - books: the daemon's last heartbeat position equals the venue's;
@@ -201,6 +202,10 @@ async def run_mode(mode: str, kills: int, workdir: Path, rng: random.Random, dur
             # start are taken at once
             if point == "accepted":
                 sim.faults.update({"drop_order_response_next": 1})
+            # some starts meet orders filled in parts, and fills pushed before the placement is answered
+            sim.faults.update(
+                {"partial_fill_parts": rng.choice((0, 0, 2, 3)), "fill_before_ack_next": rng.randint(0, 1)}
+            )
             once = point in ("accepted", "reconcile", "backfill")
             crash = f"{point}:{1 if once else rng.randint(1, 3)}"
             run = ["--resume", "r"] if started else ["--run-id", "r"]
@@ -220,6 +225,9 @@ async def run_mode(mode: str, kills: int, workdir: Path, rng: random.Random, dur
             else:
                 result.failures.append(f"start {result.starts} ({crash}) exited {code}: {err.strip()[-300:]}")
                 break
+        # the settling resume runs on a frozen market: no venue TP/SL can fire after its last sync, so the
+        # venue's records and the run's files describe the same moment
+        sim.hub.pause()
         code, err = await _start(workdir, ["--resume", "r", "--duration", "6"], None, 60)
         result.starts += 1
         if code != 0:

@@ -6,7 +6,6 @@ Exit codes: 0 success, 1 a run or self-test failed, 2 bad input (config, data, a
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -17,14 +16,15 @@ import orjson
 import structlog
 
 from laptop_agents import __version__
-from laptop_agents.config.loader import load_settings, redacted_dump
+from laptop_agents.cli_live import shown as _shown
+from laptop_agents.config.loader import Change, load_settings, redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import ConfigError, InputError, LaptopAgentsError
 from laptop_agents.runtime.logging import configure_logging
 
 if TYPE_CHECKING:
-    from laptop_agents.runtime.run_folder import RunFolder
+    pass
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN_ID",
         help="live-paper: continue RUN_ID if it exists, else start it (one command for a service)",
     )
+    run.add_argument(
+        "--reconfigure",
+        action="store_true",
+        help="with --resume: let this command line change the run's configuration (recorded as ConfigChanged)",
+    )
     run.add_argument("--confirm-live", action="store_true", help="live-exchange: confirm that real orders may be sent")
     run.add_argument("--preflight-only", action="store_true", help="live-exchange: run the preflight checks and exit")
     run.add_argument(
@@ -92,18 +97,29 @@ def build_parser() -> argparse.ArgumentParser:
     from laptop_agents.exchange.bitunix.sim.cli import add_parser as add_sim_parser
 
     add_sim_parser(sub)
-    stop = sub.add_parser("stop", help="kill switch: halt a running session's entries (optionally flatten)")
-    stop.add_argument("run", nargs="?", default="latest", help="run folder or 'latest'")
+    stop = sub.add_parser(
+        "stop", help="kill switch: halt a running session's entries (exits still work); optionally flatten, terminate"
+    )
+    stop.add_argument("run", nargs="?", default="latest", help="run id, run folder, or 'latest'")
     stop.add_argument("--runs-dir", default="runs")
     stop.add_argument("--flatten", action="store_true", help="also close open positions at market")
-    stop.add_argument("--terminate", action="store_true", help="then stop the daemon too (SIGTERM to its pid)")
-    dog = sub.add_parser("watchdog", help="check a run's heartbeat: exit 0 fresh, 1 stale or halted, 2 missing")
-    dog.add_argument("run", nargs="?", default="latest", help="run folder, heartbeat.json, or 'latest'")
+    stop.add_argument(
+        "--terminate", action="store_true", help="then stop the daemon (SIGTERM to the process holding the run's lock)"
+    )
+    stop.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the daemon to confirm (30)")
+    res = sub.add_parser("resume", help="lift the kill switch: the running session takes entries again")
+    res.add_argument("run", nargs="?", default="latest", help="run id, run folder, or 'latest'")
+    res.add_argument("--runs-dir", default="runs")
+    res.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the daemon to confirm (30)")
+    dog = sub.add_parser(
+        "watchdog", help="check a run's heartbeat: 0 running or halted, 1 stale or dead, 2 missing, 3 stopped"
+    )
+    dog.add_argument("run", nargs="?", default="latest", help="run id, run folder, heartbeat.json, or 'latest'")
     dog.add_argument("--runs-dir", default="runs")
     dog.add_argument("--stale-after", type=float, default=30.0, help="seconds without a heartbeat = stale")
     dog.add_argument("--loop", action="store_true", help="keep checking")
     dog.add_argument("--interval", type=float, default=10.0, help="seconds between checks with --loop")
-    dog.add_argument("--restart", help="shell command to run when the daemon is stale or missing (with --loop)")
+    dog.add_argument("--restart", help="shell command to run when the daemon is stale, dead or missing (with --loop)")
     return parser
 
 
@@ -112,8 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
-        if args.command == "stop":
-            return _stop(args)
+        if args.command in ("stop", "resume"):
+            from laptop_agents import cli_live
+
+            return cli_live.control(args)
         if args.command == "watchdog":
             from laptop_agents.runtime import watchdog
 
@@ -142,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_FAILED  # pragma: no cover - argparse requires a command
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def _cli_values(args: argparse.Namespace) -> dict[str, object]:
+    """The `la run` flags that set a config value, as dotted keys."""
     cli: dict[str, object] = {}
     for flag, key in (
         ("mode", "run.mode"),
@@ -164,16 +183,31 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, flag)
         if value is not None:
             cli[key] = value
-    return load_settings(profile=args.profile, config_file=args.config_file, sets=args.sets, cli_values=cli)
+    return cli
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        profile=args.profile, config_file=args.config_file, sets=args.sets, cli_values=_cli_values(args)
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    if args.print_config:
+    mode = settings.run.mode
+    resume: str | None = None
+    changes: list[Change] = []
+    if mode in ("live-paper", "live-exchange"):
+        settings, resume, changes = _live_target(args, settings)
+    else:
+        for flag, given in (("--resume", args.resume), ("--resume-or-start", args.resume_or_start),
+                            ("--duration", args.duration), ("--reconfigure", args.reconfigure or None)):  # fmt: skip
+            if given is not None:
+                raise InputError(f"{flag} is for the live modes (live-paper, live-exchange), not {mode}; drop it")
+    if args.print_config:  # a resume prints the run's own configuration, as it would run
         sys.stdout.write(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
     configure_logging(level=settings.run.log_level, fmt=settings.run.log_format, clock=LiveClock())
-    mode = settings.run.mode
     if mode in ("backtest", "live-paper", "validate"):
         from laptop_agents.strategy.registry import build_strategy
 
@@ -181,25 +215,13 @@ def _run(args: argparse.Namespace) -> int:
         build_strategy(settings.strategy, emit=lambda _: None, symbol=settings.data.symbol)
     if mode == "backtest":
         return _backtest(settings)
-    if mode == "live-paper":
-        resume = args.resume
-        if args.resume_or_start:
-            folder = Path(settings.run.runs_dir) / args.resume_or_start
-            if (folder / "state.json").is_file():
-                resume = args.resume_or_start
-            else:
-                if folder.exists():
-                    raise InputError(
-                        f"--resume-or-start {args.resume_or_start}: {folder} exists but has no "
-                        "checkpoint; move it away or pick another run id"
-                    )
-                settings = settings.model_copy(
-                    update={"run": settings.run.model_copy(update={"run_id": args.resume_or_start})}
-                )
-        return _live_paper(settings, resume=resume)
-    if mode == "live-exchange":
-        return _live_exchange(
-            settings, confirmed=args.confirm_live, preflight_only=args.preflight_only, resume=args.resume
+    if mode in ("live-paper", "live-exchange"):
+        from laptop_agents import cli_live
+
+        if mode == "live-paper":
+            return cli_live.live_paper(settings, resume=resume, changes=changes)
+        return cli_live.live_exchange(
+            settings, confirmed=args.confirm_live, preflight_only=args.preflight_only, resume=resume, changes=changes
         )
     if mode == "validate":
         from laptop_agents.validate.command import run_validate
@@ -208,6 +230,35 @@ def _run(args: argparse.Namespace) -> int:
     from laptop_agents.backtest.selftest import run_selftest
 
     return EXIT_OK if run_selftest(print) else EXIT_FAILED
+
+
+def _live_target(args: argparse.Namespace, settings: Settings) -> tuple[Settings, str | None, list[Change]]:
+    """Which run a live session continues (`--resume`, or `--resume-or-start` when its checkpoint exists),
+    with that run's own configuration; or a new run."""
+    from laptop_agents import cli_live
+
+    resume = args.resume
+    if args.resume_or_start:
+        if settings.run.mode != "live-paper":
+            raise InputError("--resume-or-start is for live-paper; live-exchange resumes with --resume RUN_ID")
+        folder = Path(settings.run.runs_dir) / args.resume_or_start
+        if (folder / "state.json").is_file():
+            resume = args.resume_or_start
+        else:
+            if folder.exists():
+                raise InputError(
+                    f"--resume-or-start {args.resume_or_start}: {folder} exists but has no "
+                    "checkpoint; move it away or pick another run id"
+                )
+            settings = settings.model_copy(
+                update={"run": settings.run.model_copy(update={"run_id": args.resume_or_start})}
+            )
+    if resume is None:
+        if args.reconfigure:
+            raise InputError("--reconfigure changes a resumed run's configuration: use it with --resume RUN_ID")
+        return settings, None, []
+    settings, changes = cli_live.resumed_settings(args, settings, resume, _cli_values(args))
+    return settings, resume, changes
 
 
 def _backtest(settings: Settings) -> int:
@@ -239,135 +290,6 @@ def _backtest(settings: Settings) -> int:
     folder.point_latest()
     print(result_table(result, settings, elapsed_s=elapsed, shown_path=_shown(folder.summary)))
     return EXIT_OK
-
-
-def _run_folder(settings: Settings, resume: str | None, wall: LiveClock) -> RunFolder:
-    """The folder of a live session: the resumed run's (which must have a checkpoint), or a new one."""
-    from laptop_agents.runtime.run_folder import RunFolder, new_run_id
-
-    runs_dir = Path(settings.run.runs_dir)
-    if resume is not None:
-        path = (runs_dir / "latest").resolve() if resume == "latest" else runs_dir / resume
-        if not (path / "state.json").is_file():
-            raise InputError(f"--resume {resume}: no checkpoint at {path / 'state.json'}; name an existing run")
-        return RunFolder(path)
-    folder = RunFolder.create(runs_dir, settings.run.run_id or new_run_id(settings.run.mode, wall.now_ms()))
-    folder.point_latest()
-    return folder
-
-
-def _live_paper(settings: Settings, *, resume: str | None) -> int:
-    import asyncio
-
-    from laptop_agents.reporting.console import result_table
-    from laptop_agents.runtime.live_paper import run_live_paper
-
-    wall = LiveClock()
-    folder = _run_folder(settings, resume, wall)
-    verb = "resuming" if resume else "live-paper session"
-
-    def announce() -> None:  # once the run folder's lock is held: a refused second daemon prints one line only
-        print(
-            f"{verb} {folder.run_id}: heartbeat {_shown(folder.path / 'heartbeat.json')}; stop with Ctrl-C",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    started = time.perf_counter()
-    result = asyncio.run(
-        run_live_paper(settings, folder=folder, wall_clock=wall, resume=resume is not None, on_start=announce)
-    )
-    elapsed = time.perf_counter() - started
-    print(
-        result_table(
-            result,
-            settings,
-            elapsed_s=elapsed,
-            shown_path=_shown(folder.summary),
-            title=f"Live-paper session ({result.stop_reason})",
-        )
-    )
-    return EXIT_OK
-
-
-def _live_exchange(settings: Settings, *, confirmed: bool, preflight_only: bool, resume: str | None) -> int:
-    """Opt-in first (confirmation and keys, before any network call), then the preflight and the session."""
-    import asyncio
-
-    from laptop_agents.live.credentials import load_credentials
-    from laptop_agents.live.session import run_preflight
-    from laptop_agents.live.trading import run_live_exchange
-    from laptop_agents.reporting.console import result_table
-
-    if not confirmed:
-        raise InputError(
-            "live-exchange sends real orders: add --confirm-live to confirm (or rehearse with --mode live-paper)"
-        )
-    credentials = load_credentials(settings.exchange, os.environ)
-    wall = LiveClock()
-    folder = _run_folder(settings, None if preflight_only else resume, wall)
-    if preflight_only:
-        print(f"live-exchange {folder.run_id}: preflight, events in {_shown(folder.events)}", flush=True)
-        asyncio.run(run_preflight(settings, credentials, folder=folder, wall_clock=wall, say=print))
-        print("preflight passed: nothing was sent")
-        return EXIT_OK
-
-    def announce() -> None:
-        verb = "resuming" if resume else "live-exchange session"
-        print(
-            f"{verb} {folder.run_id}: REAL ORDERS; heartbeat {_shown(folder.path / 'heartbeat.json')}; "
-            "stop with Ctrl-C or 'la stop'",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    started = time.perf_counter()
-    result = asyncio.run(
-        run_live_exchange(
-            settings, credentials, folder=folder, wall_clock=wall, resume=resume is not None, on_start=announce
-        )
-    )
-    print(
-        result_table(
-            result,
-            settings,
-            elapsed_s=time.perf_counter() - started,
-            shown_path=_shown(folder.summary),
-            title=f"Live-exchange session ({result.stop_reason})",
-        )
-    )
-    return EXIT_OK
-
-
-def _stop(args: argparse.Namespace) -> int:
-    import os
-    import signal
-
-    from laptop_agents.runtime.atomic import atomic_write_bytes
-    from laptop_agents.runtime.runner import KILL_FILE
-
-    folder = Path(args.runs_dir) / "latest" if args.run == "latest" else Path(args.run)
-    if not (folder / "events.jsonl").exists():
-        raise InputError(f"la stop: {folder} is not a run folder (no events.jsonl)")
-    atomic_write_bytes(folder / KILL_FILE, orjson.dumps({"flatten": args.flatten, "source": "cli"}))
-    said = f"kill switch set for {_shown(folder)}: entries halted" + (", positions flattened" if args.flatten else "")
-    if args.terminate:
-        try:
-            pid = int(orjson.loads((folder / "heartbeat.json").read_bytes())["pid"])
-            os.kill(pid, signal.SIGTERM)
-            said += f"; SIGTERM sent to pid {pid}"
-        except (OSError, KeyError, ValueError, orjson.JSONDecodeError) as exc:
-            said += f"; could not signal the daemon ({exc})"
-    print(said)
-    return EXIT_OK
-
-
-def _shown(path: Path) -> str:
-    """A path as a user would type it: relative to the current folder when it is below it."""
-    try:
-        return os.path.relpath(path)
-    except ValueError:  # another drive on Windows
-        return str(path)
 
 
 if __name__ == "__main__":  # pragma: no cover

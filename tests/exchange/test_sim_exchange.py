@@ -19,7 +19,7 @@ from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.exchange.bitunix.wire import fmt
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
 from laptop_agents.runtime.rate_limiter import RateLimiter
-from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually
+from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually, sim_config
 
 
 def test_partial_candle_walks_open_low_high_close_and_ends_exact() -> None:
@@ -269,3 +269,16 @@ async def test_liquidation_flattens_the_position_with_an_execution_that_is_none_
     assert not account.tpsl.pending  # the stop went with it
     async with session.post(sim.rest_url + "/admin/liquidate", json={"symbol": "NOPE"}) as r:
         assert r.status == 400
+
+
+async def test_a_paused_replay_sends_nothing_and_goes_on_from_where_it_stood() -> None:
+    async with SimExchange(sim_config(speed=60_000.0), {"BTCUSDT": bundled_candles()}) as sim:
+        await eventually(lambda: sim.market.pushes_sent > 5, what="the replay running")
+        sim.hub.pause()
+        await asyncio.sleep(0.05)
+        frozen = sim.market.pushes_sent
+        await asyncio.sleep(0.2)  # 0.2 s at 60,000x would be 200 minutes of market
+        assert sim.market.pushes_sent == frozen
+        sim.hub.play()
+        await eventually(lambda: sim.market.pushes_sent > frozen, what="the replay going on")
+        assert sim.market.pushes_sent < frozen + 4 * 60  # no catch-up burst for the paused time

@@ -8,6 +8,7 @@ from pathlib import Path
 import orjson
 
 from laptop_agents.cli import main as la_main
+from laptop_agents.runtime.kill_switch import set_kill
 from laptop_agents.runtime.run_folder import RunFolder
 from tests.exchange.conftest import bundled_candles, eventually
 from tests.helpers import settings
@@ -20,7 +21,7 @@ async def test_stop_with_flatten_closes_the_position_and_refuses_new_entries(tmp
     folder = RunFolder.create(tmp_path, "k")
     session, runner = await start_replay(s, folder, candles, speed=30_000)
     await eventually(lambda: runner.core.broker.position is not None, within_s=30, what="an open position")
-    assert la_main(["stop", str(folder.path), "--flatten"]) == 0
+    set_kill(folder.path, flatten=True, by="test")  # what `la stop --flatten` writes
     assert runner.check_kill_switch()  # what the polling task does, here with no candle in between
     assert runner.core.broker.position is None
     await asyncio.sleep(0.3)  # keep trading candles coming for a while: none may open a position
@@ -34,7 +35,8 @@ async def test_stop_with_flatten_closes_the_position_and_refuses_new_entries(tmp
     assert not [e for e in events[kill_at:] if e["event"] == "PositionOpened"]
     refused = [e["reason"] for e in events[kill_at:] if e["event"] == "OrderRejected"]
     assert set(refused) <= {"kill_switch"}
-    assert orjson.loads((folder.path / "heartbeat.json").read_bytes())["halts"] == ["kill_switch"]
+    beat = orjson.loads((folder.path / "heartbeat.json").read_bytes())
+    assert "kill_switch" in beat["halts"] and beat["kill_switch"] == {"source": "cli", "by": "test", "flatten": True}
 
 
 def test_stop_refuses_a_folder_that_is_not_a_run(tmp_path: Path) -> None:

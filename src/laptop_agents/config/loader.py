@@ -61,6 +61,81 @@ def load_settings(
     cdir = config_dir if config_dir is not None else find_config_dir()
     if cdir is not None and (cdir / "default.json").is_file():
         layers.add(f"default ({cdir / 'default.json'})", _read_json(cdir / "default.json", "defaults"))
+    _add_overrides(layers, cdir, profile, config_file, sets, cli_values, environ)
+    return validate_layers(layers)
+
+
+SESSION_KEYS = frozenset({
+    "run.run_id", "run.duration_s", "run.runs_dir", "run.log_level", "run.log_format", "run.mode",
+    "live.acknowledged_external", "live.flatten_on_stop",
+})  # fmt: skip
+"""What a command line may set for one session of a resumed run without changing the run's configuration
+(`dashboard.*` too: how the run is shown, not how it trades)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    key: str
+    before: Any
+    after: Any
+
+    def line(self) -> str:
+        return f"{self.key} {orjson.dumps(self.before).decode()} -> {orjson.dumps(self.after).decode()}"
+
+
+def resume_settings(
+    saved: Mapping[str, Any],
+    *,
+    profile: str | None = None,
+    config_file: str | None = None,
+    sets: list[str] | None = None,
+    cli_values: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    config_dir: Path | None = None,
+) -> tuple[Settings, list[Change]]:
+    """A resumed run's settings: its saved `config.json`, with what this command line gives on top; and
+    what that changes of the run's configuration (the caller refuses it without `--reconfigure`).
+    Values the command line leaves out come from the run, never from today's defaults."""
+    base = orjson.loads(orjson.dumps(saved))  # a deep copy
+    dashboard = base.get("dashboard")
+    if isinstance(dashboard, dict) and dashboard.get("token") == _REDACTED:
+        dashboard["token"] = None  # redacted when saved: today's environment or files give it again
+    layers = Layers()
+    layers.add("the run's config.json", base)
+    cdir = config_dir if config_dir is not None else find_config_dir()
+    _add_overrides(layers, cdir, profile, config_file, sets, cli_values, environ)
+    before = _flat(validate_layers(Layers([("the run's config.json", base)])).model_dump(mode="json"))
+    settings = validate_layers(layers)
+    after = _flat(settings.model_dump(mode="json"))
+    changes = [
+        Change(key, before.get(key), value)
+        for key, value in after.items()
+        if before.get(key) != value and key not in SESSION_KEYS and not key.startswith("dashboard.")
+    ]
+    return settings, changes
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value and dotted.count(".") < 1:  # sections; mappings inside are values
+            out.update(_flat(value, dotted + "."))
+        else:
+            out[dotted] = value
+    return out
+
+
+def _add_overrides(
+    layers: Layers,
+    cdir: Path | None,
+    profile: str | None,
+    config_file: str | None,
+    sets: list[str] | None,
+    cli_values: Mapping[str, Any] | None,
+    environ: Mapping[str, str] | None,
+) -> None:
+    """Every layer above the base one (defaults, or a resumed run's configuration), in precedence order."""
     if profile:
         if cdir is None:
             raise ConfigError([f"--profile {profile}: no config/ folder found (set LA_CONFIG_DIR)"])
@@ -80,7 +155,6 @@ def load_settings(
         layers.add("command line", _nest(dict(cli_values)))
     if sets:
         layers.add("--set", _parse_sets(sets))
-    return validate_layers(layers)
 
 
 def validate_layers(layers: Layers) -> Settings:

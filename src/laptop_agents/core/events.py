@@ -70,6 +70,15 @@ class RunResumed(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigChanged(Event):
+    """`--resume --reconfigure` changed one setting of the run's configuration (JSON text, before and after)."""
+
+    key: str
+    before: str
+    after: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CheckpointSaved(Event):
     path: str
     event_seq: int
@@ -80,6 +89,14 @@ class CheckpointSaved(Event):
 class KillSwitch(Event):
     source: Literal["file", "cli", "signal"]
     flatten: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KillSwitchReleased(Event):
+    """The operator resumed entries (`la resume`, or removed the KILL file): `by` names who."""
+
+    by: str
+    source: Literal["file", "cli"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -320,8 +337,10 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunStarted,
         RunFinished,
         RunResumed,
+        ConfigChanged,
         CheckpointSaved,
         KillSwitch,
+        KillSwitchReleased,
         PreflightCheck,
         OrderState,
         Reconciled,

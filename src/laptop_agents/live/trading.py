@@ -11,8 +11,9 @@ default to the real Bitunix ones; tests and rehearsals point `exchange.*_url` at
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from laptop_agents.config.loader import Change
 from laptop_agents.config.models import BITUNIX_REST_URL, BITUNIX_WS_PRIVATE_URL, BITUNIX_WS_PUBLIC_URL, Settings
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import PreflightError
@@ -43,6 +44,7 @@ async def run_live_exchange(
     say: Callable[[str], None] = print,
     on_start: Callable[[], None] | None = None,
     on_runner: Callable[[AsyncRunner], None] | None = None,
+    changes: Sequence[Change] = (),
 ) -> RunResult:
     exchange = settings.exchange
     rest_url = exchange.rest_url or BITUNIX_REST_URL
@@ -101,6 +103,7 @@ async def run_live_exchange(
                     checkpoint,
                     venue=venue,
                     crash=crash,
+                    changes=changes,
                 )
             finally:
                 venue.close()

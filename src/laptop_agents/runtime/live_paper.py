@@ -13,17 +13,17 @@ import asyncio
 import contextlib
 import hashlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import orjson
 
-from laptop_agents.config.loader import redacted_dump
+from laptop_agents.config.loader import Change, redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock, VenueClock
 from laptop_agents.core.errors import CheckpointError
-from laptop_agents.core.events import Event, Fill, RunResumed, RunStarted
+from laptop_agents.core.events import ConfigChanged, Event, Fill, RunResumed, RunStarted
 from laptop_agents.engine.assembly import BrokerFactory, build_portfolio
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import restore_portfolio
@@ -35,6 +35,7 @@ from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.feeds.sources import resolve_data_path
 from laptop_agents.reporting.account_bars import AccountBars
 from laptop_agents.runtime.artifacts import RunArtifacts, RunResult
+from laptop_agents.runtime.atomic import atomic_write_bytes
 from laptop_agents.runtime.checkpoint import read_checkpoint
 from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.lock import RunLock
@@ -134,8 +135,10 @@ async def run_live_paper(
     resume: bool = False,
     on_runner: Callable[[AsyncRunner], None] | None = None,
     on_start: Callable[[], None] | None = None,
+    changes: Sequence[Change] = (),
 ) -> LiveResult:
-    """Run one session until stopped (signal, `run.duration_s`, or `runner.stop()` via `on_runner`)."""
+    """Run one session until stopped (signal, `run.duration_s`, or `runner.stop()` via `on_runner`).
+    `changes`: what `--resume --reconfigure` changed of the run's configuration (recorded)."""
     own_sim = sim is None and settings.exchange.rest_url is None
     if own_sim:
         after = resumed_after(read_checkpoint(folder.state)) if resume else None
@@ -159,6 +162,7 @@ async def run_live_paper(
             resume=resume,
             on_runner=on_runner,
             on_start=on_start,
+            changes=changes,
         )
     finally:
         if own_sim and sim is not None:
@@ -176,6 +180,7 @@ async def run_session(
     resume: bool = False,
     on_runner: Callable[[AsyncRunner], None] | None = None,
     on_start: Callable[[], None] | None = None,
+    changes: Sequence[Change] = (),
 ) -> LiveResult:
     """One live-paper session over any feed: start or resume, run until stopped, write the report.
 
@@ -187,7 +192,7 @@ async def run_session(
         if on_start is not None:
             on_start()
         return await serve_session(
-            settings, folder, wall_clock, feed_factory, source, install_signals, on_runner, checkpoint
+            settings, folder, wall_clock, feed_factory, source, install_signals, on_runner, checkpoint, changes=changes
         )
 
 
@@ -235,6 +240,7 @@ async def serve_session(
     venue: Venue | None = None,
     limiter: RateLimiter | None = None,
     crash: CrashPoints | None = None,
+    changes: Sequence[Change] = (),
 ) -> LiveResult:
     """The session itself, the lock held and the checkpoint (if any) verified: paper fills, or real
     orders through `venue`. `limiter` is shared with the venue's REST client when given."""
@@ -302,6 +308,8 @@ async def serve_session(
         await funding.refresh()  # before the warm-up, so the gate knows the rate from the first candle
     if checkpoint is not None:
         _announce_resume(portfolio, runner, checkpoint)
+        at = max((int(saved.get("last_candle_ts") or 0) for saved in checkpoint["symbols"].values()), default=0)
+        _record_changes(settings, folder, log.emit, changes, at=at)
     else:
         log.emit(
             RunStarted(
@@ -358,10 +366,25 @@ def live_funding(
     )
 
 
+def _record_changes(
+    settings: Settings, folder: RunFolder, emit: Callable[[Event], None], changes: Sequence[Change], *, at: int
+) -> None:
+    """`--resume --reconfigure`: one `ConfigChanged` per setting, and `config.json` rewritten (atomically)
+    so the next resume starts from the configuration this session runs with."""
+    if not changes:
+        return
+    for change in changes:
+        before, after = orjson.dumps(change.before).decode(), orjson.dumps(change.after).decode()
+        emit(ConfigChanged(ts=at, symbol=",".join(settings.data.trading_symbols), key=change.key, before=before,
+                           after=after))  # fmt: skip
+    atomic_write_bytes(folder.config, orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
+
+
 def _announce_resume(portfolio: Portfolio, runner: AsyncRunner, checkpoint: dict[str, Any]) -> None:
     """One `RunResumed` per symbol: where its candles continue and the position it holds."""
     last_ts = {symbol: saved.get("last_candle_ts") for symbol, saved in checkpoint["symbols"].items()}
     runner.resume_from(last_ts)
+    runner.kill.resumed(checkpoint)
     for symbol, core in portfolio.cores.items():
         position = core.broker.position
         runner.log.emit(

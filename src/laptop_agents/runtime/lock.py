@@ -47,6 +47,28 @@ class RunLock:
         self.release()
 
 
+def lock_holder(folder: Path) -> int | None:
+    """The pid of the process that holds `folder`'s run lock, or None when none does (the daemon is not
+    running, whatever its last heartbeat says: after a reboot that pid may be another process's).
+
+    Probes by trying the lock itself (and letting it go at once): the kernel, not a file's content, says
+    whether the holder is alive."""
+    path = folder / ".lock"
+    if not path.exists():
+        return None
+    try:
+        handle = path.open("r")
+    except OSError:
+        return None
+    with handle:
+        try:
+            _lock(handle)
+        except OSError:
+            text = handle.read().strip()
+            return int(text) if text.isdigit() else -1  # held; -1 when the holder has not written its pid yet
+        return None  # closing the handle releases the probe's lock
+
+
 def _lock(handle: IO[str]) -> None:
     if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
         import msvcrt

@@ -25,7 +25,7 @@ import orjson
 
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.events import CheckpointSaved, DataStale, Error, KillSwitch
+from laptop_agents.core.events import CheckpointSaved, DataStale, Error
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
@@ -34,12 +34,11 @@ from laptop_agents.runtime.atomic import atomic_write_bytes
 from laptop_agents.runtime.checkpoint import write_checkpoint
 from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.event_log import EventLog
+from laptop_agents.runtime.kill_switch import KILL_POLL_S, KillSwitchWatch
 from laptop_agents.runtime.market_data_task import MarketDataTask
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.symbol_pipe import MarketDataStats, SymbolPipe
 
-KILL_FILE = "KILL"
-KILL_POLL_S = 0.25
 RunnerState = Literal["starting", "running", "degraded", "halted", "stopping", "stopped"]
 
 
@@ -117,6 +116,9 @@ class AsyncRunner:
         self._heartbeat_seq = 0
         self._artifacts = artifacts
         self._last_checkpoint = time.monotonic()
+        self.kill = KillSwitchWatch(folder.path, portfolio, emit=log_.emit, ts=self._ts)
+        """The operator's kill switch (`<run>/KILL`): entries halted while the session goes on."""
+        self._flatten_pending = False
         self.stop_reason = ""
         self.core_failed: str | None = None
         """The core task that raised: its candle is half done, so no checkpoint is written after it."""
@@ -284,33 +286,22 @@ class AsyncRunner:
             )
 
     async def _kill_switch(self) -> None:
-        while not self.check_kill_switch():  # noqa: ASYNC110 - polling a file: there is no event to await
+        while True:  # polling a file: there is no event to await, and the task never ends the session
+            self.check_kill_switch()
             await asyncio.sleep(KILL_POLL_S)
 
     def check_kill_switch(self) -> bool:
-        """`<run>/KILL` halts entries for the rest of the session; {"flatten": true} also closes at market.
-
-        Returns True once the switch has been applied (it is one-way for the session)."""
-        path = self.folder.path / KILL_FILE
-        if "kill_switch" in self.core.halts:
-            return True
-        if not path.exists():
-            return False
-        try:
-            order = orjson.loads(path.read_bytes() or b"{}")
-        except orjson.JSONDecodeError:
-            order = {}
-        order = order if isinstance(order, dict) else {}
-        flatten = bool(order.get("flatten", False))
-        source: Literal["file", "cli"] = "cli" if order.get("source") == "cli" else "file"
-        self.portfolio.halt("kill_switch", f"kill switch ({source}); remove {KILL_FILE} and restart to trade again")
-        self.state = "halted"
-        self.log.emit(KillSwitch(ts=self._ts(), symbol=self.portfolio.label, source=source, flatten=flatten))
-        if flatten:
-            self.portfolio.flatten("kill")
-        self.write_checkpoint()
-        self.write_heartbeat()
-        return True
+        """Apply a new kill switch, a new flatten or the release (`kill_switch.py`); True while one is in
+        force. A change is checkpointed and shown in the heartbeat at once, and so is the moment a flatten
+        has closed every position (what `la stop --flatten --terminate` waits for)."""
+        if self.kill.poll():
+            self.write_checkpoint()
+            self.write_heartbeat()
+            self._flatten_pending = self.kill.flattened and bool(self.portfolio.positions())
+        elif self._flatten_pending and not self.portfolio.positions():
+            self._flatten_pending = False
+            self.write_heartbeat()
+        return self.kill.applied is not None
 
     async def _timer(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
@@ -389,6 +380,7 @@ class AsyncRunner:
             "positions": portfolio.positions(),
             "breaker": "tripped" if portfolio.breaker.tripped else "armed",
             "halts": portfolio.halted(),
+            "kill_switch": self.kill.status(),
             "errors": self.errors,
             "candles": portfolio.candles,
             "gaps": self.md.gaps,
@@ -423,6 +415,7 @@ class AsyncRunner:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await pipe.catch_up
         await self.feed.close()
+        self.check_kill_switch()  # a flatten asked for just before the stop is still carried out
         for service in self.services:
             try:
                 await service.shutdown()

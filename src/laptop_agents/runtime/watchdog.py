@@ -1,7 +1,17 @@
-"""The watchdog: is the daemon alive? Reads `heartbeat.json`, prints one status line, exits 0/1/2.
+"""The watchdog: is the daemon alive? Reads `heartbeat.json` and the run's lock, prints one status line.
 
-0 = fresh (written within `stale_after_s`), 1 = stale or halted, 2 = missing or unreadable.
-The heartbeat is written from the daemon's event loop, so a wedged loop shows as stale, not as alive.
+Exit codes, and what `--loop --restart CMD` does with them:
+- 0 `OK`: running, heartbeat fresh; also `HALTED`: the operator's kill switch is in force (running, on
+  purpose: never restarted);
+- 1 `STALE`: the heartbeat is older than `stale_after_s` (a wedged loop), or `DEAD`: the heartbeat says
+  running but no process holds the run's lock (the daemon died: known at once, not after `stale_after_s`):
+  restarted;
+- 2 `MISSING` / `UNREADABLE`: no heartbeat (never started, or deleted): restarted;
+- 3 `STOPPED`: the daemon stopped cleanly (its last heartbeat says so and it let go of its lock): a stop
+  on purpose, never restarted.
+The heartbeat is written from the daemon's event loop, so a wedged loop shows as stale, not as alive. It
+is replaced atomically; a read that still fails (a replace in progress on some platforms) is retried once
+before it counts.
 """
 
 from __future__ import annotations
@@ -10,10 +20,17 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-FRESH, STALE, MISSING = 0, 1, 2
+from laptop_agents.runtime.kill_switch import HALT_KEY
+from laptop_agents.runtime.lock import lock_holder
+from laptop_agents.runtime.run_ref import run_folder_or_guess
+
+FRESH, STALE, MISSING, STOPPED = 0, 1, 2, 3
+RESTART_CODES = (STALE, MISSING)
+RETRY_READ_S = 0.2
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,45 +40,71 @@ class Status:
 
 
 def resolve_heartbeat(target: str, runs_dir: str = "runs") -> Path:
-    """A run folder, a heartbeat.json path, or 'latest' (the newest run under `runs_dir`)."""
-    path = Path(runs_dir) / "latest" if target == "latest" else Path(target)
-    return path if path.name == "heartbeat.json" else path / "heartbeat.json"
+    """A run id, a run folder, a heartbeat.json path, or 'latest' (the newest run under `runs_dir`)."""
+    return run_folder_or_guess(target, runs_dir) / "heartbeat.json"
+
+
+def _read(path: Path) -> dict[str, Any]:
+    beat = orjson.loads(path.read_bytes())
+    if not isinstance(beat, dict):
+        raise ValueError("not a JSON object")
+    int(beat["wall_ts"])
+    return beat
+
+
+def _number(value: object, spec: str) -> str:
+    return format(value, spec) if isinstance(value, int | float) and not isinstance(value, bool) else "?"
 
 
 def check(path: Path, *, stale_after_s: float, now_ms: int | None = None) -> Status:
-    try:
-        beat = orjson.loads(path.read_bytes())
-        wall_ts = int(beat["wall_ts"])
-        state = str(beat.get("state", "?"))
-    except FileNotFoundError:
-        return Status(MISSING, f"MISSING {path}: no heartbeat (is the daemon running?)")
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        return Status(MISSING, f"UNREADABLE {path}: {exc}")
+    beat: dict[str, Any] | None = None
+    for attempt in range(2):
+        try:
+            beat = _read(path)
+            break
+        except FileNotFoundError:
+            if attempt:
+                return Status(MISSING, f"MISSING {path}: no heartbeat (is the daemon running?)")
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            if attempt:
+                return Status(MISSING, f"UNREADABLE {path}: {exc}")
+        time.sleep(RETRY_READ_S)
+    assert beat is not None
+    state = str(beat.get("state", "?"))
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    age_s = (now - wall_ts) / 1000.0
+    age_s = (now - int(beat["wall_ts"])) / 1000.0
+    raw_halts = beat.get("halts")
+    halts: list[Any] = raw_halts if isinstance(raw_halts, list) else []
     summary = (
         f"run {beat.get('run_id', '?')} pid {beat.get('pid', '?')} state {state} age {age_s:.1f}s "
-        f"candles {beat.get('candles', '?')} equity {beat.get('equity', 0):,.2f} "
+        f"candles {beat.get('candles', '?')} equity {_number(beat.get('equity'), ',.2f')} "
         f"breaker {beat.get('breaker', '?')} errors {beat.get('errors', '?')}"
     )
+    holder = lock_holder(path.parent)
+    if state == "stopped" and holder is None:
+        return Status(STOPPED, f"STOPPED {summary} (stopped cleanly: not restarted)")
+    if holder is None:
+        return Status(STALE, f"DEAD {summary}: no process holds the run's lock (the daemon is gone)")
     if age_s > stale_after_s:
         return Status(STALE, f"STALE {summary} (threshold {stale_after_s:g}s)")
-    if state in ("halted", "stopped"):
-        return Status(STALE, f"{state.upper()} {summary}")
-    return Status(FRESH, f"OK {summary}")
+    if HALT_KEY in halts:
+        return Status(FRESH, f"HALTED {summary} (kill switch: entries halted by the operator; la resume to trade)")
+    other = f" (entries halted: {', '.join(map(str, halts))})" if halts else ""
+    return Status(FRESH, f"OK {summary}{other}")
 
 
 def loop(
     path: Path, *, stale_after_s: float, interval_s: float, restart: str | None, max_checks: int | None = None
 ) -> int:
-    """Check every `interval_s`; on stale or missing, run `restart` (a shell command) once per incident."""
+    """Check every `interval_s`; when stale, dead or missing, run `restart` (a shell command) once per
+    incident. A daemon halted or stopped on purpose is left alone."""
     checks = 0
     restarted = False
     status = Status(MISSING, "")
     while max_checks is None or checks < max_checks:
         status = check(path, stale_after_s=stale_after_s)
         print(status.line, flush=True)
-        if status.code == FRESH:
+        if status.code not in RESTART_CODES:
             restarted = False
         elif restart and not restarted:
             print(f"running restart command: {restart}", flush=True)

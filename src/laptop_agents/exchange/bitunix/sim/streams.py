@@ -66,6 +66,8 @@ class StreamHub:
         self._skip_from = self._skip_to = 0
         self._held: list[str] = []
         self._last_push: dict[str, Push] = {}  # per symbol, for the trade between two pushes
+        self._playing = asyncio.Event()
+        self._playing.set()
         self.channel = f"market_kline_{WS_INTERVALS[exchange.config.interval]}"
 
     async def start(self) -> None:
@@ -100,18 +102,29 @@ class StreamHub:
 
     # -- Replay ------------------------------------------------------------------------------------------
 
+    def pause(self) -> None:
+        """Freeze the market (a replay at `speed` > 0): no push, no fill, no TP/SL trigger until `play`."""
+        self._playing.clear()
+
+    def play(self) -> None:
+        self._playing.set()
+
     async def _replay_loop(self) -> None:
         market = self.x.market
         wall0 = time.monotonic()
         market0 = market.now_ms()
         while True:
+            if not self._playing.is_set():
+                await self._playing.wait()
+                wall0, market0 = time.monotonic(), market.now_ms()  # the market goes on from where it stood
             due_ts = market.next_push_ts()
             if due_ts is None:
                 return
             delay = wall0 + (due_ts - market0) / 1000.0 / self.x.config.speed - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await self._step()
+            if self._playing.is_set():  # paused meanwhile: the push waits for `play`
+                await self._step()
 
     async def _dropper(self) -> None:
         last = time.monotonic()
