@@ -18,9 +18,10 @@ from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import InputError
 
 if TYPE_CHECKING:
+    from laptop_agents.runtime.artifacts import RunResult
     from laptop_agents.runtime.run_folder import RunFolder
 
-EXIT_OK = 0
+EXIT_OK, EXIT_FAILED = 0, 1
 
 
 def resumed_settings(
@@ -105,7 +106,7 @@ def live_paper(settings: Settings, *, resume: str | None, changes: list[Change])
             title=f"Live-paper session ({result.stop_reason})",
         )
     )
-    return EXIT_OK
+    return _outcome(result, settings, folder)
 
 
 def live_exchange(
@@ -163,7 +164,18 @@ def live_exchange(
             title=f"Live-exchange session ({result.stop_reason})",
         )
     )
-    return EXIT_OK
+    return _outcome(result, settings, folder)
+
+
+def _outcome(result: RunResult, settings: Settings, folder: RunFolder) -> int:
+    """0 for a session that stopped; 1, and one line naming what failed, for one that failed."""
+    if result.error is None:
+        return EXIT_OK
+    task = result.failed_task
+    what = f"strategy {settings.strategy.name} ({task})" if task.startswith("core:") else f"task {task}"
+    print(f"la: {what} failed: {result.error}; the session stopped (traceback in "
+          f"{shown(folder.path / 'daemon.log')})", file=sys.stderr)  # fmt: skip
+    return EXIT_FAILED
 
 
 def control(args: argparse.Namespace) -> int:

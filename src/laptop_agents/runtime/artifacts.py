@@ -41,6 +41,9 @@ class RunResult:
     duplicates_dropped: int
     events: int
     stop_reason: str = ""
+    error: str | None = None
+    """A live session that failed: the first task failure, in one line."""
+    failed_task: str = ""
 
 
 class RunArtifacts:

@@ -38,6 +38,7 @@ from laptop_agents.runtime.artifacts import RunArtifacts, RunResult
 from laptop_agents.runtime.atomic import atomic_write_bytes
 from laptop_agents.runtime.checkpoint import read_checkpoint
 from laptop_agents.runtime.crash_points import CrashPoints
+from laptop_agents.runtime.daemon_log import DaemonLog
 from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
@@ -253,6 +254,9 @@ async def serve_session(
         folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
     run = RunArtifacts(settings, folder, wall, durable=True, resume=checkpoint)
     log = run.log
+    daemon_log = DaemonLog(folder.path, level=settings.run.log_level, fmt=settings.run.log_format,
+                           run_id=folder.run_id)  # fmt: skip
+    log.subscribe(daemon_log)
     symbols = settings.data.trading_symbols
     bars = None  # several symbols: their marks merge into one account row per bar
     if len(symbols) > 1:
@@ -275,6 +279,7 @@ async def serve_session(
     except BaseException:
         await feed.close()
         run.close()
+        daemon_log.close()
         raise
 
     def artifacts() -> dict[str, Any]:
@@ -299,6 +304,7 @@ async def serve_session(
         artifacts=artifacts,
         services=[s for s in (funding, venue) if s is not None],
         crash=crash,
+        on_exception=daemon_log.exception,
     )
     log.subscribe(lambda e: runner.count_fill() if type(e) is Fill else None)
     if on_runner is not None:
@@ -333,10 +339,16 @@ async def serve_session(
         bars.flush()
     final_equity = portfolio.equity()
     run.curves.finish()
+    failed = runner.failure
     summary = run.summarise(
-        ts=portfolio.last_ts or 0, status="stopped", candles=portfolio.candles, final_equity=final_equity
+        ts=portfolio.last_ts or 0,
+        status="stopped" if failed is None else "failed",
+        candles=portfolio.candles,
+        final_equity=final_equity,
+        error=failed,
     )
-    run.close_and_report(summary, mode=mode, source=source, strategy=strategy)
+    run.close_and_report(summary, mode=mode, source=source, strategy=strategy, error=failed)
+    daemon_log.close()
     return RunResult(
         folder=folder,
         summary=summary,
@@ -349,6 +361,8 @@ async def serve_session(
         missing_candles=runner.md.backfilled,
         duplicates_dropped=runner.md.duplicates,
         events=log.seq,
+        error=failed,
+        failed_task=runner.failed_task,
     )
 
 

@@ -1,13 +1,12 @@
 """Logging, configured once at the edge (the CLI). structlog, to stderr.
 
 Console lines on a terminal, JSON lines otherwise (or as `run.log_format` says). Timestamps come from an
-injected clock, so a backtest's logs could show market time. A redaction processor drops any value whose key
-looks secret (`secret`, `api_key`, `token`, `signature`, `password`), wherever a caller put it.
+injected clock, so a backtest's logs could show market time. Every line passes the same redaction as the
+daemon's log (`daemon_log.redact`: secrets by whole key name, at any depth).
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
@@ -17,17 +16,7 @@ import orjson
 import structlog
 
 from laptop_agents.core.clock import Clock
-
-_SECRET_WORDS = ("secret", "api_key", "apikey", "token", "signature", "password", "sign")
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
-
-
-def redact_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event_dict):
-        lowered = key.lower()
-        if any(word in lowered for word in _SECRET_WORDS):
-            event_dict[key] = "***"
-    return event_dict
+from laptop_agents.runtime.daemon_log import LEVELS, redact
 
 
 def _clock_stamper(clock: Clock) -> structlog.typing.Processor:
@@ -50,11 +39,11 @@ def configure_logging(*, level: str, fmt: str, clock: Clock) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            redact_secrets,
+            redact,
             _clock_stamper(clock),
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )

@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 import orjson
@@ -83,8 +84,14 @@ class AsyncRunner:
         artifacts: Callable[[], dict[str, Any]] | None = None,
         services: Sequence[Service] = (),
         crash: CrashPoints | None = None,
+        on_exception: Callable[[str, BaseException], None] | None = None,
     ) -> None:
-        """`artifacts` adds the other files' offsets and states to every checkpoint (see `snapshot`)."""
+        """`artifacts` adds the other files' offsets and states to every checkpoint (see `snapshot`);
+        `on_exception` gets every task failure with its traceback (the daemon's log)."""
+        self._on_exception = on_exception
+        self.failure: str | None = None
+        """The first task failure, in one line (the session then ends `failed`), and its task."""
+        self.failed_task = ""
         self.services = tuple(services)
         self.settings = settings
         self.feed = feed
@@ -204,15 +211,16 @@ class AsyncRunner:
 
     def _task_failed(self, name: str, exc: BaseException | None) -> None:
         self._errors += 1
-        self.log.emit(
-            Error(
-                ts=self._ts(),
-                symbol=self.portfolio.label,
-                where=name,
-                message=f"{type(exc).__name__}: {exc}",
-                fatal=True,
-            )
-        )
+        message = f"{type(exc).__name__}: {exc}"
+        pipe = self.pipes.get(name.removeprefix("core:")) if name.startswith("core:") else None
+        if pipe is not None and pipe.current_ts is not None:
+            at = datetime.fromtimestamp(pipe.current_ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
+            message = f"{message} (on the {pipe.symbol} candle at {at} UTC)"
+        if self.failure is None:
+            self.failure, self.failed_task = message, name
+        if self._on_exception is not None and exc is not None:
+            self._on_exception(name, exc)
+        self.log.emit(Error(ts=self._ts(), symbol=self.portfolio.label, where=name, message=message, fatal=True))
         self.stop(f"task {name} failed: {exc}")
 
     # -- Cores, files, guards ----------------------------------------------------------------------------
@@ -225,6 +233,7 @@ class AsyncRunner:
             if item is None:
                 return
             if isinstance(item, Candle):
+                pipe.current_ts = item.ts
                 on_candle(item)
             else:
                 item()

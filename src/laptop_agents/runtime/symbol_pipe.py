@@ -49,3 +49,5 @@ class SymbolPipe:
     held: deque[Candle] | None = None
     catch_up: asyncio.Task[None] | None = None
     md: MarketDataStats = field(default_factory=MarketDataStats)
+    current_ts: int | None = None
+    """The open time of the candle the core is handling (the one a failure happened on)."""
