@@ -11,7 +11,8 @@ import pytest
 import websockets
 
 from laptop_agents.core.candle import Candle
-from laptop_agents.core.events import Event, Reconnected
+from laptop_agents.core.events import Error, Event, Reconnected
+from laptop_agents.exchange.bitunix import ws_socket
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
@@ -135,6 +136,27 @@ async def test_reconnect_after_silence(sim: SimExchange, stream: tuple[BitunixPu
     await sim.hub.advance(4 * 3)
     candles = await take(s, 2)
     assert [c.ts for c in candles] == sorted({c.ts for c in candles})  # no duplicates, ascending
+
+
+async def test_a_flood_of_junk_frames_is_counted_and_summed_up_at_a_bounded_rate(
+    sim: SimExchange, stream: tuple[BitunixPublicStream, list[Event]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14, item 13: 5,000 junk frames gave 5,012 events (1 MB in 3 s). Now: the first is said at
+    once, the rest are counted and summed up in one `Error` per window (60 s; 0.3 s here)."""
+    monkeypatch.setattr(ws_socket, "MALFORMED_REPORT_S", 0.3)
+    s, events = stream
+    sim.faults.update({"malformed_frames": 2500})  # 2,500 frames that are not JSON, 2,500 with an unknown op
+    await sim.hub.advance(2500)  # one pair per push
+    await eventually(lambda: s.stats.malformed == 2500 and s.stats.unknown >= 2500, 20, what="the flood read")
+    said = [e for e in events if isinstance(e, Error)]
+    assert len(said) == 1 and said[0].message.startswith("malformed frame skipped")
+    await asyncio.sleep(0.35)
+    sim.faults.update({"malformed_frames": 1})
+    await sim.hub.advance(1)
+    await eventually(lambda: s.stats.malformed == 2501, what="one more")
+    said = [e for e in events if isinstance(e, Error)]
+    assert len(said) == 2 and said[1].message.startswith("2500 malformed frames skipped in the last")
+    assert s.connected.is_set()  # the stream never wedged
 
 
 async def test_malformed_and_unknown_frames_are_counted_and_skipped(

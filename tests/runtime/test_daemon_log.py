@@ -54,8 +54,9 @@ def test_redaction_matches_whole_key_names_at_any_depth() -> None:
 def test_the_console_shows_fills_positions_and_gaps_one_line_each_and_nothing_else(tmp_path: Path) -> None:
     console = io.StringIO()
     log = DaemonLog(tmp_path, level="info", fmt="console", run_id="r", console=console)
-    log(SignalGenerated(ts=60_000, symbol="BTCUSDT", direction="long", setup="s", reason="cross",
-                        entry_allowed=True))  # fmt: skip  (not for the console, nor the file)
+    log(
+        SignalGenerated(ts=60_000, symbol="BTCUSDT", direction="long", setup="s", reason="cross", entry_allowed=True)
+    )  # fmt: skip  (not for the console, nor the file)
     log(OrderState(ts=60_000, symbol="BTCUSDT", client_order_id="c", state="ACKED", order_id="1", detail="d"))
     log(Fill(ts=60_000, symbol="BTCUSDT", fill_id="f", client_order_id="c", side="buy", qty=0.5, price=100.0,
              fee=0.03, liquidity="taker"))  # fmt: skip

@@ -93,6 +93,12 @@ class BitunixFeed:
             raise ExchangeUnavailable(f"bitunix /market/kline: no record yet of the {symbol} candle at {missing[0]}")
         return [record[c.ts] for c in candles]
 
+    def stream_stats(self) -> dict[str, int]:
+        if self.ws is None:
+            return {}
+        st = self.ws.stats
+        return {"connects": st.connects, "reconnects": st.reconnects, "malformed": st.malformed, "unknown": st.unknown}
+
     async def reconnect(self) -> None:
         if self.ws is not None:
             await self.ws.stop()

@@ -33,6 +33,11 @@ class MarketDataFeed(Protocol):
         """The venue's own record of `candles` (consecutive closed candles, ascending), same open times."""
         ...
 
+    def stream_stats(self) -> dict[str, int]:
+        """The live connection's counters for the heartbeat (connects, reconnects, malformed and unknown
+        frames); empty for a feed without one."""
+        ...
+
     async def reconnect(self) -> None:
         """Drop and re-open the live connection (the runner asks when data went stale)."""
         ...

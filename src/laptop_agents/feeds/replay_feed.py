@@ -49,6 +49,9 @@ class ReplayFeed:
     async def backfill(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[Candle]:
         return [c for c in self._seen if start_ms <= c.ts < end_ms]
 
+    def stream_stats(self) -> dict[str, int]:
+        return {}
+
     async def confirm(self, symbol: str, interval: str, candles: list[Candle]) -> list[Candle]:
         return candles  # a replay's candles are the record
 

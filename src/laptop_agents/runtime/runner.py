@@ -137,8 +137,8 @@ class AsyncRunner:
 
     @property
     def errors(self) -> int:
-        """Errors so far: failed tasks and failed backfills (each retried)."""
-        return self._errors + self.market_data.backfill_errors
+        """Errors so far: failed tasks, failed backfills (each retried) and malformed frames skipped."""
+        return self._errors + self.market_data.backfill_errors + self.feed.stream_stats().get("malformed", 0)
 
     @property
     def md(self) -> MarketDataStats:
@@ -393,6 +393,7 @@ class AsyncRunner:
             "errors": self.errors,
             "candles": portfolio.candles,
             "gaps": self.md.gaps,
+            "stream": self.feed.stream_stats(),
         }
         if self.market_data.feed.confirms_candles:
             beat["confirmations"] = dict(self.market_data.confirmations)

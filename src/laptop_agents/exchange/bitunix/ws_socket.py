@@ -28,6 +28,8 @@ from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.retry import backoff_delays
 
 T = TypeVar("T")
+MALFORMED_REPORT_S = 60.0
+"""At most one `Error` per this long about malformed frames, however many arrive."""
 
 
 @dataclass
@@ -76,6 +78,8 @@ class ReconnectingSocket(Generic[T]):
         self._queue: asyncio.Queue[T] = asyncio.Queue(queue_size)
         self._task: asyncio.Task[None] | None = None
         self.stats = StreamStats()
+        self._reported_malformed = 0
+        self._malformed_said_at: float | None = None
         self.connected = asyncio.Event()
         self.last_error = ""
         self._stopping = False
@@ -221,18 +225,25 @@ class ReconnectingSocket(Generic[T]):
                 yield None
 
     def _malformed(self, raw: str | bytes) -> None:
-        """Counted, reported as a non-fatal `Error`, skipped: a bad frame never stops the stream."""
+        """Counted and skipped: a bad frame never stops the stream. The first is reported as a non-fatal
+        `Error` at once; a flood is summed up in one `Error` per `MALFORMED_REPORT_S` (the counts are in
+        the stream's stats, which the heartbeat shows), never one event per frame."""
         self.stats.malformed += 1
-        if self._on_event is not None:
-            text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
-            self._on_event(
-                Error(
-                    ts=self._clock.now_ms(),
-                    where=self.name,
-                    fatal=False,
-                    message=f"malformed frame skipped: {text[:80]!r}",
-                )
+        now = time.monotonic()
+        said = self._malformed_said_at
+        if said is not None and now - said < MALFORMED_REPORT_S:
+            return
+        text = raw if isinstance(raw, str) else raw.decode("utf-8", errors="replace")
+        new = self.stats.malformed - self._reported_malformed
+        self._reported_malformed, self._malformed_said_at = self.stats.malformed, now
+        if new == 1:
+            message = f"malformed frame skipped: {text[:80]!r}"
+        else:
+            message = (
+                f"{new} malformed frames skipped in the last {now - (said or now):.0f} s; the latest: {text[:80]!r}"
             )
+        if self._on_event is not None:
+            self._on_event(Error(ts=self._clock.now_ms(), where=self.name, fatal=False, message=message))
 
     def _emit_reconnected(self, attempt: int, lost_at: float, reason: str) -> None:
         if self._on_event is not None:
