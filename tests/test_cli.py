@@ -159,3 +159,17 @@ def test_reusing_a_run_id_is_refused(tmp_path: Path) -> None:
     )
     proc = la("run", "--source", "mock", "--set", "data.mock_candles=100", "--run-id", "r1", cwd=tmp_path)
     _assert_one_line_error(proc, "run.run_id", "already exists")
+
+
+def test_config_json_names_the_run_it_belongs_to(tmp_path: Path) -> None:
+    """Issue 14, item 14: a run started without --run-id saved `run_id: null` in its config.json."""
+    done = la("run", "--mode", "backtest", "--source", "mock", "--set", "data.mock_candles=300", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.name != "latest"]
+    assert orjson.loads((folder / "config.json").read_bytes())["run"]["run_id"] == folder.name
+
+
+def test_an_unknown_la_variable_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    done = la("run", "--mode", "backtest", "--source", "mock", cwd=tmp_path, env={"LA_NOSUCH": "1"})
+    _assert_one_line_error(done, "LA_NOSUCH", "LA_SECTION__KEY")
+    assert not (tmp_path / "runs").exists()

@@ -69,6 +69,13 @@ def test_unknown_section_in_environment_is_an_error() -> None:
         load_settings(environ={"LA_RISKK__RISK_PCT": "1"}, config_dir=CONFIG)
 
 
+def test_an_la_variable_that_is_no_setting_is_an_error_naming_it() -> None:
+    """Issue 14, item 14: `LA_NOSUCH=1` was silently ignored, although unknown keys are errors."""
+    with pytest.raises(ConfigError, match="environment LA_NOSUCH: not a setting; write it as LA_SECTION__KEY"):
+        load_settings(environ={"LA_NOSUCH": "1"}, config_dir=CONFIG)
+    load_settings(environ={"LA_CONFIG_DIR": str(CONFIG), "LA_CRASH_AT": ""}, config_dir=CONFIG)  # not settings
+
+
 def test_environment_values_are_parsed_as_json_when_possible() -> None:
     s = load_settings(
         environ={"LA_DATA__SORT": "true", "LA_DATA__SYMBOL": "ETHUSDT", "LA_RUN__SEED": "7"}, config_dir=CONFIG

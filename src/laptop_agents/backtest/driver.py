@@ -102,6 +102,8 @@ def run_backtest(
     on_candle_hook: Callable[[Candle], None] | None = None,
 ) -> BacktestResult:
     """Run a backtest into `folder`. Raises `LaptopAgentsError` for bad data after recording it."""
+    if settings.run.run_id != folder.run_id:  # config.json names the run it belongs to, never `null`
+        settings = settings.model_copy(update={"run": settings.run.model_copy(update={"run_id": folder.run_id})})
     folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
     run = RunArtifacts(settings, folder, wall_clock, durable=False)
     symbol = settings.data.symbol

@@ -22,6 +22,8 @@ from laptop_agents.config.models import Settings
 from laptop_agents.core.errors import ConfigError
 
 ENV_PREFIX = "LA_"
+ENV_OTHERS = frozenset({"LA_CONFIG_DIR", "LA_CRASH_AT"})
+"""The `LA_` variables that are not settings: where config/ is, and the crash-test hook."""
 _REDACTED = "***"
 
 
@@ -218,7 +220,13 @@ def _env_layer(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
     flat: dict[str, Any] = {}
     errors: list[str] = []
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
+        if not name.startswith(ENV_PREFIX) or name in ENV_OTHERS:
+            continue
+        if "__" not in name:
+            errors.append(
+                f"environment {name}: not a setting; write it as LA_SECTION__KEY (e.g. LA_RISK__RISK_PCT=0.5), "
+                "or unset it"
+            )
             continue
         parts = name[len(ENV_PREFIX) :].lower().split("__")
         if any(not p for p in parts):

@@ -250,6 +250,8 @@ async def serve_session(
     if venue is not None:  # the books start from the exchange account's balance
         broker = settings.broker.model_copy(update={"starting_balance": venue.starting_balance})
         settings = settings.model_copy(update={"broker": broker})
+    if settings.run.run_id != folder.run_id:  # config.json names the run it belongs to, never `null`
+        settings = settings.model_copy(update={"run": settings.run.model_copy(update={"run_id": folder.run_id})})
     if checkpoint is None:
         folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
     run = RunArtifacts(settings, folder, wall, durable=True, resume=checkpoint)
