@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -249,3 +250,70 @@ async def test_a_liquidation_while_the_daemon_is_down_is_booked_on_resume_and_no
     assert not [e for e in reconciled if e["action"] in ("adopted", "adjusted", "closed_in_books")], reconciled
     trades_csv = (folder / "trades.csv").read_text().splitlines()
     assert sum(1 for row in trades_csv[1:] if row.split(",")[0] == str(opened["trade_id"])) == 1
+
+
+def start(tmp_path: Path, *args: str) -> Any:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITUNIX_", "LA_"))}
+    command = [str(LA)] if LA.exists() else [sys.executable, "-m", "laptop_agents.cli"]
+    return asyncio.create_subprocess_exec(
+        *command, "run", "--mode", "live-exchange", "--confirm-live", "--config", str(tmp_path / "live.json"),
+        *args, cwd=tmp_path, env={**base, **KEYS},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def test_a_second_sigterm_exits_at_once_and_the_resume_settles_the_order(
+    tmp_path: Path, sim: SimExchange
+) -> None:
+    """Issue 14, item 15: the first SIGTERM waits for the send in flight (3 s here); a second one exits
+    now, leaving the journal as it is; the next start looks the order up and sends nothing twice."""
+    write_config(tmp_path, sim)
+    sim.faults.update({"slow_path": "/trade/place_order", "slow_path_ms": 3_000})
+    proc = await start(tmp_path, "--run-id", "s", "--duration", "120")
+    try:
+        await eventually(lambda: sim.faults.counts.get("slow_path", 0) >= 1, within_s=60, what="a placement")
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.sleep(0.5)
+        started = asyncio.get_running_loop().time()
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 10)
+        took = asyncio.get_running_loop().time() - started
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err.decode()
+    assert took < 1.5, f"the second signal took {took:.1f} s"
+    assert "second SIGTERM: exiting now" in err.decode()
+    sim.faults.update({"slow_path": ""})
+    code, _, err2 = await la(tmp_path, "--resume", "s", "--duration", "6")
+    assert code == 0, err2
+    final: dict[object, object] = {}
+    for record in journal(tmp_path / "runs" / "s"):
+        if record["op"] == "move":
+            final[record["client_id"]] = record["state"]
+    account = sim.ledger.accounts[KEY]
+    for cid, state in final.items():
+        placed = sum(1 for o in account.orders.values() if o.client_id == cid)
+        assert placed == (0 if state in ("REJECTED", "NOT_FOUND") else 1), (cid, state)
+    assert "SENT" not in final.values() and "UNKNOWN" not in final.values()
+
+
+async def test_sigterm_during_the_preflight_stops_cleanly_once_started(tmp_path: Path, sim: SimExchange) -> None:
+    """Issue 14, item 15: before, the handlers were installed only once the runner ran, so a SIGTERM
+    during the preflight or the warm-up killed the process with no record."""
+    write_config(tmp_path, sim)
+    sim.faults.update({"slow_path": "/futures/account", "slow_path_ms": 2_000})
+    proc = await start(tmp_path, "--run-id", "p", "--duration", "120")
+    try:
+        await eventually(lambda: sim.faults.counts.get("slow_path", 0) >= 1, within_s=60, what="the preflight")
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.returncode == 0, err.decode()
+    assert "SIGTERM received while starting" in err.decode()
+    assert "Live-exchange session (signal SIGTERM)" in out.decode()
+    events = [orjson.loads(x) for x in (tmp_path / "runs" / "p" / "events.jsonl").read_bytes().splitlines()]
+    assert events[-1]["event"] == "RunFinished" and events[-1]["status"] == "stopped"
+    assert not sim.requests_to("/trade/place_order")  # it stopped before it traded

@@ -29,6 +29,7 @@ from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.runner import AsyncRunner
+from laptop_agents.runtime.signals import SignalGate
 
 CRASH_ENV = "LA_CRASH_AT"
 
@@ -51,7 +52,7 @@ async def run_live_exchange(
     ws_public = exchange.ws_public_url or BITUNIX_WS_PUBLIC_URL
     ws_private = exchange.ws_private_url or BITUNIX_WS_PRIVATE_URL
     crash = CrashPoints(os.environ.get(CRASH_ENV))
-    with RunLock(folder.path):
+    with RunLock(folder.path), SignalGate(install=install_signals) as signals:  # from before the preflight on
         checkpoint = prepare_resume(folder, "live-exchange") if resume else None
         limiter = RateLimiter(exchange.rate_limit_per_s, exchange.rate_limit_burst)
         async with default_session(exchange.request_timeout_s) as http:
@@ -98,7 +99,7 @@ async def run_live_exchange(
                         confirm_candles=exchange.confirm_candles != "off",
                     ),
                     f"bitunix {rest_url}",
-                    install_signals,
+                    signals,
                     on_runner,
                     checkpoint,
                     venue=venue,

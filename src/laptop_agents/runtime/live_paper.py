@@ -9,10 +9,7 @@ the candles after it are processed once, in order (the gap since the checkpoint 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import signal
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -43,6 +40,7 @@ from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.runner import AsyncRunner, RunnerSettings, Service
+from laptop_agents.runtime.signals import SignalGate
 from laptop_agents.strategy.registry import reads_funding
 
 FeedFactory = Callable[[RateLimiter, Callable[[Event], None]], MarketDataFeed]
@@ -188,12 +186,12 @@ async def run_session(
     Holds the run folder's lock for the whole session: a second daemon on the same folder is refused
     before it touches anything. `on_start` is called once the lock is held (the CLI announces then).
     """
-    with RunLock(folder.path):
+    with RunLock(folder.path), SignalGate(install=install_signals) as signals:
         checkpoint = prepare_resume(folder, "live-paper") if resume else None
         if on_start is not None:
             on_start()
         return await serve_session(
-            settings, folder, wall_clock, feed_factory, source, install_signals, on_runner, checkpoint, changes=changes
+            settings, folder, wall_clock, feed_factory, source, signals, on_runner, checkpoint, changes=changes
         )
 
 
@@ -234,7 +232,7 @@ async def serve_session(
     wall: Clock,
     feed_factory: FeedFactory,
     source: str,
-    install_signals: bool,
+    signals: SignalGate,
     on_runner: Callable[[AsyncRunner], None] | None,
     checkpoint: dict[str, Any] | None,
     *,
@@ -336,7 +334,8 @@ async def serve_session(
             log.emit(event)
         await venue.start(portfolio, runner)
         runner.write_checkpoint()  # from the first moment on, a crash can be resumed
-    reason = await _run_with_signals(runner, install_signals)
+    signals.attach(runner, flush=log.flush)  # a signal that came during the start-up stops it now
+    reason = await runner.run()
     if bars is not None:
         bars.flush()
     final_equity = portfolio.equity()
@@ -415,22 +414,6 @@ def _announce_resume(portfolio: Portfolio, runner: AsyncRunner, checkpoint: dict
                 position_qty=None if position is None else position.qty,
             )
         )
-
-
-async def _run_with_signals(runner: AsyncRunner, install: bool) -> str:
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGTERM, signal.SIGINT)
-    if install:
-        for sig in signals:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, runner.stop, f"signal {sig.name}")
-    try:
-        return await runner.run()
-    finally:
-        if install:
-            for sig in signals:
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.remove_signal_handler(sig)
 
 
 def _stale_after_s(settings: Settings) -> float:
