@@ -19,8 +19,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             written = os.write(fd, view)
             view = view[written:]
         os.fsync(fd)
-    finally:
+    except BaseException:  # a full disk (ENOSPC) or an I/O error: the old file stays, no temp file is left
         os.close(fd)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    os.close(fd)
     try:
         os.replace(tmp, path)
     except BaseException:

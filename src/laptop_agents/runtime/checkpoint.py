@@ -8,6 +8,7 @@ A file that does not parse, fails its checksum or has an unknown schema is refus
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,45 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if doc.get("checksum") != _checksum(payload):
         raise CheckpointError(f"checkpoint {path} fails its checksum (torn or edited){fallback}")
     return payload
+
+
+CHECKPOINT_RETRY_S = 10.0
+"""While checkpoints fail (a full disk), one more try at most this often."""
+
+
+class CheckpointWriter:
+    """`state.json` for a live session. A write that fails (ENOSPC, EIO) keeps the previous checkpoint
+    (and `.prev`) as they were and leaves no temp file; the session is told (`error`), and the next try
+    waits `CHECKPOINT_RETRY_S` (monotonic), so a full disk is not hammered."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.error: str | None = None
+        self.failing_since: float | None = None
+        self._next_try = 0.0
+
+    def retry_due(self) -> bool:
+        return self.error is None or time.monotonic() >= self._next_try
+
+    def write(self, payload: dict[str, Any]) -> int | None:
+        """Bytes written, or None when the write failed (see `error`)."""
+        try:
+            size = write_checkpoint(self.path, payload)
+        except OSError as exc:
+            now = time.monotonic()
+            self.error = f"{exc.strerror or exc} ({self.path.name})"
+            self.failing_since = self.failing_since if self.failing_since is not None else now
+            self._next_try = now + CHECKPOINT_RETRY_S
+            return None
+        self.error = None
+        self.failing_since = None
+        return size
+
+    def status(self) -> dict[str, Any]:
+        """For the heartbeat."""
+        since = self.failing_since
+        return {
+            "ok": self.error is None,
+            "error": self.error,
+            "failing_for_s": None if since is None else round(time.monotonic() - since, 1),
+        }

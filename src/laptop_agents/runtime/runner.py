@@ -32,7 +32,7 @@ from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.runtime.atomic import atomic_write_bytes
-from laptop_agents.runtime.checkpoint import write_checkpoint
+from laptop_agents.runtime.checkpoint import CHECKPOINT_RETRY_S, CheckpointWriter
 from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.event_log import EventLog
 from laptop_agents.runtime.kill_switch import KILL_POLL_S, KillSwitchWatch
@@ -40,6 +40,7 @@ from laptop_agents.runtime.market_data_task import MarketDataTask
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.symbol_pipe import MarketDataStats, SymbolPipe
 
+HALT_CHECKPOINT = "checkpoint"
 RunnerState = Literal["starting", "running", "degraded", "halted", "stopping", "stopped"]
 
 
@@ -123,6 +124,7 @@ class AsyncRunner:
         self._heartbeat_seq = 0
         self._artifacts = artifacts
         self._last_checkpoint = time.monotonic()
+        self.checkpoints = CheckpointWriter(folder.state)
         self.kill = KillSwitchWatch(folder.path, portfolio, emit=log_.emit, ts=self._ts)
         """The operator's kill switch (`<run>/KILL`): entries halted while the session goes on."""
         self._flatten_pending = False
@@ -247,7 +249,7 @@ class AsyncRunner:
         while True:
             await asyncio.sleep(min(self.settings.checkpoint_interval_s, 1.0))
             due = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_s
-            if due or self._fills != self._last_checkpoint_fills:
+            if (due or self._fills != self._last_checkpoint_fills) and self.checkpoints.retry_due():
                 self.write_checkpoint()
 
     async def _staleness(self) -> None:
@@ -344,9 +346,22 @@ class AsyncRunner:
         }
 
     def write_checkpoint(self) -> None:
+        """A failed write (a full disk) keeps the last good checkpoint, halts entries (`checkpoint`) and
+        says so once (an `Error`, the heartbeat's `checkpoint` block); the next success lifts the halt."""
         if self.core_failed is not None:
             return  # the last checkpoint before the failure is the one a resume must start from
-        size = write_checkpoint(self.folder.state, self.snapshot())
+        failing = self.checkpoints.error is not None
+        size = self.checkpoints.write(self.snapshot())
+        if size is None:
+            if not failing:
+                detail = f"checkpoint failed: {self.checkpoints.error}; entries halted until one succeeds"
+                self.portfolio.halt(HALT_CHECKPOINT, detail)
+                self.log.emit(Error(ts=self._ts(), symbol=self.portfolio.label, where="checkpoint", fatal=False,
+                                    message=f"{detail} (retried every {CHECKPOINT_RETRY_S:g} s)"))  # fmt: skip
+            return
+        if failing:
+            for core in self.portfolio:
+                core.halts.pop(HALT_CHECKPOINT, None)
         self._last_checkpoint = time.monotonic()
         self._last_checkpoint_fills = self._fills
         self.log.emit(
@@ -394,12 +409,14 @@ class AsyncRunner:
             "candles": portfolio.candles,
             "gaps": self.md.gaps,
             "stream": self.feed.stream_stats(),
+            "checkpoint": self.checkpoints.status(),
         }
         if self.market_data.feed.confirms_candles:
             beat["confirmations"] = dict(self.market_data.confirmations)
         for service in self.services:
             beat[service.name] = service.status()
-        atomic_write_bytes(self.folder.path / "heartbeat.json", orjson.dumps(beat, option=orjson.OPT_INDENT_2))
+        with contextlib.suppress(OSError):  # a full disk: this beat is lost (the watchdog sees its age), not the loop
+            atomic_write_bytes(self.folder.path / "heartbeat.json", orjson.dumps(beat, option=orjson.OPT_INDENT_2))
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]], stopper: asyncio.Task[bool]) -> None:
         cores = [t for t in tasks if t.get_name().startswith("core:")]
