@@ -26,7 +26,7 @@ import orjson
 
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.events import CheckpointSaved, DataStale, Error
+from laptop_agents.core.events import CheckpointSaved, Error
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
@@ -38,6 +38,7 @@ from laptop_agents.runtime.event_log import EventLog
 from laptop_agents.runtime.kill_switch import KILL_POLL_S, KillSwitchWatch
 from laptop_agents.runtime.market_data_task import MarketDataTask
 from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runtime.staleness import StalenessGuard
 from laptop_agents.runtime.symbol_pipe import MarketDataStats, SymbolPipe
 
 HALT_CHECKPOINT = "checkpoint"
@@ -114,17 +115,18 @@ class AsyncRunner:
             backfill_retry_s=settings.backfill_retry_s,
             halt_while_backfilling=settings.halt_entries_while_backfilling,
             crash=crash,
-            on_fresh=self._fresh,
+            on_fresh=lambda pipe: self.staleness.fresh(pipe),
             on_failed=self._task_failed,
         )
         self._stop = asyncio.Event()
-        self._last_reconnect = time.monotonic()
         self._last_checkpoint_fills = 0
         self._fills = 0
         self._heartbeat_seq = 0
         self._artifacts = artifacts
         self._last_checkpoint = time.monotonic()
         self.checkpoints = CheckpointWriter(folder.state)
+        self.staleness = StalenessGuard(self.pipes, threshold_s=settings.stale_after_s, feed=feed, emit=log_.emit,
+                                        ts=self._ts)  # fmt: skip
         self.kill = KillSwitchWatch(folder.path, portfolio, emit=log_.emit, ts=self._ts)
         """The operator's kill switch (`<run>/KILL`): entries halted while the session goes on."""
         self._flatten_pending = False
@@ -188,7 +190,7 @@ class AsyncRunner:
         tasks += [
             asyncio.create_task(self._heartbeat(), name="heartbeat"),
             asyncio.create_task(self._checkpoint(), name="checkpoint"),
-            asyncio.create_task(self._staleness(), name="staleness"),
+            asyncio.create_task(self.staleness.run(), name="staleness"),
             asyncio.create_task(self._kill_switch(), name="kill_switch"),
         ]
         if self.settings.duration_s is not None:
@@ -251,50 +253,6 @@ class AsyncRunner:
             due = time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_interval_s
             if (due or self._fills != self._last_checkpoint_fills) and self.checkpoints.retry_due():
                 self.write_checkpoint()
-
-    async def _staleness(self) -> None:
-        """A symbol without a closed candle for `stale_after_s` halts its entries (exits keep working) and
-        the socket is re-opened, again every `stale_after_s` while any symbol stays stale."""
-        threshold = self.settings.stale_after_s
-        while True:
-            await asyncio.sleep(min(1.0, threshold / 4))
-            now = time.monotonic()
-            for pipe in self.pipes.values():
-                age = now - pipe.last_fresh
-                if not pipe.stale and age > threshold:
-                    pipe.stale = True
-                    self.state = "degraded"
-                    pipe.core.halts["data_stale"] = f"no closed candle for {age:.0f} s"
-                    self.log.emit(
-                        DataStale(
-                            ts=self._ts(),
-                            symbol=pipe.symbol,
-                            age_ms=int(age * 1000),
-                            threshold_ms=int(threshold * 1000),
-                            cleared=False,
-                        )
-                    )
-            stale = any(pipe.stale for pipe in self.pipes.values())
-            if stale and now - self._last_reconnect > threshold:
-                self._last_reconnect = now
-                await self.feed.reconnect()
-
-    def _fresh(self, pipe: SymbolPipe) -> None:
-        pipe.last_fresh = time.monotonic()
-        if pipe.stale:
-            pipe.stale = False
-            pipe.core.halts.pop("data_stale", None)
-            if not any(p.stale for p in self.pipes.values()):
-                self.state = "running"
-            self.log.emit(
-                DataStale(
-                    ts=self._ts(),
-                    symbol=pipe.symbol,
-                    age_ms=0,
-                    threshold_ms=int(self.settings.stale_after_s * 1000),
-                    cleared=True,
-                )
-            )
 
     async def _kill_switch(self) -> None:
         while True:  # polling a file: there is no event to await, and the task never ends the session
