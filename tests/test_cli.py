@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,91 @@ def test_an_unknown_la_variable_is_refused_before_anything_is_written(tmp_path: 
     done = la("run", "--mode", "backtest", "--source", "mock", cwd=tmp_path, env={"LA_NOSUCH": "1"})
     _assert_one_line_error(done, "LA_NOSUCH", "LA_SECTION__KEY")
     assert not (tmp_path / "runs").exists()
+
+
+BOOM = """
+from laptop_agents.strategy.base import BaseStrategy
+from laptop_agents.core.orders import EntryIntent
+
+
+class Boom(BaseStrategy):
+    name = "boom"
+
+    def __init__(self, params, *, emit, symbol):
+        self.seen = 0
+
+    def on_candle(self, candle, position):
+        self.seen += 1
+        if self.seen == 40:
+            raise ZeroDivisionError("the strategy divided by zero")
+        return []
+
+
+class Bare(Boom):
+    name = "bare"
+
+    def on_candle(self, candle, position):
+        self.seen += 1
+        return EntryIntent(side="long", stop_distance=100.0, setup="x", reason="y") if self.seen == 40 else []
+"""
+
+
+@pytest.mark.parametrize(
+    ("strategy", "fragments"),
+    [
+        ("userstrat:Boom", ("strategy boom raised on the BTCUSDT candle at", "ZeroDivisionError", "traceback.txt")),
+        ("userstrat:Bare", ("strategy bare returned EntryIntent(", "must return a list (or tuple)")),
+    ],
+)
+def test_a_strategy_that_raises_or_returns_no_intents_ends_the_run_failed_in_one_line(
+    tmp_path: Path, strategy: str, fragments: tuple[str, ...]
+) -> None:
+    """Issue 14, item 11: a raising strategy printed a traceback and left a run folder with only
+    `RunStarted`; one that returned a bare intent was silently ignored."""
+    (tmp_path / "userstrat.py").write_text(BOOM)
+    done = la("run", "--mode", "backtest", "--strategy", strategy, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr
+    assert all(f in done.stderr for f in fragments), done.stderr
+    (folder,) = [p for p in (tmp_path / "runs").iterdir() if p.name != "latest"]
+    events = [orjson.loads(line) for line in (folder / "events.jsonl").read_bytes().splitlines()]
+    assert [e["event"] for e in events][-2:] == ["Error", "RunFinished"] and events[-1]["status"] == "failed"
+    assert events[-2]["where"] == "strategy"
+    if strategy.endswith("Boom"):
+        assert "the strategy divided by zero" in (folder / "traceback.txt").read_text()
+
+
+def test_a_csv_with_a_wrong_header_creates_no_run_folder(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,c\n1,2,3\n")
+    done = la("run", "--mode", "backtest", "--source", f"csv:{bad}", cwd=tmp_path)
+    _assert_one_line_error(done, "header lacks ts")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_exchange_url_that_is_no_url_is_refused_at_config_time(tmp_path: Path) -> None:
+    done = la("run", "--mode", "live-paper", "--set", 'exchange.rest_url="nonsense"', cwd=tmp_path)
+    _assert_one_line_error(done, "exchange.rest_url", "must start with http:// or https://")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_an_unreachable_exchange_ends_the_run_failed_without_a_leak_warning(tmp_path: Path) -> None:
+    """Before: the error line was followed by aiohttp's `Unclosed client session` warning, and the run's
+    events stopped at `RunStarted`."""
+    done = la("run", "--mode", "live-paper", "--run-id", "u", "--set", 'exchange.rest_url="http://127.0.0.1:9"',
+              "--set", 'exchange.ws_public_url="ws://127.0.0.1:9/public/"', cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Unclosed" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "Cannot connect to host 127.0.0.1:9" in done.stderr
+    events = [orjson.loads(line) for line in (tmp_path / "runs" / "u" / "events.jsonl").read_bytes().splitlines()]
+    assert events[-1]["event"] == "RunFinished" and events[-1]["status"] == "failed"
+
+
+def test_sim_exchange_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = la("sim-exchange", "--port", str(port), cwd=tmp_path, timeout=30)
+    _assert_one_line_error(done, f"--port {port}", "pick another port")

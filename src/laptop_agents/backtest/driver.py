@@ -8,16 +8,18 @@ they close), so memory stays flat however long the data is. On bad data the run 
 from __future__ import annotations
 
 import itertools
+import traceback
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 
 from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
-from laptop_agents.core.candle import INTERVAL_MS, Candle, interval_ms
+from laptop_agents.core.candle import INTERVAL_MS, Candle, interval_ms, utc_minute
 from laptop_agents.core.clock import Clock, SimClock
-from laptop_agents.core.errors import DataError, LaptopAgentsError
+from laptop_agents.core.errors import DataError, LaptopAgentsError, StrategyError
 from laptop_agents.core.events import (
     Error,
     Event,
@@ -34,6 +36,8 @@ from laptop_agents.feeds.sources import CandleSource
 from laptop_agents.runtime.artifacts import RunArtifacts, RunResult
 from laptop_agents.runtime.checkpoint import write_checkpoint
 from laptop_agents.runtime.run_folder import RunFolder
+
+TRACEBACK_FILE = "traceback.txt"
 
 BacktestResult = RunResult  # the name callers of run_backtest know
 
@@ -125,7 +129,7 @@ def run_backtest(
                 starting_balance=settings.broker.starting_balance,
             )
         )
-        _drive(core, stream, itertools.chain((first,), candles), SimClock(), on_candle_hook)
+        _drive(core, stream, itertools.chain((first,), candles), SimClock(), on_candle_hook, folder.path)
     except LaptopAgentsError as exc:
         error = exc
     finally:
@@ -152,7 +156,8 @@ def run_backtest(
     )
     message = str(error) if error is not None else None
     if error is not None:
-        emit(Error(ts=last_ts, symbol=symbol, where="market_data", message=str(error), fatal=True))
+        where = "strategy" if isinstance(error, StrategyError) else "market_data"
+        emit(Error(ts=last_ts, symbol=symbol, where=where, message=str(error), fatal=True))
     summary = run.summarise(
         ts=last_ts, status="failed" if error else "ok", candles=stream.count, final_equity=final_equity, error=message
     )
@@ -180,6 +185,7 @@ def _drive(
     candles: Iterable[Candle],
     clock: SimClock,
     hook: Callable[[Candle], None] | None,
+    folder: Path | None = None,
 ) -> None:
     sequencer = stream.sequencer
     accept = sequencer.accept
@@ -216,9 +222,26 @@ def _drive(
             on_candle(candle)
             if hook is not None:
                 hook(candle)
+    except LaptopAgentsError:
+        raise
+    except Exception as exc:  # the strategy's own code raised: one line, the traceback kept in the run folder
+        raise strategy_failure(core, last, exc, folder) from exc
     finally:
         sequencer.last = last
         stream.count = core.candles
+
+
+def strategy_failure(core: TradingCore, candle: Candle | None, exc: Exception, folder: Path | None) -> StrategyError:
+    """The one line a failing strategy gets (its name, the candle, the exception); the whole traceback
+    goes to `<run>/traceback.txt`."""
+    at = "-" if candle is None else utc_minute(candle.ts)
+    where = ""
+    if folder is not None:
+        (folder / TRACEBACK_FILE).write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        where = f" (traceback in {folder / TRACEBACK_FILE})"
+    return StrategyError(
+        f"strategy {core.strategy.name} raised on the {core.symbol} candle at {at}: {type(exc).__name__}: {exc}{where}"
+    )
 
 
 def _final_state(folder: RunFolder, core: TradingCore, seq: int, error: LaptopAgentsError | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -207,6 +208,22 @@ BITUNIX_WS_PUBLIC_URL = "wss://fapi.bitunix.com/public/"
 BITUNIX_WS_PRIVATE_URL = "wss://fapi.bitunix.com/private/"
 
 
+def _url(value: str | None, schemes: tuple[str, ...], example: str) -> str | None:
+    """A URL the clients can use, refused at config time rather than at the first request."""
+    if value is None:
+        return None
+    parsed = urlsplit(value)
+    if parsed.scheme not in schemes or not parsed.hostname:
+        raise ValueError(
+            f"{value!r} must start with {' or '.join(f'{x}://' for x in schemes)} and name a host, e.g. {example}"
+        )
+    try:
+        parsed.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"{value!r} has a port that is not a number, e.g. {example}") from None
+    return value
+
+
 class ExchangeConfig(_Section):
     name: Literal["bitunix"] = "bitunix"
     rest_url: str | None = Field(
@@ -221,6 +238,17 @@ class ExchangeConfig(_Section):
     leverage: int | None = Field(
         None, ge=1, le=125, description="live-exchange: leverage set on each symbol; none = ceil(risk.max_leverage)"
     )
+
+    @field_validator("rest_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _url(value, ("http", "https"), "http://127.0.0.1:18777 or https://fapi.bitunix.com")
+
+    @field_validator("ws_public_url", "ws_private_url")
+    @classmethod
+    def _ws_url(cls, value: str | None) -> str | None:
+        return _url(value, ("ws", "wss"), "ws://127.0.0.1:18777/public/ or wss://fapi.bitunix.com/public/")
+
     margin_mode: Literal["ISOLATION", "CROSS"] = Field(
         "ISOLATION", description="live-exchange: margin mode set on each symbol"
     )

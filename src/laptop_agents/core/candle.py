@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from laptop_agents.core.errors import CandleError
@@ -140,3 +141,8 @@ def find_gaps(candles: Iterable[Candle], step_ms: int) -> list[Gap]:
                 gaps.append(Gap(previous + step_ms, candle.ts - step_ms, missing))
         previous = candle.ts
     return gaps
+
+
+def utc_minute(ts_ms: int) -> str:
+    """A candle time as a message shows it: `2022-01-01 04:40 UTC`."""
+    return datetime.fromtimestamp(ts_ms / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")

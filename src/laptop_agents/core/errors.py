@@ -20,6 +20,11 @@ class LaptopAgentsError(Exception):
     """Root of every exception this package raises on purpose."""
 
 
+class StrategyError(LaptopAgentsError):
+    """A strategy raised, or returned something that is not a sequence of intents. The message names the
+    strategy, the candle and the exception, in one line."""
+
+
 class InputError(LaptopAgentsError, ValueError):
     """Bad input from the user. `str(exc)` is one line that names the field and the fix."""
 

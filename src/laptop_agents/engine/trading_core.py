@@ -22,7 +22,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from laptop_agents.core.candle import Candle
+from laptop_agents.core.candle import Candle, utc_minute
+from laptop_agents.core.errors import StrategyError
 from laptop_agents.core.events import Event, ExitReason, OrderRejected, PositionClosed
 from laptop_agents.core.ids import ClientOrderIds
 from laptop_agents.core.orders import CancelIntent, CloseIntent, EntryIntent, Intent
@@ -104,6 +105,12 @@ class TradingCore:
 
     def _carry_out(self, candle: Candle, intents: Sequence[Intent]) -> None:
         broker = self.broker
+        if not isinstance(intents, list | tuple):
+            raise StrategyError(
+                f"strategy {self.strategy.name} returned {intents!r:.80} on the {self.symbol} candle at "
+                f"{utc_minute(candle.ts)}: on_candle must return a list (or tuple) of EntryIntent, CloseIntent or "
+                "CancelIntent"
+            )
         for intent in intents:
             if type(intent) is CloseIntent:
                 trade = broker.close_market(ts=candle.ts, ref_price=candle.close, reason=intent.reason)
@@ -113,6 +120,11 @@ class TradingCore:
                 self._cancel_resting(candle.ts, intent.reason, intent.client_order_id)
             elif isinstance(intent, EntryIntent):
                 self._enter(candle, intent)
+            else:
+                raise StrategyError(
+                    f"strategy {self.strategy.name} returned {intent!r:.80} on the {self.symbol} candle at "
+                    f"{utc_minute(candle.ts)}: expected EntryIntent, CloseIntent or CancelIntent items"
+                )
 
     def _cancel_resting(self, ts: int, reason: str, client_order_id: str | None = None) -> None:
         """Cancel the resting entry `client_order_id`, or every one of this symbol when None."""

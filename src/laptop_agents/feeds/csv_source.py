@@ -28,6 +28,15 @@ class CsvCandles:
             raise DataError(f"data.source: file {path} not found; check the path (csv:PATH)")
         if not path.is_file():
             raise DataError(f"data.source: {path} is not a file")
+        self._check_header()  # before a run folder exists: a wrong file leaves nothing behind
+
+    def _check_header(self) -> None:
+        where = f"data.source {self.path}"
+        try:
+            with self.path.open(newline="", encoding="utf-8") as handle:
+                _header(where, csv.reader(handle))
+        except OSError as exc:
+            raise DataError(f"{where}: cannot open ({exc.strerror})") from None
 
     def describe(self) -> str:
         return f"csv:{self.path}"
@@ -40,19 +49,7 @@ class CsvCandles:
             raise DataError(f"{where}: cannot open ({exc.strerror})") from None
         with handle:
             reader = csv.reader(handle)
-            try:
-                header = next(reader, None)
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise DataError(f"{where} line 1: unreadable ({exc})") from None
-            if header is None:
-                raise DataError(f"{where}: the file is empty; expected a header ts,open,high,low,close,volume")
-            names = [h.strip().lower() for h in header]
-            missing = [c for c in COLUMNS if c not in names]
-            if missing:
-                raise DataError(
-                    f"{where} line 1: header lacks {', '.join(missing)}; expected "
-                    f"ts,open,high,low,close,volume (got {','.join(header)[:80]})"
-                )
+            names = _header(where, reader)
             i_ts, i_o, i_h, i_l, i_c, i_v = (names.index(c) for c in COLUMNS)
             width = max(i_ts, i_o, i_h, i_l, i_c, i_v) + 1
             line_no = 1
@@ -88,6 +85,24 @@ class CsvCandles:
                     yield candle
             except (csv.Error, UnicodeDecodeError) as exc:
                 raise DataError(f"{where} line {line_no + 1}: unreadable ({exc})") from None
+
+
+def _header(where: str, reader: Iterator[list[str]]) -> list[str]:
+    """The lower-cased column names of the header row; a `DataError` naming what is missing."""
+    try:
+        header = next(reader, None)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise DataError(f"{where} line 1: unreadable ({exc})") from None
+    if header is None:
+        raise DataError(f"{where}: the file is empty; expected a header ts,open,high,low,close,volume")
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise DataError(
+            f"{where} line 1: header lacks {', '.join(missing)}; expected "
+            f"ts,open,high,low,close,volume (got {','.join(header)[:80]})"
+        )
+    return names
 
 
 def _explain_row(where: str, line_no: int, row: list[str], idx: tuple[int, ...]) -> str:

@@ -19,8 +19,8 @@ from laptop_agents.config.loader import Change, redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock, VenueClock
-from laptop_agents.core.errors import CheckpointError
-from laptop_agents.core.events import ConfigChanged, Event, Fill, RunResumed, RunStarted
+from laptop_agents.core.errors import CheckpointError, LaptopAgentsError
+from laptop_agents.core.events import ConfigChanged, Error, Event, Fill, RunFinished, RunResumed, RunStarted
 from laptop_agents.engine.assembly import BrokerFactory, build_portfolio
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import restore_portfolio
@@ -310,30 +310,42 @@ async def serve_session(
     if on_runner is not None:
         on_runner(runner)
     strategy = portfolio.primary.strategy.name
-    if funding is not None:
-        await funding.refresh()  # before the warm-up, so the gate knows the rate from the first candle
-    if checkpoint is not None:
-        _announce_resume(portfolio, runner, checkpoint)
-        at = max((int(saved.get("last_candle_ts") or 0) for saved in checkpoint["symbols"].values()), default=0)
-        _record_changes(settings, folder, log.emit, changes, at=at)
-    else:
-        log.emit(
-            RunStarted(
-                ts=0,
-                symbol=portfolio.label,
-                mode=mode,
-                strategy=strategy,
-                source=source,
-                interval=interval,
-                starting_balance=settings.broker.starting_balance,
+    try:  # the start-up (funding, warm-up, the venue's reconciliation): a failure closes what it opened
+        if funding is not None:
+            await funding.refresh()  # before the warm-up, so the gate knows the rate from the first candle
+        if checkpoint is not None:
+            _announce_resume(portfolio, runner, checkpoint)
+            at = max((int(saved.get("last_candle_ts") or 0) for saved in checkpoint["symbols"].values()), default=0)
+            _record_changes(settings, folder, log.emit, changes, at=at)
+        else:
+            log.emit(
+                RunStarted(
+                    ts=0,
+                    symbol=portfolio.label,
+                    mode=mode,
+                    strategy=strategy,
+                    source=source,
+                    interval=interval,
+                    starting_balance=settings.broker.starting_balance,
+                )
             )
-        )
-        await runner.warm_up(portfolio.primary.strategy.warmup_candles())
-    if venue is not None:
-        for event in venue.opening_events():
-            log.emit(event)
-        await venue.start(portfolio, runner)
-        runner.write_checkpoint()  # from the first moment on, a crash can be resumed
+            await runner.warm_up(portfolio.primary.strategy.warmup_candles())
+        if venue is not None:
+            for event in venue.opening_events():
+                log.emit(event)
+            await venue.start(portfolio, runner)
+            runner.write_checkpoint()  # from the first moment on, a crash can be resumed
+    except BaseException as exc:
+        if isinstance(exc, Exception):  # not a cancellation: say what failed, and end the run's record
+            message = str(exc) if isinstance(exc, LaptopAgentsError) else f"{type(exc).__name__}: {exc}"
+            daemon_log.exception("start", exc)
+            log.emit(Error(ts=0, symbol=portfolio.label, where="start", message=message, fatal=True))
+            log.emit(RunFinished(ts=0, symbol=portfolio.label, status="failed", candles=portfolio.candles,
+                                 trades=0, final_equity=portfolio.equity(), error=message))  # fmt: skip
+        await feed.close()  # the runner never ran: nothing else closes the feed and the files
+        run.close()
+        daemon_log.close()
+        raise
     signals.attach(runner, flush=log.flush)  # a signal that came during the start-up stops it now
     reason = await runner.run()
     if bars is not None:

@@ -19,12 +19,11 @@ import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 import orjson
 
-from laptop_agents.core.candle import Candle
+from laptop_agents.core.candle import Candle, utc_minute
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.events import CheckpointSaved, Error
 from laptop_agents.engine.portfolio import Portfolio
@@ -218,8 +217,7 @@ class AsyncRunner:
         message = f"{type(exc).__name__}: {exc}"
         pipe = self.pipes.get(name.removeprefix("core:")) if name.startswith("core:") else None
         if pipe is not None and pipe.current_ts is not None:
-            at = datetime.fromtimestamp(pipe.current_ts / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
-            message = f"{message} (on the {pipe.symbol} candle at {at} UTC)"
+            message = f"{message} (on the {pipe.symbol} candle at {utc_minute(pipe.current_ts)})"
         if self.failure is None:
             self.failure, self.failed_task = message, name
         if self._on_exception is not None and exc is not None:

@@ -21,6 +21,7 @@ import orjson
 from aiohttp import web
 
 from laptop_agents.core.candle import Candle
+from laptop_agents.core.errors import InputError
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.signing import query_string_for_signing, sign
 from laptop_agents.exchange.bitunix.sim.admin_api import AdminApi
@@ -145,7 +146,15 @@ class SimExchange:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.config.host, self.config.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self._runner = None
+            raise InputError(
+                f"--port {self.config.port}: cannot listen on {self.config.host}:{self.config.port} "
+                f"({exc.strerror or exc}); pick another port, or --port 0 for a free one"
+            ) from None
         server = site._server
         assert server is not None
         assert hasattr(server, "sockets")
