@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -262,3 +263,40 @@ def test_sim_exchange_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> No
         port = busy.getsockname()[1]
         done = la("sim-exchange", "--port", str(port), cwd=tmp_path, timeout=30)
     _assert_one_line_error(done, f"--port {port}", "pick another port")
+
+
+def test_single_prints_the_decision_on_the_latest_candle_and_writes_nothing(tmp_path: Path) -> None:
+    """Issue 14, item 16: `--mode single` did not exist."""
+    done = la("run", "--mode", "single", "--strategy", "supervisor", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    (line,) = done.stdout.strip().splitlines()
+    assert line.startswith("BTCUSDT 1m supervisor: last closed candle 2022-02-01 05:31 UTC, close 38,544.00")
+    assert "order: sell 1.296 BTC limit at 38,551.54; once filled, stop 38,577.85, target 38,498.94" in line
+    quiet = la("run", "--mode", "single", cwd=tmp_path)
+    assert quiet.returncode == 0 and "no order" in quiet.stdout  # sma_atr has no signal on that candle
+    assert not (tmp_path / "runs").exists()
+
+
+async def test_single_fetches_the_latest_candles_from_the_exchange(tmp_path: Path) -> None:
+    from laptop_agents.exchange.bitunix.sim.server import SimExchange
+    from tests.exchange.conftest import bundled_candles, sim_config
+
+    async with SimExchange(sim_config(start_index=2000), {"BTCUSDT": bundled_candles()}) as sim:
+        await sim.hub.advance(4 * 60)
+        command = [str(LA)] if LA.exists() else [sys.executable, "-m", "laptop_agents.cli"]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LA_")} | {"LA_CONFIG_DIR": str(REPO / "config")}
+        proc = await asyncio.create_subprocess_exec(
+            *command, "run", "--mode", "single", "--set", f'exchange.rest_url="{sim.rest_url}"',
+            cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        newest = bundled_candles()[2000 + 58]  # the newest kline (candle 59) is the forming one: dropped
+    assert proc.returncode == 0, err.decode()
+    assert f"close {newest.close:,.2f}" in out.decode() and "last closed candle" in out.decode()
+
+
+def test_mode_live_is_live_paper_and_says_so_once(tmp_path: Path) -> None:
+    done = la("run", "--mode", "live", "--duration", "2", "--set", "exchange.sim_speed=1200", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("--mode live is live-paper") == 1
+    assert "Live-paper session (duration of 2 s reached)" in done.stdout

@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run laptop-agents. Config precedence: --set > env LA_SECTION__KEY > "
         "--config FILE > --profile NAME > config/default.json.",
     )
-    run.add_argument("--mode", help="backtest | live-paper | live-exchange | validate | selftest")
+    run.add_argument(
+        "--mode",
+        help="backtest | live-paper | live-exchange | validate | selftest | single (what the strategy would do now)",
+    )
     run.add_argument("--source", help="candles: csv:PATH (ts,open,high,low,close,volume) or mock")
     run.add_argument("--symbol", help="symbol, e.g. BTCUSDT")
     run.add_argument("--symbols", help="live-paper: several symbols on one account, e.g. BTCUSDT,ETHUSDT")
@@ -183,6 +186,9 @@ def _cli_values(args: argparse.Namespace) -> dict[str, object]:
         value = getattr(args, flag)
         if value is not None:
             cli[key] = value
+    if cli.get("run.mode") == "live":  # the plan's name for it
+        print("la: --mode live is live-paper (its old name): running live-paper", file=sys.stderr)
+        cli["run.mode"] = "live-paper"
     return cli
 
 
@@ -208,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
         sys.stdout.write(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
     configure_logging(level=settings.run.log_level, fmt=settings.run.log_format, clock=LiveClock())
-    if mode in ("backtest", "live-paper", "validate"):
+    if mode in ("backtest", "live-paper", "validate", "single"):
         from laptop_agents.strategy.registry import build_strategy
 
         # Build the strategy once before any run folder exists: a bad --strategy is one line, nothing written.
@@ -223,6 +229,11 @@ def _run(args: argparse.Namespace) -> int:
         return cli_live.live_exchange(
             settings, confirmed=args.confirm_live, preflight_only=args.preflight_only, resume=resume, changes=changes
         )
+    if mode == "single":
+        from laptop_agents.backtest.single import run_single
+
+        run_single(settings)
+        return EXIT_OK
     if mode == "validate":
         from laptop_agents.validate.command import run_validate
 

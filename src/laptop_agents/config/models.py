@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from laptop_agents.core.candle import INTERVAL_MS
 
-Mode = Literal["backtest", "live-paper", "live-exchange", "validate", "selftest"]
+Mode = Literal["backtest", "live-paper", "live-exchange", "validate", "selftest", "single"]
 MODES: tuple[str, ...] = ("backtest", "live-paper", "live-exchange", "validate", "selftest")
 
 
