@@ -40,6 +40,7 @@ from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.runner import AsyncRunner, RunnerSettings, Service
+from laptop_agents.runtime.sd_notify import SystemdNotifier
 from laptop_agents.runtime.signals import SignalGate
 from laptop_agents.strategy.registry import reads_funding
 
@@ -286,6 +287,7 @@ async def serve_session(
         state = run.checkpoint_state()
         return state if bars is None else {**state, "account_bars": bars.state()}
 
+    systemd = SystemdNotifier(status=lambda: runner.status_line())
     runner = AsyncRunner(
         RunnerSettings(
             interval=interval,
@@ -302,7 +304,7 @@ async def serve_session(
         folder=folder,
         wall_clock=wall,
         artifacts=artifacts,
-        services=[s for s in (funding, venue) if s is not None],
+        services=[s for s in (funding, venue, systemd) if s is not None],
         crash=crash,
         on_exception=daemon_log.exception,
     )
@@ -347,7 +349,11 @@ async def serve_session(
         daemon_log.close()
         raise
     signals.attach(runner, flush=log.flush)  # a signal that came during the start-up stops it now
-    reason = await runner.run()
+    systemd.ready()  # warmed up and reconciled: systemd counts the service as started from here
+    try:
+        reason = await runner.run()
+    finally:
+        systemd.close()
     if bars is not None:
         bars.flush()
     final_equity = portfolio.equity()

@@ -330,6 +330,12 @@ class AsyncRunner:
             )
         )
 
+    def status_line(self) -> str:
+        """The state in one line (systemd's STATUS=)."""
+        halts = self.portfolio.halted()
+        line = f"{self._reported_state()}: {self.portfolio.candles} candles, equity {self.portfolio.equity():,.2f}"
+        return line + (f", entries halted ({', '.join(halts)})" if halts else "")
+
     def _reported_state(self) -> RunnerState:
         """Stopping and stopped win; then stale data (degraded); then any entry halt (halted)."""
         if self.state in ("stopping", "stopped"):

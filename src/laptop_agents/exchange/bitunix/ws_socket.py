@@ -26,6 +26,7 @@ from laptop_agents.core.clock import Clock, LiveClock
 from laptop_agents.core.events import Error, Event, Reconnected
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.retry import backoff_delays
+from laptop_agents.runtime.tasks import cancel_and_wait
 
 T = TypeVar("T")
 MALFORMED_REPORT_S = 60.0
@@ -107,10 +108,8 @@ class ReconnectingSocket(Generic[T]):
     async def stop(self) -> None:
         self._stopping = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+            task, self._task = self._task, None
+            await cancel_and_wait(task)
             self.connection_lost()  # whatever was in flight when we hung up may be incomplete
         self.connected.clear()
 

@@ -28,6 +28,7 @@ from laptop_agents.exchange.bitunix.signing import sign_ws_login
 from laptop_agents.exchange.bitunix.sim import market_frames as frames
 from laptop_agents.exchange.bitunix.sim.market import Push, partial
 from laptop_agents.exchange.bitunix.wire import WS_INTERVALS, fmt
+from laptop_agents.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from laptop_agents.exchange.bitunix.sim.server import SimExchange
@@ -77,10 +78,7 @@ class StreamHub:
 
     async def stop(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks.clear()
         for conn in list(self.conns):
             conn.abort()
@@ -259,9 +257,7 @@ class StreamHub:
             await self._read(conn)
         finally:
             self.conns.discard(conn)
-            conn.sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await conn.sender
+            await cancel_and_wait(conn.sender)
         return ws
 
     async def _sender(self, conn: _Conn) -> None:
