@@ -89,3 +89,21 @@ def test_resume_and_duration_are_refused_outside_the_live_modes(tmp_path: Path) 
         refused = la(tmp_path, "run", "--mode", "backtest", *flags)
         assert refused.returncode == 2 and "is for the live modes" in refused.stderr, refused.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_table_after_a_resume_counts_the_whole_run(tmp_path: Path) -> None:
+    """Item 6: after a resume the table said "breaker never tripped" next to "entries refused: 4
+    circuit_breaker" (the trip was in the first session), and forgot the first session's gaps."""
+    first = la(tmp_path, "run", "--mode", "live-paper", "--run-id", "t", "--duration", "5", *FAST,
+               "--set", "circuit_breaker.max_consecutive_losses=1",
+               "--set", "circuit_breaker.reset_after_bars=0")  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    breaker_line = next(line for line in first.stdout.splitlines() if line.startswith("breaker"))
+    assert "never tripped" not in breaker_line, first.stdout  # the first session tripped it
+    resumed = la(tmp_path, "run", "--mode", "live-paper", "--resume", "t", "--duration", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    after = next(line for line in resumed.stdout.splitlines() if line.startswith("breaker"))
+    assert after == breaker_line, resumed.stdout  # the same trip, not "never tripped"
+    trades_line = next(line for line in resumed.stdout.splitlines() if line.startswith("trades"))
+    first_trades = next(line for line in first.stdout.splitlines() if line.startswith("trades"))
+    assert int(trades_line.split()[1]) >= int(first_trades.split()[1])

@@ -74,6 +74,8 @@ def result_table(
         ("speed", f"{speed:,.0f} candles/s ({elapsed_s:.2f} s)"),
         ("summary", shown_path),
     ]
+    if result.notes.resumes:  # a resumed run: the table counts every session, and says how many
+        rows.insert(3, ("sessions", result.notes.sessions_line()))
     width = max(len(k) for k, _ in rows)
     lines = [title, "─" * max(len(title), 60)]
     lines += [f"{k:<{width}}  {v}" for k, v in rows]

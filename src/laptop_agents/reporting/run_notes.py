@@ -9,6 +9,7 @@ from laptop_agents.core.events import (
     GapDetected,
     OrderRejected,
     PositionClosed,
+    RunResumed,
 )
 from laptop_agents.reporting.svg import fmt_ts
 
@@ -21,6 +22,9 @@ class RunNotes:
         self.gaps = 0
         self.missing = 0
         self.trades_by_symbol: dict[str, int] = {}
+        self.resumes: dict[int, int | None] = {}
+        """Each resume (by the checkpoint's event number, shared by its per-symbol `RunResumed`) → the last
+        candle before it (market time; None: before any candle)."""
 
     def on_event(self, event: Event) -> None:
         kind = type(event)
@@ -35,6 +39,9 @@ class RunNotes:
             self.trips.append(event)
         elif kind is CircuitBreakerReset:
             self.resets += 1
+        elif kind is RunResumed:
+            assert isinstance(event, RunResumed)
+            self.resumes.setdefault(event.from_event_seq, event.last_candle_ts)
         elif kind is GapDetected:
             assert isinstance(event, GapDetected)
             self.gaps += 1
@@ -52,6 +59,13 @@ class RunNotes:
         more = f", tripped {len(self.trips)}× and reset {self.resets}×" if len(self.trips) > 1 else ""
         after = "; stayed tripped to the end" if len(self.trips) > self.resets else ""
         return f"tripped {fmt_ts(first.ts)} UTC ({why}){more}{after}"
+
+    def sessions_line(self) -> str:
+        """The sessions a run was made of: where each resume took over."""
+        if not self.resumes:
+            return "one session"
+        at = ", ".join("before any candle" if ts is None else f"after {fmt_ts(ts)} UTC" for ts in self.resumes.values())
+        return f"{len(self.resumes) + 1} sessions: resumed {at}"
 
     def per_symbol_line(self, symbols: tuple[str, ...]) -> str:
         """Trades per symbol, for a run with several: " (BTCUSDT 4 · ETHUSDT 2)"; empty for one symbol."""

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.events import Event, RunFinished
+from laptop_agents.core.events import Event, RunFinished, parse_record
 from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.html_report import ReportData, write_summary_html
 from laptop_agents.reporting.metrics import RunSummary, summarise
@@ -77,11 +77,23 @@ class RunArtifacts:
         )
         self.notes = RunNotes()
         self.recent: deque[Event] = deque(maxlen=max(settings.run.report_recent_events, 1))
+        if resume is not None:  # the report counts the whole run: the sessions before this one too
+            self._replay_events()
         self.journal = JournalFile(folder.journal, durable=durable)
         self.log.subscribe(self.trades.on_event)
         self.log.subscribe(self.journal.on_event)
         self.log.subscribe(self.notes.on_event)
         self.log.subscribe(self.recent.append)
+
+    def _replay_events(self) -> None:
+        """Feed the run's events so far (the file is already cut back to the checkpoint) to the notes and
+        the recent-events list, so a resumed session's table and report are the whole run's."""
+        with self.folder.events.open("rb") as handle:
+            for line in handle:
+                if line.strip():
+                    event = parse_record(line).event
+                    self.notes.on_event(event)
+                    self.recent.append(event)
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Lengths and states of the derived files, for a live checkpoint (the event log adds its own)."""

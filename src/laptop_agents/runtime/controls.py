@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,7 +19,14 @@ from typing import Any
 
 import orjson
 
-from laptop_agents.runtime.kill_switch import HALT_KEY, clear_kill, operator_name, read_kill, set_kill
+from laptop_agents.runtime.kill_switch import (
+    HALT_KEY,
+    clear_kill,
+    operator_name,
+    read_kill,
+    request_stop,
+    set_kill,
+)
 from laptop_agents.runtime.lock import lock_holder
 
 POLL_S = 0.1
@@ -85,12 +93,16 @@ def stop(folder: Path, *, flatten: bool, terminate: bool, wait_s: float, shown: 
         if lock_holder(folder) != pid:
             lines.append(f"pid {pid} no longer holds the run's lock: nothing signalled")
             return Outcome(code, lines)
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except OSError as exc:
-            return Outcome(1, [*lines, f"could not signal pid {pid}: {exc.strerror}"])
+        request_stop(folder, by=operator_name())  # the graceful stop everywhere; the only one on Windows
+        how = "STOP file"
+        if sys.platform != "win32":
+            try:
+                os.kill(pid, signal.SIGTERM)
+                how = "SIGTERM"
+            except OSError as exc:
+                lines.append(f"could not signal pid {pid} ({exc.strerror}): it reads the STOP file instead")
         if _wait(lambda: lock_holder(folder) is None, max(wait_s, 30.0)):
-            lines.append(f"daemon stopped (pid {pid}, SIGTERM)")
+            lines.append(f"daemon stopped (pid {pid}, {how})")
         else:
             lines.append(f"SIGTERM sent to pid {pid}; it still holds the run's lock")
             code = 1

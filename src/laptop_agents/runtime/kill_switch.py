@@ -29,6 +29,9 @@ from laptop_agents.runtime.atomic import atomic_write_bytes
 
 KILL_FILE = "KILL"
 RESUME_FILE = "RESUME"
+STOP_FILE = "STOP"
+"""`la stop --terminate`'s request for the graceful stop where there is no SIGTERM to send (Windows);
+the daemon removes it and stops as it would on SIGTERM."""
 KILL_POLL_S = 0.25
 HALT_KEY = "kill_switch"
 
@@ -84,6 +87,20 @@ def clear_kill(folder: Path, *, by: str) -> bool:
     with contextlib.suppress(FileNotFoundError):
         (folder / KILL_FILE).unlink()
     return True
+
+
+def request_stop(folder: Path, *, by: str) -> None:
+    atomic_write_bytes(folder / STOP_FILE, orjson.dumps({"by": by}))
+
+
+def take_stop_request(folder: Path) -> str | None:
+    """Who asked for the stop through the STOP file (which is removed), or None."""
+    note = _read_json(folder / STOP_FILE)
+    if note is None:
+        return None
+    with contextlib.suppress(FileNotFoundError):
+        (folder / STOP_FILE).unlink()
+    return str(note.get("by") or "file")
 
 
 class KillSwitchWatch:

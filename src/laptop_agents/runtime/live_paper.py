@@ -36,6 +36,7 @@ from laptop_agents.runtime.atomic import atomic_write_bytes
 from laptop_agents.runtime.checkpoint import read_checkpoint
 from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.daemon_log import DaemonLog
+from laptop_agents.runtime.kill_switch import take_stop_request
 from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
@@ -253,6 +254,7 @@ async def serve_session(
         settings = settings.model_copy(update={"run": settings.run.model_copy(update={"run_id": folder.run_id})})
     if checkpoint is None:
         folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
+    take_stop_request(folder.path)  # a STOP left from before this process started is not for it
     run = RunArtifacts(settings, folder, wall, durable=True, resume=checkpoint)
     log = run.log
     daemon_log = DaemonLog(folder.path, level=settings.run.log_level, fmt=settings.run.log_format,
@@ -376,8 +378,8 @@ async def serve_session(
         source=source,
         first_ts=run.curves.first_ts,
         last_ts=run.curves.last_ts,
-        gaps=runner.md.gaps,
-        missing_candles=runner.md.backfilled,
+        gaps=run.notes.gaps,  # the whole run's, the sessions before a resume included
+        missing_candles=run.notes.missing,
         duplicates_dropped=runner.md.duplicates,
         events=log.seq,
         error=failed,

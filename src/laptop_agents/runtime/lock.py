@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
+import importlib
 import os
-import sys
 from pathlib import Path
+from types import ModuleType
 from typing import IO
 
 from laptop_agents.core.errors import InputError
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+WINDOWS_LOCK_OFFSET = 1 << 20
 
 
 class RunLock:
@@ -70,11 +78,14 @@ def lock_holder(folder: Path) -> int | None:
 
 
 def _lock(handle: IO[str]) -> None:
-    if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-        import msvcrt
-
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        import fcntl
-
+    """An exclusive, non-blocking lock on `handle`'s file; OSError when another process holds it."""
+    if fcntl is not None:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    msvcrt = importlib.import_module("msvcrt")  # Windows: no fcntl
+    here = handle.tell()
+    handle.seek(WINDOWS_LOCK_OFFSET)  # Windows' locks are mandatory: lock a byte past the pid, so it stays readable
+    try:
+        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+    finally:
+        handle.seek(here)

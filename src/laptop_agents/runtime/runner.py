@@ -34,7 +34,7 @@ from laptop_agents.runtime.atomic import atomic_write_bytes
 from laptop_agents.runtime.checkpoint import CHECKPOINT_RETRY_S, CheckpointWriter
 from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.event_log import EventLog
-from laptop_agents.runtime.kill_switch import KILL_POLL_S, KillSwitchWatch
+from laptop_agents.runtime.kill_switch import KILL_POLL_S, KillSwitchWatch, take_stop_request
 from laptop_agents.runtime.market_data_task import MarketDataTask
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.staleness import StalenessGuard
@@ -255,6 +255,9 @@ class AsyncRunner:
     async def _kill_switch(self) -> None:
         while True:  # polling a file: there is no event to await, and the task never ends the session
             self.check_kill_switch()
+            asked = take_stop_request(self.folder.path)
+            if asked is not None:
+                self.stop(f"stop requested by {asked} (STOP file)")
             await asyncio.sleep(KILL_POLL_S)
 
     def check_kill_switch(self) -> bool:

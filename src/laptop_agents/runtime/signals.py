@@ -8,8 +8,9 @@ escalates: the journal and the event log are already durable, so the process exi
 (128 + the signal's number) and the next start resumes from the last checkpoint, looking up any order
 whose answer it did not hear.
 
-Windows has neither SIGTERM handlers in asyncio nor `add_signal_handler`: there the KILL file and
-`la stop --terminate` are the graceful stop, and Ctrl-C is Python's KeyboardInterrupt.
+On Windows the event loop has no `add_signal_handler`: the handlers are installed with `signal.signal`
+and hand the signal to the loop thread-safely (Ctrl-C is SIGINT, Ctrl-Break SIGBREAK); there is no
+SIGTERM from outside, so `la stop --terminate` asks through the run's STOP file instead.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import os
 import signal
 import sys
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGBREAK") if hasattr(signal, name))
 
 
 class Stoppable(Protocol):
@@ -38,13 +39,18 @@ class SignalGate:
         """The stop asked for before the runner existed."""
         self.received = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._previous: dict[signal.Signals, Any] = {}
 
     def __enter__(self) -> SignalGate:
         if self._install:
-            self._loop = asyncio.get_running_loop()
+            loop = self._loop = asyncio.get_running_loop()
             for sig in STOP_SIGNALS:
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    self._loop.add_signal_handler(sig, self._on_signal, sig)
+                try:
+                    loop.add_signal_handler(sig, self._on_signal, sig)
+                except NotImplementedError:  # Windows' event loops: the plain handler, handed to the loop
+                    self._previous[sig] = signal.signal(sig, self._from_handler)
+                except (RuntimeError, ValueError):
+                    continue
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -52,7 +58,14 @@ class SignalGate:
             for sig in STOP_SIGNALS:
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     self._loop.remove_signal_handler(sig)
+            for sig, previous in self._previous.items():
+                signal.signal(sig, previous)
+            self._previous.clear()
             self._loop = None
+
+    def _from_handler(self, signum: int, _frame: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_signal, signal.Signals(signum))
 
     def attach(self, target: Stoppable, flush: Callable[[], None] | None = None) -> None:
         """The runner exists now: a stop asked for before is carried out at once."""
