@@ -300,3 +300,20 @@ def test_mode_live_is_live_paper_and_says_so_once(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("--mode live is live-paper") == 1
     assert "Live-paper session (duration of 2 s reached)" in done.stdout
+
+
+def test_python_dash_m_laptop_agents_is_la(tmp_path: Path) -> None:
+    """What Windows users run where the `la` script is not on PATH (`py -m laptop_agents ...`)."""
+    done = subprocess.run([sys.executable, "-m", "laptop_agents", "--version"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("la ")
+
+
+def test_the_powershell_script_runs_what_the_makefile_runs() -> None:
+    """scripts/la.ps1 cannot run here (no PowerShell); it must at least run the same steps as `make test`
+    and `make run`."""
+    make = (REPO / "Makefile").read_text()
+    ps1 = (REPO / "scripts" / "la.ps1").read_text()
+    for step in ("ruff check src tests bench scripts examples", "ruff format --check src tests bench scripts examples",
+                 "mypy --strict src", "pytest -q", "run --mode live-paper --duration 60"):  # fmt: skip
+        assert step in make and step in ps1, step

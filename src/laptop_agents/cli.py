@@ -186,9 +186,6 @@ def _cli_values(args: argparse.Namespace) -> dict[str, object]:
         value = getattr(args, flag)
         if value is not None:
             cli[key] = value
-    if cli.get("run.mode") == "live":  # the plan's name for it
-        print("la: --mode live is live-paper (its old name): running live-paper", file=sys.stderr)
-        cli["run.mode"] = "live-paper"
     return cli
 
 
@@ -199,6 +196,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.mode == "live":  # the plan's name for it
+        print("la: --mode live is live-paper (its old name): running live-paper", file=sys.stderr)
+        args.mode = "live-paper"
     settings = _settings(args)
     mode = settings.run.mode
     resume: str | None = None

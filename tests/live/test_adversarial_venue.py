@@ -582,3 +582,15 @@ async def test_a_cancel_that_comes_after_the_fill_books_the_position_with_its_st
     assert position is not None and position.qty == pytest.approx(0.05)
     assert position.stop == pytest.approx(position.entry_price - 300.0, abs=1.0)
     assert live.sim.ledger.accounts[KEY].tpsl.pending  # the venue's stop rests under it
+
+
+async def test_an_entry_queued_before_the_kill_switch_is_not_sent(live: LiveHarness) -> None:
+    """Review finding: a resumed run re-queued its unsent entry intents and sent them although its KILL
+    was set (only the decision's age was checked before the send)."""
+    assert live.venue is not None
+    live.venue.halts.setdefault(SYMBOL, {})["kill_switch"] = "kill switch (cli, by test)"
+    assert live.enter("la-e-000001", 0.01)  # decided before the switch: in the journal, queued
+    await live.send_queued()
+    assert live.placements() == []
+    assert live.venue.journal.orders["la-e-000001"].state == "REJECTED"
+    assert live.of(OrderRejected)[-1].reason == "kill_switch"

@@ -54,3 +54,20 @@ async def test_a_requested_stop_halts_entries_while_the_queue_drains(tmp_path: P
     await asyncio.wait_for(session, 30)
     opened_after = sum(b'"event":"PositionOpened"' in line for line in folder.events.read_bytes().splitlines())
     assert opened_after == opened_before
+
+
+async def test_an_unreadable_kill_file_still_halts_and_never_crashes_the_session(tmp_path: Path) -> None:
+    """Review finding: a KILL written 0600 by another user (`sudo la stop`) raised PermissionError in the
+    kill-switch task and ended the session. Unreadable here: a folder where the file belongs (we run as
+    root, who can read any file)."""
+    s = settings("circuit_breaker.enabled=false", "data.stale_after_intervals=1000")
+    folder = RunFolder.create(tmp_path, "u")
+    session, runner = await start_replay(s, folder, bundled_candles()[:3_000], speed=30_000)
+    await eventually(lambda: runner.core.candles > 50, what="candles")
+    (folder.path / "KILL").mkdir()
+    assert runner.check_kill_switch()
+    assert "kill_switch" in runner.core.halts
+    await asyncio.sleep(0.3)  # the polling task meets it too
+    assert not session.done()
+    runner.stop("test done")
+    await asyncio.wait_for(session, 30)

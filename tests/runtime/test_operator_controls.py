@@ -265,3 +265,46 @@ def test_every_command_takes_a_run_id_a_path_or_latest_and_refuses_a_wrong_one_i
     assert "no run 'mian'" in wrong.stderr and "run id" in wrong.stderr
     missing = la(tmp_path, "watchdog", "mian")
     assert missing.returncode == 2 and missing.stdout.startswith("MISSING")  # not started yet: MISSING
+
+
+def _hold_lock(run: Path, pid_text: str) -> Any:
+    import fcntl
+
+    handle = (run / ".lock").open("a+")
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    handle.seek(0)
+    handle.truncate()
+    handle.write(pid_text)
+    handle.flush()
+    return handle
+
+
+def test_a_held_lock_without_a_pid_is_never_signalled_as_pid_minus_one(tmp_path: Path) -> None:
+    """Review finding: a lock held before its pid is written read as -1, and `os.kill(-1, SIGTERM)` signals
+    every process the user may signal. Now nothing is signalled; the STOP file asks instead."""
+    run = tmp_path / "runs" / "early"
+    run.mkdir(parents=True)
+    (run / "events.jsonl").write_text("")
+    handle = _hold_lock(run, "")
+    try:
+        done = la(tmp_path, "stop", "early", "--terminate", "--wait", "1")
+        assert done.returncode == 1  # the daemon never confirmed: said so
+        assert (run / "STOP").exists()  # asked the graceful way, signalled nothing
+    finally:
+        handle.close()
+
+
+def test_watchdog_says_starting_while_the_lock_holder_has_not_written_its_heartbeat(tmp_path: Path) -> None:
+    """Review finding: a resume replaying its events (or warming up) still shows the last session's
+    heartbeat; the watchdog called it STALE and restarted a daemon that was only starting."""
+    run = tmp_path / "runs" / "slow"
+    run.mkdir(parents=True)
+    (run / "heartbeat.json").write_bytes(orjson.dumps({"pid": 1, "wall_ts": 0, "state": "stopped", "run_id": "slow"}))
+    handle = _hold_lock(run, str(os.getpid()))
+    try:
+        starting = la(tmp_path, "watchdog", "slow", "--stale-after", "1")
+        assert starting.returncode == 0 and starting.stdout.startswith("STARTING"), starting.stdout
+    finally:
+        handle.close()
+    stopped = la(tmp_path, "watchdog", "slow")
+    assert stopped.returncode == 3 and stopped.stdout.startswith("STOPPED")

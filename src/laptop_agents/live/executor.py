@@ -51,6 +51,7 @@ from laptop_agents.live.order_log import OrderLog
 from laptop_agents.live.reconcile import Reconciler
 from laptop_agents.live.sync import VenueSync
 from laptop_agents.runtime.crash_points import CrashPoints
+from laptop_agents.runtime.kill_switch import HALT_KEY as HALT_KILL
 
 
 class OrderExecutor:
@@ -66,7 +67,10 @@ class OrderExecutor:
         clock: Clock,
         crash: CrashPoints,
         private: BitunixPrivateStream | None = None,
+        halts: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
+        """`halts`: each symbol's entry halts (the cores'), read right before an entry is sent."""
+        self.halts: Mapping[str, Mapping[str, str]] = halts if halts is not None else {}
         self.rest = rest
         self.journal = journal
         self.brokers = brokers
@@ -148,7 +152,7 @@ class OrderExecutor:
         broker = self.brokers[order.symbol]
         async with self.reconciler.symbol_lock(order.symbol):
             if order.state == "INTENT":
-                stale = broker.decision_age_refusal(order.meta.get("decided_ts")) if order.purpose == "entry" else None
+                stale = self._entry_refusal(broker, order) if order.purpose == "entry" else None
                 if stale is not None:
                     self.counts["rejected"] += 1
                     self.log.move(order, "REJECTED", detail=f"{stale[0]}: {stale[1]}")
@@ -176,6 +180,14 @@ class OrderExecutor:
                     self.counts["acked"] += 1
                     self.log.move(order, "ACKED", order_id=order_id, detail="acknowledged")
         self.wake.set()
+
+    def _entry_refusal(self, broker: BitunixBroker, order: JournalOrder) -> tuple[str, str] | None:
+        """An entry that waited (in the queue, or across a restart) is checked again before it is sent:
+        the operator's kill switch, then its decision's age."""
+        halts = self.halts.get(order.symbol, {})
+        if HALT_KILL in halts:
+            return HALT_KILL, f"the kill switch is set ({halts[HALT_KILL]}); the entry decided before it is not sent"
+        return broker.decision_age_refusal(order.meta.get("decided_ts"))
 
     @staticmethod
     def _bracket(order: JournalOrder) -> dict[str, Any]:
@@ -264,7 +276,7 @@ class OrderExecutor:
         task = self._in_flight
         if task is not None and not task.done():
             try:
-                await task
+                await asyncio.shield(task)  # a stop's deadline ends the wait, never the send itself
             except Exception as exc:
                 self.log.error("orders", f"the order command in flight at the stop failed: {type(exc).__name__}: {exc}")
 

@@ -111,6 +111,7 @@ class LiveVenue:
             clock=clock,
             crash=crash,
             private=self.private,
+            halts=self.halts,
         )
 
     # -- Venue -------------------------------------------------------------------------------------------

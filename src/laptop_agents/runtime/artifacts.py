@@ -15,6 +15,7 @@ from typing import Any, Literal
 from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import Clock
+from laptop_agents.core.errors import DataError
 from laptop_agents.core.events import Event, RunFinished, parse_record
 from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.html_report import ReportData, write_summary_html
@@ -90,10 +91,14 @@ class RunArtifacts:
         the recent-events list, so a resumed session's table and report are the whole run's."""
         with self.folder.events.open("rb") as handle:
             for line in handle:
-                if line.strip():
+                if not line.strip():
+                    continue
+                try:
                     event = parse_record(line).event
-                    self.notes.on_event(event)
-                    self.recent.append(event)
+                except DataError:
+                    continue  # a line this version cannot read: the report leaves it out, the run goes on
+                self.notes.on_event(event)
+                self.recent.append(event)
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Lengths and states of the derived files, for a live checkpoint (the event log adds its own)."""

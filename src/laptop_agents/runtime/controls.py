@@ -67,11 +67,23 @@ def _wait(condition: Callable[[], bool], timeout_s: float) -> bool:
     return True
 
 
+def _wait_for_pid(folder: Path) -> int | None:
+    """The lock is held but its pid is not readable yet (a daemon starting): wait a moment for it."""
+    pid = lock_holder(folder)
+    deadline = time.monotonic() + 3.0
+    while pid == -1 and time.monotonic() < deadline:
+        time.sleep(POLL_S)
+        pid = lock_holder(folder)
+    return pid
+
+
 def stop(folder: Path, *, flatten: bool, terminate: bool, wait_s: float, shown: str) -> Outcome:
     """Set the kill switch; wait (at most `wait_s`) until the daemon's heartbeat shows it applied (and the
     flatten filled); with `terminate`, then SIGTERM the lock holder and wait for it to let go."""
     set_kill(folder, flatten=flatten, by=operator_name())
     pid = lock_holder(folder)
+    if pid == -1:
+        pid = _wait_for_pid(folder)
     if pid is None:
         lines = [f"kill switch set on {shown}: the daemon is not running (no process holds its lock); it will "
                  f"start with entries halted. `la resume {folder.name}` lifts it"]  # fmt: skip
@@ -90,12 +102,15 @@ def stop(folder: Path, *, flatten: bool, terminate: bool, wait_s: float, shown: 
                  f"(open positions: {held}); check heartbeat.json"]  # fmt: skip
         code = 1
     if terminate:
+        if flatten and not applied:  # stopping now could leave the positions open: the operator decides
+            lines.append("not terminated: the flatten was not confirmed (run `la stop --terminate` to stop anyway)")
+            return Outcome(1, lines)
         if lock_holder(folder) != pid:
             lines.append(f"pid {pid} no longer holds the run's lock: nothing signalled")
             return Outcome(code, lines)
         request_stop(folder, by=operator_name())  # the graceful stop everywhere; the only one on Windows
         how = "STOP file"
-        if sys.platform != "win32":
+        if sys.platform != "win32" and pid > 0:
             try:
                 os.kill(pid, signal.SIGTERM)
                 how = "SIGTERM"
@@ -104,7 +119,7 @@ def stop(folder: Path, *, flatten: bool, terminate: bool, wait_s: float, shown: 
         if _wait(lambda: lock_holder(folder) is None, max(wait_s, 30.0)):
             lines.append(f"daemon stopped (pid {pid}, {how})")
         else:
-            lines.append(f"SIGTERM sent to pid {pid}; it still holds the run's lock")
+            lines.append(f"{how} sent to pid {pid}; it still holds the run's lock")
             code = 1
     return Outcome(code, lines)
 
@@ -116,6 +131,8 @@ def resume(folder: Path, *, wait_s: float, shown: str) -> Outcome:
         return Outcome(0, [f"{shown}: no kill switch is set; entries are not halted by the operator"])
     clear_kill(folder, by=operator_name())
     pid = lock_holder(folder)
+    if pid == -1:
+        pid = _wait_for_pid(folder)
     if pid is None:
         return Outcome(0, [f"kill switch removed from {shown}; the daemon is not running: "
                            f"`la run --resume {folder.name}` (with the run's mode) starts it trading"])  # fmt: skip

@@ -68,9 +68,14 @@ _CONSOLE = (
 )  # fmt: skip
 
 
+def _secret(key: object) -> bool:
+    """A whole key name that holds a secret (`api-key` as in Bitunix's header is `api_key`)."""
+    return str(key).lower().replace("-", "_") in SECRET_KEYS
+
+
 def _redacted(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {k: REDACTED if str(k).lower() in SECRET_KEYS else _redacted(v) for k, v in value.items()}
+        return {k: REDACTED if _secret(k) else _redacted(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redacted(v) for v in value]
     return value
@@ -79,7 +84,7 @@ def _redacted(value: Any) -> Any:
 def redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """The one choke point every log line passes: secrets by whole key name, at any depth."""
     for key in list(event_dict):
-        event_dict[key] = REDACTED if key.lower() in SECRET_KEYS else _redacted(event_dict[key])
+        event_dict[key] = REDACTED if _secret(key) else _redacted(event_dict[key])
     return event_dict
 
 

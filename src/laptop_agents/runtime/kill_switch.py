@@ -54,12 +54,19 @@ class KillOrder:
     by: str
 
 
+CONTROL_MODE = 0o644
+"""Control files are readable by the daemon whoever wrote them (`sudo la stop` included); they hold no secret."""
+
+
 def _read_json(path: Path) -> dict[str, object] | None:
-    """The file's JSON object; {} when it is empty or not an object; None when it does not exist."""
+    """The file's JSON object; {} when it is empty, not an object or unreadable (the file is there: that is
+    what counts); None when it does not exist."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    except OSError:  # e.g. written 0600 by another user, or caught mid-replace on Windows
+        return {}
     with contextlib.suppress(orjson.JSONDecodeError):
         value = orjson.loads(data or b"{}")
         return value if isinstance(value, dict) else {}
@@ -76,21 +83,23 @@ def read_kill(folder: Path) -> KillOrder | None:
 
 def set_kill(folder: Path, *, flatten: bool, by: str) -> None:
     """What `la stop` does (the daemon may be running or not)."""
-    atomic_write_bytes(folder / KILL_FILE, orjson.dumps({"flatten": flatten, "source": "cli", "by": by}))
+    atomic_write_bytes(
+        folder / KILL_FILE, orjson.dumps({"flatten": flatten, "source": "cli", "by": by}), mode=CONTROL_MODE
+    )
 
 
 def clear_kill(folder: Path, *, by: str) -> bool:
     """What `la resume` does: say who, then remove the switch. False when no switch was set."""
     if not (folder / KILL_FILE).exists():
         return False
-    atomic_write_bytes(folder / RESUME_FILE, orjson.dumps({"by": by, "source": "cli"}))
+    atomic_write_bytes(folder / RESUME_FILE, orjson.dumps({"by": by, "source": "cli"}), mode=CONTROL_MODE)
     with contextlib.suppress(FileNotFoundError):
         (folder / KILL_FILE).unlink()
     return True
 
 
 def request_stop(folder: Path, *, by: str) -> None:
-    atomic_write_bytes(folder / STOP_FILE, orjson.dumps({"by": by}))
+    atomic_write_bytes(folder / STOP_FILE, orjson.dumps({"by": by}), mode=CONTROL_MODE)
 
 
 def take_stop_request(folder: Path) -> str | None:
@@ -98,7 +107,7 @@ def take_stop_request(folder: Path) -> str | None:
     note = _read_json(folder / STOP_FILE)
     if note is None:
         return None
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):
         (folder / STOP_FILE).unlink()
     return str(note.get("by") or "file")
 
@@ -168,7 +177,7 @@ class KillSwitchWatch:
 
     def _release(self) -> None:
         note = _read_json(self.folder / RESUME_FILE) or {}
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             (self.folder / RESUME_FILE).unlink()
         source: Source = "cli" if note.get("source") == "cli" else "file"
         by = str(note.get("by") or "file")

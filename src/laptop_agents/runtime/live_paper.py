@@ -334,11 +334,12 @@ async def serve_session(
                 )
             )
             await runner.warm_up(portfolio.primary.strategy.warmup_candles())
+        runner.check_kill_switch()  # a run resumed with its KILL set is halted before anything can be sent
         if venue is not None:
             for event in venue.opening_events():
                 log.emit(event)
             await venue.start(portfolio, runner)
-            runner.write_checkpoint()  # from the first moment on, a crash can be resumed
+        runner.write_checkpoint()  # from the first moment on, a crash can be resumed
     except BaseException as exc:
         if isinstance(exc, Exception):  # not a cancellation: say what failed, and end the run's record
             message = str(exc) if isinstance(exc, LaptopAgentsError) else f"{type(exc).__name__}: {exc}"
@@ -354,6 +355,10 @@ async def serve_session(
     systemd.ready()  # warmed up and reconciled: systemd counts the service as started from here
     try:
         reason = await runner.run()
+    except BaseException:
+        run.close()  # not expected: the runner reports its tasks' failures; still, leave no file open
+        daemon_log.close()
+        raise
     finally:
         systemd.close()
     if bars is not None:

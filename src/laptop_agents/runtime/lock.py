@@ -56,31 +56,33 @@ class RunLock:
 
 
 def lock_holder(folder: Path) -> int | None:
-    """The pid of the process that holds `folder`'s run lock, or None when none does (the daemon is not
-    running, whatever its last heartbeat says: after a reboot that pid may be another process's).
+    """The pid of the process that holds `folder`'s run lock, None when none does (the daemon is not
+    running, whatever its last heartbeat says: after a reboot that pid may be another process's), or -1
+    when it is held but its pid cannot be told (not written yet, or the file cannot be read).
 
-    Probes by trying the lock itself (and letting it go at once): the kernel, not a file's content, says
-    whether the holder is alive."""
+    Probes with the lock itself, so the kernel, not a file's content, says whether the holder is alive:
+    a shared lock where there is one (it never conflicts with another probe), let go at once."""
     path = folder / ".lock"
     if not path.exists():
         return None
     try:
         handle = path.open("r")
     except OSError:
-        return None
+        return -1  # there, but unreadable to us: say "held" rather than call a live daemon dead
     with handle:
         try:
-            _lock(handle)
+            _lock(handle, shared=True)
         except OSError:
             text = handle.read().strip()
-            return int(text) if text.isdigit() else -1  # held; -1 when the holder has not written its pid yet
+            return int(text) if text.isdigit() and int(text) > 0 else -1
         return None  # closing the handle releases the probe's lock
 
 
-def _lock(handle: IO[str]) -> None:
-    """An exclusive, non-blocking lock on `handle`'s file; OSError when another process holds it."""
+def _lock(handle: IO[str], *, shared: bool = False) -> None:
+    """A non-blocking lock on `handle`'s file (exclusive, or `shared` for a probe); OSError when another
+    process holds it exclusively. Windows has no shared locks: a probe takes the exclusive one briefly."""
     if fcntl is not None:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(handle.fileno(), (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         return
     msvcrt = importlib.import_module("msvcrt")  # Windows: no fcntl
     here = handle.tell()

@@ -39,9 +39,10 @@ from laptop_agents.runtime.market_data_task import MarketDataTask
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.staleness import StalenessGuard
 from laptop_agents.runtime.symbol_pipe import MarketDataStats, SymbolPipe
+from laptop_agents.runtime.tasks import cancel_and_wait, wait_settled
 
 HALT_CHECKPOINT = "checkpoint"
-RunnerState = Literal["starting", "running", "degraded", "halted", "stopping", "stopped"]
+RunnerState = Literal["starting", "running", "degraded", "halted", "stopping", "stopped", "failed"]
 
 
 class Service(Protocol):
@@ -340,8 +341,8 @@ class AsyncRunner:
         return line + (f", entries halted ({', '.join(halts)})" if halts else "")
 
     def _reported_state(self) -> RunnerState:
-        """Stopping and stopped win; then stale data (degraded); then any entry halt (halted)."""
-        if self.state in ("stopping", "stopped"):
+        """Stopping, stopped and failed win; then stale data (degraded); then any entry halt (halted)."""
+        if self.state in ("stopping", "stopped", "failed"):
             return self.state
         if any(pipe.stale for pipe in self.pipes.values()):
             return "degraded"
@@ -395,17 +396,18 @@ class AsyncRunner:
         for pipe, core_task in zip(self.pipes.values(), cores, strict=True):
             if not core_task.done():
                 await pipe.queue.put(None)  # drain what the market data already queued, then stop
-        for task in [*cores, *tasks]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        for task in cores:
+            await wait_settled(task)  # a core's failure is read below
+        for task in tasks:
+            if task not in cores:
+                await cancel_and_wait(task)  # never swallows a cancellation aimed at the shutdown itself
         for task in cores:  # a core that raised while draining the queue counts as much as one before
             if self.core_failed is None and not task.cancelled() and task.exception() is not None:
                 self.core_failed = task.get_name()
                 self._task_failed(task.get_name(), task.exception())
         for pipe in self.pipes.values():
             if pipe.catch_up is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pipe.catch_up
+                await cancel_and_wait(pipe.catch_up)
         await self.feed.close()
         self.check_kill_switch()  # a flatten asked for just before the stop is still carried out
         for service in self.services:
@@ -413,7 +415,7 @@ class AsyncRunner:
                 await service.shutdown()
             except Exception as exc:  # the final checkpoint and heartbeat must still be written
                 self._task_failed(f"shutdown:{service.name}", exc)
-        self.state = "stopped"
+        self.state = "stopped" if self.failure is None else "failed"
         if self.core_failed is not None:
             self.log.emit(
                 Error(

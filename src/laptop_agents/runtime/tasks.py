@@ -13,6 +13,12 @@ import asyncio
 
 async def cancel_and_wait(task: asyncio.Future[None]) -> None:
     task.cancel()
+    await wait_settled(task)
+
+
+async def wait_settled(task: asyncio.Future[None]) -> None:
+    """Wait for `task` to end however it ends (a failure is read and reported where it happened), but let
+    a cancellation of the waiter itself through."""
     try:
         await task
     except asyncio.CancelledError:
@@ -20,4 +26,4 @@ async def cancel_and_wait(task: asyncio.Future[None]) -> None:
         if current is not None and current.cancelling():
             raise
     except Exception:
-        return  # the task's own failure: reported where it happened (awaiting it here retrieves it)
+        return

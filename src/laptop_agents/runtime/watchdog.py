@@ -8,7 +8,10 @@ Exit codes, and what `--loop --restart CMD` does with them:
   restarted;
 - 2 `MISSING` / `UNREADABLE`: no heartbeat (never started, or deleted): restarted;
 - 3 `STOPPED`: the daemon stopped cleanly (its last heartbeat says so and it let go of its lock): a stop
-  on purpose, never restarted.
+  on purpose, never restarted. A daemon whose last heartbeat says `failed` (a task failed) is `FAILED`,
+  exit 1: restarted.
+A process that holds the lock but has not written its own first heartbeat yet (a resume replaying its
+events, a warm-up, a reconciliation) is `STARTING`, exit 0: not restarted for being slow to start.
 The heartbeat is written from the daemon's event loop, so a wedged loop shows as stale, not as alive. It
 is replaced atomically; a read that still fails (a replace in progress on some platforms) is retried once
 before it counts.
@@ -57,19 +60,24 @@ def _number(value: object, spec: str) -> str:
 
 
 def check(path: Path, *, stale_after_s: float, now_ms: int | None = None) -> Status:
+    holder = lock_holder(path.parent)
     beat: dict[str, Any] | None = None
+    problem = ""
     for attempt in range(2):
         try:
             beat = _read(path)
             break
         except FileNotFoundError:
-            if attempt:
-                return Status(MISSING, f"MISSING {path}: no heartbeat (is the daemon running?)")
+            problem = f"MISSING {path}: no heartbeat (is the daemon running?)"
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            if attempt:
-                return Status(MISSING, f"UNREADABLE {path}: {exc}")
-        time.sleep(RETRY_READ_S)
-    assert beat is not None
+            problem = f"UNREADABLE {path}: {exc}"
+        if attempt == 0:
+            time.sleep(RETRY_READ_S)
+    if holder is not None and (beat is None or beat.get("pid") != holder):
+        return Status(FRESH, f"STARTING {path.parent.name}: pid {holder if holder > 0 else '?'} holds the run's lock "
+                             "and has not written its first heartbeat yet")  # fmt: skip
+    if beat is None:
+        return Status(MISSING, problem)
     state = str(beat.get("state", "?"))
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     age_s = (now - int(beat["wall_ts"])) / 1000.0
@@ -80,10 +88,11 @@ def check(path: Path, *, stale_after_s: float, now_ms: int | None = None) -> Sta
         f"candles {beat.get('candles', '?')} equity {_number(beat.get('equity'), ',.2f')} "
         f"breaker {beat.get('breaker', '?')} errors {beat.get('errors', '?')}"
     )
-    holder = lock_holder(path.parent)
-    if state == "stopped" and holder is None:
-        return Status(STOPPED, f"STOPPED {summary} (stopped cleanly: not restarted)")
     if holder is None:
+        if state == "stopped":
+            return Status(STOPPED, f"STOPPED {summary} (stopped cleanly: not restarted)")
+        if state == "failed":
+            return Status(STALE, f"FAILED {summary}: a task failed and the daemon exited (see daemon.log)")
         return Status(STALE, f"DEAD {summary}: no process holds the run's lock (the daemon is gone)")
     if age_s > stale_after_s:
         return Status(STALE, f"STALE {summary} (threshold {stale_after_s:g}s)")

@@ -12,7 +12,6 @@ slows the reader (backpressure), nothing is dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -167,9 +166,7 @@ class ReconnectingSocket(Generic[T]):
                             delays = self._backoff()  # data flows: the next failure starts the backoff afresh
                             attempt = 0
                     finally:
-                        pinger.cancel()
-                        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                            await pinger
+                        await cancel_and_wait(pinger)
             except asyncio.CancelledError:
                 raise
             except (

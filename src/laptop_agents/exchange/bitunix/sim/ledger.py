@@ -265,7 +265,10 @@ class Ledger:
     def liquidate(self, account: SimAccount, symbol: str) -> SimOrder | None:
         """The venue's liquidation engine flattens the position (while its owner may be away): a market
         close at the last price that is none of the account's orders; its TP/SL orders go with it."""
-        position = account.positions.get(symbol.upper())
+        symbol = symbol.upper()
+        for order in [o for o in account.orders.values() if o.symbol == symbol and o.open]:
+            self.cancel(account, symbol, order.order_id, None)  # the engine cancels the symbol's orders first
+        position = account.positions.get(symbol)
         return None if position is None else self.market_close(account, position)
 
     # -- Internals ---------------------------------------------------------------------------------------
@@ -306,7 +309,7 @@ class Ledger:
             position = SimPosition(self.new_id(), order.symbol, ctime=now)
         held = position.qty
         if order.reduce_only and held * direction >= 0:  # nothing left to reduce (closed or flipped since)
-            order.status, order.mtime = "CANCELED", now
+            order.status, order.mtime = ("CANCELED" if order.trade_qty == 0 else "PART_FILLED_CANCELED"), now
             self._push_order(account, order, "CLOSE")
             return
         left = order.qty - order.trade_qty

@@ -1,0 +1,29 @@
+# laptop-agents on Windows (PowerShell): what `make run` and `make test` do on Linux and macOS.
+#   powershell -ExecutionPolicy Bypass -File scripts\la.ps1 run    # set up .venv, a one-minute live-paper session
+#   powershell -ExecutionPolicy Bypass -File scripts\la.ps1 test   # lint, types and the whole test suite
+# Needs Python 3.11+ (the `py` launcher). Not run on a Windows machine yet: see docs/RUNBOOK.md.
+param([Parameter(Mandatory = $true)][ValidateSet("run", "test", "backtest")][string]$Command)
+$ErrorActionPreference = "Stop"
+Set-Location (Split-Path -Parent $PSScriptRoot)
+$Python = ".venv\Scripts\python.exe"
+if (-not (Test-Path $Python)) {
+    py -3 -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'laptop-agents needs Python 3.11 or newer')"
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    py -3 -m venv .venv
+    & $Python -m pip install --quiet --upgrade pip
+}
+if (-not (Test-Path ".venv\.installed") -or ((Get-Item pyproject.toml).LastWriteTime -gt (Get-Item ".venv\.installed").LastWriteTime)) {
+    & $Python -m pip install --quiet -e ".[dev]"
+    New-Item -ItemType File -Force ".venv\.installed" | Out-Null
+}
+switch ($Command) {
+    "run" { & $Python -m laptop_agents run --mode live-paper --duration 60 }
+    "backtest" { & $Python -m laptop_agents run --mode backtest }
+    "test" {
+        & $Python -m ruff check src tests bench scripts examples; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+        & $Python -m ruff format --check src tests bench scripts examples; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+        & $Python -m mypy --strict src; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+        & $Python -m pytest -q
+    }
+}
+exit $LASTEXITCODE
