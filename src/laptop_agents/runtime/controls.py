@@ -116,7 +116,7 @@ def stop(folder: Path, *, flatten: bool, terminate: bool, wait_s: float, shown: 
                 how = "SIGTERM"
             except OSError as exc:
                 lines.append(f"could not signal pid {pid} ({exc.strerror}): it reads the STOP file instead")
-        if _wait(lambda: lock_holder(folder) is None, max(wait_s, 30.0)):
+        if _wait(lambda: lock_holder(folder) is None, max(wait_s, 30.0) if pid > 0 else wait_s):
             lines.append(f"daemon stopped (pid {pid}, {how})")
         else:
             lines.append(f"{how} sent to pid {pid}; it still holds the run's lock")

@@ -295,6 +295,10 @@ class AsyncRunner:
         a resume can cut the files back to exactly what this checkpoint accounts for."""
         extra = self._artifacts() if self._artifacts is not None else {}
         files = {"events": self.log.offset(), **extra.pop("files", {})}
+        cores = portfolio_snapshot(self.portfolio)
+        for symbol, saved in cores["symbols"].items():
+            if saved.get("last_candle_ts") is None:  # warmed up, no candle traded yet: go on after the warm-up's
+                saved["last_candle_ts"] = self.pipes[symbol].last_close_ts
         return {
             "run_id": self.folder.run_id,
             "mode": self.settings.mode,
@@ -302,7 +306,7 @@ class AsyncRunner:
             "event_seq": self.log.seq,
             "files": files,
             **extra,
-            **portfolio_snapshot(self.portfolio),
+            **cores,
         }
 
     def write_checkpoint(self) -> None:
