@@ -26,10 +26,10 @@ import websockets
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from laptop_agents.base.rate_limiter import RateLimiter  # noqa: E402
 from laptop_agents.exchange.bitunix.sim import load_candles  # noqa: E402
 from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange  # noqa: E402
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream  # noqa: E402
-from laptop_agents.runtime.rate_limiter import RateLimiter  # noqa: E402
 
 DATA = REPO / "data" / "ftx_btc-perp_1m_2022-01.csv"
 

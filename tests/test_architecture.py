@@ -55,3 +55,44 @@ def test_pure_layer_has_no_io_clock_or_randomness(path: Path) -> None:
 
 def test_the_checker_sees_something() -> None:
     assert len(_files()) > 15
+
+
+ALLOWED_BELOW = {
+    "base": {"core"},
+    "exchange": {"base", "core", "config"},
+    "exchange/bitunix/sim": {"base", "core", "config", "exchange", "feeds"},  # the simulator replays candle files
+    "feeds": {"base", "core", "config", "exchange"},
+    "reporting": {"base", "core", "config", "engine", "execution", "risk", "strategy", "indicators"},
+}
+"""Packages that must not import anything above them (the daemon in `runtime/` above all)."""
+
+
+def _imported_packages(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "laptop_agents" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED_BELOW))
+def test_no_package_imports_one_above_it(package: str) -> None:
+    """Issue 14's layout: `exchange/` and `reporting/` used to import the daemon's package for its rate
+    limiter, retry and atomic writer; those are in `base/` now."""
+    own = package.split("/")[0]
+    nested = [other for other in ALLOWED_BELOW if other != package and other.startswith(package + "/")]
+    wrong = {
+        f"{path.relative_to(SRC)} imports laptop_agents.{imported}"
+        for path in (SRC / package).rglob("*.py")
+        if not any(path.is_relative_to(SRC / other) for other in nested)  # checked under its own rule
+        for imported in _imported_packages(path)
+        if imported not in ALLOWED_BELOW[package] | {own}
+    }
+    assert not wrong, sorted(wrong)

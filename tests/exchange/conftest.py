@@ -9,12 +9,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import RetryPolicy
 from laptop_agents.core.candle import Candle
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.exchange.bitunix.sim import load_candles
 from laptop_agents.exchange.bitunix.sim.server import SimAccountConfig, SimConfig, SimExchange
-from laptop_agents.runtime.rate_limiter import RateLimiter
-from laptop_agents.runtime.retry import RetryPolicy
 from tests.conftest import BUNDLED
 
 KEY, SECRET = "test-key", "test-secret-0123456789"

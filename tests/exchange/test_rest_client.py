@@ -10,6 +10,8 @@ import aiohttp
 import orjson
 import pytest
 
+from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import RetryPolicy
 from laptop_agents.exchange.bitunix.errors import (
     DuplicateClientId,
     ExchangeUnavailable,
@@ -23,8 +25,6 @@ from laptop_agents.exchange.bitunix.errors import (
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
 from laptop_agents.exchange.bitunix.signing import new_nonce, query_string_for_signing, sign
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
-from laptop_agents.runtime.rate_limiter import RateLimiter
-from laptop_agents.runtime.retry import RetryPolicy
 from tests.exchange.conftest import KEY, SECRET, bundled_candles
 
 

@@ -16,9 +16,9 @@ import orjson
 import pytest
 import websockets
 
+from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
-from laptop_agents.runtime.rate_limiter import RateLimiter
 from tests.conftest import REPO
 
 LA = Path(sys.executable).with_name("la")

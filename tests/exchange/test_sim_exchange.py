@@ -10,6 +10,7 @@ import orjson
 import pytest
 import websockets
 
+from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.core.candle import Candle
 from laptop_agents.exchange.bitunix.errors import DuplicateClientId, ExchangeError, OrderNotFound, ParameterError
 from laptop_agents.exchange.bitunix.rest import BitunixRest
@@ -18,7 +19,6 @@ from laptop_agents.exchange.bitunix.sim.market import partial
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.exchange.bitunix.wire import fmt
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
-from laptop_agents.runtime.rate_limiter import RateLimiter
 from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually, sim_config
 
 

@@ -15,13 +15,13 @@ from typing import Any
 import aiohttp
 import pytest
 
+from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import backoff_delays
 from laptop_agents.exchange.bitunix.errors import ExchangeError
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.exchange.bitunix.wire import fmt
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
-from laptop_agents.runtime.rate_limiter import RateLimiter
-from laptop_agents.runtime.retry import backoff_delays
 from tests.exchange.conftest import KEY, SECRET, eventually
 
 SYMBOL = "BTCUSDT"

@@ -10,6 +10,8 @@ import orjson
 import pytest
 import websockets
 
+from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import backoff_delays
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Error, Event, Reconnected
 from laptop_agents.exchange.bitunix import ws_socket
@@ -17,8 +19,6 @@ from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream, KlineAssembler
-from laptop_agents.runtime.rate_limiter import RateLimiter
-from laptop_agents.runtime.retry import backoff_delays
 from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually, sim_config
 
 CH = "market_kline_1min"

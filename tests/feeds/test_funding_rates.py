@@ -12,13 +12,13 @@ from pathlib import Path
 import orjson
 import pytest
 
+from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import RetryPolicy
 from laptop_agents.core.clock import SimClock
 from laptop_agents.core.events import Error, Event, OrderPlaced, SignalGenerated
 from laptop_agents.exchange.bitunix.rest import BitunixRest, default_session
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.feeds.funding_rates import LiveFundingRates
-from laptop_agents.runtime.rate_limiter import RateLimiter
-from laptop_agents.runtime.retry import RetryPolicy
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.strategy.supervisor import Supervisor
 from tests.exchange.conftest import bundled_candles, eventually, sim_config

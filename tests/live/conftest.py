@@ -14,6 +14,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import RetryPolicy
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import Clock, LiveClock
 from laptop_agents.core.events import Event
@@ -25,8 +27,6 @@ from laptop_agents.live.broker import BitunixBroker
 from laptop_agents.live.preflight import Preflight
 from laptop_agents.live.venue import LiveVenue
 from laptop_agents.runtime.crash_points import CrashPoints
-from laptop_agents.runtime.rate_limiter import RateLimiter
-from laptop_agents.runtime.retry import RetryPolicy
 from laptop_agents.runtime.run_folder import RunFolder
 from tests.exchange.conftest import KEY, SECRET, bundled_candles, sim_config
 

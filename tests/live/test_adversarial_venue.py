@@ -368,8 +368,8 @@ async def test_signed_calls_refused_after_a_re_measure_halt_entries_and_say_so(l
 def test_the_default_limiter_stays_under_the_venues_10_per_second_in_any_second() -> None:
     """A restart's burst on top of the last process's calls tripped Bitunix's per-key limit (10/s): the
     default rate and burst allow at most 9 requests in any second."""
+    from laptop_agents.base.rate_limiter import RateLimiter
     from laptop_agents.config.models import Settings
-    from laptop_agents.runtime.rate_limiter import RateLimiter
 
     clock = [0.0]
 

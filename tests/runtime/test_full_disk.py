@@ -16,7 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from laptop_agents.runtime import atomic, checkpoint
+from laptop_agents.base import atomic
+from laptop_agents.runtime import checkpoint
 from laptop_agents.runtime.run_folder import RunFolder
 from tests.exchange.conftest import bundled_candles, eventually
 from tests.helpers import settings

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from laptop_agents.backtest.driver import run_backtest
+from laptop_agents.base.lock import RunLock
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import InputError
@@ -17,7 +18,6 @@ from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.feeds.replay_feed import ReplayFeed
 from laptop_agents.feeds.sources import open_source
 from laptop_agents.runtime.live_paper import LiveResult
-from laptop_agents.runtime.lock import RunLock
 from laptop_agents.runtime.run_folder import RunFolder
 from tests.exchange.conftest import bundled_candles, eventually, sim_config
 from tests.helpers import settings

@@ -46,7 +46,7 @@ import sys
 sys.modules["fcntl"] = None  # as on Windows: `import fcntl` raises ImportError
 from pathlib import Path
 from laptop_agents.cli import main
-from laptop_agents.runtime import lock
+from laptop_agents.base import lock
 assert lock.fcntl is None
 # the stand-in goes in only now: on sys.path before the standard library loaded, it would make
 # `subprocess` believe it runs on Windows

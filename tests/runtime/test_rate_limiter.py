@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from laptop_agents.runtime.rate_limiter import RateLimiter
-from laptop_agents.runtime.retry import RetryPolicy, backoff_delays
+from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import RetryPolicy, backoff_delays
 
 
 class FakeTime:

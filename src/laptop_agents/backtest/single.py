@@ -22,8 +22,8 @@ from laptop_agents.feeds.sources import open_source
 
 async def fetch_latest(settings: Settings, count: int) -> list[Candle]:
     """The exchange's last `count` closed candles (public klines: no keys needed)."""
+    from laptop_agents.base.rate_limiter import RateLimiter
     from laptop_agents.exchange.bitunix.rest import KLINE_PAGE, BitunixRest, default_session
-    from laptop_agents.runtime.rate_limiter import RateLimiter
 
     exchange = settings.exchange
     assert exchange.rest_url is not None

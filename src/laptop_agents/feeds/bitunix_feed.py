@@ -6,13 +6,13 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
+from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.core.candle import Candle, interval_ms
 from laptop_agents.core.clock import VenueClock
 from laptop_agents.core.events import Event, RateLimited
 from laptop_agents.exchange.bitunix.errors import ExchangeUnavailable
 from laptop_agents.exchange.bitunix.rest import KLINE_PAGE, BitunixRest, default_session
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
-from laptop_agents.runtime.rate_limiter import RateLimiter
 
 
 class BitunixFeed:

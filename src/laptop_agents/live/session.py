@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import orjson
 
+from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import BITUNIX_REST_URL, Settings
 from laptop_agents.core.clock import Clock
@@ -18,7 +19,6 @@ from laptop_agents.core.events import Event, RunStarted
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.live.preflight import Preflight, PreflightReport
 from laptop_agents.runtime.event_log import EventLog
-from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+from laptop_agents.base.lock import RunLock
+from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.config.loader import Change
 from laptop_agents.config.models import BITUNIX_REST_URL, BITUNIX_WS_PRIVATE_URL, BITUNIX_WS_PUBLIC_URL, Settings
 from laptop_agents.core.clock import Clock
@@ -25,8 +27,6 @@ from laptop_agents.live.venue import LiveVenue
 from laptop_agents.runtime.artifacts import RunResult
 from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.live_paper import bitunix_feed, prepare_resume, serve_session
-from laptop_agents.runtime.lock import RunLock
-from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.runner import AsyncRunner
 from laptop_agents.runtime.signals import SignalGate

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock, VenueClock
@@ -31,7 +32,6 @@ from laptop_agents.live.limits import DAY_MS, HardLimits
 from laptop_agents.live.preflight import PreflightReport
 from laptop_agents.live.reconcile import Reconciler
 from laptop_agents.runtime.crash_points import CrashPoints
-from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.runner import AsyncRunner
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from laptop_agents.base.atomic import atomic_write_bytes
 from laptop_agents.core.candle import INTERVAL_MS, Candle
 from laptop_agents.core.events import Event, PositionClosed
 from laptop_agents.reporting.metrics import RunSummary
@@ -22,7 +23,6 @@ from laptop_agents.reporting.svg import (
     line_chart,
     price_chart,
 )
-from laptop_agents.runtime.atomic import atomic_write_bytes
 
 _GREEN, _RED, _BLUE, _ORANGE = "#1a7f37", "#cf222e", "#0969da", "#bc4c00"
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
+from laptop_agents.base.atomic import atomic_write_bytes
 from laptop_agents.core.errors import CheckpointError
-from laptop_agents.runtime.atomic import atomic_write_bytes
 
 CHECKPOINT_SCHEMA = 2  # 2: per-symbol cores under "symbols", the account at the top
 _OPTS = orjson.OPT_SORT_KEYS

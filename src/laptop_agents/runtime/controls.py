@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from laptop_agents.base.lock import lock_holder
 from laptop_agents.runtime.kill_switch import (
     HALT_KEY,
     clear_kill,
@@ -27,7 +28,6 @@ from laptop_agents.runtime.kill_switch import (
     request_stop,
     set_kill,
 )
-from laptop_agents.runtime.lock import lock_holder
 
 POLL_S = 0.1
 

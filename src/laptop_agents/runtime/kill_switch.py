@@ -23,9 +23,9 @@ from typing import Literal
 
 import orjson
 
+from laptop_agents.base.atomic import atomic_write_bytes
 from laptop_agents.core.events import Event, KillSwitch, KillSwitchReleased
 from laptop_agents.engine.portfolio import Portfolio
-from laptop_agents.runtime.atomic import atomic_write_bytes
 
 KILL_FILE = "KILL"
 RESUME_FILE = "RESUME"

@@ -15,6 +15,9 @@ from typing import Any, Protocol
 
 import orjson
 
+from laptop_agents.base.atomic import atomic_write_bytes
+from laptop_agents.base.lock import RunLock
+from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.config.loader import Change, redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
@@ -32,13 +35,10 @@ from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.feeds.sources import resolve_data_path
 from laptop_agents.reporting.account_bars import AccountBars
 from laptop_agents.runtime.artifacts import RunArtifacts, RunResult
-from laptop_agents.runtime.atomic import atomic_write_bytes
 from laptop_agents.runtime.checkpoint import read_checkpoint
 from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.daemon_log import DaemonLog
 from laptop_agents.runtime.kill_switch import take_stop_request
-from laptop_agents.runtime.lock import RunLock
-from laptop_agents.runtime.rate_limiter import RateLimiter
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.runner import AsyncRunner, RunnerSettings, Service
 from laptop_agents.runtime.sd_notify import SystemdNotifier

@@ -23,6 +23,8 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
+from laptop_agents.base.atomic import atomic_write_bytes
+from laptop_agents.base.tasks import cancel_and_wait, wait_settled
 from laptop_agents.core.candle import Candle, utc_minute
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.events import CheckpointSaved, Error
@@ -30,7 +32,6 @@ from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.market_data import MarketDataFeed
-from laptop_agents.runtime.atomic import atomic_write_bytes
 from laptop_agents.runtime.checkpoint import CHECKPOINT_RETRY_S, CheckpointWriter
 from laptop_agents.runtime.crash_points import CrashPoints
 from laptop_agents.runtime.event_log import EventLog
@@ -39,7 +40,6 @@ from laptop_agents.runtime.market_data_task import MarketDataTask
 from laptop_agents.runtime.run_folder import RunFolder
 from laptop_agents.runtime.staleness import StalenessGuard
 from laptop_agents.runtime.symbol_pipe import MarketDataStats, SymbolPipe
-from laptop_agents.runtime.tasks import cancel_and_wait, wait_settled
 
 HALT_CHECKPOINT = "checkpoint"
 RunnerState = Literal["starting", "running", "degraded", "halted", "stopping", "stopped", "failed"]

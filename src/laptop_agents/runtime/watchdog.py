@@ -27,8 +27,8 @@ from typing import Any
 
 import orjson
 
+from laptop_agents.base.lock import lock_holder
 from laptop_agents.runtime.kill_switch import HALT_KEY
-from laptop_agents.runtime.lock import lock_holder
 from laptop_agents.runtime.run_ref import run_folder_or_guess
 
 FRESH, STALE, MISSING, STOPPED = 0, 1, 2, 3

@@ -23,6 +23,8 @@ from typing import Any
 import aiohttp
 import orjson
 
+from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import RetryPolicy
 from laptop_agents.core.clock import Clock, LiveClock
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.errors import (
@@ -37,8 +39,6 @@ from laptop_agents.exchange.bitunix.errors import (
     is_retryable,
 )
 from laptop_agents.exchange.bitunix.signing import new_nonce, query_string_for_signing, sign
-from laptop_agents.runtime.rate_limiter import RateLimiter
-from laptop_agents.runtime.retry import RetryPolicy
 
 API = "/api/v1/futures"
 BAN_DEFAULT_S = 120.0

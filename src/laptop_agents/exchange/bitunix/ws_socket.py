@@ -21,11 +21,11 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import backoff_delays
+from laptop_agents.base.tasks import cancel_and_wait
 from laptop_agents.core.clock import Clock, LiveClock
 from laptop_agents.core.events import Error, Event, Reconnected
-from laptop_agents.runtime.rate_limiter import RateLimiter
-from laptop_agents.runtime.retry import backoff_delays
-from laptop_agents.runtime.tasks import cancel_and_wait
 
 T = TypeVar("T")
 MALFORMED_REPORT_S = 60.0

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from laptop_agents.base.tasks import cancel_and_wait
 from laptop_agents.exchange.bitunix.signing import sign_ws_login
 from laptop_agents.exchange.bitunix.sim import market_frames as frames
 from laptop_agents.exchange.bitunix.sim.market import Push, partial
 from laptop_agents.exchange.bitunix.wire import WS_INTERVALS, fmt
-from laptop_agents.runtime.tasks import cancel_and_wait
 
 if TYPE_CHECKING:
     from laptop_agents.exchange.bitunix.sim.server import SimExchange
