@@ -20,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from laptop_agents.base.retry import backoff_delays
 from laptop_agents.core.candle import Candle, interval_ms
 from laptop_agents.core.errors import LaptopAgentsError
 from laptop_agents.core.events import Error, GapBackfilled, GapDetected
@@ -30,6 +31,8 @@ from laptop_agents.runtime.symbol_pipe import SymbolPipe
 
 HALT_BACKFILL = "backfilling"
 CONFIRM_RETRY_S = 0.2
+RETRY_MAX_S = 60.0
+"""The longest wait between two tries of a backfill or a confirmation (the same backoff as reconnects)."""
 CONFIRM_QUIET_TRIES = 3
 """A venue that needs longer than a few quick retries to list a closed candle is worth a line."""
 
@@ -137,7 +140,7 @@ class MarketDataTask:
         """The venue's record of `batch`, however long it takes: a venue that has no record of a bucket yet
         is asked again shortly (its trades may still be landing); repeated failures are reported
         (non-fatal `Error`) and retried with capped backoff, while the strategy waits."""
-        delay, failures = CONFIRM_RETRY_S, 0
+        delays, failures = backoff_delays(initial_s=CONFIRM_RETRY_S, max_s=RETRY_MAX_S), 0
         while True:
             try:
                 confirmed = await self.feed.confirm(symbol, self._interval, batch)
@@ -147,8 +150,7 @@ class MarketDataTask:
                     self.backfill_errors += 1
                     self.log.emit(Error(ts=batch[-1].ts, symbol=symbol, where="confirm", fatal=False,
                                         message=f"{exc}; retrying until the venue has it"))  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
+                await asyncio.sleep(next(delays))
             else:
                 self.confirmations["confirmed"] += len(confirmed)
                 self.confirmations["corrected"] += sum(a != b for a, b in zip(batch, confirmed, strict=True))
@@ -204,8 +206,9 @@ class MarketDataTask:
         """The missing candles, however long the exchange takes to give them: a failed backfill is reported
         (non-fatal `Error`) and retried with capped backoff, while the candle that revealed the gap waits.
         The strategy never skips over a hole; meanwhile the staleness guard halts entries."""
-        delay = self._retry_s
+        delays = backoff_delays(initial_s=self._retry_s, max_s=RETRY_MAX_S)
         while True:
+            delay = next(delays)
             try:
                 return await self.feed.backfill(symbol, self._interval, start, end)
             except LaptopAgentsError as exc:
@@ -216,8 +219,7 @@ class MarketDataTask:
                         symbol=symbol,
                         where="backfill",
                         fatal=False,
-                        message=f"{exc}; retrying in {delay:g} s",
+                        message=f"{exc}; retrying in {delay:.2g} s",
                     )
                 )
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 60.0)
