@@ -304,6 +304,10 @@ def test_watchdog_says_starting_while_the_lock_holder_has_not_written_its_heartb
     try:
         starting = la(tmp_path, "watchdog", "slow", "--stale-after", "1")
         assert starting.returncode == 0 and starting.stdout.startswith("STARTING"), starting.stdout
+        long_ago = time.time() - 3600
+        os.utime(run / ".lock", (long_ago, long_ago))  # it took the lock an hour ago: stuck, not starting
+        stuck = la(tmp_path, "watchdog", "slow", "--stale-after", "1")
+        assert stuck.returncode == 1 and "stuck starting" in stuck.stdout, stuck.stdout
     finally:
         handle.close()
     stopped = la(tmp_path, "watchdog", "slow")

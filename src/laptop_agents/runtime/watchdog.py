@@ -11,7 +11,8 @@ Exit codes, and what `--loop --restart CMD` does with them:
   on purpose, never restarted. A daemon whose last heartbeat says `failed` (a task failed) is `FAILED`,
   exit 1: restarted.
 A process that holds the lock but has not written its own first heartbeat yet (a resume replaying its
-events, a warm-up, a reconciliation) is `STARTING`, exit 0: not restarted for being slow to start.
+events, a warm-up, a reconciliation) is `STARTING`, exit 0: not restarted for being slow to start, unless
+it has been so for more than `START_GRACE_S` (5 minutes, or `--stale-after` if longer): then `STALE`.
 The heartbeat is written from the daemon's event loop, so a wedged loop shows as stale, not as alive. It
 is replaced atomically; a read that still fails (a replace in progress on some platforms) is retried once
 before it counts.
@@ -34,6 +35,8 @@ from laptop_agents.runtime.run_ref import run_folder_or_guess
 FRESH, STALE, MISSING, STOPPED = 0, 1, 2, 3
 RESTART_CODES = (STALE, MISSING)
 RETRY_READ_S = 0.2
+START_GRACE_S = 300.0
+"""How long a lock holder may take to write its first heartbeat before it counts as stuck (STALE)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,14 @@ def _read(path: Path) -> dict[str, Any]:
     return beat
 
 
+def _lock_age_s(folder: Path) -> float | None:
+    """Seconds since the lock's holder wrote its pid (when it took the lock)."""
+    try:
+        return time.time() - (folder / ".lock").stat().st_mtime
+    except OSError:
+        return None
+
+
 def _number(value: object, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) and not isinstance(value, bool) else "?"
 
@@ -74,8 +85,12 @@ def check(path: Path, *, stale_after_s: float, now_ms: int | None = None) -> Sta
         if attempt == 0:
             time.sleep(RETRY_READ_S)
     if holder is not None and (beat is None or beat.get("pid") != holder):
-        return Status(FRESH, f"STARTING {path.parent.name}: pid {holder if holder > 0 else '?'} holds the run's lock "
-                             "and has not written its first heartbeat yet")  # fmt: skip
+        who = f"pid {holder if holder > 0 else '?'} holds the run's lock"
+        started = _lock_age_s(path.parent)
+        if started is not None and started > max(stale_after_s, START_GRACE_S):
+            return Status(STALE, f"STALE {path.parent.name}: {who} but has written no heartbeat in {started:.0f} s "
+                                 "(stuck starting)")  # fmt: skip
+        return Status(FRESH, f"STARTING {path.parent.name}: {who} and has not written its first heartbeat yet")
     if beat is None:
         return Status(MISSING, problem)
     state = str(beat.get("state", "?"))
