@@ -594,3 +594,32 @@ async def test_an_entry_queued_before_the_kill_switch_is_not_sent(live: LiveHarn
     assert live.placements() == []
     assert live.venue.journal.orders["la-e-000001"].state == "REJECTED"
     assert live.of(OrderRejected)[-1].reason == "kill_switch"
+
+
+async def test_a_fill_pushed_then_the_answer_lost_is_booked_and_the_orders_task_survives(
+    sim: SimExchange, tmp_path: Path
+) -> None:
+    """Found by the 1,000-kill matrix: the fill was booked (FILLED) from its push while the send waited,
+    then the connection was cut before the answer; the send's "no clear answer" moved the order
+    FILLED → UNKNOWN, an illegal transition that ended the orders task (and the session)."""
+    sim.faults.update({"fill_before_ack_next": 1, "fill_before_ack_ms": 500, "drop_order_response_next": 1})
+    settings = live_settings(stream_poll_interval_s=30.0, poll_interval_s=30.0)
+    live = await LiveHarness(sim, RunFolder.create(tmp_path / "runs", "x"), settings,
+                             private_url=sim.ws_private_url).start()  # fmt: skip
+    assert live.venue is not None and live.broker is not None
+    tasks = [asyncio.create_task(c) for c in live.venue.tasks().values()]
+    try:
+        await eventually(lambda: live.venue.private.connected.is_set(), what="private login")  # type: ignore[union-attr]
+        assert live.enter("la-e-000001", 0.05)
+        await eventually(lambda: sim.faults.counts.get("drop_order_response_next", 0) == 1, what="the lost answer")
+        await asyncio.sleep(0.3)
+        assert not [t for t in tasks if t.done()], [t.exception() for t in tasks if t.done()]  # all alive
+        assert live.venue.journal.orders["la-e-000001"].state == "FILLED"
+        assert len(live.of(Fill)) == 1 and live.broker.position is not None
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if live.venue.private is not None:
+            await live.venue.private.stop()
+        await live.stop()

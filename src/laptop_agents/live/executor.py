@@ -165,21 +165,29 @@ class OrderExecutor:
             self.counts["sent"] += 1
             try:
                 order_id = await self._send(order, self._bracket(order))
-            except DuplicateClientId:
-                self.log.unknown(order, "the exchange already has this client id (30042): it was accepted before")
-            except (ExchangeUnavailable, RateLimitedError) as exc:
-                self.crash.at("accepted")
-                self.log.unknown(order, f"no clear answer: {exc}")
             except ExchangeError as exc:
-                self.counts["rejected"] += 1
-                self.log.move(order, "REJECTED", detail=str(exc))
-                broker.order_failed(order, "exchange_rejected", str(exc))
+                if order.state != "SENT":  # a sync already booked its fill (pushed before the answer): settled
+                    self.wake.set()
+                    return
+                self._send_failed(broker, order, exc)
             else:
                 self.crash.at("sent")
                 if order.state == "SENT":  # a sync may already have seen it fill
                     self.counts["acked"] += 1
                     self.log.move(order, "ACKED", order_id=order_id, detail="acknowledged")
         self.wake.set()
+
+    def _send_failed(self, broker: BitunixBroker, order: JournalOrder, exc: ExchangeError) -> None:
+        """What a send without an order id proves: nothing (UNKNOWN, looked up later), or a refusal."""
+        if isinstance(exc, DuplicateClientId):
+            self.log.unknown(order, "the exchange already has this client id (30042): it was accepted before")
+        elif isinstance(exc, ExchangeUnavailable | RateLimitedError):
+            self.crash.at("accepted")
+            self.log.unknown(order, f"no clear answer: {exc}")
+        else:
+            self.counts["rejected"] += 1
+            self.log.move(order, "REJECTED", detail=str(exc))
+            broker.order_failed(order, "exchange_rejected", str(exc))
 
     def _entry_refusal(self, broker: BitunixBroker, order: JournalOrder) -> tuple[str, str] | None:
         """An entry that waited (in the queue, or across a restart) is checked again before it is sent:
