@@ -11,13 +11,13 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
 from tests.conftest import REPO
 from tests.runtime.test_daemon_process import clean_env, la_command, wait_for
+from tests.runtime.test_operator_controls import beat
 
 pytestmark = pytest.mark.slow
 RUNBOOK = REPO / "docs" / "RUNBOOK.md"
@@ -32,16 +32,6 @@ def runbook_commands() -> tuple[list[list[str]], list[str]]:
     ]
     (watchdog,) = re.findall(r"`la (watchdog main[^`]*)`", text)[:1]
     return commands, shlex.split(watchdog)
-
-
-def beat(run: Path) -> dict[str, Any]:
-    for _ in range(20):
-        try:
-            data: dict[str, Any] = orjson.loads((run / "heartbeat.json").read_bytes())
-            return data
-        except (OSError, orjson.JSONDecodeError):
-            time.sleep(0.02)
-    raise AssertionError("heartbeat.json unreadable")
 
 
 def test_the_runbooks_operator_commands_do_what_it_says(tmp_path: Path) -> None:
