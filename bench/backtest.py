@@ -44,7 +44,7 @@ def child_full(source: str, candles: int, busy: bool) -> dict[str, float]:
     from laptop_agents.config.loader import load_settings
     from laptop_agents.core.clock import LiveClock
     from laptop_agents.feeds.sources import open_source
-    from laptop_agents.runtime.run_folder import RunFolder
+    from laptop_agents.runs.run_folder import RunFolder
 
     # "busy": breaker off and no trading costs, so the account survives and trades all the way through
     # (with costs, a random walk drains it and later entries are refused for min notional).

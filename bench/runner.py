@@ -68,10 +68,10 @@ def child_throughput(path: Path, kind: str) -> dict[str, float]:
     from laptop_agents.backtest.driver import run_backtest
     from laptop_agents.config.loader import load_settings
     from laptop_agents.core.clock import LiveClock
+    from laptop_agents.daemon.live_paper import run_session
     from laptop_agents.feeds.replay_feed import csv_feed
     from laptop_agents.feeds.sources import open_source
-    from laptop_agents.runtime.live_paper import run_session
-    from laptop_agents.runtime.run_folder import RunFolder
+    from laptop_agents.runs.run_folder import RunFolder
 
     settings = load_settings(
         environ={}, sets=[f'data.source="csv:{path}"', "data.stale_after_s=3600", "run.checkpoint_interval_s=3600"]
@@ -104,11 +104,11 @@ async def _latency(n: int) -> dict[str, float]:
     from laptop_agents.config.loader import load_settings
     from laptop_agents.core.candle import Candle
     from laptop_agents.core.clock import LiveClock
+    from laptop_agents.daemon.live_paper import run_live_paper
+    from laptop_agents.daemon.runner import AsyncRunner
     from laptop_agents.exchange.bitunix.sim import load_candles
     from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange
-    from laptop_agents.runtime.live_paper import run_live_paper
-    from laptop_agents.runtime.run_folder import RunFolder
-    from laptop_agents.runtime.runner import AsyncRunner
+    from laptop_agents.runs.run_folder import RunFolder
 
     candles = load_candles(REPO / "data" / "ftx_btc-perp_1m_2022-01.csv")
     samples: list[float] = []
@@ -167,9 +167,9 @@ async def _latency(n: int) -> dict[str, float]:
 async def _day() -> dict[str, float]:
     from laptop_agents.config.loader import load_settings
     from laptop_agents.core.clock import LiveClock
-    from laptop_agents.runtime.live_paper import run_live_paper
-    from laptop_agents.runtime.run_folder import RunFolder
-    from laptop_agents.runtime.runner import AsyncRunner
+    from laptop_agents.daemon.live_paper import run_live_paper
+    from laptop_agents.daemon.runner import AsyncRunner
+    from laptop_agents.runs.run_folder import RunFolder
 
     settings = load_settings(
         environ={},

@@ -63,7 +63,7 @@ def child_backtest(strategy: str, kind: str, config: str) -> dict[str, float]:
     from laptop_agents.config.models import Settings
     from laptop_agents.core.clock import LiveClock
     from laptop_agents.feeds.sources import open_source
-    from laptop_agents.runtime.run_folder import RunFolder
+    from laptop_agents.runs.run_folder import RunFolder
     from laptop_agents.validate.command import load_candles
     from laptop_agents.validate.evaluate import evaluate
 

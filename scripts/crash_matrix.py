@@ -7,7 +7,7 @@ and prove exactly-once against the simulated exchange.
 For each client-id dedupe mode of the simulator (`forever`, `open`, `window`: how long the venue refuses a
 repeated client id; the daemon must not rest on any of them), one run folder is started, then killed
 again and again with `LA_CRASH_AT=<point>:<n>` (points: `intent`, `accepted`, `sent`, `booking`,
-`reconcile`, `backfill`; see `laptop_agents/runtime/crash_points.py`) and resumed with `--resume`. Lost
+`reconcile`, `backfill`; see `laptop_agents/base/crash_points.py`) and resumed with `--resume`. Lost
 acks (`drop_order_response_next`) and gaps (`skip_candles`) are switched on before every start, so every
 point is reached; some starts also meet partial fills (`partial_fill_parts`) and fills pushed before the
 order's answer (`fill_before_ack_next`). A last resume without a kill settles everything. Then, from
@@ -36,9 +36,9 @@ from typing import Any
 
 import orjson
 
+from laptop_agents.base.crash_points import POINTS
 from laptop_agents.exchange.bitunix.sim import load_candles
 from laptop_agents.exchange.bitunix.sim.server import SimAccountConfig, SimConfig, SimExchange
-from laptop_agents.runtime.crash_points import POINTS
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data" / "ftx_btc-perp_1m_2022-01.csv"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Watchdog for laptop-agents: exit 0 when the run is running (or halted by the operator), 1 when its
 heartbeat is stale or the daemon is dead, 2 when missing or unreadable, 3 when it stopped cleanly,
-printing one status line. Same as `la watchdog` (see laptop_agents/runtime/watchdog.py).
+printing one status line. Same as `la watchdog` (see laptop_agents/daemon/watchdog.py).
 
     python scripts/monitor_heartbeat.py runs/latest --stale-after 30
     python scripts/monitor_heartbeat.py runs/latest --loop --interval 10 --restart "systemctl restart la"

@@ -57,14 +57,31 @@ def test_the_checker_sees_something() -> None:
     assert len(_files()) > 15
 
 
+_PURE = {"core", "config", "indicators", "risk", "execution", "strategy", "engine"}
+_EDGES = {"base", "exchange", "feeds", "reporting", "runs"}
 ALLOWED_BELOW = {
+    "core": set(),
     "base": {"core"},
+    "config": {"core"},
+    "indicators": {"core", "config"},
+    "risk": {"core", "config"},
+    "execution": {"core", "config"},
+    "strategy": {"core", "config", "indicators", "risk"},
+    "engine": {"core", "config", "indicators", "risk", "execution", "strategy"},
     "exchange": {"base", "core", "config"},
     "exchange/bitunix/sim": {"base", "core", "config", "exchange", "feeds"},  # the simulator replays candle files
     "feeds": {"base", "core", "config", "exchange"},
-    "reporting": {"base", "core", "config", "engine", "execution", "risk", "strategy", "indicators"},
+    "reporting": {"base"} | _PURE,
+    "runs": {"base", "reporting"} | _PURE,
+    "backtest": _EDGES | _PURE,
+    "validate": {"backtest"} | _EDGES | _PURE,
+    "daemon": _EDGES | _PURE,
+    "live": {"daemon"} | _EDGES | _PURE,
 }
-"""Packages that must not import anything above them (the daemon in `runtime/` above all)."""
+"""What each package may import, bottom to top: the pure core, then `base`, the run folder (`runs`), the
+modes (`backtest`, `validate`), the daemon (`daemon`) and the live-exchange session on it (`live`). Only the
+CLI modules at the very top (`cli.py`, `cli_live.py`, `__main__.py`) may import everything."""
+TOP_MODULES = {"__init__.py", "__main__.py", "cli.py", "cli_live.py"}
 
 
 def _imported_packages(path: Path) -> set[str]:
@@ -96,3 +113,21 @@ def test_no_package_imports_one_above_it(package: str) -> None:
         if imported not in ALLOWED_BELOW[package] | {own}
     }
     assert not wrong, sorted(wrong)
+
+
+def test_every_package_has_a_rule() -> None:
+    """A new package must say where it sits, or the import-direction check would silently skip it."""
+    packages = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    modules = {p.name for p in SRC.glob("*.py")}
+    assert packages == {name for name in ALLOWED_BELOW if "/" not in name}
+    assert modules == TOP_MODULES
+
+
+def test_the_daemon_and_the_run_folder_are_separate_packages() -> None:
+    """Issue 14's layout: `runtime/` held both the run folder every mode writes and the daemon on top.
+    A backtest must not need the daemon, and the daemon's pieces must not live with the run folder."""
+    assert not (SRC / "runtime").exists()
+    for mode in ("backtest", "validate", "reporting", "runs"):
+        assert "daemon" not in ALLOWED_BELOW[mode]
+    daemon = {p.stem for p in (SRC / "daemon").glob("*.py")}
+    assert {"runner", "live_paper", "market_data_task", "kill_switch", "controls", "watchdog"} <= daemon

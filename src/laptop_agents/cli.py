@@ -21,7 +21,7 @@ from laptop_agents.config.loader import Change, load_settings, redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import ConfigError, InputError, LaptopAgentsError
-from laptop_agents.runtime.logging import configure_logging
+from laptop_agents.daemon.logging import configure_logging
 
 if TYPE_CHECKING:
     pass
@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return cli_live.control(args)
         if args.command == "watchdog":
-            from laptop_agents.runtime import watchdog
+            from laptop_agents.daemon import watchdog
 
             path = watchdog.resolve_heartbeat(args.run, args.runs_dir)
             if args.loop:
@@ -276,7 +276,7 @@ def _backtest(settings: Settings) -> int:
     from laptop_agents.backtest.driver import run_backtest
     from laptop_agents.feeds.sources import open_source
     from laptop_agents.reporting.console import result_table
-    from laptop_agents.runtime.run_folder import RunFolder, new_run_id
+    from laptop_agents.runs.run_folder import RunFolder, new_run_id
 
     wall = LiveClock()
     source = open_source(settings.data, seed=settings.run.seed)

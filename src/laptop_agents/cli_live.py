@@ -18,8 +18,8 @@ from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import InputError
 
 if TYPE_CHECKING:
-    from laptop_agents.runtime.artifacts import RunResult
-    from laptop_agents.runtime.run_folder import RunFolder
+    from laptop_agents.runs.artifacts import RunResult
+    from laptop_agents.runs.run_folder import RunFolder
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -30,7 +30,7 @@ def resumed_settings(
     """The run's own configuration (its `config.json`), with what this command line gives on top. A change
     to it is refused in one line naming the fields, unless `--reconfigure` (then it is recorded)."""
     from laptop_agents.config.loader import resume_settings
-    from laptop_agents.runtime.run_ref import resolve_run
+    from laptop_agents.runs.run_ref import resolve_run
 
     folder = resolve_run(resume, today.run.runs_dir, command="--resume")
     try:
@@ -58,8 +58,8 @@ def resumed_settings(
 
 def _run_folder(settings: Settings, resume: str | None, wall: LiveClock) -> RunFolder:
     """The folder of a live session: the resumed run's (which must have a checkpoint), or a new one."""
-    from laptop_agents.runtime.run_folder import RunFolder, new_run_id
-    from laptop_agents.runtime.run_ref import resolve_run
+    from laptop_agents.runs.run_folder import RunFolder, new_run_id
+    from laptop_agents.runs.run_ref import resolve_run
 
     runs_dir = Path(settings.run.runs_dir)
     if resume is not None:
@@ -75,8 +75,8 @@ def _run_folder(settings: Settings, resume: str | None, wall: LiveClock) -> RunF
 def live_paper(settings: Settings, *, resume: str | None, changes: list[Change]) -> int:
     import asyncio
 
+    from laptop_agents.daemon.live_paper import run_live_paper
     from laptop_agents.reporting.console import result_table
-    from laptop_agents.runtime.live_paper import run_live_paper
 
     wall = LiveClock()
     folder = _run_folder(settings, resume, wall)
@@ -180,8 +180,8 @@ def _outcome(result: RunResult, settings: Settings, folder: RunFolder) -> int:
 
 def control(args: argparse.Namespace) -> int:
     """`la stop` and `la resume`: one line per thing that happened, exit 1 when the daemon did not confirm."""
-    from laptop_agents.runtime import controls
-    from laptop_agents.runtime.run_ref import resolve_run
+    from laptop_agents.daemon import controls
+    from laptop_agents.runs.run_ref import resolve_run
 
     folder = resolve_run(args.run, args.runs_dir, command=f"la {args.command}")
     if args.command == "stop":
@@ -197,7 +197,7 @@ def control(args: argparse.Namespace) -> int:
 
 def _kill_notice(folder: RunFolder) -> None:
     """A run whose kill switch is still set starts halted, and says so once."""
-    from laptop_agents.runtime.kill_switch import KILL_FILE, read_kill
+    from laptop_agents.daemon.kill_switch import KILL_FILE, read_kill
 
     order = read_kill(folder.path)
     if order is not None:

@@ -14,8 +14,8 @@ from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import DataError
 from laptop_agents.core.events import GapDetected, MarketDataLoaded, RunFinished, parse_record
 from laptop_agents.feeds.sources import open_source
-from laptop_agents.runtime.checkpoint import read_checkpoint
-from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runs.checkpoint import read_checkpoint
+from laptop_agents.runs.run_folder import RunFolder
 from tests.helpers import MINUTE, T0, settings
 
 

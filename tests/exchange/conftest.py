@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from laptop_agents.base.rate_limiter import RateLimiter
-from laptop_agents.base.retry import RetryPolicy
+from laptop_agents.base.retry import Backoff, RetryPolicy
 from laptop_agents.core.candle import Candle
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.exchange.bitunix.sim import load_candles
@@ -70,6 +70,6 @@ def rest(sim: SimExchange, session: aiohttp.ClientSession, limiter: RateLimiter)
         session=session,
         limiter=limiter,
         credentials=Credentials(KEY, SECRET),
-        retry=RetryPolicy(attempts=4, initial_s=0.01, max_s=0.05, jitter_s=0.0),
+        retry=RetryPolicy(attempts=4, backoff=Backoff(initial_s=0.01, max_s=0.05, jitter=0)),
         rate_limit_penalty_s=0.05,
     )

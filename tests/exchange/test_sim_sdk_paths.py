@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 
 from laptop_agents.base.rate_limiter import RateLimiter
-from laptop_agents.base.retry import backoff_delays
+from laptop_agents.base.retry import Backoff
 from laptop_agents.exchange.bitunix.errors import ExchangeError
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
@@ -438,7 +438,7 @@ async def test_tpsl_changes_are_pushed_on_the_private_tpsl_channel(sim: SimExcha
         credentials=Credentials(KEY, SECRET),
         limiter=RateLimiter(50, 10),
         ping_interval_s=0.2,
-        backoff=lambda: backoff_delays(initial_s=0.02, max_s=0.1),
+        backoff=Backoff(initial_s=0.02, max_s=0.1),
     )
     private.start()
     try:

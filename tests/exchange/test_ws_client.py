@@ -11,7 +11,7 @@ import pytest
 import websockets
 
 from laptop_agents.base.rate_limiter import RateLimiter
-from laptop_agents.base.retry import backoff_delays
+from laptop_agents.base.retry import Backoff
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Error, Event, Reconnected
 from laptop_agents.exchange.bitunix import ws_socket
@@ -24,8 +24,7 @@ from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually, si
 CH = "market_kline_1min"
 
 
-def fast_backoff() -> Any:
-    return backoff_delays(initial_s=0.02, max_s=0.1)
+FAST_BACKOFF = Backoff(initial_s=0.02, max_s=0.1)
 
 
 @pytest.fixture
@@ -38,7 +37,7 @@ async def stream(sim: SimExchange) -> AsyncIterator[tuple[BitunixPublicStream, l
         limiter=RateLimiter(50, 10),
         ping_interval_s=0.1,
         silence_after_pings=4,
-        backoff=fast_backoff,
+        backoff=FAST_BACKOFF,
         on_event=events.append,
     )
     s.start()
@@ -212,7 +211,7 @@ async def test_private_stream_logs_in_and_receives_order_position_balance(sim: S
         credentials=Credentials(KEY, SECRET),
         limiter=RateLimiter(50, 10),
         ping_interval_s=0.2,
-        backoff=fast_backoff,
+        backoff=FAST_BACKOFF,
     )
     private.start()
     try:
@@ -231,7 +230,7 @@ async def test_private_stream_logs_in_and_receives_order_position_balance(sim: S
 
 async def test_private_login_with_a_wrong_secret_is_refused_and_retried(sim: SimExchange) -> None:
     private = BitunixPrivateStream(
-        sim.ws_private_url, credentials=Credentials(KEY, "wrong"), limiter=RateLimiter(50, 10), backoff=fast_backoff
+        sim.ws_private_url, credentials=Credentials(KEY, "wrong"), limiter=RateLimiter(50, 10), backoff=FAST_BACKOFF
     )
     private.start()
     try:

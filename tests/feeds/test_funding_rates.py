@@ -13,17 +13,17 @@ import orjson
 import pytest
 
 from laptop_agents.base.rate_limiter import RateLimiter
-from laptop_agents.base.retry import RetryPolicy
+from laptop_agents.base.retry import Backoff, RetryPolicy
 from laptop_agents.core.clock import SimClock
 from laptop_agents.core.events import Error, Event, OrderPlaced, SignalGenerated
 from laptop_agents.exchange.bitunix.rest import BitunixRest, default_session
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.feeds.funding_rates import LiveFundingRates
-from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runs.run_folder import RunFolder
 from laptop_agents.strategy.supervisor import Supervisor
+from tests.daemon.live_helpers import advance_until, start_live
 from tests.exchange.conftest import bundled_candles, eventually, sim_config
 from tests.helpers import settings
-from tests.runtime.live_helpers import advance_until, start_live
 
 
 @contextlib.asynccontextmanager
@@ -31,7 +31,10 @@ async def _rates(sim: SimExchange, clock: SimClock, events: list[Event]) -> Asyn
     """The poller on a REST client of its own with short retries (two attempts per poll)."""
     async with default_session() as session:
         rest = BitunixRest(
-            sim.rest_url, session=session, limiter=RateLimiter(100, 10), retry=RetryPolicy(2, 0.01, 0.01, 0.0)
+            sim.rest_url,
+            session=session,
+            limiter=RateLimiter(100, 10),
+            retry=RetryPolicy(2, Backoff(0.01, 0.01, jitter=0)),
         )
         yield LiveFundingRates(rest, poll_s=1, max_age_s=60, clock=clock, emit=events.append)
 

@@ -14,8 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.base.rate_limiter import RateLimiter
-from laptop_agents.base.retry import RetryPolicy
+from laptop_agents.base.retry import Backoff, RetryPolicy
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import Clock, LiveClock
 from laptop_agents.core.events import Event
@@ -26,8 +27,7 @@ from laptop_agents.execution.account import Account
 from laptop_agents.live.broker import BitunixBroker
 from laptop_agents.live.preflight import Preflight
 from laptop_agents.live.venue import LiveVenue
-from laptop_agents.runtime.crash_points import CrashPoints
-from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runs.run_folder import RunFolder
 from tests.exchange.conftest import KEY, SECRET, bundled_candles, sim_config
 
 SYMBOL = "BTCUSDT"
@@ -80,7 +80,7 @@ class LiveHarness:
             credentials=Credentials(KEY, SECRET),
             # a restart's preflight may meet the venue's per-key window still full of the last process's calls:
             # rate-limit answers are waited out (the penalty doubles: 0.05 s ... 0.8 s)
-            retry=RetryPolicy(attempts=6, initial_s=0.01, max_s=0.05, jitter_s=0.0),
+            retry=RetryPolicy(attempts=6, backoff=Backoff(initial_s=0.01, max_s=0.05, jitter=0)),
             rate_limit_penalty_s=0.05,
         )
         settings = self.settings.model_copy(update={"exchange": self.settings.exchange.model_copy(

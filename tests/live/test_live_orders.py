@@ -22,7 +22,7 @@ from laptop_agents.core.orders import EntryIntent
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.live.journal import JournalOrder
 from laptop_agents.live.reconcile import HALT_EXTERNAL, HALT_RECONCILE
-from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runs.run_folder import RunFolder
 from tests.exchange.conftest import KEY, eventually
 from tests.live.conftest import SYMBOL, LiveHarness, live_settings
 

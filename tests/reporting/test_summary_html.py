@@ -9,7 +9,7 @@ from pathlib import Path
 from laptop_agents.backtest.driver import run_backtest
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.feeds.sources import open_source
-from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runs.run_folder import RunFolder
 from tests.helpers import settings
 
 

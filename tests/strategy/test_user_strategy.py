@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runs.run_folder import RunFolder
 from tests.conftest import REPO
+from tests.daemon.live_helpers import start_replay
 from tests.exchange.conftest import bundled_candles
 from tests.helpers import settings
-from tests.runtime.live_helpers import start_replay
 from tests.test_cli import la
 
 EXAMPLE = "examples.breakout:DonchianBreakout"

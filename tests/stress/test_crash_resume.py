@@ -19,11 +19,11 @@ import orjson
 import pytest
 
 from laptop_agents.core.errors import CheckpointError
-from laptop_agents.runtime.checkpoint import read_checkpoint
+from laptop_agents.runs.checkpoint import read_checkpoint
+from tests.daemon.test_daemon_process import clean_env, la_command, wait_for
+from tests.daemon.test_live_paper import LIVE_SETTINGS, backtest_trades, read_trades
 from tests.exchange.conftest import bundled_candles
 from tests.helpers import settings
-from tests.runtime.test_daemon_process import clean_env, la_command, wait_for
-from tests.runtime.test_live_paper import LIVE_SETTINGS, backtest_trades, read_trades
 
 KILLS = 20
 SIM_START = 1500

@@ -6,9 +6,9 @@ import resource
 from pathlib import Path
 
 from laptop_agents.core.clock import LiveClock
+from laptop_agents.daemon.live_paper import run_session
 from laptop_agents.feeds.replay_feed import ReplayFeed
-from laptop_agents.runtime.live_paper import run_session
-from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runs.run_folder import RunFolder
 from tests.exchange.conftest import bundled_candles
 from tests.helpers import settings
 

@@ -33,9 +33,9 @@ from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
 from laptop_agents.feeds.sources import CandleSource
-from laptop_agents.runtime.artifacts import RunArtifacts, RunResult
-from laptop_agents.runtime.checkpoint import write_checkpoint
-from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runs.artifacts import RunArtifacts, RunResult
+from laptop_agents.runs.checkpoint import write_checkpoint
+from laptop_agents.runs.run_folder import RunFolder
 
 TRACEBACK_FILE = "traceback.txt"
 

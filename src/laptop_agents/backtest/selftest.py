@@ -19,8 +19,8 @@ from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import CandleError
 from laptop_agents.core.events import PositionClosed, parse_record
 from laptop_agents.feeds.sources import open_source
-from laptop_agents.runtime.checkpoint import read_checkpoint
-from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runs.checkpoint import read_checkpoint
+from laptop_agents.runs.run_folder import RunFolder
 
 Check = tuple[str, Callable[[Path], str]]
 

@@ -1,8 +1,10 @@
-"""Retry policy: which failures to retry, how long to wait, and the reconnect backoff. Sleeping is injected.
+"""The one backoff policy, and the retry that uses it. Sleeping and randomness are injected.
 
-Only what `is_retryable` accepts is retried (network errors, timeouts, HTTP 5xx, rate limits), with
-exponential backoff, full jitter and a cap. Order placement is never retried blindly: a caller that is
-not sure whether an order arrived looks it up by client id instead (the live-exchange broker's job).
+Every loop that waits before trying again (a REST request, a socket's reconnect, a backfill, a candle's
+confirmation) waits by `Backoff`: exponential, capped, with jitter so that restarts spread out. Only what
+`retryable` accepts is retried (network errors, timeouts, HTTP 5xx, rate limits). Order placement is never
+retried blindly: a caller that is not sure whether an order arrived looks it up by client id instead (the
+live-exchange broker's job).
 """
 
 from __future__ import annotations
@@ -13,23 +15,60 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
+class Backoff:
+    """Wait n (from 0) has the ceiling `min(initial_s * factor**n, max_s)` and is drawn uniformly from
+    `[ceiling * (1 - jitter), ceiling]`: `jitter=0` is a fixed schedule, `jitter=1` full jitter."""
+
+    initial_s: float = 0.5
+    max_s: float = 30.0
+    factor: float = 2.0
+    jitter: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not (0 < self.initial_s <= self.max_s and self.factor >= 1 and 0 <= self.jitter <= 1):
+            raise ValueError(f"a backoff needs 0 < initial_s <= max_s, factor >= 1, 0 <= jitter <= 1: {self}")
+
+    def ceiling(self, n: int) -> float:
+        return min(self.initial_s * self.factor ** min(n, 64), self.max_s)
+
+    def delay(self, n: int, rng: random.Random | None = None) -> float:
+        top = self.ceiling(n)
+        return top if self.jitter == 0 else (rng or random).uniform(top * (1 - self.jitter), top)
+
+    def delays(self, rng: random.Random | None = None) -> Iterator[float]:
+        """The waits in order, forever. Start a new iterator after a success to begin afresh."""
+        n = 0
+        while True:
+            yield self.delay(n, rng)
+            n += 1
+
+
+RECONNECT = Backoff(initial_s=0.5, max_s=30.0)
+"""A socket's reconnects: half a second first, at most 30 s apart."""
+
+REQUEST = Backoff(initial_s=0.25, max_s=8.0)
+"""A REST request's retries: quick, since the caller is waiting on the answer."""
+
+
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     attempts: int = 5
-    initial_s: float = 0.25
-    max_s: float = 8.0
-    jitter_s: float = 0.25
+    backoff: Backoff = REQUEST
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
 
     async def call(self, fn: Callable[[], Awaitable[T]], *, retryable: Callable[[BaseException], bool]) -> T:
+        def wait(state: RetryCallState) -> float:
+            return self.backoff.delay(state.attempt_number - 1)
+
         retrying = AsyncRetrying(
             retry=retry_if_exception(retryable),
-            wait=wait_exponential_jitter(multiplier=self.initial_s, max=self.max_s, jitter=self.jitter_s),
+            wait=wait,
             stop=stop_after_attempt(self.attempts),
             sleep=self.sleep,
             reraise=True,
@@ -38,14 +77,3 @@ class RetryPolicy:
             with attempt:
                 return await fn()
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
-
-
-def backoff_delays(
-    *, initial_s: float = 0.5, factor: float = 2.0, max_s: float = 30.0, rng: random.Random | None = None
-) -> Iterator[float]:
-    """Reconnect delays: exponential with full jitter, capped. Restart the generator after a good connect."""
-    rand = rng or random.Random()
-    ceiling = initial_s
-    while True:
-        yield rand.uniform(ceiling / 2, ceiling)
-        ceiling = min(ceiling * factor, max_s)

@@ -33,9 +33,11 @@ import contextlib
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.config.models import LiveConfig
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.events import Event
+from laptop_agents.daemon.kill_switch import HALT_KEY as HALT_KILL
 from laptop_agents.exchange.bitunix.errors import (
     DuplicateClientId,
     ExchangeError,
@@ -50,8 +52,6 @@ from laptop_agents.live.journal import JournalOrder, OrderJournal
 from laptop_agents.live.order_log import OrderLog
 from laptop_agents.live.reconcile import Reconciler
 from laptop_agents.live.sync import VenueSync
-from laptop_agents.runtime.crash_points import CrashPoints
-from laptop_agents.runtime.kill_switch import HALT_KEY as HALT_KILL
 
 
 class OrderExecutor:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
+from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.events import Event, Reconciled
 from laptop_agents.exchange.bitunix.errors import ExchangeError
@@ -29,7 +30,6 @@ from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.wire import num
 from laptop_agents.live.broker import BitunixBroker
 from laptop_agents.live.journal import OrderJournal
-from laptop_agents.runtime.crash_points import CrashPoints
 
 HALT_RECONCILE = "reconciliation"
 HALT_EXTERNAL = "external_position"

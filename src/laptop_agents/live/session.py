@@ -18,8 +18,8 @@ from laptop_agents.core.clock import Clock
 from laptop_agents.core.events import Event, RunStarted
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.live.preflight import Preflight, PreflightReport
-from laptop_agents.runtime.event_log import EventLog
-from laptop_agents.runtime.run_folder import RunFolder
+from laptop_agents.runs.event_log import EventLog
+from laptop_agents.runs.run_folder import RunFolder
 
 
 def rest_url(settings: Settings) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.config.models import LiveConfig
 from laptop_agents.core.clock import Clock
 from laptop_agents.exchange.bitunix.errors import ExchangeError, OrderNotFound
@@ -19,7 +20,6 @@ from laptop_agents.live.journal import JournalOrder
 from laptop_agents.live.order_log import OrderLog
 from laptop_agents.live.order_state import TRANSITIONS
 from laptop_agents.live.order_state import OrderState as State
-from laptop_agents.runtime.crash_points import CrashPoints
 
 WIRE_STATES: dict[str, State] = {
     "INIT": "ACKED", "NEW": "ACKED", "PART_FILLED": "PARTIAL", "FILLED": "FILLED", "CANCELED": "CANCELLED",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.base.lock import RunLock
 from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.config.loader import Change
@@ -20,16 +21,15 @@ from laptop_agents.config.models import BITUNIX_REST_URL, BITUNIX_WS_PRIVATE_URL
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import PreflightError
 from laptop_agents.core.events import Event
+from laptop_agents.daemon.live_paper import bitunix_feed, prepare_resume, serve_session
+from laptop_agents.daemon.runner import AsyncRunner
+from laptop_agents.daemon.signals import SignalGate
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.live.preflight import Preflight
 from laptop_agents.live.session import record_refused_start
 from laptop_agents.live.venue import LiveVenue
-from laptop_agents.runtime.artifacts import RunResult
-from laptop_agents.runtime.crash_points import CrashPoints
-from laptop_agents.runtime.live_paper import bitunix_feed, prepare_resume, serve_session
-from laptop_agents.runtime.run_folder import RunFolder
-from laptop_agents.runtime.runner import AsyncRunner
-from laptop_agents.runtime.signals import SignalGate
+from laptop_agents.runs.artifacts import RunResult
+from laptop_agents.runs.run_folder import RunFolder
 
 CRASH_ENV = "LA_CRASH_AT"
 

@@ -14,11 +14,13 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock, VenueClock
 from laptop_agents.core.events import Error, Event, Reconnected
+from laptop_agents.daemon.runner import AsyncRunner
 from laptop_agents.engine.assembly import BrokerFactory
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
@@ -31,9 +33,7 @@ from laptop_agents.live.journal import OrderJournal
 from laptop_agents.live.limits import DAY_MS, HardLimits
 from laptop_agents.live.preflight import PreflightReport
 from laptop_agents.live.reconcile import Reconciler
-from laptop_agents.runtime.crash_points import CrashPoints
-from laptop_agents.runtime.run_folder import RunFolder
-from laptop_agents.runtime.runner import AsyncRunner
+from laptop_agents.runs.run_folder import RunFolder
 
 JOURNAL = "orders.jsonl"
 HALT_AUTH = "exchange_auth"

@@ -20,7 +20,7 @@ from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import DataError
 from laptop_agents.feeds.sources import open_source
 from laptop_agents.reporting.validation_report import leaderboard_table, write_validation_html
-from laptop_agents.runtime.run_folder import RunFolder, new_run_id
+from laptop_agents.runs.run_folder import RunFolder, new_run_id
 from laptop_agents.validate.progress import Progress
 from laptop_agents.validate.runner import default_jobs, run_validation
 

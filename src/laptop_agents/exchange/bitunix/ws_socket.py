@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -22,7 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from laptop_agents.base.rate_limiter import RateLimiter
-from laptop_agents.base.retry import backoff_delays
+from laptop_agents.base.retry import RECONNECT, Backoff
 from laptop_agents.base.tasks import cancel_and_wait
 from laptop_agents.core.clock import Clock, LiveClock
 from laptop_agents.core.events import Error, Event, Reconnected
@@ -62,7 +62,7 @@ class ReconnectingSocket(Generic[T]):
         ping_interval_s: float = 5.0,
         silence_after_pings: float = 3.0,
         connect_timeout_s: float = 10.0,
-        backoff: Callable[[], Iterator[float]] = backoff_delays,
+        backoff: Backoff = RECONNECT,
         on_event: Callable[[Event], None] | None = None,
         clock: Clock | None = None,
         queue_size: int = 10_000,
@@ -138,7 +138,7 @@ class ReconnectingSocket(Generic[T]):
     # -- Connection loop ---------------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        delays = self._backoff()
+        delays = self._backoff.delays()
         lost_at: float | None = None
         reason = ""
         attempt = 0
@@ -163,7 +163,7 @@ class ReconnectingSocket(Generic[T]):
                     pinger = asyncio.create_task(self._ping(ws), name=f"{self.name}_ping")
                     try:
                         async for _ in self._read(ws):
-                            delays = self._backoff()  # data flows: the next failure starts the backoff afresh
+                            delays = self._backoff.delays()  # data flows: the next failure starts the backoff afresh
                             attempt = 0
                     finally:
                         await cancel_and_wait(pinger)

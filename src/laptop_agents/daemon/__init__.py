@@ -1,0 +1,2 @@
+"""The daemon: the AsyncRunner, live-paper sessions and the operator's controls (kill switch, stop,
+watchdog, logs, systemd)."""

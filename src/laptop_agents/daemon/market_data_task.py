@@ -1,0 +1,225 @@
+"""The market-data task of the AsyncRunner: one stream for every symbol, each symbol's series kept fresh,
+ordered and whole before its core sees it.
+
+Duplicates and out-of-order candles are dropped (counted in the symbol's `MarketDataStats`). A gap of more
+than 1.5 intervals is backfilled over REST, in order, *before* the candle that revealed it: the backfill
+runs in its own task and holds back only its symbol's later candles (`SymbolPipe.held`), so the other
+symbols keep flowing. A failed backfill is a non-fatal `Error`, retried with capped backoff. A feed that
+assembles candles from pushes (`confirms_candles`) has each one confirmed with the venue's record (REST)
+before the core sees it, consecutive candles in one call: trades land after a candle's last push, and a
+final push can be lost or reordered, so a pushed candle may hold only part of its trades. With
+`halt_while_backfilling` (live-exchange) the symbol's entries are halted (`backfilling`) from the gap
+until its core has processed the backfilled candles and those that arrived meanwhile: they are history,
+not a moment to trade on (exits and protective stops still work).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+from laptop_agents.base.crash_points import CrashPoints
+from laptop_agents.base.retry import Backoff
+from laptop_agents.core.candle import Candle, interval_ms
+from laptop_agents.core.errors import LaptopAgentsError
+from laptop_agents.core.events import Error, GapBackfilled, GapDetected
+from laptop_agents.daemon.symbol_pipe import SymbolPipe
+from laptop_agents.feeds.market_data import MarketDataFeed
+from laptop_agents.runs.event_log import EventLog
+
+HALT_BACKFILL = "backfilling"
+CONFIRM_RETRY_S = 0.2
+RETRY_MAX_S = 60.0
+"""The longest wait between two tries of a backfill or a confirmation (the same backoff as reconnects)."""
+CONFIRM_QUIET_TRIES = 3
+"""A venue that needs longer than a few quick retries to list a closed candle is worth a line."""
+
+
+class MarketDataTask:
+    def __init__(
+        self,
+        feed: MarketDataFeed,
+        pipes: dict[str, SymbolPipe],
+        *,
+        interval: str,
+        log: EventLog,
+        backfill_retry_s: float,
+        on_fresh: Callable[[SymbolPipe], None],
+        halt_while_backfilling: bool = False,
+        crash: CrashPoints | None = None,
+        on_failed: Callable[[str, BaseException | None], None],
+    ) -> None:
+        """`on_fresh(pipe)`: a candle went to that symbol's core (the staleness guard's clock);
+        `on_failed(name, exc)`: a backfill task died of something other than the exchange failing."""
+        self.feed = feed
+        self.confirmations = {"confirmed": 0, "corrected": 0}
+        """Closed candles checked against the venue's record, and how many of them the record changed."""
+        self.pipes = pipes
+        self._interval = interval
+        self._step = interval_ms(interval)
+        self.log = log
+        self._retry_s = backfill_retry_s
+        self._on_fresh = on_fresh
+        self._on_failed = on_failed
+        self._halt = halt_while_backfilling
+        self._crash = crash or CrashPoints(None)
+        self.backfill_errors = 0
+
+    async def run(self) -> None:
+        pipes, step = self.pipes, self._step
+        confirming = self.feed.confirms_candles
+        async for symbol, candle in self.feed.stream(list(pipes), self._interval):
+            pipe = pipes.get(symbol)
+            if pipe is None:
+                continue
+            if pipe.held is not None:  # this symbol is catching up (a gap, a confirmation): keep the order
+                pipe.held.append(candle)
+                continue
+            last = pipe.last_close_ts
+            if last is not None and candle.ts <= last:
+                self._drop(pipe, candle, last)
+                continue
+            if confirming or (last is not None and candle.ts - last > 1.5 * step):
+                pipe.held = deque((candle,))
+                pipe.catch_up = asyncio.create_task(self._catch_up(pipe), name=f"catch_up:{symbol}")
+                pipe.catch_up.add_done_callback(self._catch_up_done)
+                continue
+            await self._deliver(pipe, candle)
+        for pipe in pipes.values():  # a replay ended: what is being backfilled still reaches the core
+            if pipe.catch_up is not None:
+                await pipe.catch_up
+
+    async def _deliver(self, pipe: SymbolPipe, candle: Candle) -> None:
+        await pipe.queue.put(candle)
+        pipe.last_close_ts = candle.ts
+        pipe.md.candles += 1
+        self._on_fresh(pipe)
+
+    @staticmethod
+    def _drop(pipe: SymbolPipe, candle: Candle, last: int) -> None:
+        if candle.ts == last:
+            pipe.md.duplicates += 1
+        else:
+            pipe.md.out_of_order += 1
+
+    async def _catch_up(self, pipe: SymbolPipe) -> None:
+        """Backfill the gap before the first held candle, confirm the pushed candles with the venue's
+        record when the feed asks for it (consecutive ones in one call), then pass them on in order (any
+        of them may reveal another gap); the market-data task keeps appending meanwhile."""
+        held = pipe.held
+        assert held is not None
+        step, halted = self._step, False
+        while held:
+            candle = held.popleft()
+            last = pipe.last_close_ts
+            if last is not None:
+                if candle.ts <= last:
+                    self._drop(pipe, candle, last)
+                    continue
+                if candle.ts - last > 1.5 * step:
+                    if self._halt and not halted:
+                        halted = True
+                        await pipe.queue.put(self._halt_entries(pipe, f"catching up {candle.ts - last} ms over REST"))
+                    await self._backfill(pipe, last, candle)
+            batch = [candle]  # with it, the candles that arrived meanwhile (in order, no gap between)
+            while held and held[0].ts == batch[-1].ts + step:
+                batch.append(held.popleft())
+            if self.feed.confirms_candles:
+                batch = await self._confirm(pipe.symbol, batch)
+            for ready in batch:
+                await self._deliver(pipe, ready)
+            if halted:  # past the gap and what arrived during its backfill: the core may decide again
+                halted = False
+                await pipe.queue.put(self._halt_entries(pipe, None))
+        pipe.held = None
+        pipe.catch_up = None
+
+    async def _confirm(self, symbol: str, batch: list[Candle]) -> list[Candle]:
+        """The venue's record of `batch`, however long it takes: a venue that has no record of a bucket yet
+        is asked again shortly (its trades may still be landing); repeated failures are reported
+        (non-fatal `Error`) and retried with capped backoff, while the strategy waits."""
+        delays, failures = Backoff(initial_s=CONFIRM_RETRY_S, max_s=RETRY_MAX_S).delays(), 0
+        while True:
+            try:
+                confirmed = await self.feed.confirm(symbol, self._interval, batch)
+            except LaptopAgentsError as exc:
+                failures += 1
+                if failures == CONFIRM_QUIET_TRIES:
+                    self.backfill_errors += 1
+                    self.log.emit(Error(ts=batch[-1].ts, symbol=symbol, where="confirm", fatal=False,
+                                        message=f"{exc}; retrying until the venue has it"))  # fmt: skip
+                await asyncio.sleep(next(delays))
+            else:
+                self.confirmations["confirmed"] += len(confirmed)
+                self.confirmations["corrected"] += sum(a != b for a, b in zip(batch, confirmed, strict=True))
+                return confirmed
+
+    @staticmethod
+    def _halt_entries(pipe: SymbolPipe, detail: str | None) -> Callable[[], None]:
+        """A queue item: the core task sets (`detail`) or lifts (None) the backfill halt when it gets there,
+        so exactly the candles from the gap to the end of the catch-up are seen halted."""
+        halts = pipe.core.halts
+
+        def apply() -> None:
+            if detail is None:
+                halts.pop(HALT_BACKFILL, None)
+            else:
+                halts[HALT_BACKFILL] = detail
+
+        return apply
+
+    def _catch_up_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self._on_failed(task.get_name(), task.exception())
+
+    async def _backfill(self, pipe: SymbolPipe, last: int, candle: Candle) -> None:
+        symbol, step = pipe.symbol, self._step
+        start, end = last + step, candle.ts
+        missing = (end - start) // step
+        pipe.md.gaps += 1
+        self.log.emit(GapDetected(ts=candle.ts, symbol=symbol, from_ts=start, to_ts=end - step, missing=missing))
+        began = time.monotonic()
+        fetched = await self._fetch_gap(symbol, start, end)
+        self._crash.at("backfill")
+        previous = last
+        count = 0
+        for filler in fetched:
+            if previous < filler.ts < end:
+                await pipe.queue.put(filler)
+                previous = filler.ts
+                count += 1
+        pipe.md.backfilled += count
+        self.log.emit(
+            GapBackfilled(
+                ts=candle.ts,
+                symbol=symbol,
+                from_ts=start,
+                to_ts=end - step,
+                count=count,
+                duration_ms=int((time.monotonic() - began) * 1000),
+            )
+        )
+
+    async def _fetch_gap(self, symbol: str, start: int, end: int) -> list[Candle]:
+        """The missing candles, however long the exchange takes to give them: a failed backfill is reported
+        (non-fatal `Error`) and retried with capped backoff, while the candle that revealed the gap waits.
+        The strategy never skips over a hole; meanwhile the staleness guard halts entries."""
+        delays = Backoff(initial_s=self._retry_s, max_s=RETRY_MAX_S).delays()
+        while True:
+            delay = next(delays)
+            try:
+                return await self.feed.backfill(symbol, self._interval, start, end)
+            except LaptopAgentsError as exc:
+                self.backfill_errors += 1
+                self.log.emit(
+                    Error(
+                        ts=end,
+                        symbol=symbol,
+                        where="backfill",
+                        fatal=False,
+                        message=f"{exc}; retrying in {delay:.2g} s",
+                    )
+                )
+                await asyncio.sleep(delay)

@@ -1,0 +1,1 @@
+"""The run folder: where every mode (backtest, validate, live) writes its events, trades, checkpoint and report."""

@@ -1,0 +1,167 @@
+"""The files a run writes and the listeners that feed them, in one place for backtests and live sessions.
+
+`events.jsonl` (EventLog) is the source; `trades.csv` (TradeLog), the run notes, the recent events and
+`equity.csv` plus the chart curves (Curves) are derived as events and candles arrive. At the end,
+`summarise` emits `RunFinished` and computes the statistics, and `close_and_report` closes the files and
+writes `summary.html`. A live session can also start from a checkpoint (`resume`), continuing every file.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from laptop_agents.config.loader import redacted_dump
+from laptop_agents.config.models import Settings
+from laptop_agents.core.clock import Clock
+from laptop_agents.core.errors import DataError
+from laptop_agents.core.events import Event, RunFinished, parse_record
+from laptop_agents.reporting.curves import Curves
+from laptop_agents.reporting.html_report import ReportData, write_summary_html
+from laptop_agents.reporting.metrics import RunSummary, summarise
+from laptop_agents.reporting.run_notes import RunNotes
+from laptop_agents.reporting.trade_log import TradeLog
+from laptop_agents.runs.event_log import EventLog
+from laptop_agents.runs.journal_file import JournalFile
+from laptop_agents.runs.run_folder import RunFolder
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a finished backtest or live session reports."""
+
+    folder: RunFolder
+    summary: RunSummary
+    notes: RunNotes
+    source: str
+    first_ts: int | None
+    last_ts: int | None
+    gaps: int
+    missing_candles: int
+    duplicates_dropped: int
+    events: int
+    stop_reason: str = ""
+    error: str | None = None
+    """A live session that failed: the first task failure, in one line."""
+    failed_task: str = ""
+
+
+class RunArtifacts:
+    def __init__(
+        self,
+        settings: Settings,
+        folder: RunFolder,
+        wall_clock: Clock,
+        *,
+        durable: bool,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.folder = folder
+        self.symbol_label = ",".join(settings.data.trading_symbols)
+        """What run-level events and the report name as the symbol (several are joined by commas)."""
+        self.log = EventLog(
+            folder.events,
+            run_id=folder.run_id,
+            wall_clock=wall_clock,
+            durable=durable,
+            start_seq=resume["event_seq"] if resume else 0,
+        )
+        self.trades = TradeLog(
+            folder.trades, keep_recent=settings.run.report_max_trades, resume=resume["trade_log"] if resume else None
+        )
+        self.curves = Curves(
+            folder.equity,
+            starting_balance=settings.broker.starting_balance,
+            resume=resume["curves"] if resume else None,
+        )
+        self.notes = RunNotes()
+        self.recent: deque[Event] = deque(maxlen=max(settings.run.report_recent_events, 1))
+        if resume is not None:  # the report counts the whole run: the sessions before this one too
+            self._replay_events()
+        self.journal = JournalFile(folder.journal, durable=durable)
+        self.log.subscribe(self.trades.on_event)
+        self.log.subscribe(self.journal.on_event)
+        self.log.subscribe(self.notes.on_event)
+        self.log.subscribe(self.recent.append)
+
+    def _replay_events(self) -> None:
+        """Feed the run's events so far (the file is already cut back to the checkpoint) to the notes and
+        the recent-events list, so a resumed session's table and report are the whole run's."""
+        with self.folder.events.open("rb") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                try:
+                    event = parse_record(line).event
+                except DataError:
+                    continue  # a line this version cannot read: the report leaves it out, the run goes on
+                self.notes.on_event(event)
+                self.recent.append(event)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Lengths and states of the derived files, for a live checkpoint (the event log adds its own)."""
+        return {
+            "files": {"trades": self.trades.offset(), "equity": self.curves.offset(), "journal": self.journal.offset()},
+            "trade_log": self.trades.state(),
+            "curves": self.curves.state(),
+        }
+
+    def summarise(
+        self,
+        *,
+        ts: int,
+        status: Literal["ok", "failed", "stopped"],
+        candles: int,
+        final_equity: float,
+        error: str | None = None,
+    ) -> RunSummary:
+        """Emit `RunFinished` and compute the run's statistics (call `curves.finish` first)."""
+        self.log.emit(
+            RunFinished(
+                ts=ts,
+                symbol=self.symbol_label,
+                status=status,
+                candles=candles,
+                trades=self.trades.count,
+                final_equity=final_equity,
+                error=error,
+            )
+        )
+        return summarise(self.trades, self.curves, final_equity=final_equity, candles=candles)
+
+    def close(self) -> None:
+        """Close every file without writing a report: for a session refused before it began (a checkpoint
+        or strategy that does not fit)."""
+        self.trades.close()
+        self.journal.close()
+        self.log.close()
+        self.curves.close()
+
+    def close_and_report(
+        self, summary: RunSummary, *, mode: str, source: str, strategy: str, error: str | None = None
+    ) -> None:
+        self.trades.close()
+        self.journal.close()
+        self.log.close()
+        write_summary_html(
+            self.folder.summary,
+            ReportData(
+                run_id=self.folder.run_id,
+                mode=mode,
+                symbol=self.symbol_label,
+                interval=self.settings.data.interval,
+                source=source,
+                strategy=strategy,
+                summary=summary,
+                equity=self.curves.points,
+                prices=self.curves.prices,
+                recent_candles=list(self.curves.recent),
+                trades=list(self.trades.recent),
+                events=list(self.recent),
+                notes=self.notes,
+                error=error,
+                config=redacted_dump(self.settings),
+            ),
+        )
