@@ -88,3 +88,34 @@ def run_candles(core: TradingCore, candles: Iterable[Candle], *, finish: bool = 
         core.on_candle(c)
     if finish:
         core.finish()
+
+
+# A user strategy module with two bugs: `Boom` raises on its 40th candle, `Bare` returns an intent where a
+# list of intents belongs (issue 14, item 11).
+BROKEN_STRATEGIES = """
+from laptop_agents.strategy.base import BaseStrategy
+from laptop_agents.core.orders import EntryIntent
+
+
+class Boom(BaseStrategy):
+    # No trades; on its 40th candle, a bug.
+
+    name = "boom"
+
+    def __init__(self, params, *, emit, symbol):
+        self.seen = 0
+
+    def on_candle(self, candle, position):
+        self.seen += 1
+        if self.seen == 40:
+            raise ZeroDivisionError("the strategy divided by zero")
+        return []
+
+
+class Bare(Boom):
+    name = "bare"
+
+    def on_candle(self, candle, position):
+        self.seen += 1
+        return EntryIntent(side="long", stop_distance=100.0, setup="x", reason="y") if self.seen == 40 else []
+"""

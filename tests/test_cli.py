@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from tests.conftest import REPO
+from tests.helpers import BROKEN_STRATEGIES
 
 LA = Path(sys.executable).with_name("la")
 
@@ -177,33 +178,6 @@ def test_an_unknown_la_variable_is_refused_before_anything_is_written(tmp_path: 
     assert not (tmp_path / "runs").exists()
 
 
-BOOM = """
-from laptop_agents.strategy.base import BaseStrategy
-from laptop_agents.core.orders import EntryIntent
-
-
-class Boom(BaseStrategy):
-    name = "boom"
-
-    def __init__(self, params, *, emit, symbol):
-        self.seen = 0
-
-    def on_candle(self, candle, position):
-        self.seen += 1
-        if self.seen == 40:
-            raise ZeroDivisionError("the strategy divided by zero")
-        return []
-
-
-class Bare(Boom):
-    name = "bare"
-
-    def on_candle(self, candle, position):
-        self.seen += 1
-        return EntryIntent(side="long", stop_distance=100.0, setup="x", reason="y") if self.seen == 40 else []
-"""
-
-
 @pytest.mark.parametrize(
     ("strategy", "fragments"),
     [
@@ -216,7 +190,7 @@ def test_a_strategy_that_raises_or_returns_no_intents_ends_the_run_failed_in_one
 ) -> None:
     """Issue 14, item 11: a raising strategy printed a traceback and left a run folder with only
     `RunStarted`; one that returned a bare intent was silently ignored."""
-    (tmp_path / "userstrat.py").write_text(BOOM)
+    (tmp_path / "userstrat.py").write_text(BROKEN_STRATEGIES)
     done = la("run", "--mode", "backtest", "--strategy", strategy, cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)})
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr and done.stderr.strip().count("\n") == 0, done.stderr

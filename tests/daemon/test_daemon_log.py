@@ -14,25 +14,7 @@ import pytest
 from laptop_agents.core.events import Fill, GapDetected, OrderState, PositionClosed, SignalGenerated
 from laptop_agents.daemon.daemon_log import DaemonLog, redact
 from tests.daemon.test_daemon_process import clean_env, la_command
-
-BOOM = '''
-from laptop_agents.strategy.base import BaseStrategy
-
-
-class Boom(BaseStrategy):
-    """No trades; on its 40th candle, a bug."""
-
-    name = "boom"
-
-    def __init__(self, params, *, emit, symbol):
-        self.seen = 0
-
-    def on_candle(self, candle, position):
-        self.seen += 1
-        if self.seen == 40:
-            raise ZeroDivisionError("the strategy divided by zero")
-        return ()
-'''
+from tests.helpers import BROKEN_STRATEGIES
 
 
 def lines(run: Path) -> list[dict[str, Any]]:
@@ -77,7 +59,7 @@ def test_the_console_shows_fills_positions_and_gaps_one_line_each_and_nothing_el
 def test_a_live_session_logs_what_it_does_and_keeps_the_traceback_of_a_failed_task(tmp_path: Path) -> None:
     """Item 9: before, a live session wrote no log line at any level, and a task failure kept only
     "{type}: {msg}". Item 11: a strategy that raises ends the run with `RunFinished status=failed`."""
-    (tmp_path / "boomstrat.py").write_text(BOOM)
+    (tmp_path / "boomstrat.py").write_text(BROKEN_STRATEGIES)
     env = {**clean_env(), "PYTHONPATH": str(tmp_path)}
     done = subprocess.run(
         [*la_command(), "run", "--mode", "live-paper", "--run-id", "b", "--strategy", "boomstrat:Boom",

@@ -7,6 +7,8 @@ builds everything again over the same journal, as a new process would after a cr
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from laptop_agents.live.broker import BitunixBroker
 from laptop_agents.live.preflight import Preflight
 from laptop_agents.live.venue import LiveVenue
 from laptop_agents.runs.run_folder import RunFolder
-from tests.exchange.conftest import KEY, SECRET, bundled_candles, sim_config
+from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually, sim_config
 
 SYMBOL = "BTCUSDT"
 ORDER_PATH = "/api/v1/futures/trade/place_order"
@@ -115,6 +117,25 @@ class LiveHarness:
         checkpoint = None if self.broker is None else self.broker.state()
         await self.stop()
         return await LiveHarness(self.sim, self.folder, self.settings, clock=self.clock).start(checkpoint)
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, login: bool = True) -> AsyncIterator[list[asyncio.Task[None]]]:
+        """The venue's own tasks (order sync, private stream) running as in a session, the private socket
+        logged in first when `login`; on the way out they are cancelled and the harness stopped."""
+        assert self.venue is not None
+        tasks = [asyncio.create_task(c) for c in self.venue.tasks().values()]
+        try:
+            if login and self.venue.private is not None:
+                private = self.venue.private
+                await eventually(private.connected.is_set, what="private login")
+            yield tasks
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self.venue.private is not None:
+                await self.venue.private.stop()
+            await self.stop()
 
     async def stop(self) -> None:
         if self.venue is not None:

@@ -530,9 +530,7 @@ async def test_a_fill_pushed_before_the_placement_is_answered_is_booked_once(sim
     live = await LiveHarness(sim, RunFolder.create(tmp_path / "runs", "x"), settings,
                              private_url=sim.ws_private_url).start()  # fmt: skip
     assert live.venue is not None and live.broker is not None
-    tasks = [asyncio.create_task(c) for c in live.venue.tasks().values()]
-    try:
-        await eventually(lambda: live.venue.private.connected.is_set(), what="private login")  # type: ignore[union-attr]
+    async with live.running():
         assert live.enter("la-e-000001", 0.05)
         await eventually(lambda: live.broker.position is not None, what="the fill booked")  # type: ignore[union-attr]
         order = live.venue.journal.orders["la-e-000001"]
@@ -543,13 +541,6 @@ async def test_a_fill_pushed_before_the_placement_is_answered_is_booked_once(sim
         assert order.state == "FILLED" and order.order_id == live.exchange_orders("la-e-000001")[0].order_id
         assert len(live.of(Fill)) == 1 and len(live.of(PositionOpened)) == 1
         assert live.broker.position.qty == pytest.approx(0.05)  # type: ignore[union-attr]
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if live.venue.private is not None:
-            await live.venue.private.stop()
-        await live.stop()
 
 
 async def test_a_cancel_that_comes_after_the_fill_books_the_position_with_its_stop(live: LiveHarness) -> None:
@@ -607,19 +598,10 @@ async def test_a_fill_pushed_then_the_answer_lost_is_booked_and_the_orders_task_
     live = await LiveHarness(sim, RunFolder.create(tmp_path / "runs", "x"), settings,
                              private_url=sim.ws_private_url).start()  # fmt: skip
     assert live.venue is not None and live.broker is not None
-    tasks = [asyncio.create_task(c) for c in live.venue.tasks().values()]
-    try:
-        await eventually(lambda: live.venue.private.connected.is_set(), what="private login")  # type: ignore[union-attr]
+    async with live.running() as tasks:
         assert live.enter("la-e-000001", 0.05)
         await eventually(lambda: sim.faults.counts.get("drop_order_response_next", 0) == 1, what="the lost answer")
         await asyncio.sleep(0.3)
         assert not [t for t in tasks if t.done()], [t.exception() for t in tasks if t.done()]  # all alive
         assert live.venue.journal.orders["la-e-000001"].state == "FILLED"
         assert len(live.of(Fill)) == 1 and live.broker.position is not None
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if live.venue.private is not None:
-            await live.venue.private.stop()
-        await live.stop()

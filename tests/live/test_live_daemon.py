@@ -51,16 +51,22 @@ def write_config(tmp_path: Path, sim: SimExchange) -> Path:
     return path
 
 
+def start(tmp_path: Path, *args: str, env: dict[str, str] | None = None, quiet: bool = False) -> Any:
+    """`la run --mode live-exchange --confirm-live --config live.json ARGS` in `tmp_path`, with the demo keys
+    and no `LA_*`/`BITUNIX_*` variable of this process; output piped (or dropped when `quiet`)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITUNIX_", "LA_"))}
+    command = [str(LA)] if LA.exists() else [sys.executable, "-m", "laptop_agents.cli"]
+    output = asyncio.subprocess.DEVNULL if quiet else asyncio.subprocess.PIPE
+    return asyncio.create_subprocess_exec(
+        *command, "run", "--mode", "live-exchange", "--confirm-live", "--config", str(tmp_path / "live.json"),
+        *args, cwd=tmp_path, env={**base, **KEYS, **(env or {})}, stdout=output, stderr=output,
+    )  # fmt: skip
+
+
 async def la(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout_s: float = 90
 ) -> tuple[int, str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITUNIX_", "LA_"))}
-    command = [str(LA)] if LA.exists() else [sys.executable, "-m", "laptop_agents.cli"]
-    proc = await asyncio.create_subprocess_exec(
-        *command, "run", "--mode", "live-exchange", "--confirm-live", "--config", str(tmp_path / "live.json"),
-        *args, cwd=tmp_path, env={**base, **KEYS, **(env or {})},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await start(tmp_path, *args, env=env)
     out, err = await asyncio.wait_for(proc.communicate(), timeout_s)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
@@ -68,6 +74,11 @@ async def la(
 
 def journal(folder: Path) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in (folder / "orders.jsonl").read_bytes().splitlines()]
+
+
+def final_states(folder: Path) -> dict[object, object]:
+    """Each journaled order's last state, by client id."""
+    return {r["client_id"]: r["state"] for r in journal(folder) if r["op"] == "move"}
 
 
 def stale_entries(folder: Path, sim: SimExchange, *, max_age_ms: int = 300_000, slack_ms: int = 240_000) -> list[str]:
@@ -100,10 +111,7 @@ async def test_kill_9_in_the_order_path_then_resume_leaves_exactly_one_order_per
     code, out, err = await la(tmp_path, "--resume", "r", "--duration", "6")
     assert code == 0, err
     account = sim.ledger.accounts[KEY]
-    final = {}
-    for record in journal(folder):
-        if record["op"] == "move":
-            final[record["client_id"]] = record["state"]
+    final = final_states(folder)
     for cid in intents:  # every intent, the cut one included, is one exchange order, or none if never sent
         placed = sum(1 for o in account.orders.values() if o.client_id == cid)
         assert placed == (0 if final[cid] == "REJECTED" else 1), cid
@@ -171,13 +179,7 @@ async def test_sigterm_with_an_order_send_in_flight_exits_within_10_s_and_settle
     config["live"]["unknown_window_s"] = 30  # the default
     (tmp_path / "live.json").write_bytes(orjson.dumps(config))
     sim.faults.update({"slow_path": "/trade/place_order", "slow_path_ms": 3_000})
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITUNIX_", "LA_"))}
-    command = [str(LA)] if LA.exists() else [sys.executable, "-m", "laptop_agents.cli"]
-    proc = await asyncio.create_subprocess_exec(
-        *command, "run", "--mode", "live-exchange", "--confirm-live", "--config", str(tmp_path / "live.json"),
-        "--run-id", "t", "--duration", "120", cwd=tmp_path, env={**base, **KEYS},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await start(tmp_path, "--run-id", "t", "--duration", "120")
     try:
         await eventually(lambda: sim.faults.counts.get("slow_path", 0) >= 1, within_s=60, what="a placement")
         await asyncio.sleep(0.5)  # well inside the 3 s the answer takes
@@ -190,10 +192,7 @@ async def test_sigterm_with_an_order_send_in_flight_exits_within_10_s_and_settle
             proc.kill()
     assert proc.returncode == 0, err.decode()
     assert took < 10.0, f"the stop took {took:.1f} s"
-    final: dict[object, object] = {}
-    for record in journal(tmp_path / "runs" / "t"):
-        if record["op"] == "move":
-            final[record["client_id"]] = record["state"]
+    final = final_states(tmp_path / "runs" / "t")
     assert final and not [cid for cid, state in final.items() if state == "SENT"]
     assert set(final.values()) <= {"FILLED", "ACKED", "CANCELLED", "REJECTED"}  # every outcome known
     account = sim.ledger.accounts[KEY]
@@ -212,13 +211,7 @@ async def test_a_liquidation_while_the_daemon_is_down_is_booked_on_resume_and_no
     `--resume` books the venue's close of it (the execution that is none of our orders) at its price, once,
     and never sends an order to close a position that is already gone."""
     write_config(tmp_path, sim)
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITUNIX_", "LA_"))}
-    command = [str(LA)] if LA.exists() else [sys.executable, "-m", "laptop_agents.cli"]
-    proc = await asyncio.create_subprocess_exec(
-        *command, "run", "--mode", "live-exchange", "--confirm-live", "--config", str(tmp_path / "live.json"),
-        "--run-id", "q", "--duration", "120", cwd=tmp_path, env={**base, **KEYS},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = await start(tmp_path, "--run-id", "q", "--duration", "120", quiet=True)
     folder = tmp_path / "runs" / "q"
     account = sim.ledger.accounts[KEY]
     try:
@@ -252,16 +245,6 @@ async def test_a_liquidation_while_the_daemon_is_down_is_booked_on_resume_and_no
     assert sum(1 for row in trades_csv[1:] if row.split(",")[0] == str(opened["trade_id"])) == 1
 
 
-def start(tmp_path: Path, *args: str) -> Any:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("BITUNIX_", "LA_"))}
-    command = [str(LA)] if LA.exists() else [sys.executable, "-m", "laptop_agents.cli"]
-    return asyncio.create_subprocess_exec(
-        *command, "run", "--mode", "live-exchange", "--confirm-live", "--config", str(tmp_path / "live.json"),
-        *args, cwd=tmp_path, env={**base, **KEYS},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-
-
 async def test_a_second_sigterm_exits_at_once_and_the_resume_settles_the_order(
     tmp_path: Path, sim: SimExchange
 ) -> None:
@@ -287,10 +270,7 @@ async def test_a_second_sigterm_exits_at_once_and_the_resume_settles_the_order(
     sim.faults.update({"slow_path": ""})
     code, _, err2 = await la(tmp_path, "--resume", "s", "--duration", "6")
     assert code == 0, err2
-    final: dict[object, object] = {}
-    for record in journal(tmp_path / "runs" / "s"):
-        if record["op"] == "move":
-            final[record["client_id"]] = record["state"]
+    final = final_states(tmp_path / "runs" / "s")
     account = sim.ledger.accounts[KEY]
     for cid, state in final.items():
         placed = sum(1 for o in account.orders.values() if o.client_id == cid)

@@ -3,7 +3,6 @@ reconciliation, local denials and limits that survive a restart. Real sockets, r
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import orjson
@@ -236,10 +235,7 @@ async def test_an_exchange_side_stop_or_target_is_booked_from_a_push_or_by_polli
     settings = live_settings(stream_poll_interval_s=30.0, poll_interval_s=poll)
     live = await LiveHarness(sim, RunFolder.create(tmp_path / "runs", "x"), settings, private_url=url).start()
     assert live.venue is not None and live.broker is not None
-    tasks = [asyncio.create_task(c) for c in live.venue.tasks().values()]
-    try:
-        if stream == "up":
-            await eventually(lambda: live.venue.private.connected.is_set(), what="private login")  # type: ignore[union-attr]
+    async with live.running(login=stream == "up"):
         assert live.enter("la-e-000001", 0.05, EntryIntent(side="long", stop_distance=15.0, setup="t", reason="t",
                                                            target_r=1.0))  # fmt: skip
         await eventually(lambda: live.broker.position is not None, what="entry booked")  # type: ignore[union-attr]
@@ -255,13 +251,6 @@ async def test_an_exchange_side_stop_or_target_is_booked_from_a_push_or_by_polli
         exit_fill = account.fills[-1]
         assert closed.exit_price == pytest.approx(exit_fill["price"])  # the exchange's price, not a guess
         assert [e.action for e in live.of(Reconciled)] == []  # booked from the execution, not reconciled away
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if live.venue.private is not None:
-            await live.venue.private.stop()
-        await live.stop()
 
 
 async def test_shutdown_cancels_the_resting_orders_it_owns_and_flattens_when_asked(
