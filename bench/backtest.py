@@ -13,6 +13,12 @@ are reported. Measured:
 - peak RSS of the full backtest at 100k and at N candles (flat memory: the input is streamed).
 Targets (issue 2): >= 300,000 candles/s on the 1M run, >= 15 % of the floor, RSS < 200 MB and within
 10 % between 100k and 1M candles.
+
+    .venv/bin/python bench/backtest.py --against REV [--repeat 7]
+
+compares this tree with commit REV (checked out in a temporary git worktree) on the full backtest, default
+and busy: the two run alternately, each in a fresh process, and the report gives the median candles/s of
+each and their ratio (issue 15: no more than 5 % slower).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import math
 import random
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -152,8 +159,41 @@ def child_floor(source: str, candles: int) -> dict[str, float]:
     }
 
 
-def _spawn(*args: str) -> dict[str, float]:
-    return run_child(__file__, *args)
+def _spawn(*args: str, src: str | None = None) -> dict[str, float]:
+    return run_child(__file__, *args, src=src)
+
+
+def against(rev: str, candles: int, repeat: int) -> int:
+    """A/B of this tree against commit `rev`, alternating, on the default and busy full backtests."""
+    plan = {"full_mock": ("full", "mock", candles), "full_mock_busy": ("busy", "mock", candles),
+            "full_real": ("full", "real", 0), "full_real_busy": ("busy", "real", 0)}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "base"
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(base), rev], check=True,
+                       capture_output=True)  # fmt: skip
+        try:
+            sides = {"base": str(base / "src"), "this": str(REPO / "src")}
+            runs: dict[tuple[str, str], list[dict[str, float]]] = {(k, s): [] for k in plan for s in sides}
+            for i in range(repeat):
+                order = list(sides) if i % 2 == 0 else list(reversed(sides))  # alternate who goes first
+                for key, (kind, source, count) in plan.items():
+                    for side in order:
+                        runs[key, side].append(_spawn(kind, source, str(count), src=sides[side]))
+                print(f"round {i + 1}/{repeat} done", file=sys.stderr)
+        finally:
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)], check=False)
+    print(f"A/B against {rev}: medians of {repeat} alternating runs, each in a fresh process")
+    print(f"{'measurement':<18}{rev[:12]:>14}{'this tree':>14}{'ratio':>8}{'trades':>14}")
+    report: dict[str, dict[str, float]] = {}
+    for key in plan:
+        base_cps, this_cps = _median(runs[key, "base"], "candles_per_s"), _median(runs[key, "this"], "candles_per_s")
+        trades = f"{runs[key, 'base'][0]['trades']:.0f}/{runs[key, 'this'][0]['trades']:.0f}"
+        report[key] = {"base": base_cps, "this": this_cps, "ratio": this_cps / base_cps}
+        print(f"{key:<18}{base_cps:>14,.0f}{this_cps:>14,.0f}{this_cps / base_cps:>8.1%}{trades:>14}")
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "backtest_ab.json").write_text(json.dumps({"against": rev, "repeat": repeat, **report}, indent=2))
+    return 0
 
 
 def _median(runs: list[dict[str, float]], key: str) -> float:
@@ -164,6 +204,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--candles", type=int, default=1_000_000)
+    parser.add_argument("--against", metavar="REV", help="A/B against this commit instead of the floor report")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -172,6 +213,8 @@ def main() -> int:
         result = child_floor(source, count) if kind == "floor" else child_full(source, count, busy=busy)
         print(json.dumps(result))
         return 0
+    if args.against:
+        return against(args.against, args.candles, args.repeat)
 
     n, r = args.candles, args.repeat
     plan = {

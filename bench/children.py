@@ -4,11 +4,15 @@ with `--child ARGS`), so its peak RSS is its own and no warm cache from an earli
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 
-def run_child(script: str, *args: str) -> dict[str, float]:
-    """Run `script --child ARGS` with this interpreter; its last stdout line is the JSON result."""
-    out = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True, check=True)
+def run_child(script: str, *args: str, src: str | None = None) -> dict[str, float]:
+    """Run `script --child ARGS` with this interpreter; its last stdout line is the JSON result. `src`: import
+    `laptop_agents` from that source folder instead (another commit's, for an A/B in the same run)."""
+    env = None if src is None else {**os.environ, "PYTHONPATH": src}
+    out = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True, check=True,
+                         env=env)  # fmt: skip
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]

@@ -32,7 +32,7 @@ from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
-from laptop_agents.feeds.sources import CandleSource
+from laptop_agents.feeds.sources import CandleSource, SortedCandles
 from laptop_agents.runs.artifacts import RunArtifacts, RunResult
 from laptop_agents.runs.checkpoint import write_checkpoint
 from laptop_agents.runs.run_folder import RunFolder
@@ -55,6 +55,20 @@ class _Stream:
         self.emit = emit
         self.symbol = symbol
         self._iterator: Iterator[Candle] | None = None
+        self._head: list[Candle] = []
+        self._head_lines: list[int] = []
+
+    @property
+    def dropped(self) -> int:
+        """Exact duplicates dropped: by the sequencer here, or by `data.sort` before."""
+        return self.duplicates + (self.source.duplicates if isinstance(self.source, SortedCandles) else 0)
+
+    def line_of(self, candle: Candle) -> int:
+        """The source line of `candle` (one of those read ahead, or the last one read)."""
+        for read, line in zip(self._head, self._head_lines, strict=True):
+            if read is candle:
+                return line
+        return self.source.line_no
 
     def close(self) -> None:
         """Close the source (a CSV generator holds its file open while suspended)."""
@@ -64,7 +78,11 @@ class _Stream:
 
     def candles(self) -> itertools.chain[Candle]:
         iterator = self._iterator = iter(self.source)
-        head = list(itertools.islice(iterator, 4))
+        head: list[Candle] = []
+        for candle in itertools.islice(iterator, 4):  # read ahead to check the interval: note each one's line
+            head.append(candle)
+            self._head_lines.append(self.source.line_no)
+        self._head = head
         if not head:
             raise DataError(f"data.source {self.source.describe()}: no candles in the source")
         self._check_interval(head)
@@ -82,7 +100,7 @@ class _Stream:
 
     def refuse(self, verdict: Verdict, candle: Candle) -> DataError:
         last = self.sequencer.last
-        where = f"data.source {self.source.describe()} line {self.source.line_no}"
+        where = f"data.source {self.source.describe()} line {self.line_of(candle)}"
         prev = last.ts if last is not None else None
         if verdict is Verdict.CONFLICT:
             return DataError(f"{where}: two different candles with ts={candle.ts}; fix the file or keep one of them")
@@ -151,7 +169,7 @@ def run_backtest(
             last_ts=curves.last_ts,
             gaps=seq.gaps,
             missing_candles=seq.missing,
-            duplicates_dropped=stream.duplicates,
+            duplicates_dropped=stream.dropped,
         )
     )
     message = str(error) if error is not None else None
@@ -174,7 +192,7 @@ def run_backtest(
         last_ts=curves.last_ts,
         gaps=seq.gaps,
         missing_candles=seq.missing,
-        duplicates_dropped=stream.duplicates,
+        duplicates_dropped=stream.dropped,
         events=run.log.seq,
     )
 

@@ -7,6 +7,7 @@ at the right distance from the price actually paid (spread and slippage included
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,7 +22,9 @@ trigger: a stop-entry, rests, fills when price breaks up (long) or down (short) 
 class EntryIntent:
     """Open a position.
 
-    `stop_distance` is the price distance from the fill to the stop (> 0). The target is either
+    `stop_distance` is the price distance from the fill to the stop; a strategy may compute 0 (a flat
+    market's ATR) or less, which the core refuses as `zero_stop_distance`, since no position can be sized
+    on it. The target is either
     `target_r` × that distance from the fill, or the absolute `target_price`, or none. `limit_price` is
     required for limit entries, `trigger_price` for trigger entries. `size_mult` scales the risk-based size
     (1.0 = full size).
@@ -41,8 +44,8 @@ class EntryIntent:
     trail_distance_r: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.stop_distance > 0:
-            raise ValueError(f"stop_distance must be > 0, got {self.stop_distance!r}")
+        if not math.isfinite(self.stop_distance):
+            raise ValueError(f"stop_distance must be a finite number, got {self.stop_distance!r}")
         if self.entry_type == "limit" and (self.limit_price is None or not self.limit_price > 0):
             raise ValueError("a limit entry needs limit_price > 0")
         if self.entry_type == "trigger" and (self.trigger_price is None or not self.trigger_price > 0):

@@ -176,6 +176,10 @@ class TradingCore:
         if refusal is not None:
             self._reject(candle, intent, *refusal)
             return
+        if not intent.stop_distance > 0:  # a flat market's ATR: no risk-based size exists; never a crash
+            detail = f"stop distance {intent.stop_distance:g} from {self.strategy.name}: nothing to size the entry on"
+            self._reject(candle, intent, "zero_stop_distance", detail)
+            return
         broker = self.broker
         resting = intent.resting_price
         entry_price = broker.market_fill_price(intent.side, candle.close) if resting is None else resting

@@ -64,15 +64,18 @@ def trigger_fill_price(candle: Candle, side: Side, trigger: float) -> float | No
 
 def trailed_stop(position: Position, close: float) -> float | None:
     """Ratchet a trailing stop from this close: the new stop when it moves in the position's favour, else
-    None. Once the best close is `trail_activation_r` R beyond the entry, the stop trails it by
-    `trail_distance_r` R (R = the entry's initial stop distance). Updates `best_close`."""
+    None. Once the best close is beyond the entry, and at least `trail_activation_r` R beyond it, the stop
+    trails it by `trail_distance_r` R (R = the entry's initial stop distance). Updates `best_close`, which
+    starts at the entry price: that is no close, so with `trail_activation_r=0` nothing trails until a
+    close has moved in favour (STRATEGIES.md rule 7)."""
     if position.trail_distance_r is None or position.trail_activation_r is None:
         return None
     d = position.direction
     if d * (close - position.best_close) > 0:
         position.best_close = close
     r = position.r_distance
-    if d * (position.best_close - position.entry_price) < position.trail_activation_r * r:
+    gain = d * (position.best_close - position.entry_price)
+    if gain <= 0 or gain < position.trail_activation_r * r:
         return None
     new_stop = position.best_close - d * position.trail_distance_r * r
     return new_stop if d * (new_stop - position.stop) > 0 else None

@@ -28,12 +28,17 @@ class SortedCandles:
     def __init__(self, inner: CandleSource) -> None:
         self._inner = inner
         self.line_no = 0
+        self.duplicates = 0
+        """Exact duplicate rows dropped while sorting (the run's `duplicates_dropped` counts them)."""
 
     def describe(self) -> str:
         return f"{self._inner.describe()} (sorted)"
 
     def __iter__(self) -> Iterator[Candle]:
-        for n, candle in enumerate(normalise(self._inner), start=1):
+        rows = list(self._inner)
+        candles = normalise(rows)
+        self.duplicates = len(rows) - len(candles)
+        for n, candle in enumerate(candles, start=1):
             self.line_no = n
             yield candle
 

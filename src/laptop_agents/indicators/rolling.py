@@ -10,6 +10,7 @@ to get the statistic of the prior bars (a swing high "before this candle").
 
 from __future__ import annotations
 
+from math import fsum
 from typing import Any
 
 
@@ -36,24 +37,38 @@ class _Ring:
 
 
 class RollingSum(_Ring):
-    """Sum (and mean) of the last `size` values."""
+    """Sum (and mean) of the last `size` values.
 
-    __slots__ = ("total",)
+    Like `SMA`: the running total is re-summed exactly (`math.fsum`) each time the ring wraps, so rounding
+    error never outgrows one window, and the mean of a window of equal values is that value exactly."""
+
+    __slots__ = ("_last", "_run", "total")
 
     def __init__(self, size: int) -> None:
         super().__init__(size)
         self.total = 0.0
+        self._last = float("nan")
+        self._run = 0
 
     def push(self, x: float) -> None:
         t = self._t
-        if t < self.size:
+        size = self.size
+        if x == self._last:
+            self._run += 1
+        else:
+            self._last = x
+            self._run = 1
+        if t < size:
             self._buf.append(x)
             self.total += x
         else:
-            i = t % self.size
+            i = t % size
             self.total += x - self._buf[i]
             self._buf[i] = x
-        self._t = t + 1
+        t += 1
+        self._t = t
+        if t % size == 0:
+            self.total = fsum(self._buf)
 
     def oldest(self) -> float:
         """The value the next push drops (0.0 while the window is not full)."""
@@ -62,7 +77,9 @@ class RollingSum(_Ring):
     @property
     def mean(self) -> float | None:
         n = min(self._t, self.size)
-        return self.total / n if n else None
+        if not n:
+            return None
+        return self._last if self._run >= n else self.total / n
 
     def state(self) -> dict[str, Any]:
         return {**self._ring_state(), "total": self.total}
@@ -70,6 +87,14 @@ class RollingSum(_Ring):
     def restore(self, state: dict[str, Any]) -> None:
         self._ring_restore(state)
         self.total = float(state["total"])
+        t, size, buf = self._t, self.size, self._buf
+        newest_first = [buf[(t - 1 - k) % size] for k in range(min(t, size))]
+        self._last = newest_first[0] if newest_first else float("nan")
+        self._run = 0
+        for value in newest_first:
+            if value != self._last:
+                break
+            self._run += 1
 
 
 class RollingMax(_Ring):

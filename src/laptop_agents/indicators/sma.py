@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from math import fsum
 from typing import Any
 
 
 class SMA:
     """Mean of the last `period` values; `None` until `period` values have been seen.
 
-    A running sum is O(1) but collects rounding error over millions of updates, so the sum is recomputed
-    from the window each time the ring buffer wraps (amortised O(1), error bounded to one window's worth).
+    A running sum is O(1) but collects rounding error, so the sum is recomputed exactly (`math.fsum`) from
+    the window each time the ring buffer wraps (amortised O(1), error bounded to one window's worth). And a
+    window of equal values has that value as its mean, exactly: a sum of n copies divided by n need not
+    give the copy back in floating point, and two averages of the same flat prices that differ in their
+    last bit are a crossing that is not there (issue 15). The run of equal values at the end is counted;
+    once it covers the window, the mean is the value itself.
     """
 
-    __slots__ = ("_buf", "_full", "_i", "_period", "_sum", "value")
+    __slots__ = ("_buf", "_full", "_i", "_last", "_period", "_run", "_sum", "value")
 
     def __init__(self, period: int) -> None:
         if period < 1:
@@ -22,6 +27,8 @@ class SMA:
         self._i = 0
         self._full = False
         self._sum = 0.0
+        self._last = float("nan")  # the newest value, and how many values in a row equal it
+        self._run = 0
         self.value: float | None = None
 
     @property
@@ -33,14 +40,19 @@ class SMA:
         i = self._i
         self._sum += x - buf[i]
         buf[i] = x
+        if x == self._last:
+            self._run += 1
+        else:
+            self._last = x
+            self._run = 1
         i += 1
         if i == self._period:
             i = 0
             self._full = True
-            self._sum = sum(buf)
+            self._sum = fsum(buf)
         self._i = i
         if self._full:
-            self.value = value = self._sum / self._period
+            self.value = value = x if self._run >= self._period else self._sum / self._period
             return value
         return None
 
@@ -64,3 +76,10 @@ class SMA:
             float(state["sum"]),
             state["value"],
         )
+        window = self.window()  # the run of equal values at its end follows from the window itself
+        self._last = window[-1] if window else float("nan")
+        self._run = 0
+        for value in reversed(window):
+            if value != self._last:
+                break
+            self._run += 1
