@@ -7,6 +7,8 @@ Secrets never live here: the exchange section names the environment variables th
 
 from __future__ import annotations
 
+import itertools
+import math
 import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -182,12 +184,66 @@ class RiskConfig(_Section):
     )
 
 
+class PositionTier(_Section):
+    """One risk-limit tier, as `/position/get_position_tiers` gives them (endValue, maintenanceMarginRate,
+    leverage)."""
+
+    max_notional: float = Field(gt=0, description="positions up to this notional, quote currency")
+    maintenance_rate: float = Field(gt=0, lt=1, description="maintenance margin as a fraction of the notional")
+    max_leverage: int = Field(ge=1, le=125, description="the highest leverage this tier allows")
+
+
+DEFAULT_POSITION_TIERS = (
+    PositionTier(max_notional=200_000.0, maintenance_rate=0.004, max_leverage=125),
+    PositionTier(max_notional=1_000_000.0, maintenance_rate=0.005, max_leverage=100),
+    PositionTier(max_notional=5_000_000.0, maintenance_rate=0.01, max_leverage=50),
+    PositionTier(max_notional=20_000_000.0, maintenance_rate=0.025, max_leverage=25),
+    PositionTier(max_notional=50_000_000.0, maintenance_rate=0.05, max_leverage=10),
+)
+
+
+class SymbolBrokerConfig(_Section):
+    """One symbol's own fees and tiers; a field left out (none) is the broker section's."""
+
+    taker_fee_bps: float | None = Field(None, ge=0, le=1_000)
+    maker_fee_bps: float | None = Field(None, ge=-100, le=1_000)
+    liquidation_fee_bps: float | None = Field(None, ge=0, le=1_000)
+    position_tiers: tuple[PositionTier, ...] | None = None
+
+
 class BrokerConfig(_Section):
     starting_balance: float = Field(10_000.0, gt=0, description="cash at the start, quote currency")
     half_spread_bps: float = Field(5.0, ge=0, le=1_000, description="market orders cross half the spread")
     slippage_bps: float = Field(1.0, ge=0, le=1_000, description="added to market and stop fills")
-    taker_fee_bps: float = Field(6.0, ge=0, le=1_000, description="fee on market and stop fills")
-    maker_fee_bps: float = Field(2.0, ge=-100, le=1_000, description="fee on limit and target fills")
+    taker_fee_bps: float = Field(
+        6.0, ge=0, le=1_000, description="fee on market, stop and trigger fills (Bitunix's default: 0.06 %)"
+    )
+    maker_fee_bps: float = Field(
+        2.0, ge=-100, le=1_000, description="fee on resting limit and target fills (Bitunix's default: 0.02 %)"
+    )
+    margin_mode: Literal["isolated", "off"] = Field(
+        "isolated",
+        description="isolated: each position holds notional / exchange.leverage as margin and is liquidated "
+        "where that margin plus its loss is its maintenance margin; off: no margin, no liquidation",
+    )
+    liquidation_fee_bps: float = Field(6.0, ge=0, le=1_000, description="fee on a liquidation's close")
+    position_tiers: tuple[PositionTier, ...] = Field(
+        DEFAULT_POSITION_TIERS,
+        min_length=1,
+        description="risk-limit tiers for the maintenance margin (default: the simulated exchange's BTCUSDT "
+        "tiers; take yours from the venue's /position/get_position_tiers)",
+    )
+    symbols: dict[str, SymbolBrokerConfig] = Field(
+        default_factory=dict, description='per-symbol fees and tiers, e.g. {"ETHUSDT": {"taker_fee_bps": 5}}'
+    )
+
+    @field_validator("position_tiers")
+    @classmethod
+    def _ascending(cls, tiers: tuple[PositionTier, ...]) -> tuple[PositionTier, ...]:
+        if any(b.max_notional <= a.max_notional for a, b in itertools.pairwise(tiers)):
+            raise ValueError("tiers must be in ascending order of max_notional")
+        return tiers
+
     funding_rate: float = Field(
         0.0, ge=-0.05, le=0.05, description="funding per 8 h as a fraction (0.0001 = 0.01 %); longs pay > 0"
     )
@@ -236,7 +292,11 @@ class ExchangeConfig(_Section):
         None, description=f"private WebSocket URL; live-exchange: {BITUNIX_WS_PRIVATE_URL}"
     )
     leverage: int | None = Field(
-        None, ge=1, le=125, description="live-exchange: leverage set on each symbol; none = ceil(risk.max_leverage)"
+        None,
+        ge=1,
+        le=125,
+        description="leverage set on each symbol (live-exchange) and the paper broker's isolated margin; "
+        "none = ceil(risk.max_leverage / 0.95), so an entry at the sizing cap fits",
     )
 
     @field_validator("rest_url")
@@ -417,3 +477,19 @@ class Settings(_Section):
                 "set data.symbol (several symbols are for live sessions)"
             )
         return self
+
+
+MARGIN_USE = 0.95
+"""At most this share of equity goes to initial margin: the rest pays fees and absorbs the spread."""
+
+
+def effective_leverage(settings: Settings) -> int:
+    """The leverage of every symbol: `exchange.leverage`, else enough for what sizing may use
+    (`risk.max_leverage`) to need at most `MARGIN_USE` of equity as margin. The live-exchange preflight sets
+    it on the venue and the paper broker margins positions at it, so the two agree."""
+    return settings.exchange.leverage or default_leverage(settings.risk.max_leverage)
+
+
+def default_leverage(max_leverage: float) -> int:
+    """The leverage at which a position at the sizing cap needs `MARGIN_USE` of equity as margin, rounded up."""
+    return max(1, math.ceil(max_leverage / MARGIN_USE - 1e-9))

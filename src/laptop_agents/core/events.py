@@ -25,7 +25,7 @@ Side = Literal["long", "short"]
 OrderSide = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop"]
 Liquidity = Literal["taker", "maker"]
-ExitReason = Literal["stop", "trail", "target", "signal", "end", "kill", "reconcile"]
+ExitReason = Literal["stop", "trail", "target", "signal", "end", "kill", "reconcile", "liquidation"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -311,6 +311,27 @@ class FundingApplied(Event):
     amount: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PositionLiquidated(Event):
+    """The venue's liquidation engine closed an isolated position: the candle's adverse extreme reached
+    `liquidation_price` (where the position's margin plus its loss is its maintenance margin). It fills at
+    `price` (the liquidation price, or the open when the candle gapped beyond it) with `fee`. The loss never
+    exceeds `margin`: what a gap takes beyond it is `covered` by the venue (its insurance fund), so the
+    account's cash is the fills' PnL minus fees and funding, plus `covered`. `PositionClosed` follows
+    with `exit_reason` "liquidation"."""
+
+    trade_id: int
+    side: Side
+    qty: float
+    entry_price: float
+    liquidation_price: float
+    price: float
+    margin: float
+    maintenance_margin: float
+    fee: float
+    covered: float
+
+
 # -- Risk ------------------------------------------------------------------------------------------------
 
 
@@ -361,6 +382,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         PositionClosed,
         StopMoved,
         FundingApplied,
+        PositionLiquidated,
         CircuitBreakerTripped,
         CircuitBreakerReset,
     )

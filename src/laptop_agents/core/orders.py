@@ -116,6 +116,8 @@ class Position:
         "entry_ts",
         "funding",
         "initial_stop",
+        "liquidation_price",
+        "margin",
         "qty",
         "r_distance",
         "setup",
@@ -162,6 +164,10 @@ class Position:
         self.best_close = entry_price
         self.stop_moved = False
         self.funding = 0.0
+        self.liquidation_price: float | None = None
+        """Isolated margin: where the venue liquidates it (None without a margin model)."""
+        self.margin = 0.0
+        """Isolated margin: the initial margin the position holds."""
 
     def unrealized(self, price: float) -> float:
         return self.direction * self.qty * (price - self.entry_price)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from laptop_agents.config.models import Settings
+from laptop_agents.config.models import Settings, effective_leverage
 from laptop_agents.core.events import (
     Event,
     Fill,
@@ -21,6 +21,7 @@ from laptop_agents.engine.trading_core import EquitySink, TradingCore
 from laptop_agents.execution.account import Account
 from laptop_agents.execution.broker import Broker
 from laptop_agents.execution.funding import ConstantFunding, FundingSchedule, TableFunding
+from laptop_agents.execution.margin import MarginModel
 from laptop_agents.execution.paper_broker import PaperBroker
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
 from laptop_agents.risk.sizing import PositionSizer
@@ -40,6 +41,16 @@ def funding_schedule(settings: Settings) -> FundingSchedule | None:
     if broker.funding_rate != 0.0:
         return ConstantFunding(broker.funding_rate)
     return None
+
+
+def margin_model(settings: Settings, symbol: str) -> MarginModel | None:
+    """The symbol's isolated margin (`broker.margin_mode`), at the leverage the venue is set to."""
+    broker = settings.broker
+    if broker.margin_mode == "off":
+        return None
+    own = broker.symbols.get(symbol)
+    tiers = own.position_tiers if own is not None and own.position_tiers is not None else broker.position_tiers
+    return MarginModel(effective_leverage(settings), tiers)
 
 
 def build_core(
@@ -95,12 +106,16 @@ def build_portfolio(
         source = configured if strategy_funding is None else strategy_funding(symbol)
         strategy = registry.build_strategy(settings.strategy, emit=emit, symbol=symbol, funding=source)
         symbol_emit = order_aware_sink(emit, strategy)
+        broker = (
+            PaperBroker(settings.broker, symbol=symbol, emit=symbol_emit, funding=funding, account=account,
+                        margin=margin_model(settings, symbol))
+            if broker_factory is None
+            else broker_factory(symbol, account, symbol_emit)
+        )  # fmt: skip
         cores[symbol] = TradingCore(
             symbol=symbol,
             strategy=strategy,
-            broker=PaperBroker(settings.broker, symbol=symbol, emit=symbol_emit, funding=funding, account=account)
-            if broker_factory is None
-            else broker_factory(symbol, account, symbol_emit),
+            broker=broker,
             sizer=PositionSizer(settings.risk),
             breaker=breaker,
             ids=ClientOrderIds(prefix),

@@ -199,6 +199,10 @@ class TradingCore:
         if decision.rejected is not None:
             self._reject(candle, intent, decision.rejected, decision.detail)
             return
+        refused = broker.entry_refusal(decision.qty, entry_price)  # the venue's margin rules
+        if refused is not None:
+            self._reject(candle, intent, *refused)
+            return
         cid = self.ids.next()
         self.strategy.on_entry_taken(intent, cid)  # before the broker: a refusal of it names this id
         if resting is not None:

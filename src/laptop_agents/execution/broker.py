@@ -35,6 +35,9 @@ class Broker(Protocol):
 
     def market_fill_price(self, side: Side, ref_price: float) -> float: ...
 
+    def entry_refusal(self, qty: float, price: float) -> tuple[str, str] | None:
+        """(reason, detail) when the venue would not open this position (its margin rules), else None."""
+
     def open_market(
         self, *, ts: int, client_order_id: str, qty: float, ref_price: float, intent: EntryIntent
     ) -> bool: ...

@@ -8,18 +8,21 @@ Fill rules (prices in quote currency, costs in basis points of price):
   the order of prices inside that candle is unknown, so the conservative reading is taken.
 - Funding is charged at 00:00, 08:00 and 16:00 UTC, at the first candle at or after each time, on a position
   open then: amount = qty × open × rate, paid by longs when the rate is positive, received by shorts.
+- Isolated margin (`margin`, see `margin.py`): each position holds notional / leverage as margin and is
+  liquidated when a candle's adverse extreme reaches its liquidation price, checked before its stop (the
+  venue liquidates first). It closes there (or at a worse open), with the liquidation fee; the loss never
+  exceeds the margin, the rest is the venue's (`PositionLiquidated.covered`), so cash never goes below zero
+  on a position's account of it.
 
-Cash lives in an `Account`, shared by the brokers of a multi-symbol run. Accounting identity, checked by
-`check_invariants()`: cash = start + realized PnL − fees − funding (summed over the account's brokers),
-and equity = cash + unrealized PnL. Position quantity equals the sum of signed fills. Client order ids are
-idempotent: a repeated id is ignored (within a bounded window of recent ids).
+The books (cash on an `Account` shared by the brokers of a multi-symbol run, PnL, fees, funding, the
+position) and their accounting identity are `PaperBooks`'. Client order ids are idempotent: a repeated id
+is ignored (within a bounded window of recent ids).
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,14 +30,12 @@ from laptop_agents.config.models import BrokerConfig
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.errors import InvariantError
 from laptop_agents.core.events import (
-    Event,
     ExitReason,
-    Fill,
-    FundingApplied,
     OrderCancelled,
     OrderPlaced,
     OrderSide,
     PositionClosed,
+    PositionLiquidated,
     Side,
 )
 from laptop_agents.core.orders import EntryIntent, Position
@@ -48,9 +49,9 @@ from laptop_agents.execution.fill_rules import (
     trigger_fill_price,
 )
 from laptop_agents.execution.funding import FUNDING_PERIOD_MS, FundingSchedule
-from laptop_agents.execution.position_events import position_closed, position_opened
+from laptop_agents.execution.margin import Liquidation, MarginModel, liquidation
+from laptop_agents.execution.paper_books import EventSink, PaperBooks
 
-EventSink = Callable[[Event], None]
 _NO_TRADES: tuple[PositionClosed, ...] = ()
 
 
@@ -62,7 +63,7 @@ class PendingEntry:
     placed_ts: int
 
 
-class PaperBroker:
+class PaperBroker(PaperBooks):
     """Simulated execution for one symbol (one-way position) on an account, its own unless one is given."""
 
     def __init__(
@@ -73,48 +74,34 @@ class PaperBroker:
         emit: EventSink,
         funding: FundingSchedule | None = None,
         account: Account | None = None,
+        margin: MarginModel | None = None,
         idempotency_window: int = 4096,
     ) -> None:
-        self.symbol = symbol
-        self.account = Account(config.starting_balance) if account is None else account
-        self.realized_pnl = 0.0
-        self.fees_paid = 0.0
-        self.funding_paid = 0.0
-        self.position: Position | None = None
+        super().__init__(symbol, Account(config.starting_balance) if account is None else account, emit, margin)
         self.pending: dict[str, PendingEntry] = {}
-        self.next_trade_id = 1
-        self._emit = emit
         self._market_cost = (config.half_spread_bps + config.slippage_bps) / 1e4
         self._slippage = config.slippage_bps / 1e4
-        self._taker = config.taker_fee_bps / 1e4
-        self._maker = config.maker_fee_bps / 1e4
+        own = config.symbols.get(symbol)
+        taker, maker, liquidation = config.taker_fee_bps, config.maker_fee_bps, config.liquidation_fee_bps
+        if own is not None:
+            taker = taker if own.taker_fee_bps is None else own.taker_fee_bps
+            maker = maker if own.maker_fee_bps is None else own.maker_fee_bps
+            liquidation = liquidation if own.liquidation_fee_bps is None else own.liquidation_fee_bps
+        self._taker = taker / 1e4
+        self._maker = maker / 1e4
+        self._liquidation_fee = liquidation / 1e4
         self._funding = funding
         self.funding_due_ts: float = math.inf if funding is None else -1.0
         """The next funding time (epoch ms) to charge at; inf without a funding schedule."""
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._window = idempotency_window
-        self._net_fill_qty = 0.0
-        self.account.register(self)
 
     # -- Queries -----------------------------------------------------------------------------------------
-
-    @property
-    def cash(self) -> float:
-        """The account's cash (shared with the other symbols' brokers in a multi-symbol run)."""
-        return self.account.cash
 
     @property
     def position_side(self) -> Side | None:
         position = self.position
         return None if position is None else position.side
-
-    def equity(self, price: float) -> float:
-        """Cash plus this symbol's unrealized PnL marked at `price` (the account's equity when it is the
-        only symbol; see `Account.equity` otherwise)."""
-        position = self.position
-        if position is None:
-            return self.cash
-        return self.cash + position.direction * position.qty * (price - position.entry_price)
 
     def market_fill_price(self, side: Side, ref_price: float) -> float:
         """Where a market order opening `side` fills: longs pay the ask side, shorts sell the bid side."""
@@ -122,6 +109,11 @@ class PaperBroker:
 
     def seen(self, client_order_id: str) -> bool:
         return client_order_id in self._seen
+
+    def entry_refusal(self, qty: float, price: float) -> tuple[str, str] | None:
+        """Why the venue would not margin this position (None without a margin model)."""
+        margin = self.margin
+        return None if margin is None else margin.entry_refusal(qty, price, self.account, self.symbol)
 
     # -- Orders ------------------------------------------------------------------------------------------
 
@@ -233,31 +225,18 @@ class PaperBroker:
     # -- Checkpoint --------------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        position = self.position
         return {
-            "cash": self.cash, "realized_pnl": self.realized_pnl, "fees_paid": self.fees_paid,
-            "funding_paid": self.funding_paid, "next_trade_id": self.next_trade_id,
+            **self.books_state(),
             "funding_due_ts": None if math.isinf(self.funding_due_ts) else self.funding_due_ts,
-            "position": None if position is None else {slot: getattr(position, slot) for slot in Position.__slots__},
             "pending": {cid: {"qty": p.qty, "placed_ts": p.placed_ts, "intent": asdict(p.intent)}
                         for cid, p in self.pending.items()},
             "recent_client_order_ids": list(self._seen)[-256:],
         }  # fmt: skip
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.account.cash, self.realized_pnl = float(state["cash"]), float(state["realized_pnl"])
-        self.fees_paid, self.funding_paid = float(state["fees_paid"]), float(state["funding_paid"])
-        self.next_trade_id = int(state["next_trade_id"])
+        self.restore_books(state)
         due = state.get("funding_due_ts")
         self.funding_due_ts = math.inf if self._funding is None else (-1.0 if due is None else float(due))
-        saved = state.get("position")
-        self.position = None
-        if saved is not None:
-            position = Position.__new__(Position)
-            for slot in Position.__slots__:
-                setattr(position, slot, saved[slot])
-            self.position = position
-        self._net_fill_qty = 0.0 if self.position is None else self.position.direction * self.position.qty
         self.pending = {
             cid: PendingEntry(cid, float(p["qty"]), EntryIntent(**p["intent"]), int(p["placed_ts"]))
             for cid, p in state.get("pending", {}).items()
@@ -266,18 +245,6 @@ class PaperBroker:
             self._remember(cid)
         if not self.account.shared:  # a shared account is checked once every symbol is restored
             self.check_invariants()
-
-    # -- Invariants --------------------------------------------------------------------------------------
-
-    def check_invariants(self) -> None:
-        """Raise `InvariantError` when the books do not add up (design §4.4)."""
-        self.account.check_invariants()
-        position = self.position
-        held = 0.0 if position is None else position.direction * position.qty
-        if abs(held - self._net_fill_qty) > 1e-9:
-            raise InvariantError(f"position {held!r} != sum of fills {self._net_fill_qty!r}")
-        if position is not None and not position.qty > 0:
-            raise InvariantError(f"position quantity {position.qty!r} must be > 0")
 
     # -- Internals ---------------------------------------------------------------------------------------
 
@@ -289,93 +256,10 @@ class PaperBroker:
             self._seen.popitem(last=False)
         return True
 
-    def _open(
-        self,
-        ts: int,
-        cid: str,
-        qty: float,
-        price: float,
-        fee_rate: float,
-        liquidity: str,
-        intent: EntryIntent,
-    ) -> Position:
-        d = 1.0 if intent.side == "long" else -1.0
-        fee = qty * price * fee_rate
-        self.account.cash -= fee
-        self.fees_paid += fee
-        self._net_fill_qty += d * qty
-        stop, target = intent.stop_and_target(price)
-        trade_id = self.next_trade_id
-        self.next_trade_id = trade_id + 1
-        position = Position(
-            trade_id=trade_id,
-            client_order_id=cid,
-            side=intent.side,
-            qty=qty,
-            entry_ts=ts,
-            entry_price=price,
-            entry_fee=fee,
-            stop=stop,
-            target=target,
-            setup=intent.setup,
-            trail_activation_r=intent.trail_activation_r,
-            trail_distance_r=intent.trail_distance_r,
-        )
-        self.position = position
-        self._emit(
-            Fill(
-                ts=ts,
-                symbol=self.symbol,
-                fill_id=f"{cid}-1",
-                client_order_id=cid,
-                side="buy" if d > 0 else "sell",
-                qty=qty,
-                price=price,
-                fee=fee,
-                liquidity="taker" if liquidity == "taker" else "maker",
-            )
-        )
-        self._emit(position_opened(self.symbol, position))
-        return position
-
-    def _close(
-        self,
-        ts: int,
-        position: Position,
-        cid: str,
-        price: float,
-        fee_rate: float,
-        liquidity: str,
-        reason: ExitReason,
-    ) -> PositionClosed:
-        qty = position.qty
-        fee = qty * price * fee_rate
-        pnl = position.direction * qty * (price - position.entry_price)
-        self.account.cash += pnl - fee
-        self.realized_pnl += pnl
-        self.fees_paid += fee
-        self._net_fill_qty -= position.direction * qty
-        self.position = None
-        self._emit(
-            Fill(
-                ts=ts,
-                symbol=self.symbol,
-                fill_id=f"{cid}-1",
-                client_order_id=cid,
-                side="sell" if position.direction > 0 else "buy",
-                qty=qty,
-                price=price,
-                fee=fee,
-                liquidity="taker" if liquidity == "taker" else "maker",
-            )
-        )
-        closed = position_closed(
-            self.symbol, position, ts=ts, qty=qty, exit_price=price, pnl=pnl, exit_fee=fee, reason=reason
-        )
-        self._emit(closed)
-        return closed
-
     def _check_exits(self, candle: Candle, position: Position, *, stop_only: bool) -> PositionClosed | None:
+        forced = liquidation(position, candle, self._liquidation_fee)  # the venue liquidates before any stop
+        if forced is not None:
+            return self._liquidate(candle, position, forced)
         hit = protective_exit(candle, position, stop_only=stop_only)
         if hit is None:
             return None
@@ -385,6 +269,22 @@ class PaperBroker:
             return self._close(candle.ts, position, cid, raw, self._maker, "maker", reason)
         price = raw * (1.0 - position.direction * self._slippage)
         return self._close(candle.ts, position, cid, price, self._taker, "taker", reason)
+
+    def _liquidate(self, candle: Candle, position: Position, forced: Liquidation) -> PositionClosed:
+        assert self.margin is not None  # a liquidation price exists only with a margin model
+        assert position.liquidation_price is not None
+        qty = position.qty
+        self._emit(
+            PositionLiquidated(
+                ts=candle.ts, symbol=self.symbol, trade_id=position.trade_id, side=position.side, qty=qty,
+                entry_price=position.entry_price, liquidation_price=position.liquidation_price, price=forced.price,
+                margin=position.margin, maintenance_margin=self.margin.maintenance_margin(qty, position.entry_price),
+                fee=forced.fee, covered=forced.covered,
+            )
+        )  # fmt: skip
+        cid = f"{position.client_order_id}-liq"
+        fee_rate = self._liquidation_fee
+        return self._close(candle.ts, position, cid, forced.price, fee_rate, "taker", "liquidation", forced.covered)
 
     def _fill_resting(self, candle: Candle) -> PositionClosed | None:
         for cid, pending in list(self.pending.items()):
@@ -416,23 +316,3 @@ class PaperBroker:
         self.funding_due_ts = (candle.ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
         for boundary in boundaries:
             self._charge_funding(candle, funding.rate_at(boundary))
-
-    def _charge_funding(self, candle: Candle, rate: float) -> None:
-        position = self.position
-        if position is None or rate == 0.0:
-            return
-        amount = position.direction * position.qty * candle.open * rate
-        self.account.cash -= amount
-        self.funding_paid += amount
-        position.funding += amount
-        self._emit(
-            FundingApplied(
-                ts=candle.ts,
-                symbol=self.symbol,
-                trade_id=position.trade_id,
-                rate=rate,
-                mark_price=candle.open,
-                qty=position.qty,
-                amount=amount,
-            )
-        )

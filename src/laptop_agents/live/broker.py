@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from laptop_agents.config.models import BrokerConfig
+from laptop_agents.config.models import MARGIN_USE, BrokerConfig
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import Clock, VenueClock
 from laptop_agents.core.events import (
@@ -47,8 +47,6 @@ from laptop_agents.live.journal import JournalOrder, OrderJournal, OrderSide
 from laptop_agents.live.limits import HardLimits
 
 DONE_STATES = frozenset({"CANCELLED", "REJECTED", "NOT_FOUND"})
-MARGIN_USE = 0.95
-"""At most this share of equity goes to initial margin: the rest pays fees and absorbs the spread."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +119,10 @@ class BitunixBroker(LiveBooks):
     def market_fill_price(self, side: Side, ref_price: float) -> float:
         """The expected price of a market order: the close crossing half the spread and slippage."""
         return market_price(side, ref_price, self._market_cost)
+
+    def entry_refusal(self, qty: float, price: float) -> tuple[str, str] | None:
+        """The exchange applies its own margin rules (and the preflight set the leverage): none here."""
+        return None
 
     def open_orders(self) -> list[JournalOrder]:
         """This symbol's orders that are not finished: in flight, resting, or filled but not yet booked."""

@@ -11,12 +11,11 @@ The first failure stops the preflight with `PreflightError`: one line naming the
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from laptop_agents.config.models import Settings
+from laptop_agents.config.models import Settings, effective_leverage
 from laptop_agents.core.errors import PreflightError
 from laptop_agents.core.events import Event, PreflightCheck
 from laptop_agents.exchange.bitunix.errors import AuthError, ExchangeError
@@ -39,7 +38,7 @@ class PreflightReport:
 
 def target_leverage(settings: Settings) -> int:
     """`exchange.leverage`, else the sizing cap rounded up (the venue must allow what sizing may use)."""
-    return settings.exchange.leverage or max(1, math.ceil(settings.risk.max_leverage))
+    return effective_leverage(settings)
 
 
 class Preflight:

@@ -213,7 +213,8 @@ pre{{font-size:12px;background:#fff;border:1px solid #d1d9e0;border-radius:8px;p
 <div class="card notes"><b>Circuit breaker:</b> {escape(d.notes.breaker_line())} ·
 <b>Entries refused:</b> {escape(d.notes.refused_line())} ·
 <b>Gaps:</b> {d.notes.gaps:,} ({d.notes.missing:,} candles missing) ·
-<b>Sessions:</b> {escape(d.notes.sessions_line())}</div>
+<b>Sessions:</b> {escape(d.notes.sessions_line())} ·
+<b>Margin:</b> {escape(d.notes.margin_line(d.config))}</div>
 <h2>Equity (USDT)</h2>
 <div class="card">{line_chart(equity_points, height=260, css="eq", label="equity", baseline=s.starting_balance)}</div>
 <h2>Drawdown (%)</h2>

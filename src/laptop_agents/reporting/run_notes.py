@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from laptop_agents.config.models import default_leverage
 from laptop_agents.core.events import (
     CircuitBreakerReset,
     CircuitBreakerTripped,
@@ -9,6 +12,7 @@ from laptop_agents.core.events import (
     GapDetected,
     OrderRejected,
     PositionClosed,
+    PositionLiquidated,
     RunResumed,
 )
 from laptop_agents.reporting.svg import fmt_ts
@@ -22,6 +26,9 @@ class RunNotes:
         self.gaps = 0
         self.missing = 0
         self.trades_by_symbol: dict[str, int] = {}
+        self.liquidations = 0
+        self.covered = 0.0
+        """What gaps took beyond the liquidated positions' margins (the venue's loss, not ours)."""
         self.resumes: dict[int, int | None] = {}
         """Each resume (by the checkpoint's event number, shared by its per-symbol `RunResumed`) → the last
         candle before it (market time; None: before any candle)."""
@@ -42,10 +49,28 @@ class RunNotes:
         elif kind is RunResumed:
             assert isinstance(event, RunResumed)
             self.resumes.setdefault(event.from_event_seq, event.last_candle_ts)
+        elif kind is PositionLiquidated:
+            assert isinstance(event, PositionLiquidated)
+            self.liquidations += 1
+            self.covered += event.covered
         elif kind is GapDetected:
             assert isinstance(event, GapDetected)
             self.gaps += 1
             self.missing += event.missing
+
+    def margin_line(self, config: dict[str, Any]) -> str:
+        """The margin model the run used, its liquidations, and which price triggered them."""
+        broker, risk, exchange = config["broker"], config["risk"], config["exchange"]
+        if broker["margin_mode"] == "off":
+            return "off (no margin, no liquidation: equity may go below zero); stops on the last price"
+        leverage = exchange["leverage"] or default_leverage(risk["max_leverage"])
+        liquidated = f"{self.liquidations:,} liquidation{'' if self.liquidations == 1 else 's'}"
+        if self.covered:
+            liquidated += f" ({self.covered:,.2f} USDT beyond the margins, taken by the venue)"
+        return (
+            f"isolated at {leverage}x, {liquidated}; stops and liquidations trigger on the last price "
+            "(the venue uses the mark price; a backtest has no mark series)"
+        )
 
     def breaker_line(self) -> str:
         if not self.trips:
