@@ -12,6 +12,7 @@ import pytest
 from laptop_agents.backtest.driver import run_backtest
 from laptop_agents.base.lock import RunLock
 from laptop_agents.config.models import Settings
+from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import InputError
 from laptop_agents.daemon.live_paper import LiveResult
@@ -33,10 +34,16 @@ LIVE_SETTINGS = (
 
 
 async def live_session(
-    tmp_path: Path, s: Settings, candles: int, *, faults: dict[str, object] | None = None
+    tmp_path: Path,
+    s: Settings,
+    candles: int,
+    *,
+    faults: dict[str, object] | None = None,
+    series: list[Candle] | None = None,
 ) -> tuple[LiveResult, SimExchange]:
-    """Run live-paper against a hand-stepped simulator until `candles` candles went through the core."""
-    async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
+    """Run live-paper against a hand-stepped simulator until `candles` candles went through the core
+    (`series`: the simulator's candles, by default the bundled ones)."""
+    async with SimExchange(sim_config(), {"BTCUSDT": series or bundled_candles()}) as sim:
         task, runner = await start_live(sim, s, RunFolder.create(tmp_path / "runs", "live"))
         if faults:
             sim.faults.update(faults)
@@ -50,12 +57,14 @@ async def live_session(
         return result, sim
 
 
-def backtest_trades(tmp_path: Path, s: Settings, first: int, last: int) -> list[dict[str, str]]:
+def backtest_trades(
+    tmp_path: Path, s: Settings, first: int, last: int, series: list[Candle] | None = None
+) -> list[dict[str, str]]:
     path = tmp_path / "slice.csv"
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["ts", "open", "high", "low", "close", "volume"])
-        w.writerows(c.as_tuple() for c in bundled_candles()[first:last])
+        w.writerows(c.as_tuple() for c in (series or bundled_candles())[first:last])
     b = s.model_copy(update={"data": s.data.model_copy(update={"source": f"csv:{path}"})})
     folder = RunFolder.create(tmp_path / "runs", "backtest")
     run_backtest(b, source=open_source(b.data, seed=0), folder=folder, wall_clock=LiveClock())
@@ -133,3 +142,34 @@ async def test_late_trades_and_lost_final_pushes_never_reach_the_strategy(tmp_pa
     beat = orjson.loads((result.folder.path / "heartbeat.json").read_bytes())
     assert beat["confirmations"]["confirmed"] >= n  # the operator sees how often the record changed a candle
     assert beat["confirmations"]["corrected"] >= n - 100
+
+
+def gapped(candles: list[Candle], at: tuple[int, ...], factors: tuple[float, ...]) -> list[Candle]:
+    """The candles with every price from index `at[i]` on scaled by `factors[i]` (a gap at each)."""
+    out, scale = [], 1.0
+    for i, c in enumerate(candles):
+        if i in at:
+            scale *= factors[at.index(i)]
+        out.append(Candle(c.ts, c.open * scale, c.high * scale, c.low * scale, c.close * scale, c.volume))
+    return out
+
+
+@pytest.mark.slow
+async def test_parity_live_paper_liquidates_where_the_backtest_does(tmp_path: Path) -> None:
+    """Issue 15: a series that liquidates (a 10 % gap down while a long is open, one up while a short is, at
+    50x leverage), replayed by the simulator to a live-paper session and read by a backtest: the same
+    liquidations at the same prices."""
+    s = settings(*LIVE_SETTINGS, "exchange.leverage=50", "risk.max_leverage=47", "risk.risk_pct=20")
+    n = 300
+    series = gapped(bundled_candles(), (START + 45, START + 63), (0.9, 1.0 / 0.9))
+    result, _ = await live_session(tmp_path, s, n, series=series)
+    live = read_trades(result.folder.trades)
+    expected = backtest_trades(tmp_path, s, START - 30, START + n, series=series)
+    liquidated = [t for t in expected if t["exit_reason"] == "liquidation"]
+    assert [t["side"] for t in liquidated] == ["long", "short"], expected
+    assert live == expected
+    events = [orjson.loads(x) for x in result.folder.events.read_bytes().splitlines()]
+    (first,) = [
+        e for e in events if e["event"] == "PositionLiquidated" and e["trade_id"] == int(liquidated[0]["trade_id"])
+    ]
+    assert float(liquidated[0]["exit_price"]) == pytest.approx(first["price"])

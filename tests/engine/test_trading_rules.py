@@ -302,6 +302,21 @@ def test_limit_entry_fills_when_price_trades_through_it() -> None:
     assert _one(rec, PositionOpened).stop_price == 97.0
 
 
+@pytest.mark.parametrize(("side", "limit_price"), [("long", 101.0), ("short", 99.0)])
+def test_a_limit_entry_marketable_when_placed_fills_at_once_as_a_taker(side: str, limit_price: float) -> None:
+    """Issue 15: only a resting limit that fills as a maker pays the maker fee. A long limit at 101 with the
+    close at 100 crosses the ask: on the venue it takes liquidity at once, at the market price."""
+    limit = EntryIntent(side=side, entry_type="limit", limit_price=limit_price, stop_distance=2.0, setup="t",
+                        reason="r")  # type: ignore[arg-type]  # fmt: skip
+    core, rec, _ = make_core(settings(), ScriptedStrategy({0: [limit]}))
+    run_candles(core, [candle(0, 100, 100.5, 99.5, 100)], finish=False)
+    fill = _one(rec, Fill)
+    assert fill.ts == candle(0, 100, 100.5, 99.5, 100).ts and fill.liquidity == "taker"
+    assert fill.price == pytest.approx(100 * (1 + COST) if side == "long" else 100 * (1 - COST))
+    assert fill.fee == pytest.approx(fill.qty * fill.price * TAKER)
+    assert core.broker.pending == {}
+
+
 def test_limit_fill_candle_is_checked_against_the_stop_only() -> None:
     """The fill candle also reaches the stop: the conservative reading stops it out in the same candle."""
     limit = EntryIntent(

@@ -206,7 +206,9 @@ class TradingCore:
         cid = self.ids.next()
         self.strategy.on_entry_taken(intent, cid)  # before the broker: a refusal of it names this id
         if resting is not None:
-            broker.place_resting(ts=candle.ts, client_order_id=cid, qty=decision.qty, intent=intent)
+            broker.place_resting(
+                ts=candle.ts, client_order_id=cid, qty=decision.qty, intent=intent, ref_price=candle.close
+            )
         else:
             broker.open_market(
                 ts=candle.ts, client_order_id=cid, qty=decision.qty, ref_price=candle.close, intent=intent

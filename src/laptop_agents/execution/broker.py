@@ -42,7 +42,10 @@ class Broker(Protocol):
         self, *, ts: int, client_order_id: str, qty: float, ref_price: float, intent: EntryIntent
     ) -> bool: ...
 
-    def place_resting(self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent) -> bool: ...
+    def place_resting(
+        self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent, ref_price: float | None = None
+    ) -> bool:
+        """Rest a limit or trigger entry (`ref_price`: the decision's close, for a limit already marketable)."""
 
     def cancel(self, *, ts: int, client_order_id: str, reason: str) -> bool: ...
 

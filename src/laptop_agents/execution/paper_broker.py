@@ -140,13 +140,25 @@ class PaperBroker(PaperBooks):
         self._open(ts, client_order_id, qty, price, self._taker, "taker", intent)
         return True
 
-    def place_resting(self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent) -> bool:
-        """Rest a limit or trigger entry; it fills on a later candle that reaches its price."""
+    def place_resting(
+        self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent, ref_price: float | None = None
+    ) -> bool:
+        """Rest a limit or trigger entry; it fills on a later candle that reaches its price, as a maker. A
+        limit that is already marketable at `ref_price` (a long's at or above the ask, a short's at or below
+        the bid) takes liquidity at once, as it would on the venue: a taker fill at the market price."""
         price = intent.resting_price
         if price is None:
             raise InvariantError("place_resting needs a limit or trigger entry")
         if not self._remember(client_order_id):
             return False
+        market = math.nan if ref_price is None else self.market_fill_price(intent.side, ref_price)
+        if intent.limit_price is not None and (price >= market if intent.side == "long" else price <= market):
+            self._emit(
+                OrderPlaced(ts=ts, symbol=self.symbol, client_order_id=client_order_id, side=intent.order_side,
+                            order_type="limit", qty=qty, price=price, reduce_only=False, purpose="entry")
+            )  # fmt: skip
+            self._open(ts, client_order_id, qty, market, self._taker, "taker", intent)
+            return True
         self.pending[client_order_id] = PendingEntry(client_order_id, qty, intent, ts)
         self._emit(
             OrderPlaced(

@@ -137,7 +137,10 @@ class BitunixBroker(LiveBooks):
     def open_market(self, *, ts: int, client_order_id: str, qty: float, ref_price: float, intent: EntryIntent) -> bool:
         return self._entry(ts, client_order_id, qty, intent, None, self.market_fill_price(intent.side, ref_price))
 
-    def place_resting(self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent) -> bool:
+    def place_resting(
+        self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent, ref_price: float | None = None
+    ) -> bool:
+        """A limit entry goes to the venue as a limit order (which fills as a taker there if it crosses)."""
         if intent.limit_price is None:  # a trigger entry: Bitunix plan orders are not used (yet)
             self._emit(
                 OrderRejected(

@@ -13,6 +13,8 @@ An order may fill in parts (`parts_for`, the `partial_fill_parts` switch): the f
 one more on each following push, each its own execution; it is PART_FILLED in between and may be
 cancelled then (PART_FILLED_CANCELED). `liquidate` flattens a position the way the venue's liquidation
 engine does: a market close that is none of the account's orders (no client id), with a taker fee.
+
+An ISOLATION position is also liquidated by the engine on its own, as on Bitunix (`liquidation.py`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.sim import shapes
 from laptop_agents.exchange.bitunix.sim.accounts import DuplicatePolicy, SimAccount, SimOrder, SimPosition
+from laptop_agents.exchange.bitunix.sim.liquidation import LiquidationEngine
 from laptop_agents.exchange.bitunix.sim.market import MarketReplay, Push
 from laptop_agents.exchange.bitunix.sim.rules import ContractRules, Refusal, check_step, decimal, one_of
 from laptop_agents.exchange.bitunix.sim.tpsl import TpslDesk, parse_legs
@@ -62,6 +65,7 @@ class Ledger:
         self._parts: list[tuple[SimAccount, SimOrder, float]] = []
         """Orders filling in parts: (account, order, the size of one part)."""
         self.tpsl = TpslDesk(self)
+        self.engine = LiquidationEngine(self)
         self._ids = itertools.count(1947302001882128384)
         self._next_funding = (market.now_ms() // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
 
@@ -176,7 +180,7 @@ class Ledger:
         order.status = "CANCELED" if order.trade_qty == 0 else "PART_FILLED_CANCELED"
         order.mtime = self.market.now_ms()
         self._push_order(account, order, "CLOSE")
-        self._push_balance(account)
+        self.push_balance(account)
         return order
 
     def find(self, account: SimAccount, order_id: str | None, client_id: str | None) -> SimOrder | None:
@@ -226,7 +230,7 @@ class Ledger:
                 ):
                     self._fill_first(account, order, order.price, self.maker, "MAKER")
             for position in list(account.positions.values()):
-                if position.symbol == push.symbol:
+                if position.symbol == push.symbol and not self.engine.check(account, position, push):
                     self._check_tpsl(account, position, push.close)
         if push.ts >= self._next_funding:
             self._next_funding = (push.ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
@@ -238,7 +242,7 @@ class Ledger:
                         position.funding += amount
                         self._push_position(account, position, "UPDATE")
                 if account.positions:
-                    self._push_balance(account)
+                    self.push_balance(account)
 
     def _check_tpsl(self, account: SimAccount, position: SimPosition, last: float) -> None:
         """A triggered stop loss (checked first) or take profit of the position's TP/SL orders closes the
@@ -259,17 +263,12 @@ class Ledger:
             mtime=now,
         )  # fmt: skip
         account.orders[order.order_id] = order
-        self._fill(account, order, last * (1 - (1 if long else -1) * self.spread), self.taker, "TAKER")
+        self.fill(account, order, last * (1 - (1 if long else -1) * self.spread), self.taker, "TAKER")
         return order
 
     def liquidate(self, account: SimAccount, symbol: str) -> SimOrder | None:
-        """The venue's liquidation engine flattens the position (while its owner may be away): a market
-        close at the last price that is none of the account's orders; its TP/SL orders go with it."""
-        symbol = symbol.upper()
-        for order in [o for o in account.orders.values() if o.symbol == symbol and o.open]:
-            self.cancel(account, symbol, order.order_id, None)  # the engine cancels the symbol's orders first
-        position = account.positions.get(symbol)
-        return None if position is None else self.market_close(account, position)
+        """The liquidation engine flattens the position now (the admin endpoint: while its owner is away)."""
+        return self.engine.flatten(account, symbol)
 
     # -- Internals ---------------------------------------------------------------------------------------
 
@@ -277,11 +276,11 @@ class Ledger:
         """Fill an order, or its first part when it fills in parts (the rest follows push by push)."""
         parts = self.parts_for(order)
         if parts <= 1:
-            self._fill(account, order, price, fee_rate, role)
+            self.fill(account, order, price, fee_rate, role)
             return
         precision = self.contract(order.symbol).base_precision
         part = max(round(order.qty / parts, precision), 10.0**-precision)
-        self._fill(account, order, price, fee_rate, role, part)
+        self.fill(account, order, price, fee_rate, role, part)
         if order.open:
             self._parts.append((account, order, part))
 
@@ -292,13 +291,13 @@ class Ledger:
             if order.open:
                 direction = 1.0 if order.side == "BUY" else -1.0
                 if order.price is None:
-                    self._fill(account, order, push.close * (1 + direction * self.spread), self.taker, "TAKER", part)
+                    self.fill(account, order, push.close * (1 + direction * self.spread), self.taker, "TAKER", part)
                 else:
-                    self._fill(account, order, order.price, self.maker, "MAKER", part)
+                    self.fill(account, order, order.price, self.maker, "MAKER", part)
             if not order.open:
                 self._parts.remove((account, order, part))
 
-    def _fill(
+    def fill(
         self, account: SimAccount, order: SimOrder, price: float, fee_rate: float, role: str, part: float | None = None
     ) -> None:
         """Fill what is left of `order` (at most `part` of it) at `price`."""
@@ -362,7 +361,7 @@ class Ledger:
             account.positions[order.symbol] = position
         self._push_order(account, order, "CLOSE" if whole else "UPDATE")
         self._push_position(account, position, event)
-        self._push_balance(account)
+        self.push_balance(account)
         if held == 0:
             self.tpsl.attach(account, position, order)
         elif position.qty == 0 or flipped:
@@ -378,5 +377,5 @@ class Ledger:
     def _push_position(self, account: SimAccount, p: SimPosition, event: str) -> None:
         self.emit(account, "position", shapes.position_push(self, account, p, event))
 
-    def _push_balance(self, account: SimAccount) -> None:
+    def push_balance(self, account: SimAccount) -> None:
         self.emit(account, "balance", shapes.balance_push(self, account))

@@ -75,6 +75,13 @@ class ContractRules:
             for level, (start, end, rate, share) in enumerate(TIERS, start=1)
         ]
 
+    def maintenance_rate(self, notional: float) -> float:
+        """The maintenance margin rate of the tier a position of this notional falls in (the last above it)."""
+        for _start, end, rate, _share in TIERS:
+            if notional <= end:
+                return rate
+        return TIERS[-1][2]
+
     def check_qty(self, qty: float, name: str = "qty") -> None:
         if qty < self.min_qty:
             raise Refusal(codes.QTY_BELOW_MIN)
