@@ -4,8 +4,9 @@ The shell blocks are read from docs/RUNBOOK.md and carried out by a small interp
 they use: `.venv/bin/la ...` (this environment's `la`; `&` or a daemon's `la run` in the background),
 `export`, a `cat > FILE <<'JSON'` here-document, `curl -X POST URL -d BODY` (sent with urllib, so no curl
 is needed) and `kill -9 $(...)` (run by bash as written). A separate `la sim-exchange` process is the
-exchange, as in the RUNBOOK; only its port is a free one instead of 18777, and a few timers are shorter
-(through `LA_*` variables) so that a 30 s window takes 3 s.
+exchange, as in the RUNBOOK; only its port is a free one instead of 18777, a few timers are shorter
+(through `LA_*` variables) so that a 30 s window takes 3 s, and the breaker is off so that orders keep
+coming however slow the machine (the daily loss limit too).
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ pytestmark = pytest.mark.slow
 RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
 FASTER = {"LA_RUN__HEARTBEAT_INTERVAL_S": "0.5", "LA_RUN__CHECKPOINT_INTERVAL_S": "1",
           "LA_LIVE__UNKNOWN_WINDOW_S": "3", "LA_LIVE__LOOKUP_INTERVAL_S": "0.2",
-          "LA_LIVE__POLL_INTERVAL_S": "0.5"}  # fmt: skip
+          "LA_LIVE__POLL_INTERVAL_S": "0.5",
+          # the replay runs at 600x whatever the machine's speed: on a slow one the breaker or the daily loss
+          # limit may stop entries on a run of losses before a step needs an order or a position
+          "LA_CIRCUIT_BREAKER__ENABLED": "false", "LA_LIVE__MAX_DAILY_LOSS": "1000000",
+          "LA_LIVE__MAX_DAILY_LOSS_PCT": "100"}  # fmt: skip
 
 
 def section(title: str) -> str:
@@ -189,7 +194,11 @@ def test_rehearsing_live_exchange_as_the_runbook_writes_it(tmp_path: Path) -> No
             return [r["client_id"] for r in journal(run) if r["op"] == "move" and r["state"] == state
                     and r["client_id"] not in intents_before]  # fmt: skip
 
-        wait_for(lambda: bool(moves("UNKNOWN")), 60, "an order with no clear answer")
+        try:
+            wait_for(lambda: bool(moves("UNKNOWN")), 60, "an order with no clear answer")
+        except AssertionError:
+            recent = [e for e in events(run) if e["event"] != "SignalGenerated"][-12:]
+            raise AssertionError(f"no order met the faults: {beat(run)} {recent}") from None
         wait_for(lambda: set(moves("UNKNOWN")) <= set(moves("FILLED")) | set(moves("NOT_FOUND")), 30,
                  "each unknown order found or given up")  # fmt: skip
         unknown = [e for e in events(run) if e["event"] == "OrderState" and e["state"] == "UNKNOWN"]
@@ -199,20 +208,32 @@ def test_rehearsing_live_exchange_as_the_runbook_writes_it(tmp_path: Path) -> No
         intents = [r["client_id"] for r in journal(run) if r["op"] == "intent"]
         assert len(placements) == len(intents)  # looked up, never sent again
 
-        # 5. kill -9 with a position open, the venue liquidates it, then resume
-        wait_for(lambda: bool(beat(run).get("positions")), 60, "a position open")
-        opened = [e for e in events(run) if e["event"] == "PositionOpened"][-1]
+        # 5. kill -9 with a position open, the venue liquidates it, then resume. At 600x the venue's own TP/SL
+        # may close the position between the kill and the liquidation: then resume and try again.
         kill, resume = crash.strip().splitlines()
-        assert shell.run_line(kill).returncode == 0
-        daemon.communicate(timeout=10)
-        assert daemon.returncode == -9
         (liquidate,) = re.findall(r"`(curl -X POST \S+/admin/liquidate[^`]*)`", text)
-        assert shell.run_line(liquidate)["liquidated"], "nothing to liquidate"
-        closes_before = [r for r in journal(run) if r["op"] == "intent" and r["purpose"] == "close"]
-        resumed = shell.run_line(resume)
+        for _ in range(5):
+            try:
+                wait_for(lambda: bool(beat(run).get("positions")), 60, "a position open")
+            except AssertionError:
+                raise AssertionError(f"no position: {beat(run)} {events(run)[-5:]}") from None
+            assert shell.run_line(kill).returncode == 0
+            daemon.communicate(timeout=10)
+            assert daemon.returncode == -9
+            liquidated = shell.run_line(liquidate)["liquidated"]
+            closes_before = [r for r in journal(run) if r["op"] == "intent" and r["purpose"] == "close"]
+            resumed = daemon = shell.run_line(resume)
+            if liquidated:
+                break
+            pid = daemon.pid
+            wait_for(lambda: beat(run).get("pid") == pid and beat(run).get("state") == "running", 30,  # noqa: B023
+                     "the resumed daemon running")  # fmt: skip
+        assert liquidated, "the venue's TP/SL closed every position before the liquidation, five times"
+        (venue_close,) = liquidated
 
-        def booked() -> bool:
-            return any(e["event"] == "PositionClosed" and e["trade_id"] == opened["trade_id"] for e in events(run))
+        def booked() -> bool:  # the venue's close of it, at its price, as the RUNBOOK says
+            return any(e["event"] == "PositionClosed" and e["exit_price"] == pytest.approx(venue_close["price"])
+                       for e in events(run))  # fmt: skip
 
         wait_for(booked, 60, "the liquidation booked on resume")
         assert [r for r in journal(run) if r["op"] == "intent" and r["purpose"] == "close"] == closes_before
@@ -230,7 +251,7 @@ def test_rehearsing_live_exchange_as_the_runbook_writes_it(tmp_path: Path) -> No
     finally:
         shell.stop_all()
     kinds = [e["event"] for e in events(run)]
-    assert kinds.count("RunResumed") == 1 and "KillSwitch" in kinds
+    assert kinds.count("RunResumed") >= 1 and "KillSwitch" in kinds
 
 
 def _requests(text: str) -> list[dict[str, Any]]:
@@ -243,7 +264,7 @@ def test_rehearsing_faults_as_the_runbook_writes_it(tmp_path: Path) -> None:
     text = section("Rehearsing faults")
     start, switches = blocks(text)
     sim_command = re.search(r"Run a separate `la (sim-exchange[^`]*)`", text).group(1)  # type: ignore[union-attr]
-    shell = Shell(tmp_path, clean_env() | FASTER | {"LA_CIRCUIT_BREAKER__ENABLED": "false"})
+    shell = Shell(tmp_path, clean_env() | FASTER)
     run = tmp_path / "runs" / "faults"
     try:
         sim = shell.run_line(f".venv/bin/la {sim_command} &")
@@ -256,9 +277,10 @@ def test_rehearsing_faults_as_the_runbook_writes_it(tmp_path: Path) -> None:
             shell.run_line(line)
         wanted = {"GapDetected", "GapBackfilled", "Reconnected"}
         wait_for(lambda: wanted <= {e["event"] for e in events(run)}, 60, f"{wanted} in the events")
-        gap = next(e for e in events(run) if e["event"] == "GapDetected")
-        filled = next(e for e in events(run) if e["event"] == "GapBackfilled")
-        assert gap["missing"] >= 37 and filled["count"] >= 37, (gap, filled)
+        wait_for(lambda: sum(e["count"] for e in events(run) if e["event"] == "GapBackfilled") >= 37, 30,
+                 "the 37 skipped candles backfilled")  # fmt: skip
+        gaps = [e for e in events(run) if e["event"] == "GapDetected"]
+        assert sum(e["missing"] for e in gaps) >= 37, gaps
         candles = beat(run)["candles"]
         wait_for(lambda: beat(run)["candles"] > candles + 20 and beat(run)["state"] == "running", 30,
                  "the daemon going on after the faults")  # fmt: skip

@@ -25,7 +25,7 @@ from laptop_agents.exchange.bitunix.errors import (
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
 from laptop_agents.exchange.bitunix.signing import new_nonce, query_string_for_signing, sign
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
-from tests.exchange.conftest import KEY, SECRET, bundled_candles
+from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually
 
 
 async def test_kline_paging_across_more_than_1000_candles(sim: SimExchange, rest: BitunixRest) -> None:
@@ -163,7 +163,9 @@ async def test_the_penalty_holds_back_every_caller_sharing_the_limiter(
     other = BitunixRest(sim.rest_url, session=session, limiter=limiter, credentials=Credentials(KEY, SECRET))
     sim.faults.update({"rate_limit_next": 1})
     first = asyncio.create_task(rest.tickers())
-    await asyncio.sleep(0.02)  # the 10006 has come back and the limiter is blocked
+    # once the 10006 has come back the limiter is blocked (waiting on that, not a guessed 20 ms: under load
+    # the answer may take longer, and the other caller would have gone out before the penalty existed)
+    await eventually(lambda: limiter.penalties >= 1, what="the rate-limit answer and its penalty")
     await other.tickers()
     await first
     log = sim.requests_to("/market/tickers")
