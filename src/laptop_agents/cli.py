@@ -274,19 +274,20 @@ def _live_target(args: argparse.Namespace, settings: Settings) -> tuple[Settings
 
 def _backtest(settings: Settings) -> int:
     from laptop_agents.backtest.driver import run_backtest
-    from laptop_agents.feeds.sources import open_source
+    from laptop_agents.feeds.sources import open_marks, open_source
     from laptop_agents.reporting.console import result_table
     from laptop_agents.runs.run_folder import RunFolder, new_run_id
 
     wall = LiveClock()
     source = open_source(settings.data, seed=settings.run.seed)
+    marks = open_marks(settings.data)  # both checked before the run folder exists
     run_id = settings.run.run_id or new_run_id("backtest", wall.now_ms())
     folder = RunFolder.create(Path(settings.run.runs_dir), run_id)
     log = structlog.get_logger("la")
     log.debug("backtest started", run_id=run_id, source=source.describe(), folder=_shown(folder.path))
     started = time.perf_counter()
     try:
-        result = run_backtest(settings, source=source, folder=folder, wall_clock=wall)
+        result = run_backtest(settings, source=source, folder=folder, wall_clock=wall, marks=marks)
     except InputError as exc:
         print(f"la: {exc} (the run stopped; its files are in {_shown(folder.path)})", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -19,7 +19,7 @@ from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import INTERVAL_MS, Candle, interval_ms, utc_minute
 from laptop_agents.core.clock import Clock, SimClock
-from laptop_agents.core.errors import DataError, LaptopAgentsError, StrategyError
+from laptop_agents.core.errors import DataError, InvariantError, LaptopAgentsError, StrategyError
 from laptop_agents.core.events import (
     Error,
     Event,
@@ -31,8 +31,9 @@ from laptop_agents.engine.assembly import build_core
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
+from laptop_agents.execution.paper_broker import PaperBroker
 from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
-from laptop_agents.feeds.sources import CandleSource, SortedCandles
+from laptop_agents.feeds.sources import CandleSource, SortedCandles, open_marks
 from laptop_agents.runs.artifacts import RunArtifacts, RunResult
 from laptop_agents.runs.checkpoint import write_checkpoint
 from laptop_agents.runs.run_folder import RunFolder
@@ -122,8 +123,12 @@ def run_backtest(
     folder: RunFolder,
     wall_clock: Clock,
     on_candle_hook: Callable[[Candle], None] | None = None,
+    marks: CandleSource | None = None,
 ) -> BacktestResult:
-    """Run a backtest into `folder`. Raises `LaptopAgentsError` for bad data after recording it."""
+    """Run a backtest into `folder`. Raises `LaptopAgentsError` for bad data after recording it. `marks`:
+    the mark-price candles (default: those `data.mark_source` names)."""
+    if marks is None:
+        marks = open_marks(settings.data)
     if settings.run.run_id != folder.run_id:  # config.json names the run it belongs to, never `null`
         settings = settings.model_copy(update={"run": settings.run.model_copy(update={"run_id": folder.run_id})})
     folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
@@ -147,7 +152,10 @@ def run_backtest(
                 starting_balance=settings.broker.starting_balance,
             )
         )
-        _drive(core, stream, itertools.chain((first,), candles), SimClock(), on_candle_hook, folder.path)
+        feed: Iterator[Candle] = itertools.chain((first,), candles)
+        if marks is not None:
+            feed = _with_marks(feed, marks, core)
+        _drive(core, stream, feed, SimClock(), on_candle_hook, folder.path)
     except LaptopAgentsError as exc:
         error = exc
     finally:
@@ -195,6 +203,21 @@ def run_backtest(
         duplicates_dropped=stream.dropped,
         events=run.log.seq,
     )
+
+
+def _with_marks(candles: Iterator[Candle], mark_source: CandleSource, core: TradingCore) -> Iterator[Candle]:
+    """Hand the broker each candle's mark-price candle (same open time) before the core sees the candle;
+    a candle the mark series lacks goes by its last price. Both files ascend, so they are read in step."""
+    broker = core.broker
+    if not isinstance(broker, PaperBroker):  # pragma: no cover - a backtest always trades on paper
+        raise InvariantError("data.mark_source needs the paper broker")
+    marks = iter(mark_source)
+    mark = next(marks, None)
+    for candle in candles:
+        while mark is not None and mark.ts < candle.ts:
+            mark = next(marks, None)
+        broker.set_mark(mark if mark is not None and mark.ts == candle.ts else None)
+        yield candle
 
 
 def _drive(

@@ -55,6 +55,11 @@ class DataConfig(_Section):
         "csv:data/ftx_btc-perp_1m_2022-01.csv",
         description="'csv:PATH' (columns ts,open,high,low,close,volume; ts = open time, epoch ms) or 'mock'",
     )
+    mark_source: str | None = Field(
+        None,
+        description="backtest: 'csv:PATH' of mark-price candles (same columns); stops, targets, liquidations and "
+        "funding then go by the mark, as on the venue; none = by the last price",
+    )
     symbol: str = Field("BTCUSDT", min_length=1, max_length=40, description="the symbol a run trades")
     symbols: list[str] = Field(
         default_factory=list,
@@ -82,6 +87,13 @@ class DataConfig(_Section):
         if value == "mock" or (value.startswith("csv:") and len(value) > 4):
             return value
         raise ValueError("use 'csv:PATH' or 'mock'")
+
+    @field_validator("mark_source")
+    @classmethod
+    def _csv_marks(cls, value: str | None) -> str | None:
+        if value is None or (value.startswith("csv:") and len(value) > 4):
+            return value
+        raise ValueError("use 'csv:PATH' (mark-price candles: ts,open,high,low,close,volume) or null")
 
     @field_validator("interval")
     @classmethod
@@ -475,6 +487,11 @@ class Settings(_Section):
             raise ValueError(
                 f"data.symbols lists {len(self.data.symbols)} symbols, but {self.run.mode} trades one: "
                 "set data.symbol (several symbols are for live sessions)"
+            )
+        if self.data.mark_source is not None and self.run.mode not in ("backtest", "selftest"):
+            raise ValueError(
+                f"data.mark_source is read by backtests only, not by {self.run.mode}: remove it (live sessions "
+                "and validate go by the last price)"
             )
         return self
 

@@ -93,6 +93,8 @@ class PaperBroker(PaperBooks):
         self._funding = funding
         self.funding_due_ts: float = math.inf if funding is None else -1.0
         """The next funding time (epoch ms) to charge at; inf without a funding schedule."""
+        self.mark: Candle | None = None
+        """The mark-price candle of the candle being processed (`set_mark`), when the run has a mark series."""
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._window = idempotency_window
 
@@ -207,16 +209,26 @@ class PaperBroker(PaperBooks):
 
     # -- The candle: funding, exits, resting entries, trailing --------------------------------------------
 
+    def set_mark(self, mark: Candle | None) -> None:
+        """The next candle's mark-price candle (None: there is none; the last price stands in). With it,
+        stops, targets and liquidations trigger and fill on the mark, and funding is charged at its open."""
+        self.mark = mark
+
+    def _marked(self, candle: Candle) -> Candle:
+        mark = self.mark
+        return mark if mark is not None and mark.ts == candle.ts else candle
+
     def on_candle_open(self, candle: Candle) -> tuple[PositionClosed, ...]:
         """Step 1 of a candle: funding at its open, then stop/target exits, then resting limit entries."""
         position = self.position
         if position is None and not self.pending and candle.ts < self.funding_due_ts:
             return _NO_TRADES
+        priced = candle if self.mark is None else self._marked(candle)  # what stops and funding go by
         if candle.ts >= self.funding_due_ts:
-            self._apply_funding(candle)
+            self._apply_funding(priced)
         closed: tuple[PositionClosed, ...] = _NO_TRADES
         if position is not None:
-            trade = self._check_exits(candle, position, stop_only=False)
+            trade = self._check_exits(priced, position, stop_only=False)
             if trade is not None:
                 closed = (trade,)
         if self.pending and self.position is None:
@@ -313,7 +325,7 @@ class PaperBroker(PaperBooks):
                 continue
             del self.pending[cid]
             position = self._open(candle.ts, cid, pending.qty, price, fee_rate, liquidity, intent)
-            return self._check_exits(candle, position, stop_only=True)
+            return self._check_exits(candle if self.mark is None else self._marked(candle), position, stop_only=True)
         return None
 
     def _apply_funding(self, candle: Candle) -> None:

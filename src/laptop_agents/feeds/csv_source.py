@@ -21,17 +21,19 @@ _SECONDS_CUTOFF = 100_000_000_000
 class CsvCandles:
     """Iterate over the candles of a CSV file. `line_no` is the line of the last candle read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, setting: str = "data.source") -> None:
         self.path = path
         self.line_no = 0
+        self.setting = setting
+        """The setting that named the file, for error messages."""
         if not path.exists():
-            raise DataError(f"data.source: file {path} not found; check the path (csv:PATH)")
+            raise DataError(f"{setting}: file {path} not found; check the path (csv:PATH)")
         if not path.is_file():
-            raise DataError(f"data.source: {path} is not a file")
+            raise DataError(f"{setting}: {path} is not a file")
         self._check_header()  # before a run folder exists: a wrong file leaves nothing behind
 
     def _check_header(self) -> None:
-        where = f"data.source {self.path}"
+        where = f"{self.setting} {self.path}"
         try:
             with self.path.open(newline="", encoding="utf-8") as handle:
                 _header(where, csv.reader(handle))
@@ -42,7 +44,7 @@ class CsvCandles:
         return f"csv:{self.path}"
 
     def __iter__(self) -> Iterator[Candle]:
-        where = f"data.source {self.path}"
+        where = f"{self.setting} {self.path}"
         try:
             handle = self.path.open(newline="", encoding="utf-8")
         except OSError as exc:

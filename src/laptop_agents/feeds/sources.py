@@ -67,3 +67,10 @@ def open_source(data: DataConfig, *, seed: int) -> CandleSource:
     else:
         source = CsvCandles(resolve_data_path(data.source.removeprefix("csv:")))
     return SortedCandles(source) if data.sort else source
+
+
+def open_marks(data: DataConfig) -> CsvCandles | None:
+    """The mark-price candles `data.mark_source` names (checked now, before any run folder exists)."""
+    if data.mark_source is None:
+        return None
+    return CsvCandles(resolve_data_path(data.mark_source.removeprefix("csv:")), setting="data.mark_source")

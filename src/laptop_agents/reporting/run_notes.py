@@ -62,15 +62,16 @@ class RunNotes:
         """The margin model the run used, its liquidations, and which price triggered them."""
         broker, risk, exchange = config["broker"], config["risk"], config["exchange"]
         if broker["margin_mode"] == "off":
-            return "off (no margin, no liquidation: equity may go below zero); stops on the last price"
+            return "off (no margin, no liquidation: equity may go below zero)"
         leverage = exchange["leverage"] or default_leverage(risk["max_leverage"])
         liquidated = f"{self.liquidations:,} liquidation{'' if self.liquidations == 1 else 's'}"
         if self.covered:
             liquidated += f" ({self.covered:,.2f} USDT beyond the margins, taken by the venue)"
-        return (
-            f"isolated at {leverage}x, {liquidated}; stops and liquidations trigger on the last price "
-            "(the venue uses the mark price; a backtest has no mark series)"
-        )
+        if config["data"].get("mark_source"):
+            priced = f"stops, liquidations and funding go by the mark price ({config['data']['mark_source']})"
+        else:
+            priced = "stops and liquidations trigger on the last price (the venue uses the mark price; no mark series)"
+        return f"isolated at {leverage}x, {liquidated}; {priced}"
 
     def breaker_line(self) -> str:
         if not self.trips:
