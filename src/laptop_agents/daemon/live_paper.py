@@ -30,6 +30,7 @@ from laptop_agents.daemon.kill_switch import take_stop_request
 from laptop_agents.daemon.runner import AsyncRunner, RunnerSettings, Service
 from laptop_agents.daemon.sd_notify import SystemdNotifier
 from laptop_agents.daemon.signals import SignalGate
+from laptop_agents.daemon.venue_tiers import with_venue_tiers
 from laptop_agents.engine.assembly import BrokerFactory, build_portfolio
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import restore_portfolio
@@ -269,8 +270,9 @@ async def serve_session(
     feed = feed_factory(limiter, log.emit)
     try:  # until the runner owns the feed, a refused strategy or checkpoint closes it and the files here
         funding = live_funding(settings, feed, wall, log.emit)
+        books = settings if venue is not None else await with_venue_tiers(settings, feed, log.emit, at=wall.now_ms())
         portfolio = build_portfolio(
-            settings,
+            books,
             emit=log.emit,
             equity_sink=bars.sink if bars is not None else lambda _symbol: run.curves.record,
             order_id_prefix=order_id_prefix(folder.run_id),

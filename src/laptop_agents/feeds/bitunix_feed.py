@@ -11,6 +11,7 @@ from laptop_agents.core.candle import Candle, interval_ms
 from laptop_agents.core.clock import VenueClock
 from laptop_agents.core.events import Event, RateLimited
 from laptop_agents.exchange.bitunix.errors import ExchangeUnavailable
+from laptop_agents.exchange.bitunix.replies import TierInfo
 from laptop_agents.exchange.bitunix.rest import KLINE_PAGE, BitunixRest, default_session
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
 
@@ -65,6 +66,10 @@ class BitunixFeed:
                 yield item
         finally:
             await self.ws.stop()
+
+    async def position_tiers(self, symbol: str) -> list[TierInfo]:
+        """The exchange's risk-limit tiers for `symbol`, for the paper broker's maintenance margin."""
+        return await self.rest.position_tiers(symbol)
 
     async def funding_rate(self, symbol: str) -> float:
         """The exchange's current funding rate (per 8 h, fraction), for the strategies' funding gate."""

@@ -265,6 +265,30 @@ class TradeInfo(Reply):
         return parse(cls, fields, "trade")
 
 
+class TierInfo(Reply):
+    """One risk-limit tier (`/position/get_position_tiers`): positions up to `end_value` keep
+    `maintenance_rate` × notional as maintenance margin, at most `leverage`."""
+
+    level: int
+    start_value: Decimal
+    end_value: Decimal
+    leverage: Leverage
+    maintenance_rate: Decimal
+
+    @classmethod
+    def from_wire(cls, row: Any) -> TierInfo:
+        if not isinstance(row, Mapping):
+            return parse(cls, row, "position tier")
+        fields = {
+            "level": row.get("level"),
+            "start_value": row.get("startValue"),
+            "end_value": row.get("endValue"),
+            "leverage": row.get("leverage"),
+            "maintenance_rate": row.get("maintenanceMarginRate"),
+        }
+        return parse(cls, fields, "position tier")
+
+
 def _try_decimal(value: Any) -> Any:
     """The decimal when `value` is one, else `value` itself (the model's validation then names it)."""
     try:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from laptop_agents.core.candle import Candle
 from laptop_agents.exchange.bitunix.errors import ExchangeError, MalformedReply
-from laptop_agents.exchange.bitunix.replies import AccountInfo, OrderInfo, PlaceReply, PositionInfo, TradeInfo
+from laptop_agents.exchange.bitunix.replies import AccountInfo, OrderInfo, PlaceReply, PositionInfo, TierInfo, TradeInfo
 from laptop_agents.exchange.bitunix.rest_transport import Credentials, SignedTransport, default_session
 from laptop_agents.exchange.bitunix.wire import REST_INTERVALS, ContractSpec, num, parse_kline_rows
 
@@ -61,6 +61,11 @@ class BitunixRest(SignedTransport):
         params = {"symbols": ",".join(symbols)} if symbols else None
         rows = await self._call("GET", "/market/trading_pairs", params=params)
         return [ContractSpec.from_wire(r) for r in rows or []]
+
+    async def position_tiers(self, symbol: str) -> list[TierInfo]:
+        """The symbol's risk-limit tiers, lowest first (public)."""
+        rows = await self._call("GET", "/position/get_position_tiers", params={"symbol": symbol})
+        return sorted((TierInfo.from_wire(r) for r in _rows(rows, None, "get_position_tiers")), key=lambda t: t.level)
 
     async def tickers(self, symbols: list[str] | None = None) -> list[dict[str, Any]]:
         params = {"symbols": ",".join(symbols)} if symbols else None
