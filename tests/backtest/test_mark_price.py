@@ -1,7 +1,8 @@
 """Stops, liquidations and funding by the mark price when a backtest has a mark series (issue 15).
 
-Bitunix triggers stops and liquidations on the mark price. Without a mark series the backtest goes by the
-last price and `summary.html` says so; with `data.mark_source` it goes by the mark candle of each open time.
+Bitunix liquidates by the mark price. Without a mark series the backtest goes by the last price and
+`summary.html` says so; with `data.mark_source` liquidations and funding go by the mark candle of each open
+time, and stops stay on the last price (the live daemon's stop-losses trigger on it).
 """
 
 from __future__ import annotations
@@ -9,9 +10,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from laptop_agents.backtest.driver import run_backtest
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import LiveClock
+from laptop_agents.core.errors import DataError
 from laptop_agents.core.events import FundingApplied, PositionClosed
 from laptop_agents.core.orders import EntryIntent
 from laptop_agents.feeds.sources import open_source
@@ -34,30 +38,48 @@ def trades(folder: RunFolder) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_a_stop_the_mark_reaches_exits_though_the_last_price_never_did(tmp_path: Path) -> None:
+LEVERED = ("exchange.leverage=50", "risk.max_leverage=47")
+
+
+def test_a_liquidation_the_mark_reaches_though_the_last_price_never_did(tmp_path: Path) -> None:
+    """Bitunix liquidates by the mark price. The mark dips 5 % on the candle after the first entry while
+    the last price stays where it was: at 50x the position is liquidated there, by the mark; stops stay on
+    the last price, as the live daemon sets them."""
     last = bundled_candles()[:3000]
     path = write(tmp_path / "last.csv", last)
-    s = settings(f'data.source="csv:{path}"')
+    s = settings(f'data.source="csv:{path}"', *LEVERED)
     folder = RunFolder.create(tmp_path / "runs", "last")
     run_backtest(s, source=open_source(s.data, seed=0), folder=folder, wall_clock=LiveClock())
     first = trades(folder)[0]
     entry_ts = int(first["entry_ts"])
-    # the mark dips far below the stop on the candle after the entry; the last price stays where it was
     index = next(i for i, c in enumerate(last) if c.ts == entry_ts) + 1
     marks = list(last)
     c = marks[index]
-    dip = min(c.low, float(first["entry_price"])) * 0.98
-    marks[index] = Candle(c.ts, c.open, c.high, dip, c.close, c.volume)
+    up = first["side"] == "short"
+    marks[index] = Candle(c.ts, c.open, c.high * 1.05 if up else c.high, c.low if up else c.low * 0.95, c.close,
+                          c.volume)  # fmt: skip
     mark_path = write(tmp_path / "mark.csv", marks)
-    m = settings(f'data.source="csv:{path}"', f'data.mark_source="csv:{mark_path}"')
+    m = settings(f'data.source="csv:{path}"', f'data.mark_source="csv:{mark_path}"', *LEVERED)
     marked = RunFolder.create(tmp_path / "runs", "mark")
     run_backtest(m, source=open_source(m.data, seed=0), folder=marked, wall_clock=LiveClock())
     got = trades(marked)[0]
-    assert int(first["exit_ts"]) > last[index].ts  # by the last price it ran on
+    assert int(first["exit_ts"]) > last[index].ts and first["exit_reason"] != "liquidation"  # by the last price
     assert got["entry_ts"] == first["entry_ts"] and int(got["exit_ts"]) == last[index].ts
-    assert got["exit_reason"] == "stop"  # triggered by the mark's low (the liquidation price is ~16 % away)
-    assert "go by the mark price" in marked.summary.read_text()
-    assert "trigger on the last price" in folder.summary.read_text()
+    assert got["exit_reason"] == "liquidation"
+    page = marked.summary.read_text()
+    assert "liquidations and funding go by the mark price" in page and "3,000 of 3,000 candles had a mark" in page
+    assert "stops and liquidations on the last price" in folder.summary.read_text()
+
+
+def test_a_mark_file_out_of_order_is_refused_naming_its_line(tmp_path: Path) -> None:
+    last = bundled_candles()[:200]
+    path = write(tmp_path / "last.csv", last)
+    marks = last[:50] + [last[60]] + last[50:60] + last[61:]
+    mark_path = write(tmp_path / "mark.csv", marks)
+    m = settings(f'data.source="csv:{path}"', f'data.mark_source="csv:{mark_path}"')
+    with pytest.raises(DataError, match=r"data.mark_source .* line 53: ts=\d+ does not come after"):
+        run_backtest(m, source=open_source(m.data, seed=0), folder=RunFolder.create(tmp_path / "runs", "m"),
+                     wall_clock=LiveClock())  # fmt: skip
 
 
 def test_funding_and_liquidation_go_by_the_mark_candle() -> None:

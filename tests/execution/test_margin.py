@@ -70,8 +70,9 @@ def test_the_issues_gap_leaves_equity_at_zero_not_minus_62584() -> None:
     assert off_marks[-1][1] < -50_000  # margin off: today's books, equity far below zero
 
 
-def test_liquidation_comes_before_the_stop_and_fills_at_the_liquidation_price() -> None:
-    """The candle reaches both the stop and the liquidation price: the venue liquidates first."""
+def test_liquidation_comes_before_a_stop_beyond_it_and_fills_at_the_liquidation_price() -> None:
+    """The candle reaches both; the stop lies beyond the liquidation price, so the price meets the
+    liquidation first: the venue liquidates."""
     long = EntryIntent(side="long", stop_distance=8.0, setup="t", reason="r")
     core, rec, _ = make_core(settings(*LEVERED), ScriptedStrategy({0: [long]}))
     entry = 100 * (1 + COST)
@@ -86,6 +87,25 @@ def test_liquidation_comes_before_the_stop_and_fills_at_the_liquidation_price() 
     assert exit_fill.fee == pytest.approx(closed.qty * liq_price * TAKER)  # liquidation_fee_bps 6
     # at the liquidation price the position has lost its margin less the maintenance margin it still holds
     assert closed.pnl == pytest.approx(-(liq.margin - liq.maintenance_margin))
+
+
+def test_a_stop_between_the_open_and_the_liquidation_price_fills_first() -> None:
+    """Found in review: a 6x long with its stop 2 % below, then a candle down 20 %. The price passes the
+    stop first: the stop closes it at about 1 R, not the liquidation at the whole margin."""
+    long = EntryIntent(side="long", stop_distance=2.0, setup="t", reason="r")
+    core, rec, _ = make_core(settings(), ScriptedStrategy({0: [long]}))
+    run_candles(core, [candle(0, 100, 100.5, 99.5, 100), candle(1, 100, 100.2, 80, 81)], finish=False)
+    (closed,) = rec.of(PositionClosed)
+    assert closed.exit_reason == "stop" and rec.of(PositionLiquidated) == []
+    assert closed.exit_price == pytest.approx((100 * (1 + COST) - 2.0) * (1 - 1 / 1e4))
+
+
+def test_a_candle_that_opens_beyond_the_liquidation_price_liquidates_even_with_a_closer_stop() -> None:
+    long = EntryIntent(side="long", stop_distance=2.0, setup="t", reason="r")
+    core, rec, _ = make_core(settings(), ScriptedStrategy({0: [long]}))
+    run_candles(core, [candle(0, 100, 100.5, 99.5, 100), candle(1, 70, 72, 69, 71)], finish=False)
+    (liq,) = rec.of(PositionLiquidated)
+    assert liq.price == 70 and rec.of(PositionClosed)[0].exit_reason == "liquidation"
 
 
 def test_a_short_is_liquidated_when_the_high_reaches_its_price() -> None:
@@ -136,13 +156,43 @@ def test_own_tiers_per_symbol_move_the_liquidation_price() -> None:
     )
 
 
-def test_a_checkpoint_from_before_margin_restores_a_position_without_a_liquidation_price() -> None:
+def test_a_checkpoint_from_before_margin_restores_a_position_the_margin_model_then_covers() -> None:
     long = EntryIntent(side="long", stop_distance=2.0, setup="t", reason="r")
     core, _, _ = make_core(settings(), ScriptedStrategy({0: [long]}))
     run_candles(core, [candle(0, 100, 100.5, 99.5, 100)], finish=False)
+    saved = core.broker.position
+    assert saved is not None
     state = core.broker.state()
     for slot in ("liquidation_price", "margin"):
         del state["position"][slot]
     fresh, _, _ = make_core(settings())
     fresh.broker.restore(state)
-    assert fresh.broker.position is not None and fresh.broker.position.liquidation_price is None
+    restored = fresh.broker.position
+    assert restored is not None
+    assert (restored.liquidation_price, restored.margin) == (saved.liquidation_price, saved.margin)
+
+
+def test_a_run_resumed_with_margin_switched_off_has_nothing_to_liquidate() -> None:
+    """Found in review: `--resume --reconfigure broker.margin_mode=off` with a position open kept its
+    liquidation price, and the next candle reaching it failed an assertion."""
+    long = EntryIntent(side="long", stop_distance=8.0, setup="t", reason="r")
+    core, _, _ = make_core(settings(*LEVERED), ScriptedStrategy({0: [long]}))
+    run_candles(core, [candle(0, 100, 100.5, 99.5, 100)], finish=False)
+    off, rec, _ = make_core(settings(*LEVERED, 'broker.margin_mode="off"'))
+    off.broker.restore(core.broker.state())
+    assert off.broker.position is not None and off.broker.position.liquidation_price is None
+    run_candles(off, [candle(1, 99, 99.5, 90, 91)], finish=False)
+    assert rec.of(PositionLiquidated) == [] and rec.of(PositionClosed)[0].exit_reason == "stop"
+
+
+def test_the_default_leverage_stays_within_bitunixs_125x() -> None:
+    assert effective_leverage(settings("risk.max_leverage=120")) == 125
+
+
+def test_own_tiers_out_of_order_are_a_config_error() -> None:
+    from laptop_agents.core.errors import ConfigError
+
+    bad = '[{"max_notional": 2e6, "maintenance_rate": 0.01, "max_leverage": 50}, ' \
+          '{"max_notional": 1e6, "maintenance_rate": 0.005, "max_leverage": 100}]'  # fmt: skip
+    with pytest.raises(ConfigError, match="ascending"):
+        settings(f'broker.symbols={{"BTCUSDT": {{"position_tiers": {bad}}}}}')

@@ -138,6 +138,7 @@ def run_backtest(
     core = build_core(settings, emit=emit, on_equity=run.curves.record, order_id_prefix="bt")
     stream = _Stream(source, settings.data.interval, emit, symbol)
     error: LaptopAgentsError | None = None
+    marked: _Marks | None = None
     try:
         candles = stream.candles()
         first = next(candles)
@@ -154,7 +155,8 @@ def run_backtest(
         )
         feed: Iterator[Candle] = itertools.chain((first,), candles)
         if marks is not None:
-            feed = _with_marks(feed, marks, core)
+            marked = _Marks(marks, core, stream.step)
+            feed = marked.feed(feed)
         _drive(core, stream, feed, SimClock(), on_candle_hook, folder.path)
     except LaptopAgentsError as exc:
         error = exc
@@ -180,6 +182,8 @@ def run_backtest(
             duplicates_dropped=stream.dropped,
         )
     )
+    if marked is not None:
+        run.notes.marked = (marked.matched, marked.candles)
     message = str(error) if error is not None else None
     if error is not None:
         where = "strategy" if isinstance(error, StrategyError) else "market_data"
@@ -205,19 +209,45 @@ def run_backtest(
     )
 
 
-def _with_marks(candles: Iterator[Candle], mark_source: CandleSource, core: TradingCore) -> Iterator[Candle]:
-    """Hand the broker each candle's mark-price candle (same open time) before the core sees the candle;
-    a candle the mark series lacks goes by its last price. Both files ascend, so they are read in step."""
-    broker = core.broker
-    if not isinstance(broker, PaperBroker):  # pragma: no cover - a backtest always trades on paper
-        raise InvariantError("data.mark_source needs the paper broker")
-    marks = iter(mark_source)
-    mark = next(marks, None)
-    for candle in candles:
-        while mark is not None and mark.ts < candle.ts:
-            mark = next(marks, None)
-        broker.set_mark(mark if mark is not None and mark.ts == candle.ts else None)
-        yield candle
+class _Marks:
+    """Hands the broker each candle's mark-price candle (same open time) before the core sees the candle; a
+    candle the mark series lacks goes by its last price. Both files ascend, so they are read in step; a mark
+    file that does not ascend, or whose candles are not the data's interval apart, is refused."""
+
+    def __init__(self, source: CandleSource, core: TradingCore, step_ms: int) -> None:
+        broker = core.broker
+        if not isinstance(broker, PaperBroker):  # pragma: no cover - a backtest always trades on paper
+            raise InvariantError("data.mark_source needs the paper broker")
+        self.source, self.broker, self.step = source, broker, step_ms
+        self.matched = 0
+        self.candles = 0
+
+    def feed(self, candles: Iterator[Candle]) -> Iterator[Candle]:
+        marks = iter(self.source)
+        try:
+            mark, prev = next(marks, None), None
+            for candle in candles:
+                while mark is not None and mark.ts < candle.ts:
+                    prev, mark = mark, next(marks, None)
+                    self._check(prev, mark)
+                found = mark is not None and mark.ts == candle.ts
+                self.matched += found
+                self.candles += 1
+                self.broker.set_mark(mark if found else None)
+                yield candle
+        finally:
+            close = getattr(marks, "close", None)
+            if close is not None:
+                close()  # the mark file's handle
+
+    def _check(self, prev: Candle, mark: Candle | None) -> None:
+        if mark is None:
+            return
+        where = f"data.mark_source {self.source.describe()} line {self.source.line_no}"
+        if mark.ts <= prev.ts:
+            raise DataError(f"{where}: ts={mark.ts} does not come after ts={prev.ts}; mark candles must ascend")
+        if (mark.ts - prev.ts) % self.step:
+            raise DataError(f"{where}: ts={mark.ts} is not a whole number of data.interval after ts={prev.ts}")
 
 
 def _drive(

@@ -214,6 +214,14 @@ DEFAULT_POSITION_TIERS = (
 )
 
 
+def _ascending_tiers(tiers: tuple[PositionTier, ...]) -> tuple[PositionTier, ...]:
+    if not tiers:
+        raise ValueError("give at least one tier")
+    if any(b.max_notional <= a.max_notional for a, b in itertools.pairwise(tiers)):
+        raise ValueError("tiers must be in ascending order of max_notional")
+    return tiers
+
+
 class SymbolBrokerConfig(_Section):
     """One symbol's own fees and tiers; a field left out (none) is the broker section's."""
 
@@ -221,6 +229,11 @@ class SymbolBrokerConfig(_Section):
     maker_fee_bps: float | None = Field(None, ge=-100, le=1_000)
     liquidation_fee_bps: float | None = Field(None, ge=0, le=1_000)
     position_tiers: tuple[PositionTier, ...] | None = None
+
+    @field_validator("position_tiers")
+    @classmethod
+    def _ascending(cls, tiers: tuple[PositionTier, ...] | None) -> tuple[PositionTier, ...] | None:
+        return None if tiers is None else _ascending_tiers(tiers)
 
 
 class BrokerConfig(_Section):
@@ -252,9 +265,7 @@ class BrokerConfig(_Section):
     @field_validator("position_tiers")
     @classmethod
     def _ascending(cls, tiers: tuple[PositionTier, ...]) -> tuple[PositionTier, ...]:
-        if any(b.max_notional <= a.max_notional for a, b in itertools.pairwise(tiers)):
-            raise ValueError("tiers must be in ascending order of max_notional")
-        return tiers
+        return _ascending_tiers(tiers)
 
     funding_rate: float = Field(
         0.0, ge=-0.05, le=0.05, description="funding per 8 h as a fraction (0.0001 = 0.01 %); longs pay > 0"
@@ -508,5 +519,6 @@ def effective_leverage(settings: Settings) -> int:
 
 
 def default_leverage(max_leverage: float) -> int:
-    """The leverage at which a position at the sizing cap needs `MARGIN_USE` of equity as margin, rounded up."""
-    return max(1, math.ceil(max_leverage / MARGIN_USE - 1e-9))
+    """The leverage at which a position at the sizing cap needs `MARGIN_USE` of equity as margin, rounded up,
+    and at most 125x (Bitunix's highest)."""
+    return min(125, max(1, math.ceil(max_leverage / MARGIN_USE - 1e-9)))

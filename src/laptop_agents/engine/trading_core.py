@@ -182,7 +182,13 @@ class TradingCore:
             return
         broker = self.broker
         resting = intent.resting_price
-        entry_price = broker.market_fill_price(intent.side, candle.close) if resting is None else resting
+        market = broker.market_fill_price(intent.side, candle.close)
+        crossing = (
+            intent.entry_type == "limit"
+            and resting is not None
+            and (resting >= market if intent.side == "long" else resting <= market)
+        )  # a limit already marketable fills at once at the market: size it there
+        entry_price = market if resting is None or crossing else resting
         rr = intent.reward_risk(entry_price)
         if rr is not None and rr < self.rr_min:
             detail = f"reward/risk {rr:.2f} from the expected fill {entry_price:.6g} < risk.rr_min {self.rr_min:g}"

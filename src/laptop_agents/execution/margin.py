@@ -74,7 +74,8 @@ class MarginModel:
         why = self.refusal(qty, price)
         if why is not None:
             return "risk_limit", why
-        equity = account.equity() if account.shared else account.cash
+        # this symbol's own mark is last candle's and it holds no position now: the others' marks only
+        equity = account.equity() - account.marks.get(symbol, 0.0) if account.shared else account.cash
         notional = qty * price + (account.committed_notional(symbol) if account.shared else 0.0)
         if equity <= 0 or notional / equity > self.leverage * MARGIN_USE:
             return "max_leverage", (
@@ -99,7 +100,7 @@ class Liquidation:
 
 
 def liquidation(position: Position, candle: Candle, fee_rate: float) -> Liquidation | None:
-    """The liquidation this candle forces, if its adverse extreme reaches the position's liquidation price:
+    """The liquidation this candle forces if its adverse extreme reaches the position's liquidation price:
     at that price, or at the open when the candle opened beyond it. The loss stops at the margin."""
     liq = position.liquidation_price
     if liq is None:
@@ -115,3 +116,16 @@ def liquidation(position: Position, candle: Candle, fee_rate: float) -> Liquidat
     fee = position.qty * price * fee_rate
     pnl = position.direction * position.qty * (price - position.entry_price)
     return Liquidation(price, fee, max(0.0, fee - position.margin - pnl))
+
+
+def stop_comes_first(position: Position, candle: Candle) -> bool:
+    """Whether this candle reaches the position's stop before its liquidation price: the stop lies between
+    the open and the liquidation price, and the candle reaches it. Then the venue's stop-market closes the
+    position before its liquidation engine sees it. Otherwise (the candle opened beyond the liquidation
+    price, or the stop lies beyond it) the liquidation comes first."""
+    liq, stop = position.liquidation_price, position.stop
+    if liq is None:
+        return True
+    if position.direction > 0:
+        return candle.open > stop > liq and candle.low <= stop
+    return candle.open < stop < liq and candle.high >= stop

@@ -23,7 +23,7 @@ from laptop_agents.execution.position_events import position_closed, position_op
 
 EventSink = Callable[[Event], None]
 _NEWER_SLOTS: dict[str, Any] = {"liquidation_price": None, "margin": 0.0}
-"""Position fields a checkpoint from before isolated margin lacks: such a position has no liquidation price."""
+"""Position fields a checkpoint from before isolated margin lacks (the margin model fills them in)."""
 
 
 class PaperBooks:
@@ -89,6 +89,10 @@ class PaperBooks:
                     position, slot, saved[slot] if slot in saved or slot not in _NEWER_SLOTS else _NEWER_SLOTS[slot]
                 )
             self.position = position
+            if self.margin is None:  # margin switched off (--reconfigure): nothing liquidates it now
+                position.liquidation_price, position.margin = None, 0.0
+            elif position.liquidation_price is None:  # from before isolated margin, or margin switched on
+                self.margin.open(position)
         self._net_fill_qty = 0.0 if self.position is None else self.position.direction * self.position.qty
 
     # -- Booking -----------------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from laptop_agents.execution.fill_rules import (
     trigger_fill_price,
 )
 from laptop_agents.execution.funding import FUNDING_PERIOD_MS, FundingSchedule
-from laptop_agents.execution.margin import Liquidation, MarginModel, liquidation
+from laptop_agents.execution.margin import Liquidation, MarginModel, liquidation, stop_comes_first
 from laptop_agents.execution.paper_books import EventSink, PaperBooks
 
 _NO_TRADES: tuple[PositionClosed, ...] = ()
@@ -211,10 +211,12 @@ class PaperBroker(PaperBooks):
 
     def set_mark(self, mark: Candle | None) -> None:
         """The next candle's mark-price candle (None: there is none; the last price stands in). With it,
-        stops, targets and liquidations trigger and fill on the mark, and funding is charged at its open."""
+        liquidations trigger and fill on the mark and funding is charged at its open, as on Bitunix; stops
+        and targets stay on the last price, as the live daemon sets them (`slStopType` LAST_PRICE)."""
         self.mark = mark
 
     def _marked(self, candle: Candle) -> Candle:
+        """The mark candle of `candle`'s open time when there is one, else `candle` (the last price)."""
         mark = self.mark
         return mark if mark is not None and mark.ts == candle.ts else candle
 
@@ -223,12 +225,11 @@ class PaperBroker(PaperBooks):
         position = self.position
         if position is None and not self.pending and candle.ts < self.funding_due_ts:
             return _NO_TRADES
-        priced = candle if self.mark is None else self._marked(candle)  # what stops and funding go by
         if candle.ts >= self.funding_due_ts:
-            self._apply_funding(priced)
+            self._apply_funding(candle if self.mark is None else self._marked(candle))  # on the mark's open
         closed: tuple[PositionClosed, ...] = _NO_TRADES
         if position is not None:
-            trade = self._check_exits(priced, position, stop_only=False)
+            trade = self._check_exits(candle, position, stop_only=False)
             if trade is not None:
                 closed = (trade,)
         if self.pending and self.position is None:
@@ -281,9 +282,10 @@ class PaperBroker(PaperBooks):
         return True
 
     def _check_exits(self, candle: Candle, position: Position, *, stop_only: bool) -> PositionClosed | None:
-        forced = liquidation(position, candle, self._liquidation_fee)  # the venue liquidates before any stop
-        if forced is not None:
-            return self._liquidate(candle, position, forced)
+        if self.margin is not None:  # the mark (or the last price) reached the liquidation price
+            forced = liquidation(position, self._marked(candle), self._liquidation_fee)
+            if forced is not None and not stop_comes_first(position, candle):
+                return self._liquidate(candle, position, forced)
         hit = protective_exit(candle, position, stop_only=stop_only)
         if hit is None:
             return None
@@ -325,7 +327,7 @@ class PaperBroker(PaperBooks):
                 continue
             del self.pending[cid]
             position = self._open(candle.ts, cid, pending.qty, price, fee_rate, liquidity, intent)
-            return self._check_exits(candle if self.mark is None else self._marked(candle), position, stop_only=True)
+            return self._check_exits(candle, position, stop_only=True)
         return None
 
     def _apply_funding(self, candle: Candle) -> None:

@@ -26,6 +26,8 @@ class RunNotes:
         self.gaps = 0
         self.missing = 0
         self.trades_by_symbol: dict[str, int] = {}
+        self.marked: tuple[int, int] | None = None
+        """Backtest with a mark series: (candles that had a mark, candles)."""
         self.liquidations = 0
         self.covered = 0.0
         """What gaps took beyond the liquidated positions' margins (the venue's loss, not ours)."""
@@ -68,9 +70,13 @@ class RunNotes:
         if self.covered:
             liquidated += f" ({self.covered:,.2f} USDT beyond the margins, taken by the venue)"
         if config["data"].get("mark_source"):
-            priced = f"stops, liquidations and funding go by the mark price ({config['data']['mark_source']})"
+            matched, candles = self.marked or (0, 0)
+            priced = (
+                f"liquidations and funding go by the mark price ({config['data']['mark_source']}: "
+                f"{matched:,} of {candles:,} candles had a mark, the rest the last price); stops by the last price"
+            )
         else:
-            priced = "stops and liquidations trigger on the last price (the venue uses the mark price; no mark series)"
+            priced = "stops and liquidations on the last price (the venue liquidates by the mark; no mark series)"
         return f"isolated at {leverage}x, {liquidated}; {priced}"
 
     def breaker_line(self) -> str:

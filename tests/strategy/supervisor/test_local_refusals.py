@@ -39,7 +39,9 @@ class LocallyRefusingBroker(PaperBroker):
     def open_market(self, *, ts: int, client_order_id: str, qty: float, ref_price: float, intent: EntryIntent) -> bool:
         return self._refuse(ts, client_order_id, intent)
 
-    def place_resting(self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent) -> bool:
+    def place_resting(
+        self, *, ts: int, client_order_id: str, qty: float, intent: EntryIntent, ref_price: float | None = None
+    ) -> bool:
         return self._refuse(ts, client_order_id, intent)
 
 

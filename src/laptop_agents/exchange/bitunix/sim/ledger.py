@@ -1,7 +1,8 @@
 """Accounts, orders and one-way positions of the simulated exchange, with Bitunix's validation codes.
 
-Market orders fill at once at the replay's last price across `spread_bps`; limit orders rest until a push
-trades through their price. Positions are one-way (net): an opposite order reduces, closes or flips.
+Market orders fill at once at the replay's last price across `spread_bps`, and so does a limit order already
+through the book when it arrives (a taker fill at the touch); other limit orders rest until a push trades
+through their price (maker). Positions are one-way (net): an opposite order reduces, closes or flips.
 An order may carry `slPrice`/`tpPrice`: when it opens a position, they become that position's
 whole-position TP/SL order (`tpsl.py`), triggered on the last price (a market close with no client id, as
 the venue's TP/SL orders). Margin = notional / leverage, plus what adjust_position_margin added; an order
@@ -168,9 +169,11 @@ class Ledger:
         if client_id:
             account.by_client_id[client_id] = order.order_id
         self._push_order(account, order, "CREATE")
-        if order_type == "MARKET":
-            last = self.market.last_price(symbol)
-            self._fill_first(account, order, last * (1 + direction * self.spread), self.taker, "TAKER")
+        last = self.market.last_price(symbol)
+        touch = last * (1 + direction * self.spread)  # the ask for a buy, the bid for a sell
+        if order_type == "MARKET" or (price is not None and direction * (price - touch) >= 0):
+            # a market order, or a limit already through the book: it takes liquidity now, at the touch
+            self._fill_first(account, order, touch, self.taker, "TAKER")
         return order
 
     def cancel(self, account: SimAccount, symbol: str, order_id: str | None, client_id: str | None) -> SimOrder:

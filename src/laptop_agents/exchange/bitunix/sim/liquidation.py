@@ -7,7 +7,10 @@ candle opened beyond it) with a reduce-only market order that is none of the acc
 taker fee, and the symbol's open orders cancelled first. It loses at most its margin: what a gap takes
 beyond it is the venue's. The paper broker's isolated margin (`execution/margin.py`) is the same rule,
 written independently, so paper and the simulated venue liquidate at the same price; tests hold them to
-it. CROSS positions are not liquidated on their own here (only `flatten`, from the admin endpoint).
+it. Unlike paper, the engine here looks before the position's TP/SL orders on every push (their triggers
+are on the last price, coarser than a push's low and high): a stop-loss between the open and the
+liquidation price that paper would fill first is liquidated here when one push spans both. CROSS positions
+are not liquidated on their own here (only `flatten`, from the admin endpoint).
 """
 
 from __future__ import annotations
