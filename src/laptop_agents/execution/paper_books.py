@@ -132,21 +132,17 @@ class PaperBooks:
         if self.margin is not None:
             self.margin.open(position)
         self.position = position
-        self._emit(
-            Fill(
-                ts=ts,
-                symbol=self.symbol,
-                fill_id=f"{cid}-1",
-                client_order_id=cid,
-                side="buy" if d > 0 else "sell",
-                qty=qty,
-                price=price,
-                fee=fee,
-                liquidity="taker" if liquidity == "taker" else "maker",
-            )
-        )
+        self._fill(ts, cid, d, qty, price, fee, liquidity)
         self._emit(position_opened(self.symbol, position))
         return position
+
+    def _fill(self, ts: int, cid: str, direction: float, qty: float, price: float, fee: float, liquidity: str) -> None:
+        """The `Fill` of an order `cid` buying (`direction` > 0) or selling `qty` at `price`."""
+        self._emit(
+            Fill(ts=ts, symbol=self.symbol, fill_id=f"{cid}-1", client_order_id=cid,
+                 side="buy" if direction > 0 else "sell", qty=qty, price=price, fee=fee,
+                 liquidity="taker" if liquidity == "taker" else "maker")
+        )  # fmt: skip
 
     def _close(
         self,
@@ -167,19 +163,7 @@ class PaperBooks:
         self.fees_paid += fee
         self._net_fill_qty -= position.direction * qty
         self.position = None
-        self._emit(
-            Fill(
-                ts=ts,
-                symbol=self.symbol,
-                fill_id=f"{cid}-1",
-                client_order_id=cid,
-                side="sell" if position.direction > 0 else "buy",
-                qty=qty,
-                price=price,
-                fee=fee,
-                liquidity="taker" if liquidity == "taker" else "maker",
-            )
-        )
+        self._fill(ts, cid, -position.direction, qty, price, fee, liquidity)
         closed = position_closed(
             self.symbol, position, ts=ts, qty=qty, exit_price=price, pnl=pnl, exit_fee=fee, reason=reason
         )
