@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import CircuitBreakerTripped, Event, OrderRejected, PositionClosed
@@ -132,7 +133,7 @@ def test_a_portfolio_restored_from_its_snapshot_continues_exactly() -> None:
     assert portfolio_snapshot(second) == portfolio_snapshot(whole)
     trades = [e for e in whole_events if isinstance(e, PositionClosed)]
     assert {e.symbol for e in trades} == {"BTCUSDT", "ETHUSDT"}
-    assert whole.account.cash == s.broker.starting_balance + sum(e.net_pnl for e in trades)
+    assert whole.account.cash == pytest.approx(s.broker.starting_balance + sum(e.net_pnl for e in trades), rel=1e-12)
     whole.check_invariants()
 
 

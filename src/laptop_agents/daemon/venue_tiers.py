@@ -4,7 +4,7 @@ A backtest takes its tiers from the configuration (`broker.position_tiers`, per 
 `broker.symbols`); a live-paper session asks the exchange it trades on (`/position/get_position_tiers`)
 for every symbol the configuration gives no tiers of its own, so paper liquidates where that venue would.
 An exchange that cannot tell (down, malformed, no tiers) is one `Error where=tiers` and the configured
-tiers stand. The run's `config.json` keeps the configuration as given; the tiers used are in the event.
+tiers stand. The run's `config.json` keeps the configuration as given.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ Bitunix (help centre, "Tiered Maintenance Margin Rate Rules"): maintenance margi
 maintenance margin rate, the rate from the tier the position's notional falls in; available margin =
 initial margin + PnL; the position is liquidated when its available margin falls below its maintenance
 margin. With initial margin = open price × size / leverage, that price is, for a long,
-`entry × (1 − 1/leverage + rate)`, and for a short `entry × (1 + 1/leverage − rate)`. Pure arithmetic:
-the paper broker and the simulated exchange both use it, so paper and the simulated venue agree.
+`entry × (1 − 1/leverage + rate)`, and for a short `entry × (1 + 1/leverage − rate)`. Pure arithmetic for
+the paper broker; the simulated exchange applies the same rule in its own code (`sim/liquidation.py`), and
+a test holds the two to the same price.
 """
 
 from __future__ import annotations

@@ -9,10 +9,11 @@ Fill rules (prices in quote currency, costs in basis points of price):
 - Funding is charged at 00:00, 08:00 and 16:00 UTC, at the first candle at or after each time, on a position
   open then: amount = qty × open × rate, paid by longs when the rate is positive, received by shorts.
 - Isolated margin (`margin`, see `margin.py`): each position holds notional / leverage as margin and is
-  liquidated when a candle's adverse extreme reaches its liquidation price, checked before its stop (the
-  venue liquidates first). It closes there (or at a worse open), with the liquidation fee; the loss never
-  exceeds the margin, the rest is the venue's (`PositionLiquidated.covered`), so cash never goes below zero
-  on a position's account of it.
+  liquidated when a candle's adverse extreme (the mark's, with a mark series) reaches its liquidation
+  price before its stop: the candle opened beyond it, or the stop lies beyond it (a stop between the open
+  and the liquidation price is passed first and fills). It closes there (or at a worse open), with the
+  liquidation fee; the loss never exceeds the margin, the rest is the venue's (`PositionLiquidated.covered`),
+  so cash never goes below zero on a position's account of it.
 
 The books (cash on an `Account` shared by the brokers of a multi-symbol run, PnL, fees, funding, the
 position) and their accounting identity are `PaperBooks`'. Client order ids are idempotent: a repeated id
@@ -282,10 +283,13 @@ class PaperBroker(PaperBooks):
         return True
 
     def _check_exits(self, candle: Candle, position: Position, *, stop_only: bool) -> PositionClosed | None:
-        if self.margin is not None:  # the mark (or the last price) reached the liquidation price
-            forced = liquidation(position, self._marked(candle), self._liquidation_fee)
-            if forced is not None and not stop_comes_first(position, candle):
-                return self._liquidate(candle, position, forced)
+        liq = position.liquidation_price  # None without a margin model (restore clears it when margin is off)
+        if liq is not None:
+            priced = candle if self.mark is None else self._marked(candle)  # the mark, with a mark series
+            if priced.low <= liq if position.direction > 0 else priced.high >= liq:  # rare: one comparison
+                forced = liquidation(position, priced, self._liquidation_fee)
+                if forced is not None and not stop_comes_first(position, candle):
+                    return self._liquidate(candle, position, forced)
         hit = protective_exit(candle, position, stop_only=stop_only)
         if hit is None:
             return None

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from math import fsum
 from typing import Any
 
 
 class SMA:
     """Mean of the last `period` values; `None` until `period` values have been seen.
 
-    A running sum is O(1) but collects rounding error, so the sum is recomputed exactly (`math.fsum`) from
-    the window each time the ring buffer wraps (amortised O(1), error bounded to one window's worth). And a
-    window of equal values has that value as its mean, exactly: a sum of n copies divided by n need not
+    A running sum is O(1) but collects rounding error, so the sum is recomputed from the window each time
+    the ring buffer wraps (amortised O(1), error bounded to one window's worth). And a window of equal
+    values has that value as its mean, exactly: a sum of n copies divided by n need not
     give the copy back in floating point, and two averages of the same flat prices that differ in their
     last bit are a crossing that is not there (issue 15). The run of equal values at the end is counted;
     once it covers the window, the mean is the value itself.
     """
 
-    __slots__ = ("_buf", "_full", "_i", "_last", "_period", "_run", "_sum", "value")
+    __slots__ = ("_buf", "_full", "_i", "_period", "_run", "_sum", "value")
 
     def __init__(self, period: int) -> None:
         if period < 1:
@@ -27,8 +26,7 @@ class SMA:
         self._i = 0
         self._full = False
         self._sum = 0.0
-        self._last = float("nan")  # the newest value, and how many values in a row equal it
-        self._run = 0
+        self._run = 0  # how many values in a row equal the newest one
         self.value: float | None = None
 
     @property
@@ -38,21 +36,20 @@ class SMA:
     def update(self, x: float) -> float | None:
         buf = self._buf
         i = self._i
-        self._sum += x - buf[i]
+        total = self._sum + x - buf[i]
+        run = self._run + 1 if x == buf[i - 1] else 1  # buf[i - 1] is the previous value (the ring wraps)
         buf[i] = x
-        if x == self._last:
-            self._run += 1
-        else:
-            self._last = x
-            self._run = 1
+        self._run = run
         i += 1
-        if i == self._period:
+        period = self._period
+        if i == period:
             i = 0
             self._full = True
-            self._sum = fsum(buf)
+            total = sum(buf)
+        self._sum = total
         self._i = i
         if self._full:
-            self.value = value = x if self._run >= self._period else self._sum / self._period
+            self.value = value = x if run >= period else total / period
             return value
         return None
 
@@ -77,9 +74,8 @@ class SMA:
             state["value"],
         )
         window = self.window()  # the run of equal values at its end follows from the window itself
-        self._last = window[-1] if window else float("nan")
         self._run = 0
         for value in reversed(window):
-            if value != self._last:
+            if value != window[-1]:
                 break
             self._run += 1
