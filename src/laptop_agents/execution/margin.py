@@ -75,10 +75,12 @@ class MarginModel:
         why = self.refusal(qty, price)
         if why is not None:
             return "risk_limit", why
-        # this symbol's own mark is last candle's and it holds no position now: the others' marks only
-        equity = account.equity() - account.marks.get(symbol, 0.0) if account.shared else account.cash
-        notional = qty * price + (account.committed_notional(symbol) if account.shared else 0.0)
-        if equity <= 0 or notional / equity > self.leverage * MARGIN_USE:
+        if account.shared:  # this symbol's own mark is last candle's and it holds no position now
+            equity = account.equity() - account.marks.get(symbol, 0.0)
+            notional = qty * price + account.committed_notional(symbol)
+        else:
+            equity, notional = account.cash, qty * price
+        if equity <= 0 or notional > equity * self.leverage * MARGIN_USE:
             return "max_leverage", (
                 f"notional {notional:.2f} needs more than {MARGIN_USE:.0%} of equity {equity:.2f} as margin at "
                 f"{self.leverage:g}x leverage (exchange.leverage)"
@@ -87,8 +89,11 @@ class MarginModel:
 
     def open(self, position: Position) -> None:
         """A new position holds its initial margin and learns where it is liquidated."""
-        position.margin = self.initial_margin(position.qty, position.entry_price)
-        position.liquidation_price = self.liquidation_price(position.side, position.qty, position.entry_price)
+        qty, entry = position.qty, position.entry_price
+        tier = self.tier(qty * entry) or self.tiers[-1]
+        position.margin = qty * entry / self.leverage
+        cushion = 1.0 / self.leverage - tier.maintenance_rate
+        position.liquidation_price = entry * (1.0 - cushion) if position.side == "long" else entry * (1.0 + cushion)
 
 
 @dataclass(frozen=True, slots=True)
