@@ -38,8 +38,10 @@ def test_the_runbooks_operator_commands_do_what_it_says(tmp_path: Path) -> None:
     commands, watchdog = runbook_commands()
     assert [c[:2] for c in commands] == [["run", "--mode"], ["stop", "main"], ["resume", "main"], ["stop", "main"]]
     start, stop, resume, flatten_terminate = commands
+    # at 1200x three intervals of market time (the stale-data threshold) are 0.15 s of wall time: a busy
+    # machine's pause would read as stale data ("degraded", which the heartbeat shows before "halted")
     env = clean_env() | {"LA_EXCHANGE__SIM_SPEED": "1200", "LA_RUN__HEARTBEAT_INTERVAL_S": "0.2",
-                         "LA_CIRCUIT_BREAKER__ENABLED": "false"}  # fmt: skip
+                         "LA_CIRCUIT_BREAKER__ENABLED": "false", "LA_DATA__STALE_AFTER_INTERVALS": "1000"}  # fmt: skip
 
     def la(args: list[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run([*la_command(), *args], cwd=tmp_path, env=env, capture_output=True, text=True,
