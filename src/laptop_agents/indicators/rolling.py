@@ -10,8 +10,20 @@ to get the statistic of the prior bars (a swing high "before this candle").
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from math import fsum
 from typing import Any
+
+
+def trailing_run(newest_first: Iterable[float]) -> int:
+    """How many values in a row, from the newest, equal the newest (0 for none): what an average's exact
+    mean of equal values needs after a restore, derived from the window itself."""
+    run, first = 0, None
+    for value in newest_first:
+        if run and value != first:
+            break
+        first, run = value, run + 1
+    return run
 
 
 class _Ring:
@@ -90,11 +102,7 @@ class RollingSum(_Ring):
         t, size, buf = self._t, self.size, self._buf
         newest_first = [buf[(t - 1 - k) % size] for k in range(min(t, size))]
         self._last = newest_first[0] if newest_first else float("nan")
-        self._run = 0
-        for value in newest_first:
-            if value != self._last:
-                break
-            self._run += 1
+        self._run = trailing_run(newest_first)
 
 
 class RollingMax(_Ring):

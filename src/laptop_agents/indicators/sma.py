@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from laptop_agents.indicators.rolling import trailing_run
+
 
 class SMA:
     """Mean of the last `period` values; `None` until `period` values have been seen.
@@ -73,9 +75,4 @@ class SMA:
             float(state["sum"]),
             state["value"],
         )
-        window = self.window()  # the run of equal values at its end follows from the window itself
-        self._run = 0
-        for value in reversed(window):
-            if value != window[-1]:
-                break
-            self._run += 1
+        self._run = trailing_run(reversed(self.window()))

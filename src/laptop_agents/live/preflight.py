@@ -36,11 +36,6 @@ class PreflightReport:
     lines: list[str] = field(default_factory=list)
 
 
-def target_leverage(settings: Settings) -> int:
-    """`exchange.leverage`, else the sizing cap rounded up (the venue must allow what sizing may use)."""
-    return effective_leverage(settings)
-
-
 class Preflight:
     def __init__(
         self, settings: Settings, rest: BitunixRest, *, emit: Callable[[Event], None], say: Callable[[str], None]
@@ -50,7 +45,7 @@ class Preflight:
         self.emit = emit
         self.say = say
         self.symbols = settings.data.trading_symbols
-        self.report = PreflightReport(leverage=target_leverage(settings))
+        self.report = PreflightReport(leverage=effective_leverage(settings))
         self._account: AccountInfo | None = None  # read once, by the keys check
 
     async def run(self) -> PreflightReport:
