@@ -23,10 +23,12 @@ LONGER_TRADES = ("--set", "strategy.stop_atr_mult=4", "--set", "strategy.tp_r=3"
 
 
 def start_daemon(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """At 1200x three intervals (the default stale-data threshold) are 0.15 s of wall time: a loaded CI
+    machine's pause read as stale data ("degraded", shown before "halted"), so the threshold is far off."""
     return subprocess.Popen(
         [*la_command(), "run", "--mode", "live-paper", *args,
          "--set", "run.heartbeat_interval_s=0.2", "--set", "exchange.sim_speed=1200",
-         "--set", "circuit_breaker.enabled=false", *LONGER_TRADES],
+         "--set", "circuit_breaker.enabled=false", "--set", "data.stale_after_intervals=1000", *LONGER_TRADES],
         cwd=tmp_path, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
