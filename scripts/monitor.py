@@ -15,11 +15,11 @@ from pathlib import Path
 
 import orjson
 
-SKIP = {"v", "seq", "run_id", "event", "wall_ts", "ts", "symbol", "indicators"}
+SKIP = {"v", "seq", "run_id", "event", "ts_init", "ts_event", "wall_ts", "ts", "symbol", "indicators"}
 
 
 def line(record: dict[str, object]) -> str:
-    ts = record.get("ts")
+    ts = record.get("ts_event", record.get("ts"))  # v1 lines wrote `ts`
     when = datetime.fromtimestamp(int(ts) / 1000, tz=UTC).strftime("%m-%d %H:%M") if isinstance(ts, int) and ts else "-"
     fields = " ".join(
         f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"

@@ -114,6 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("run", nargs="?", default="latest", help="run id, run folder, or 'latest'")
     res.add_argument("--runs-dir", default="runs")
     res.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the daemon to confirm (30)")
+    rep = sub.add_parser(
+        "replay",
+        help="re-run a run's recorded inputs through a fresh core: 0 identical, 1 the first divergence",
+        description="Rebuild the core from the run's config.json and feed it every input the run recorded "
+        "(a backtest: its data files, checked by SHA-256); compare every decision. --set changes the "
+        "configuration for the replay (to see where a parameter would have decided otherwise).",
+    )
+    rep.add_argument("run", nargs="?", default="latest", help="run id, run folder, or 'latest'")
+    rep.add_argument("--runs-dir", default="runs")
+    rep.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                     help="replay with this config value changed (repeatable)")  # fmt: skip
+    rep.add_argument("--from-checkpoint", action="store_true",
+                     help="live runs: start from the run's checkpoint (state.json), not its first input")  # fmt: skip
     dog = sub.add_parser(
         "watchdog", help="check a run's heartbeat: 0 running or halted, 1 stale or dead, 2 missing, 3 stopped"
     )
@@ -135,6 +148,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from laptop_agents import cli_live
 
             return cli_live.control(args)
+        if args.command == "replay":
+            from laptop_agents.replay.command import run as run_replay
+
+            return run_replay(args.run, args.runs_dir, args.sets, from_checkpoint=args.from_checkpoint)
         if args.command == "watchdog":
             from laptop_agents.daemon import watchdog
 

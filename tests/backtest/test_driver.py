@@ -12,7 +12,8 @@ from laptop_agents.backtest.driver import BacktestResult, run_backtest
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import DataError
-from laptop_agents.core.events import GapDetected, MarketDataLoaded, RunFinished, parse_record
+from laptop_agents.core.event_codec import parse_record
+from laptop_agents.core.events import GapDetected, MarketDataLoaded, RunFinished
 from laptop_agents.feeds.sources import open_source
 from laptop_agents.runs.checkpoint import read_checkpoint
 from laptop_agents.runs.run_folder import RunFolder
@@ -52,8 +53,8 @@ def test_same_data_and_config_give_byte_identical_trades(tmp_path: Path, bundled
     assert a.summary.trades > 100
     assert a.folder.trades.read_bytes() == b.folder.trades.read_bytes()
     assert a.folder.equity.read_bytes() == b.folder.equity.read_bytes()
-    strip = [{k: v for k, v in e.items() if k not in ("wall_ts", "run_id")} for e in _events(a.folder)]
-    assert strip == [{k: v for k, v in e.items() if k not in ("wall_ts", "run_id")} for e in _events(b.folder)]
+    strip = [{k: v for k, v in e.items() if k not in ("ts_init", "run_id")} for e in _events(a.folder)]
+    assert strip == [{k: v for k, v in e.items() if k not in ("ts_init", "run_id")} for e in _events(b.folder)]
 
 
 def test_run_folder_holds_every_artifact_and_they_agree(tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from laptop_agents.core.errors import DataError
-from laptop_agents.core.events import EVENT_TYPES, Event, dump_event, parse_record
+from laptop_agents.core.event_codec import EVENT_TYPES, dump_event, parse_record
+from laptop_agents.core.events import Event
 
 
 def _sample(field_type: Any, name: str) -> Any:
@@ -33,6 +34,8 @@ def _sample(field_type: Any, name: str) -> Any:
         return {"atr": 12.5, "fast_sma": 1e-9}
     if origin is list:
         return [f"{name}-a", f"{name}-b"]
+    if origin is tuple:  # VenueTiers rows
+        return ((200_000.0, 0.004, 125), (0.1 + 0.2, 0.005, 100))
     raise AssertionError(f"no sample for {field_type!r}")
 
 
@@ -45,11 +48,11 @@ def _instance(cls: type[Event]) -> Event:
 def test_every_event_round_trips(name: str) -> None:
     """parse(dump(e)) == e, with the envelope intact."""
     event = _instance(EVENT_TYPES[name])
-    line = dump_event(event, seq=7, run_id="run-1", wall_ts=123)
+    line = dump_event(event, seq=7, run_id="run-1", ts_init=123)
     assert line.endswith(b"\n") and line.count(b"\n") == 1
     record = parse_record(line)
     assert record.event == event
-    assert (record.seq, record.run_id, record.wall_ts) == (7, "run-1", 123)
+    assert (record.seq, record.run_id, record.ts_init) == (7, "run-1", 123)
     assert orjson.loads(line)["event"] == name
 
 
@@ -87,7 +90,7 @@ def test_design_vocabulary_is_complete() -> None:
     [
         (b"not json", "not JSON"),
         (b"[1]", "not a JSON object"),
-        (b'{"v":2,"event":"Fill"}', "schema v=2 unsupported"),
+        (b'{"v":3,"event":"Fill"}', "schema v=3 unsupported"),
         (b'{"v":1,"seq":1,"run_id":"r","wall_ts":1,"event":"Nope","ts":1}', "unknown event type 'Nope'"),
         (
             b'{"v":1,"seq":1,"run_id":"r","wall_ts":1,"event":"GapDetected","ts":1,"from_ts":"x","to_ts":2,'
@@ -99,3 +102,20 @@ def test_design_vocabulary_is_complete() -> None:
 def test_bad_lines_are_refused(line: bytes, fragment: str) -> None:
     with pytest.raises(DataError, match=fragment):
         parse_record(line)
+
+
+def test_a_line_carries_the_time_of_the_thing_and_the_time_it_was_written() -> None:
+    """Issue 16: `ts_event` (the event's own time) and `ts_init` (the wall clock on writing) on every line."""
+    line = dump_event(_instance(EVENT_TYPES["Fill"]), seq=3, run_id="r", ts_init=99)
+    raw = orjson.loads(line)
+    assert raw["ts_event"] == 1_640_995_260_123 and raw["ts_init"] == 99
+    assert "ts" not in raw and "wall_ts" not in raw
+
+
+def test_a_version_1_line_is_still_read() -> None:
+    """Runs written before issue 16 (`ts`, `wall_ts`) replay and resume as before."""
+    record = parse_record(
+        b'{"v":1,"seq":4,"run_id":"r","event":"GapDetected","wall_ts":77,"ts":5,"symbol":"X","from_ts":1,'
+        b'"to_ts":2,"missing":1}'
+    )
+    assert record.ts_init == 77 and record.event.ts == 5 and record.seq == 4

@@ -34,6 +34,6 @@ async def test_a_supervisor_warm_up_decides_nothing_and_leaves_no_pending_plan(t
     assert isinstance(strategy, Supervisor)
     assert strategy.warmup_candles() == 401
     events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
-    ideas = [e["ts"] for e in events if e["event"] in ("SignalGenerated", "JournalRecord")]
+    ideas = [e["ts_event"] for e in events if e["event"] in ("SignalGenerated", "JournalRecord")]
     assert ideas and min(ideas) >= candles[1000].ts  # the replay's history is its first 1,000 candles
     assert [e for e in events if e["event"] == "OrderPlaced"]  # nothing stale blocks the live candles

@@ -25,10 +25,20 @@ from tests.daemon.live_helpers import advance_until, start_live
 from tests.exchange.conftest import bundled_candles, eventually, sim_config
 from tests.helpers import settings
 
+Told = list[tuple[str, float | None, str]]
+
 
 @contextlib.asynccontextmanager
-async def _rates(sim: SimExchange, clock: SimClock, events: list[Event]) -> AsyncIterator[LiveFundingRates]:
-    """The poller on a REST client of its own with short retries (two attempts per poll)."""
+async def _rates(
+    sim: SimExchange,
+    clock: SimClock,
+    events: list[Event],
+    told: Told | None = None,
+    symbols: tuple[str, ...] = ("BTCUSDT",),
+) -> AsyncIterator[LiveFundingRates]:
+    """The poller on a REST client of its own with short retries (two attempts per poll); what it tells the
+    cores (`on_rate`) goes to `told`."""
+    sink = told if told is not None else []
     async with default_session() as session:
         rest = BitunixRest(
             sim.rest_url,
@@ -36,18 +46,20 @@ async def _rates(sim: SimExchange, clock: SimClock, events: list[Event]) -> Asyn
             limiter=RateLimiter(100, 10),
             retry=RetryPolicy(2, Backoff(0.01, 0.01, jitter=0)),
         )
-        yield LiveFundingRates(rest, poll_s=1, max_age_s=60, clock=clock, emit=events.append)
+        yield LiveFundingRates(rest, poll_s=1, max_age_s=60, clock=clock, emit=events.append, symbols=symbols,
+                               on_rate=lambda *told: sink.append(told))  # fmt: skip
 
 
 async def test_polled_rate_is_fresh_then_ages_out_and_a_failure_is_reported_once() -> None:
+    """Issue 16: the poller tells the cores each answer (`on_rate`, recorded as `FundingObserved`) and,
+    judged on its clock after a poll, None once the last answer is too old; strategies never read it."""
     async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
-        clock, events = SimClock(1_000_000), []  # type: ignore[var-annotated]
-        async with _rates(sim, clock, events) as rates:
-            source = rates.source("BTCUSDT")
-            assert source.current_rate(0) is None  # nothing asked yet: unknown, not 0
+        clock, events, told = SimClock(1_000_000), [], []  # type: ignore[var-annotated]
+        async with _rates(sim, clock, events, told) as rates:
+            assert told == []  # nothing asked yet: nothing told (the strategy's rate stays unknown, not 0)
             sim.ledger.funding_rate = 0.0007
             await rates.refresh()
-            assert source.current_rate(0) == pytest.approx(0.0007)  # the wire's percent, as a fraction
+            assert told[-1][:2] == ("BTCUSDT", pytest.approx(0.0007))  # the wire's percent, as a fraction
 
             sim.faults.http_error_next = 4  # two failed polls in a row (2 attempts each): one Error, both counted
             clock.ms += 30_000
@@ -58,25 +70,27 @@ async def test_polled_rate_is_fresh_then_ages_out_and_a_failure_is_reported_once
             assert errors[0].where == "funding" and not errors[0].fatal
             assert "funding_missing" in errors[0].message
             assert rates.failures == 2
-            assert source.current_rate(0) == pytest.approx(0.0007)  # the last answer stands while it is fresh
+            assert len(told) == 1  # the last answer stands while it is fresh: nothing new to tell
 
             clock.ms += 31_000  # 61 s since the last answer: older than max_age_s
-            assert source.current_rate(0) is None
+            sim.faults.http_error_next = 2
+            await rates.refresh()
+            assert told[-1][:2] == ("BTCUSDT", None) and "older than 60 s" in told[-1][2]
             assert rates.status()["rates"] == {"BTCUSDT": None}
 
             sim.ledger.funding_rate = -0.0002
             await rates.refresh()  # recovered; a later failure is reported again
-            assert source.current_rate(0) == pytest.approx(-0.0002)
+            assert told[-1][:2] == ("BTCUSDT", pytest.approx(-0.0002))
             sim.faults.http_error_next = 2
             await rates.refresh()
             assert len([e for e in events if isinstance(e, Error)]) == 2
-            assert rates.status()["polls"] == 5
+            assert rates.status()["polls"] == 6
 
 
-async def test_only_symbols_whose_strategy_asked_are_polled() -> None:
+async def test_only_the_symbols_given_are_polled() -> None:
     async with (
         SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim,
-        _rates(sim, SimClock(0), []) as rates,
+        _rates(sim, SimClock(0), [], symbols=()) as rates,
     ):
         await rates.refresh()
         assert rates.status()["rates"] == {}

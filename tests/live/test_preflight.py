@@ -105,6 +105,8 @@ async def test_preflight_sets_leverage_and_margin_mode_and_records_every_check(
     checks = [(e["check"], e["ok"]) for e in events if e["event"] == "PreflightCheck"]
     names = ("connectivity", "clock", "keys", "position_mode", "contracts", "leverage", "balance")
     assert checks == [(name, True) for name in names]
+    for event in events:  # issue 16: the checks and the start are dated when they happened, never 0
+        assert abs(event["ts_event"] - event["ts_init"]) < 60_000, event
     account = sim.ledger.accounts[KEY]
     assert (account.leverage["BTCUSDT"], account.margin_mode["BTCUSDT"]) == (7, "ISOLATION")
     assert "BTCUSDT 7x ISOLATION (was 10 CROSS)" in out and "available 10,000.00 USDT" in out

@@ -116,6 +116,10 @@ def test_twenty_kill_9s_then_resume_equal_an_uninterrupted_run(tmp_path: Path) -
     expected = backtest_trades(tmp_path, settings(*LIVE_SETTINGS), first - 30, first + len(equity_ts))
     assert read_trades(run / "trades.csv") == expected
     assert len(expected) >= 3, "the run was too short to prove anything about trades"
+    replayed = subprocess.run([*la_command(), "replay", str(run)], env=clean_env(), capture_output=True, text=True,
+                              timeout=120)  # fmt: skip
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr  # issue 16: across all 20 resumes
+    assert replayed.stdout.splitlines()[-1].startswith("identical: ")
 
 
 def _seq(state: Path) -> int:

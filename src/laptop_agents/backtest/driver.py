@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from laptop_agents.backtest.input_files import input_file_events
 from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import INTERVAL_MS, Candle, interval_ms, utc_minute
@@ -43,7 +44,7 @@ TRACEBACK_FILE = "traceback.txt"
 BacktestResult = RunResult  # the name callers of run_backtest know
 
 
-class _Stream:
+class CandleStream:
     """Feeds the core in order; counts what it drops; refuses what cannot be a sorted series."""
 
     def __init__(self, source: CandleSource, interval: str, emit: Callable[[Event], None], symbol: str) -> None:
@@ -58,6 +59,8 @@ class _Stream:
         self._iterator: Iterator[Candle] | None = None
         self._head: list[Candle] = []
         self._head_lines: list[int] = []
+        self.marked: MarkFeed | None = None
+        """The mark-price feed beside the candles (`data.mark_source`), once the stream started."""
 
     @property
     def dropped(self) -> int:
@@ -136,32 +139,15 @@ def run_backtest(
     symbol = settings.data.symbol
     emit = run.log.emit
     core = build_core(settings, emit=emit, on_equity=run.curves.record, order_id_prefix="bt")
-    stream = _Stream(source, settings.data.interval, emit, symbol)
+    stream = CandleStream(source, settings.data.interval, emit, symbol)
     error: LaptopAgentsError | None = None
-    marked: _Marks | None = None
     try:
-        candles = stream.candles()
-        first = next(candles)
-        emit(
-            RunStarted(
-                ts=first.ts,
-                symbol=symbol,
-                mode="backtest",
-                strategy=core.strategy.name,
-                source=source.describe(),
-                interval=settings.data.interval,
-                starting_balance=settings.broker.starting_balance,
-            )
-        )
-        feed: Iterator[Candle] = itertools.chain((first,), candles)
-        if marks is not None:
-            marked = _Marks(marks, core, stream.step)
-            feed = marked.feed(feed)
-        _drive(core, stream, feed, SimClock(), on_candle_hook, folder.path)
+        feed_backtest(settings, core, stream, marks, emit, hook=on_candle_hook, folder=folder.path)
     except LaptopAgentsError as exc:
         error = exc
     finally:
         stream.close()
+    marked = stream.marked
     trade = core.finish()
     final_equity = core.broker.equity(core.last_candle.close) if core.last_candle else core.broker.cash
     curves = run.curves
@@ -209,7 +195,41 @@ def run_backtest(
     )
 
 
-class _Marks:
+def feed_backtest(
+    settings: Settings,
+    core: TradingCore,
+    stream: CandleStream,
+    marks: CandleSource | None,
+    emit: Callable[[Event], None],
+    *,
+    hook: Callable[[Candle], None] | None = None,
+    folder: Path | None = None,
+) -> None:
+    """A backtest's inputs into its core: `RunStarted`, the files it reads (`InputFile`), then every candle
+    in order, each with its mark-price candle. `la replay` takes the same path."""
+    candles = stream.candles()
+    first = next(candles)
+    emit(
+        RunStarted(
+            ts=first.ts,
+            symbol=stream.symbol,
+            mode="backtest",
+            strategy=core.strategy.name,
+            source=stream.source.describe(),
+            interval=settings.data.interval,
+            starting_balance=settings.broker.starting_balance,
+        )
+    )
+    for recorded in input_file_events(settings, ts=first.ts):
+        emit(recorded)
+    feed: Iterator[Candle] = itertools.chain((first,), candles)
+    if marks is not None:
+        stream.marked = MarkFeed(marks, core, stream.step)
+        feed = stream.marked.feed(feed)
+    drive(core, stream, feed, SimClock(), hook, folder)
+
+
+class MarkFeed:
     """Hands the broker each candle's mark-price candle (same open time) before the core sees the candle; a
     candle the mark series lacks goes by its last price. Both files ascend, so they are read in step; a mark
     file that does not ascend, or whose candles are not the data's interval apart, is refused."""
@@ -250,9 +270,9 @@ class _Marks:
             raise DataError(f"{where}: ts={mark.ts} is not a whole number of data.interval after ts={prev.ts}")
 
 
-def _drive(
+def drive(
     core: TradingCore,
-    stream: _Stream,
+    stream: CandleStream,
     candles: Iterable[Candle],
     clock: SimClock,
     hook: Callable[[Candle], None] | None,

@@ -17,7 +17,8 @@ from laptop_agents.config.loader import load_settings
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import CandleError
-from laptop_agents.core.events import PositionClosed, parse_record
+from laptop_agents.core.event_codec import parse_record
+from laptop_agents.core.events import PositionClosed
 from laptop_agents.feeds.sources import open_source
 from laptop_agents.runs.checkpoint import read_checkpoint
 from laptop_agents.runs.run_folder import RunFolder

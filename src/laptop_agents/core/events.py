@@ -1,11 +1,12 @@
 """The one event vocabulary: every state change is a typed, immutable event.
 
 Events are frozen, slotted dataclasses: cheap to build on the hot path and serialised natively by orjson.
-`dump_event` frames one as an `events.jsonl` line with its envelope; `parse_record` reads a line back and
-validates it (pydantic), so `parse_record(dump_event(e, ...)).event == e` for every type.
+`core.event_codec` frames one as an `events.jsonl` line; `core.inputs` holds what the core receives.
 
-`ts` is market time: the open time (epoch ms UTC) of the candle being processed when the event happened.
-The envelope adds `v`, `seq`, `run_id`, `event` (the type name) and `wall_ts` (wall clock, ms).
+`ts` (written as `ts_event`) is the time of the thing itself: for what the core decides, the open time
+(epoch ms UTC) of the candle being processed; for a venue's report, the venue's time of it; for what
+happens to the daemon (a start, a reconnect, a rate limit, a preflight check), the wall clock then. The
+envelope adds `ts_init`, the wall clock when the line was written.
 Prices are in quote currency (USDT), quantities in base (BTC), fees and PnL in quote.
 """
 
@@ -13,13 +14,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal
-
-import orjson
-from pydantic import TypeAdapter, ValidationError
-
-from laptop_agents.core.errors import DataError
-
-SCHEMA_VERSION = 1
 
 Side = Literal["long", "short"]
 OrderSide = Literal["buy", "sell"]
@@ -46,6 +40,8 @@ class RunStarted(Event):
     source: str
     interval: str
     starting_balance: float
+    funding: Literal["configured", "observed"] = "configured"
+    """What the strategies read as the funding rate: the configured one, or the exchange's (`FundingObserved`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -350,97 +346,3 @@ class CircuitBreakerTripped(Event):
 class CircuitBreakerReset(Event):
     after_bars: int
     equity: float
-
-
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.__name__: cls
-    for cls in (
-        RunStarted,
-        RunFinished,
-        RunResumed,
-        ConfigChanged,
-        CheckpointSaved,
-        KillSwitch,
-        KillSwitchReleased,
-        PreflightCheck,
-        OrderState,
-        Reconciled,
-        Error,
-        MarketDataLoaded,
-        GapDetected,
-        GapBackfilled,
-        DataStale,
-        Reconnected,
-        RateLimited,
-        SignalGenerated,
-        JournalRecord,
-        OrderPlaced,
-        OrderRejected,
-        OrderCancelled,
-        Fill,
-        PositionOpened,
-        PositionClosed,
-        StopMoved,
-        FundingApplied,
-        PositionLiquidated,
-        CircuitBreakerTripped,
-        CircuitBreakerReset,
-    )
-}
-
-_ENVELOPE_KEYS = ("v", "seq", "run_id", "event", "wall_ts")
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """One parsed `events.jsonl` line: the envelope and the typed event."""
-
-    seq: int
-    run_id: str
-    wall_ts: int
-    event: Event
-
-
-def dump_event(event: Event, *, seq: int, run_id: str, wall_ts: int) -> bytes:
-    """Serialise `event` as one `events.jsonl` line (with trailing newline)."""
-    body = orjson.dumps(event)
-    head = b'{"v":%d,"seq":%d,"run_id":%s,"event":"%s","wall_ts":%d,' % (
-        SCHEMA_VERSION,
-        seq,
-        orjson.dumps(run_id),
-        type(event).__name__.encode(),
-        wall_ts,
-    )
-    return head + body[1:] + b"\n"
-
-
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {}
-
-
-def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
-    adapter = _ADAPTERS.get(cls.__name__)
-    if adapter is None:
-        adapter = _ADAPTERS[cls.__name__] = TypeAdapter(cls)
-    return adapter
-
-
-def parse_record(line: bytes | str) -> EventRecord:
-    """Parse and validate one `events.jsonl` line; raise `DataError` naming what is wrong."""
-    try:
-        raw = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise DataError(f"event line is not JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise DataError("event line is not a JSON object")
-    if raw.get("v") != SCHEMA_VERSION:
-        raise DataError(f"event schema v={raw.get('v')!r} unsupported; this version reads v={SCHEMA_VERSION}")
-    name = raw.get("event")
-    cls = EVENT_TYPES.get(name) if isinstance(name, str) else None
-    if cls is None:
-        raise DataError(f"unknown event type {name!r}")
-    fields = {k: v for k, v in raw.items() if k not in _ENVELOPE_KEYS}
-    try:
-        event = _adapter(cls).validate_python(fields)
-        return EventRecord(seq=int(raw["seq"]), run_id=str(raw["run_id"]), wall_ts=int(raw["wall_ts"]), event=event)
-    except (ValidationError, KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"invalid {name} event: {exc}") from exc

@@ -24,7 +24,7 @@ from typing import Literal
 import orjson
 
 from laptop_agents.base.atomic import atomic_write_bytes
-from laptop_agents.core.events import Event, KillSwitch, KillSwitchReleased
+from laptop_agents.core.events import Event, ExitReason, KillSwitch, KillSwitchReleased
 from laptop_agents.engine.portfolio import Portfolio
 
 KILL_FILE = "KILL"
@@ -123,9 +123,12 @@ class KillSwitchWatch:
         *,
         emit: Callable[[Event], None],
         ts: Callable[[], int],
+        flatten: Callable[[ExitReason], object] | None = None,
     ) -> None:
+        """`flatten` closes every position (default the portfolio's; a session's records it as an input)."""
         self.folder = folder
         self.portfolio = portfolio
+        self._flatten_all = flatten if flatten is not None else portfolio.flatten
         self._emit = emit
         self._ts = ts
         self.applied: KillOrder | None = None
@@ -173,7 +176,7 @@ class KillSwitchWatch:
     def _flatten(self) -> None:
         """Close every open position at market (live-exchange: reduce-only orders, booked when filled)."""
         self.flattened = True
-        self.portfolio.flatten("kill")
+        self._flatten_all("kill")
 
     def _release(self) -> None:
         note = _read_json(self.folder / RESUME_FILE) or {}

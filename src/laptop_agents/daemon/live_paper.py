@@ -32,6 +32,7 @@ from laptop_agents.daemon.sd_notify import SystemdNotifier
 from laptop_agents.daemon.signals import SignalGate
 from laptop_agents.daemon.venue_tiers import with_venue_tiers
 from laptop_agents.engine.assembly import BrokerFactory, build_portfolio
+from laptop_agents.engine.inputs import CoreInputs
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import restore_portfolio
 from laptop_agents.exchange.bitunix.sim import load_candles
@@ -269,7 +270,7 @@ async def serve_session(
         limiter = RateLimiter(settings.exchange.rate_limit_per_s, settings.exchange.rate_limit_burst)
     feed = feed_factory(limiter, log.emit)
     try:  # until the runner owns the feed, a refused strategy or checkpoint closes it and the files here
-        funding = live_funding(settings, feed, wall, log.emit)
+        funding_feed = live_funding_feed(settings, feed)
         books = settings if venue is not None else await with_venue_tiers(settings, feed, log.emit, at=wall.now_ms())
         portfolio = build_portfolio(
             books,
@@ -277,10 +278,12 @@ async def serve_session(
             equity_sink=bars.sink if bars is not None else lambda _symbol: run.curves.record,
             order_id_prefix=order_id_prefix(folder.run_id),
             broker_factory=None if venue is None else venue.broker_factory(log.emit),
-            strategy_funding=None if funding is None else funding.source,
+            observed_funding=funding_feed is not None,
         )
         if checkpoint is not None:
             restore_portfolio(portfolio, checkpoint, restore_cash=venue is None)
+        inputs = CoreInputs(portfolio, record=log.emit, now=wall.now_ms)
+        funding = None if funding_feed is None else live_funding(settings, funding_feed, wall, log.emit, inputs)
     except BaseException:
         await feed.close()
         run.close()
@@ -311,30 +314,35 @@ async def serve_session(
         services=[s for s in (funding, venue, systemd) if s is not None],
         crash=crash,
         on_exception=daemon_log.exception,
+        inputs=inputs,
     )
     log.subscribe(lambda e: runner.count_fill() if type(e) is Fill else None)
     if on_runner is not None:
         on_runner(runner)
     strategy = portfolio.primary.strategy.name
     try:  # the start-up (funding, warm-up, the venue's reconciliation): a failure closes what it opened
-        if funding is not None:
-            await funding.refresh()  # before the warm-up, so the gate knows the rate from the first candle
+        # The session's first record: the run's start, or (after what --reconfigure changed) its resume; a
+        # replay builds the core there, so every input the session gives it comes after.
         if checkpoint is not None:
-            _announce_resume(portfolio, runner, checkpoint)
             at = max((int(saved.get("last_candle_ts") or 0) for saved in checkpoint["symbols"].values()), default=0)
             _record_changes(settings, folder, log.emit, changes, at=at)
+            _announce_resume(portfolio, runner, checkpoint)
         else:
             log.emit(
                 RunStarted(
-                    ts=0,
+                    ts=wall.now_ms(),
                     symbol=portfolio.label,
                     mode=mode,
                     strategy=strategy,
                     source=source,
                     interval=interval,
                     starting_balance=settings.broker.starting_balance,
+                    funding="configured" if funding is None else "observed",
                 )
             )
+        if funding is not None:
+            await funding.refresh()  # before the warm-up, so the gate knows the rate from the first candle
+        if checkpoint is None:
             await runner.warm_up(portfolio.primary.strategy.warmup_candles())
         runner.check_kill_switch()  # a run resumed with its KILL set is halted before anything can be sent
         if venue is not None:
@@ -346,8 +354,8 @@ async def serve_session(
         if isinstance(exc, Exception):  # not a cancellation: say what failed, and end the run's record
             message = str(exc) if isinstance(exc, LaptopAgentsError) else f"{type(exc).__name__}: {exc}"
             daemon_log.exception("start", exc)
-            log.emit(Error(ts=0, symbol=portfolio.label, where="start", message=message, fatal=True))
-            log.emit(RunFinished(ts=0, symbol=portfolio.label, status="failed", candles=portfolio.candles,
+            log.emit(Error(ts=wall.now_ms(), symbol=portfolio.label, where="start", message=message, fatal=True))
+            log.emit(RunFinished(ts=wall.now_ms(), symbol=portfolio.label, status="failed", candles=portfolio.candles,
                                  trades=0, final_equity=portfolio.equity(), error=message))  # fmt: skip
         await feed.close()  # the runner never ran: nothing else closes the feed and the files
         run.close()
@@ -394,17 +402,28 @@ async def serve_session(
     )
 
 
-def live_funding(
-    settings: Settings, feed: MarketDataFeed, wall: Clock, emit: Callable[[Event], None]
-) -> LiveFundingRates | None:
-    """The exchange's funding rate for the strategies' funding gate, polled beside the cores: when the feed
-    has an exchange behind it and the strategy reads funding. Otherwise strategies read the configured
-    funding, as in a backtest."""
+def live_funding_feed(settings: Settings, feed: MarketDataFeed) -> FundingRateFeed | None:
+    """The feed to poll the exchange's funding rate from, for the strategies' funding gate: when the feed has
+    an exchange behind it and the strategy reads funding. Otherwise strategies read the configured funding,
+    as in a backtest."""
     if not isinstance(feed, FundingRateFeed) or not reads_funding(settings.strategy):
         return None
+    return feed
+
+
+def live_funding(
+    settings: Settings, feed: FundingRateFeed, wall: Clock, emit: Callable[[Event], None], inputs: CoreInputs
+) -> LiveFundingRates:
+    """The funding poller beside the cores: each answer reaches the cores as a recorded input."""
     exchange = settings.exchange
     return LiveFundingRates(
-        feed, poll_s=exchange.funding_poll_s, max_age_s=exchange.funding_max_age_s, clock=wall, emit=emit
+        feed,
+        poll_s=exchange.funding_poll_s,
+        max_age_s=exchange.funding_max_age_s,
+        clock=wall,
+        emit=emit,
+        symbols=settings.data.trading_symbols,
+        on_rate=inputs.funding,
     )
 
 

@@ -33,6 +33,7 @@ from laptop_agents.daemon.kill_switch import KILL_POLL_S, KillSwitchWatch, take_
 from laptop_agents.daemon.market_data_task import MarketDataTask
 from laptop_agents.daemon.staleness import StalenessGuard
 from laptop_agents.daemon.symbol_pipe import MarketDataStats, SymbolPipe
+from laptop_agents.engine.inputs import CoreInputs
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
@@ -87,9 +88,12 @@ class AsyncRunner:
         services: Sequence[Service] = (),
         crash: CrashPoints | None = None,
         on_exception: Callable[[str, BaseException], None] | None = None,
+        inputs: CoreInputs | None = None,
     ) -> None:
         """`artifacts` adds the other files' offsets and states to every checkpoint (see `snapshot`);
-        `on_exception` gets every task failure with its traceback (the daemon's log)."""
+        `on_exception` gets every task failure with its traceback (the daemon's log); `inputs` is the
+        door into the cores that records what they are given (one is made on the log if not given)."""
+        self.inputs = inputs if inputs is not None else CoreInputs(portfolio, record=log_.emit, now=wall_clock.now_ms)
         self._on_exception = on_exception
         self.failure: str | None = None
         """The first task failure, in one line (the session then ends `failed`), and its task."""
@@ -127,7 +131,7 @@ class AsyncRunner:
         self.checkpoints = CheckpointWriter(folder.state)
         self.staleness = StalenessGuard(self.pipes, threshold_s=settings.stale_after_s, feed=feed, emit=log_.emit,
                                         ts=self._ts)  # fmt: skip
-        self.kill = KillSwitchWatch(folder.path, portfolio, emit=log_.emit, ts=self._ts)
+        self.kill = KillSwitchWatch(folder.path, portfolio, emit=log_.emit, ts=self._ts, flatten=self.inputs.flatten)
         """The operator's kill switch (`<run>/KILL`): entries halted while the session goes on."""
         self._flatten_pending = False
         self.stop_reason = ""
@@ -170,9 +174,9 @@ class AsyncRunner:
         total = 0
         for symbol, pipe in self.pipes.items():
             history = await self.feed.get_historical(symbol, self.settings.interval, limit)
-            warm = pipe.core.strategy.warm_up
+            warm = self.inputs.warm_up
             for candle in history:
-                warm(candle)
+                warm(symbol, candle)
             if history:
                 pipe.last_close_ts = history[-1].ts
             total += len(history)
@@ -228,16 +232,15 @@ class AsyncRunner:
 
     # -- Cores, files, guards ----------------------------------------------------------------------------
 
-    @staticmethod
-    async def _core_task(pipe: SymbolPipe) -> None:
-        on_candle, queue = pipe.core.on_candle, pipe.queue
+    async def _core_task(self, pipe: SymbolPipe) -> None:
+        candle_in, queue, symbol = self.inputs.candle, pipe.queue, pipe.symbol
         while True:
             item = await queue.get()
             if item is None:
                 return
             if isinstance(item, Candle):
                 pipe.current_ts = item.ts
-                on_candle(item)
+                candle_in(symbol, item)
             else:
                 item()
 

@@ -4,7 +4,8 @@ A backtest takes its tiers from the configuration (`broker.position_tiers`, per 
 `broker.symbols`); a live-paper session asks the exchange it trades on (`/position/get_position_tiers`)
 for every symbol the configuration gives no tiers of its own, so paper liquidates where that venue would.
 An exchange that cannot tell (down, malformed, no tiers) is one `Error where=tiers` and the configured
-tiers stand. The run's `config.json` keeps the configuration as given.
+tiers stand. The run's `config.json` keeps the configuration as given; the tiers read are recorded
+(`VenueTiers`), so a replay margins with them too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from laptop_agents.config.models import PositionTier, Settings, SymbolBrokerConfig, effective_leverage
 from laptop_agents.core.errors import LaptopAgentsError
 from laptop_agents.core.events import Error, Event
+from laptop_agents.core.inputs import VenueTiers
 from laptop_agents.execution.margin import MarginModel
 from laptop_agents.feeds.bitunix_feed import BitunixFeed
 from laptop_agents.feeds.market_data import MarketDataFeed
@@ -47,4 +49,18 @@ async def with_venue_tiers(
                        "using broker.position_tiers"))  # fmt: skip
             continue
         symbols[symbol] = (own or SymbolBrokerConfig()).model_copy(update={"position_tiers": tiers})
+        rows_in = tuple((t.max_notional, t.maintenance_rate, t.max_leverage) for t in tiers)
+        emit(VenueTiers(ts=at, symbol=symbol, tiers=rows_in))  # an input: a replay margins with the same tiers
+    return settings.model_copy(update={"broker": broker.model_copy(update={"symbols": symbols})})
+
+
+def tiers_applied(settings: Settings, tiers: dict[str, tuple[tuple[float, float, int], ...]]) -> Settings:
+    """`settings` with the recorded venue tiers (`VenueTiers`) of each symbol: what a session traded with."""
+    if not tiers:
+        return settings
+    broker = settings.broker
+    symbols = dict(broker.symbols)
+    for symbol, rows in tiers.items():
+        parsed = tuple(PositionTier(max_notional=n, maintenance_rate=m, max_leverage=lev) for n, m, lev in rows)
+        symbols[symbol] = (symbols.get(symbol) or SymbolBrokerConfig()).model_copy(update={"position_tiers": parsed})
     return settings.model_copy(update={"broker": broker.model_copy(update={"symbols": symbols})})

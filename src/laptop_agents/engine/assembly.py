@@ -20,7 +20,7 @@ from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.trading_core import EquitySink, TradingCore
 from laptop_agents.execution.account import Account
 from laptop_agents.execution.broker import Broker
-from laptop_agents.execution.funding import ConstantFunding, FundingSchedule, TableFunding
+from laptop_agents.execution.funding import ConstantFunding, FundingSchedule, ObservedFunding, TableFunding
 from laptop_agents.execution.margin import MarginModel
 from laptop_agents.execution.paper_broker import PaperBroker
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
@@ -79,15 +79,15 @@ def build_portfolio(
     order_id_prefix: str = "la",
     symbols: tuple[str, ...] | None = None,
     broker_factory: BrokerFactory | None = None,
-    strategy_funding: Callable[[str], FundingSource] | None = None,
+    observed_funding: bool = False,
 ) -> Portfolio:
     """One core per symbol (`data.symbols`, else `data.symbol`) on one account and one breaker.
     `equity_sink(symbol)` gives each core its equity sink (see `reporting.account_bars`).
 
     With several symbols each gets its own client-id prefix (`<prefix>-<symbol>`), so ids never collide
     and say which market they belong to. `broker_factory` replaces the PaperBroker (live-exchange).
-    `strategy_funding(symbol)` is the funding rate that symbol's strategy reads (live: the exchange's;
-    default: the configured funding, or 0)."""
+    `observed_funding`: each strategy reads the funding rate its core is given (`FundingObserved`, the
+    live modes' exchange rate); otherwise the configured funding, or 0, as the broker charges it."""
     symbols = symbols or settings.data.trading_symbols
     balance = settings.broker.starting_balance
     account = Account(balance)
@@ -102,8 +102,9 @@ def build_portfolio(
     cores: dict[str, TradingCore] = {}
     for symbol in symbols:
         prefix = order_id_prefix if len(symbols) == 1 else f"{order_id_prefix}-{symbol_tag(symbol)}"
-        # a backtest's strategies read the funding the broker charges
-        source = configured if strategy_funding is None else strategy_funding(symbol)
+        # a backtest's strategies read the funding the broker charges; a live one what it is told
+        observed = ObservedFunding() if observed_funding else None
+        source = configured if observed is None else observed
         strategy = registry.build_strategy(settings.strategy, emit=emit, symbol=symbol, funding=source)
         symbol_emit = order_aware_sink(emit, strategy)
         broker = (
@@ -124,6 +125,7 @@ def build_portfolio(
             rr_min=settings.risk.rr_min,
             cancel_resting_on_halt=settings.risk.cancel_resting_on_halt,
         )
+        cores[symbol].funding = observed
         strategy.attach_risk_gate(cores[symbol].gate)
     return Portfolio(cores)
 

@@ -28,6 +28,7 @@ from laptop_agents.core.events import Event, ExitReason, OrderRejected, Position
 from laptop_agents.core.ids import ClientOrderIds
 from laptop_agents.core.orders import CancelIntent, CloseIntent, EntryIntent, Intent
 from laptop_agents.execution.broker import Broker
+from laptop_agents.execution.funding import ObservedFunding
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
 from laptop_agents.risk.risk_gate import RiskGate
 from laptop_agents.risk.sizing import PositionSizer
@@ -65,6 +66,8 @@ class TradingCore:
         self.halts = self.gate.halts
         """Reasons entries are halted (key → detail), set by the runtime: stale data, kill switch."""
         self.rr_min = rr_min
+        self.funding: ObservedFunding | None = None
+        """Live modes: the funding rate the strategy reads, as the last `FundingObserved` input gave it."""
         self.candles = 0
         self.trades = 0
         self.last_candle: Candle | None = None

@@ -61,7 +61,7 @@ class TableFunding:
         """Read a `ts,rate` CSV (ts epoch ms, rate per 8 h as a fraction)."""
         rows: list[tuple[int, float]] = []
         try:
-            with path.open(newline="") as handle:
+            with path.open(newline="") as handle:  # build-time: the table is read when the core is assembled
                 reader = csv.reader(handle)
                 header = next(reader, None)
                 if header is None or [h.strip().lower() for h in header[:2]] != ["ts", "rate"]:
@@ -76,3 +76,16 @@ class TableFunding:
         except FileNotFoundError:
             raise DataError(f"broker.funding_csv: file {path} not found; check the path") from None
         return cls(rows)
+
+
+class ObservedFunding:
+    """A strategy's funding source in the live modes: the last rate the core was given (`FundingObserved`),
+    never the wall clock's idea of whether it is fresh (the poller decides that and says None)."""
+
+    __slots__ = ("rate",)
+
+    def __init__(self) -> None:
+        self.rate: float | None = None
+
+    def current_rate(self, ts: int) -> float | None:
+        return self.rate

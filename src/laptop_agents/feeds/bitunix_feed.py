@@ -8,7 +8,7 @@ import aiohttp
 
 from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.core.candle import Candle, interval_ms
-from laptop_agents.core.clock import VenueClock
+from laptop_agents.core.clock import LiveClock, VenueClock
 from laptop_agents.core.events import Event, RateLimited
 from laptop_agents.exchange.bitunix.errors import ExchangeUnavailable
 from laptop_agents.exchange.bitunix.replies import TierInfo
@@ -37,8 +37,11 @@ class BitunixFeed:
         self.limiter = limiter
         self.rest = BitunixRest(rest_url, session=self._session, limiter=limiter)
         if on_event is not None:
+            wall = LiveClock()  # a rate limit happens to the daemon: dated on the wall clock
             self.rest.on_rate_limited = lambda penalty_s, code: on_event(
-                RateLimited(ts=0, scope="bitunix-rest", retry_after_ms=int(penalty_s * 1000), code=str(code))
+                RateLimited(
+                    ts=wall.now_ms(), scope="bitunix-rest", retry_after_ms=int(penalty_s * 1000), code=str(code)
+                )
             )
         self._ws_url = ws_url
         self._on_event = on_event

@@ -1,9 +1,10 @@
 """The exchange's funding rate for the strategies' funding gate (A2) in the live modes.
 
 `LiveFundingRates` asks the exchange for each symbol's current rate every `exchange.funding_poll_s`
-(over REST, on the rate limiter the candle feed shares) and keeps the latest answer. A strategy reads it
-through `source(symbol)`, a `FundingSource`: the latest rate, or None (the gate's `funding_missing` flag)
-before the first answer and once the last answer is older than `exchange.funding_max_age_s`.
+(over REST, on the rate limiter the candle feed shares) and tells each answer to `on_rate(symbol, rate)`,
+which hands it to the core as a recorded input (`FundingObserved`, see `engine.inputs`); once the last
+answer is older than `exchange.funding_max_age_s` (judged here, on the wall clock, after each poll) it
+says None (the gate's `funding_missing` flag). A strategy never reads the clock or this poller itself.
 
 A failed poll never stops the session: the first failure of a run of them is an `Error` event (not
 fatal), the rest are counted in the heartbeat (`funding`), and the next period asks again.
@@ -12,7 +13,7 @@ fatal), the rest are counted in the heartbeat (`funding`), and the next period a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from laptop_agents.core.clock import Clock
@@ -29,21 +30,6 @@ class FundingRateFeed(Protocol):
         ...
 
 
-class SymbolFunding:
-    """One symbol's view of the polled rates: what its strategy's funding gate reads."""
-
-    __slots__ = ("_rates", "symbol")
-
-    def __init__(self, rates: LiveFundingRates, symbol: str) -> None:
-        self._rates = rates
-        self.symbol = symbol
-
-    def current_rate(self, ts: int) -> float | None:
-        """The latest polled rate while it is fresh, else None. `ts` (candle time) is not used: freshness
-        is measured on the wall clock, since a replayed market's candle times are not now."""
-        return self._rates.current(self.symbol)
-
-
 class LiveFundingRates:
     name = "funding"
     """The heartbeat key of its status."""
@@ -56,10 +42,13 @@ class LiveFundingRates:
         max_age_s: float,
         clock: Clock,
         emit: Callable[[Event], None],
+        symbols: Sequence[str],
+        on_rate: Callable[[str, float | None, str], None],
     ) -> None:
         self._feed = feed
-        self.symbols: list[str] = []
-        """The symbols whose strategies asked for the rate (`source`): the ones polled."""
+        self.symbols = list(symbols)
+        """The symbols polled (those whose strategies read the rate)."""
+        self._on_rate = on_rate
         self._poll_s = poll_s
         self._max_age_ms = max_age_s * 1000.0
         self._clock = clock
@@ -70,11 +59,6 @@ class LiveFundingRates:
         self.failures = 0
         self.last_error: str | None = None
         self._failing = False
-
-    def source(self, symbol: str) -> SymbolFunding:
-        if symbol not in self.symbols:
-            self.symbols.append(symbol)
-        return SymbolFunding(self, symbol)
 
     def current(self, symbol: str) -> float | None:
         reading = self._rates.get(symbol)
@@ -94,8 +78,12 @@ class LiveFundingRates:
                 self._failed(symbol, exc)
                 continue
             self._rates[symbol] = (rate, self._clock.now_ms())
+            self._on_rate(symbol, rate, "polled")
         if answered:  # the run of failures is over: the next one is reported again
             self._failing = False
+        for symbol in self.symbols:
+            if symbol in self._rates and self.current(symbol) is None:
+                self._on_rate(symbol, None, f"the last answer is older than {self._max_age_ms / 1000:g} s")
 
     def _failed(self, symbol: str, exc: LaptopAgentsError) -> None:
         self.failures += 1

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from laptop_agents.config.models import Settings, effective_leverage
+from laptop_agents.core.clock import Clock, LiveClock
 from laptop_agents.core.errors import PreflightError
 from laptop_agents.core.events import Event, PreflightCheck
 from laptop_agents.exchange.bitunix.errors import AuthError, ExchangeError
@@ -38,8 +39,16 @@ class PreflightReport:
 
 class Preflight:
     def __init__(
-        self, settings: Settings, rest: BitunixRest, *, emit: Callable[[Event], None], say: Callable[[str], None]
+        self,
+        settings: Settings,
+        rest: BitunixRest,
+        *,
+        emit: Callable[[Event], None],
+        say: Callable[[str], None],
+        clock: Clock | None = None,
     ) -> None:
+        """`clock` dates each check (`ts_event`: when it was made; default the wall clock)."""
+        self.clock = clock if clock is not None else LiveClock()
         self.settings = settings
         self.rest = rest
         self.emit = emit
@@ -68,7 +77,8 @@ class Preflight:
         return self.report
 
     def _record(self, name: str, ok: bool, detail: str) -> None:
-        self.emit(PreflightCheck(ts=0, symbol=",".join(self.symbols), check=name, ok=ok, detail=detail))
+        at = self.clock.now_ms()
+        self.emit(PreflightCheck(ts=at, symbol=",".join(self.symbols), check=name, ok=ok, detail=detail))
         line = f"preflight {'ok  ' if ok else 'FAIL'} {name:<12} {detail}"
         self.report.lines.append(line)
         self.say(line)

@@ -31,16 +31,16 @@ def record_refused_start(settings: Settings, *, folder: RunFolder, wall_clock: C
     folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
     log = EventLog(folder.events, run_id=folder.run_id, wall_clock=wall_clock, durable=True)
     try:
-        log.emit(_run_started(settings))
+        log.emit(_run_started(settings, at=wall_clock.now_ms()))
         for event in checks:
             log.emit(event)
     finally:
         log.close()
 
 
-def _run_started(settings: Settings) -> RunStarted:
+def _run_started(settings: Settings, *, at: int) -> RunStarted:
     return RunStarted(
-        ts=0,
+        ts=at,
         symbol=",".join(settings.data.trading_symbols),
         mode="live-exchange",
         strategy=settings.strategy.name,
@@ -64,7 +64,7 @@ async def run_preflight(
     url = rest_url(settings)
     exchange = settings.exchange
     try:
-        log.emit(_run_started(settings))
+        log.emit(_run_started(settings, at=wall_clock.now_ms()))
         async with default_session(exchange.request_timeout_s) as session:
             rest = BitunixRest(
                 url,
@@ -74,6 +74,6 @@ async def run_preflight(
                 wall_clock=wall_clock,
                 timeout_s=exchange.request_timeout_s,
             )
-            return await Preflight(settings, rest, emit=log.emit, say=say).run()
+            return await Preflight(settings, rest, emit=log.emit, say=say, clock=wall_clock).run()
     finally:
         log.close()

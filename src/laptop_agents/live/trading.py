@@ -66,7 +66,7 @@ async def run_live_exchange(
             )
             checks: list[Event] = []
             try:
-                report = await Preflight(settings, rest, emit=checks.append, say=say).run()
+                report = await Preflight(settings, rest, emit=checks.append, say=say, clock=wall_clock).run()
             except PreflightError:
                 if checkpoint is None:
                     record_refused_start(settings, folder=folder, wall_clock=wall_clock, checks=checks)

@@ -7,7 +7,54 @@ while blocked the gate also names the resting entries to cancel (`risk.cancel_re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
+
+HaltRecorder = Callable[[str, "str | None"], None]
+"""Told (key, detail) right before a halt is set, (key, None) right before it is lifted."""
+
+
+class Halts(dict[str, str]):
+    """Reasons entries are halted (key → detail). A halt is one of the core's inputs: with a `recorder`
+    (a live session's event log) every change is recorded (`HaltChanged`) before it takes effect, so a
+    replay sees the halts exactly where the session saw them. Only changes are recorded."""
+
+    __slots__ = ("recorder",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorder: HaltRecorder | None = None
+
+    def __setitem__(self, key: str, detail: str) -> None:
+        if self.get(key) != detail and self.recorder is not None:
+            self.recorder(key, detail)
+        super().__setitem__(key, detail)
+
+    def setdefault(self, key: str, default: str) -> str:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def pop(self, key: str, *default: Any) -> Any:
+        if key in self and self.recorder is not None:
+            self.recorder(key, None)
+        return super().pop(key, *default)
+
+    def __delitem__(self, key: str) -> None:
+        if key in self and self.recorder is not None:
+            self.recorder(key, None)
+        super().__delitem__(key)
+
+    def clear(self) -> None:
+        for key in list(self):
+            del self[key]
+
+    def reset(self) -> None:
+        """Forget every halt without recording it: a restarted process starts with none (a replay of a
+        resume does the same; each halt that still holds is set again, and recorded, by its owner)."""
+        super().clear()
 
 
 class RiskGate:
@@ -16,7 +63,7 @@ class RiskGate:
     def __init__(self, breaker: CircuitBreaker, *, cancel_resting: bool = True) -> None:
         self.breaker = breaker
         self.cancel_resting = cancel_resting
-        self.halts: dict[str, str] = {}
+        self.halts = Halts()
         """Reasons entries are halted (key → detail), set by the runtime."""
 
     @property

@@ -16,7 +16,8 @@ from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import DataError
-from laptop_agents.core.events import Event, RunFinished, parse_record
+from laptop_agents.core.event_codec import parse_record
+from laptop_agents.core.events import Event, RunFinished
 from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.html_report import ReportData, write_summary_html
 from laptop_agents.reporting.metrics import RunSummary, summarise

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.events import Event, dump_event
+from laptop_agents.core.event_codec import dump_event
+from laptop_agents.core.events import Event
 
 Listener = Callable[[Event], None]
 
@@ -34,7 +35,7 @@ class EventLog:
 
     def emit(self, event: Event) -> None:
         self.seq += 1
-        self._handle.write(dump_event(event, seq=self.seq, run_id=self.run_id, wall_ts=self._clock.now_ms()))
+        self._handle.write(dump_event(event, seq=self.seq, run_id=self.run_id, ts_init=self._clock.now_ms()))
         if self._durable:
             self._handle.flush()
         for listener in self._listeners:

@@ -85,7 +85,7 @@ def resolve(config: StrategyConfig) -> StrategyConfig:
         return config
     path = preset_path(name)
     try:
-        preset = orjson.loads(path.read_bytes())
+        preset = orjson.loads(path.read_bytes())  # build-time: a preset is read when the strategy is built
     except FileNotFoundError:
         known = ", ".join([*BUILT_IN, *preset_names()])
         raise ConfigError(

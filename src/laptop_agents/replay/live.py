@@ -1,0 +1,224 @@
+"""Replay of a live session (live-paper): every input the cores were given is in `events.jsonl`, in order;
+a fresh portfolio is fed the same inputs and each input's decisions are compared with those the session
+recorded right after it.
+
+A resume is replayed as the daemon did it: the books so far are snapshotted and restored into a portfolio
+built afresh (with what `--reconfigure` changed and the venue's tiers as read then), with no halts and no
+funding rate, as a restarted process has; each one still in force comes again as an input. The books at
+the resume are checked against what the session's `RunResumed` says it restored, and the equity at its
+end against `RunFinished`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from laptop_agents.config.models import Settings
+from laptop_agents.core.errors import InputError
+from laptop_agents.core.events import ConfigChanged, RunFinished, RunResumed, RunStarted
+from laptop_agents.core.inputs import CandleClosed, FlattenRequested, FundingObserved, HaltChanged, VenueTiers
+from laptop_agents.daemon.live_paper import order_id_prefix
+from laptop_agents.daemon.venue_tiers import tiers_applied
+from laptop_agents.engine.assembly import build_portfolio
+from laptop_agents.engine.inputs import apply_input
+from laptop_agents.engine.portfolio import Portfolio
+from laptop_agents.engine.snapshot import portfolio_snapshot, restore_portfolio
+from laptop_agents.replay.decisions import DECISION_TYPES, DecisionCheck, describe
+from laptop_agents.replay.records import Record
+
+SettingsMaker = Callable[[dict[str, Any]], Settings]
+"""The run's configuration (config.json as it was then) → the settings a replay builds with."""
+
+CORE_INPUTS = (CandleClosed, HaltChanged, FundingObserved, FlattenRequested)
+BOUNDARIES = (RunStarted, RunResumed)
+WANTED = frozenset((*CORE_INPUTS, *BOUNDARIES, ConfigChanged, VenueTiers, RunFinished))
+"""What the replay reads besides the decisions."""
+
+
+@dataclass
+class _Setup:
+    """What the next build of the portfolio takes: the configuration then, the venue's tiers, the funding."""
+
+    config: dict[str, Any]
+    tiers: dict[str, tuple[tuple[float, float, int], ...]] = field(default_factory=dict)
+    observed_funding: bool = False
+    starting_balance: float | None = None
+
+
+def revert_changes(config: dict[str, Any], records: list[Record]) -> dict[str, Any]:
+    """The configuration the run started with: its `config.json` with every `--reconfigure` change undone."""
+    first: dict[str, Any] = orjson.loads(orjson.dumps(config))
+    for record in reversed(records):
+        if record.kind is ConfigChanged and isinstance(event := record.event, ConfigChanged):
+            _set_key(first, event.key, orjson.loads(event.before))
+    return first
+
+
+def _set_key(config: dict[str, Any], key: str, value: Any) -> None:
+    section, _, name = key.partition(".")
+    if name:
+        config.setdefault(section, {})[name] = value
+    else:
+        config[section] = value
+
+
+def replay_live(
+    records: list[Record],
+    check: DecisionCheck,
+    *,
+    run_id: str,
+    config: dict[str, Any],
+    make: SettingsMaker,
+    checkpoint: dict[str, Any] | None = None,
+) -> None:
+    """Replay the live-paper session(s) in `records` from the start (`config`: the run's first configuration),
+    or from `checkpoint` (the run's `state.json`): the core restored from it, with the halts and the funding
+    rate in force then, and only the inputs after it."""
+    windows = _decision_windows(records)
+    setup = _Setup(config=orjson.loads(orjson.dumps(config)))
+    portfolio: Portfolio | None = None
+    resumed_from: int | None = None
+    skip_to = -1 if checkpoint is None else int(checkpoint["event_seq"])
+    held: _Held | None = None if checkpoint is None else _Held()
+    for index, record in enumerate(records):
+        kind = record.kind
+        if kind in DECISION_TYPES or kind not in WANTED:
+            continue  # compared as they are replayed (see `_decision_windows`), or not the core's business
+        event = record.event
+        if held is not None:
+            if record.seq <= skip_to:
+                held.note(event, setup)
+                continue
+            portfolio = held.restore(setup, make, check, run_id, checkpoint or {})
+            check.last_input = f"the checkpoint at seq {skip_to}"
+            held = None
+        if kind is ConfigChanged:
+            assert isinstance(event, ConfigChanged)
+            _set_key(setup.config, event.key, orjson.loads(event.after))
+        elif kind is VenueTiers:
+            assert isinstance(event, VenueTiers)
+            setup.tiers[event.symbol] = event.tiers
+        elif kind is RunStarted:
+            assert isinstance(event, RunStarted)
+            if portfolio is not None:
+                raise InputError(f"events.jsonl seq {record.seq}: a second RunStarted; the log holds two runs")
+            if event.mode != "live-paper":
+                raise InputError(f"this run is {event.mode}: la replay replays backtest and live-paper runs")
+            setup.observed_funding = event.funding == "observed"
+            setup.starting_balance = event.starting_balance
+            portfolio = _build(setup, make, check, run_id)
+            check.last_input = f"the session's start (seq {record.seq})"
+        elif kind is RunResumed:
+            assert isinstance(event, RunResumed)
+            if portfolio is None:
+                raise InputError(f"events.jsonl seq {record.seq}: RunResumed before the run started")
+            if event.from_event_seq != resumed_from:  # the first symbol's: the restart itself
+                resumed_from = event.from_event_seq
+                saved = portfolio_snapshot(portfolio)
+                portfolio = _build(setup, make, check, run_id)
+                restore_portfolio(portfolio, saved)
+                check.last_input = f"the resume from the checkpoint at seq {event.from_event_seq} (seq {record.seq})"
+            _check_resumed(portfolio, event, check)
+        elif kind in CORE_INPUTS:
+            if portfolio is None:
+                raise InputError(f"events.jsonl seq {record.seq}: an input before the run started")
+            check.last_input = f"{describe(event)} (seq {record.seq})"
+            check.expect(windows.get(index, ()))
+            apply_input(portfolio, event)  # type: ignore[arg-type]
+            check.settle()
+        elif kind is RunFinished and portfolio is not None:
+            assert isinstance(event, RunFinished)
+            equity = portfolio.equity()
+            if equity != event.final_equity:
+                check.fail(f"the equity at the session's end (seq {record.seq})", repr(event.final_equity),
+                           repr(equity))  # fmt: skip
+    if held is not None:  # nothing after the checkpoint: the books there are the run's last
+        held.restore(setup, make, check, run_id, checkpoint or {})
+    orphans = [r for r in windows.get(-1, []) if r.seq > skip_to]
+    if orphans:  # a decision with no input before it in its session: nothing a replay can feed caused it
+        check.last_input = "no input (the decision came before the session's first input)"
+        check.expect(orphans[:1])
+        check.settle()
+
+
+class _Held:
+    """What was in force at a checkpoint that the checkpoint itself does not restore: the halts and the
+    funding rate each core had been given since its session began."""
+
+    def __init__(self) -> None:
+        self.halts: dict[str, dict[str, str]] = {}
+        self.funding: dict[str, float | None] = {}
+
+    def note(self, event: object, setup: _Setup) -> None:
+        if isinstance(event, ConfigChanged):
+            _set_key(setup.config, event.key, orjson.loads(event.after))
+        elif isinstance(event, VenueTiers):
+            setup.tiers[event.symbol] = event.tiers
+        elif isinstance(event, RunStarted):
+            setup.observed_funding = event.funding == "observed"
+            setup.starting_balance = event.starting_balance
+        elif isinstance(event, RunResumed):
+            self.halts.clear()
+            self.funding.clear()
+        elif isinstance(event, HaltChanged):
+            symbol_halts = self.halts.setdefault(event.symbol, {})
+            if event.detail is None:
+                symbol_halts.pop(event.key, None)
+            else:
+                symbol_halts[event.key] = event.detail
+        elif isinstance(event, FundingObserved):
+            self.funding[event.symbol] = event.rate
+
+    def restore(
+        self, setup: _Setup, make: SettingsMaker, check: DecisionCheck, run_id: str, checkpoint: dict[str, Any]
+    ) -> Portfolio:
+        portfolio = _build(setup, make, check, run_id)
+        restore_portfolio(portfolio, checkpoint)
+        for symbol, core in portfolio.cores.items():
+            dict.update(core.halts, self.halts.get(symbol, {}))
+            if core.funding is not None:
+                core.funding.rate = self.funding.get(symbol)
+        return portfolio
+
+
+def _decision_windows(records: list[Record]) -> dict[int, list[Record]]:
+    """index of each input → the decisions recorded after it, up to the next input or session boundary;
+    -1 → decisions that follow no input."""
+    windows: dict[int, list[Record]] = {}
+    current = -1
+    for index, record in enumerate(records):
+        kind = record.kind
+        if kind in CORE_INPUTS:
+            current = index
+        elif kind in BOUNDARIES:
+            current = -1
+        elif kind in DECISION_TYPES:
+            windows.setdefault(current, []).append(record)
+    return windows
+
+
+def _build(setup: _Setup, make: SettingsMaker, check: DecisionCheck, run_id: str) -> Portfolio:
+    settings = tiers_applied(make(setup.config), setup.tiers)
+    if setup.starting_balance is not None and setup.starting_balance != settings.broker.starting_balance:
+        broker = settings.broker.model_copy(update={"starting_balance": setup.starting_balance})
+        settings = settings.model_copy(update={"broker": broker})
+    return build_portfolio(
+        settings, emit=check, order_id_prefix=order_id_prefix(run_id), observed_funding=setup.observed_funding
+    )
+
+
+def _check_resumed(portfolio: Portfolio, event: RunResumed, check: DecisionCheck) -> None:
+    """The books the replay has at a resume are the ones the session restored from its checkpoint."""
+    core = portfolio.cores.get(event.symbol)
+    if core is None:
+        raise InputError(f"RunResumed names {event.symbol}, which the run's configuration does not trade")
+    position = core.broker.position
+    side, qty = (None, None) if position is None else (position.side, position.qty)
+    mine = (portfolio.account.cash, side, qty)
+    theirs = (event.cash, event.position_side, event.position_qty)
+    if mine != theirs:
+        check.fail(f"the {event.symbol} books at the resume (cash, side, qty)", repr(theirs), repr(mine))
