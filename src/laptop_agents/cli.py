@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 a run or self-test failed, 2 bad input (config, data, a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -127,6 +128,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replay with this config value changed (repeatable)")  # fmt: skip
     rep.add_argument("--from-checkpoint", action="store_true",
                      help="live runs: start from the run's checkpoint (state.json), not its first input")  # fmt: skip
+    par = sub.add_parser(
+        "parity",
+        help="a live session against the backtest of the candles it traded: every difference, with its cause",
+        description="Backtest the candles a live session traded (same configuration and warm-up) on the "
+        "venue's own candles and on the candles as the session saw them, and list every decision that "
+        "differs with its cause (a candle, a refusal only live has, a fill price, latency, funding). "
+        "Written to parity.json and the run's summary.html.",
+    )
+    par.add_argument("run", nargs="?", default="latest", help="run id, run folder, or 'latest'")
+    par.add_argument("--runs-dir", default="runs")
+    par.add_argument("--candles", action="append", default=[], metavar="[SYMBOL=]FILE.csv",
+                     help="the venue's candles (default: the simulator's file, or the venue's REST)")  # fmt: skip
     dog = sub.add_parser(
         "watchdog", help="check a run's heartbeat: 0 running or halted, 1 stale or dead, 2 missing, 3 stopped"
     )
@@ -152,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from laptop_agents.replay.command import run as run_replay
 
             return run_replay(args.run, args.runs_dir, args.sets, from_checkpoint=args.from_checkpoint)
+        if args.command == "parity":
+            from laptop_agents.replay.parity_command import run as run_parity
+
+            return run_parity(args.run, args.runs_dir, args.candles)
         if args.command == "watchdog":
             from laptop_agents.daemon import watchdog
 
@@ -177,6 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("la: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # piped into head: the reader left, which is not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return EXIT_OK
     return EXIT_FAILED  # pragma: no cover - argparse requires a command
 
 

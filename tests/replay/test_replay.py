@@ -22,6 +22,7 @@ from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.feeds.sources import open_source
 from laptop_agents.replay.command import replay_run
 from laptop_agents.replay.decisions import DECISION_TYPES
+from laptop_agents.replay.parity_command import parity_of
 from laptop_agents.runs.run_folder import RunFolder
 from tests.daemon.live_helpers import start_live
 from tests.daemon.test_daemon_process import clean_env, la_command
@@ -182,6 +183,11 @@ async def test_funding_answers_and_the_kill_switch_are_inputs_a_replay_feeds_bac
     smaller = replay_run(folder.path, from_checkpoint=True, sets=["risk.risk_pct=0.3"])
     assert not smaller.identical and "qty: " in (smaller.divergence or "")  # an entry after the checkpoint
 
+    parity = parity_of(folder.path, candles=["data/ftx_btc-perp_1m_2022-01.csv"])  # and against its backtest:
+    causes = parity.by_cause()  # the exchange's rate blocked entries the configured one lets through
+    assert causes.get("funding", 0) >= 1 and causes.get("live_refusal", 0) >= 1, parity.differences
+    assert [d for d in parity.differences if d.cause == "flatten" and d.what == "trade"], parity.differences
+
 
 def _blocked_by_kill(folder: RunFolder) -> int:
     lines = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
@@ -211,3 +217,9 @@ def test_an_order_event_is_a_decision() -> None:
     """The decisions compared are what the core decides, not what the edges report."""
     assert OrderPlaced in DECISION_TYPES
     assert {"RunStarted", "CheckpointSaved", "GapDetected", "Reconnected", "CandleClosed"}.isdisjoint(DECISIONS)
+
+
+def test_a_run_that_is_not_there_is_one_line(tmp_path: Path) -> None:
+    done = _la("replay", str(tmp_path / "nowhere"))
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1
+    assert f"{tmp_path / 'nowhere'} is not a run folder" in done.stderr  # it said "is a run folder"

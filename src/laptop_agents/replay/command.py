@@ -58,7 +58,7 @@ def replay_run(folder: Path, *, sets: Sequence[str] = (), from_checkpoint: bool 
     started = next((e for r in records.records if r.kind is RunStarted and isinstance(e := r.event, RunStarted)), None)
     if started is None:
         raise InputError(f"{folder / 'events.jsonl'} has no RunStarted: the run never started; nothing to replay")
-    saved = _saved_config(folder)
+    saved = saved_config(folder)
     changes: list[Change] = []
 
     def make(config: dict[str, Any]) -> Settings:
@@ -90,7 +90,7 @@ def replay_run(folder: Path, *, sets: Sequence[str] = (), from_checkpoint: bool 
     )
 
 
-def _saved_config(folder: Path) -> dict[str, Any]:
+def saved_config(folder: Path) -> dict[str, Any]:
     path = folder / "config.json"
     try:
         saved = orjson.loads(path.read_bytes())

@@ -236,3 +236,18 @@ pre{{font-size:12px;background:#fff;border:1px solid #d1d9e0;border-radius:8px;p
 <details><summary>effective configuration (secrets redacted)</summary><pre>{config}</pre></details>
 </main></body></html>
 """
+
+
+def add_section(path: Path, key: str, title: str, body_html: str) -> None:
+    """Put (or replace) the section `key` in a written report, before its configuration: for what is
+    computed after the run (`la parity`). `body_html` must be escaped already."""
+    page = path.read_text(encoding="utf-8")
+    start, end = f"<!-- section:{key} -->", f"<!-- /section:{key} -->"
+    block = f'{start}<h2 id="{escape(key)}">{escape(title)}</h2>{body_html}{end}'
+    if start in page and end in page:
+        page = page[: page.index(start)] + block + page[page.index(end) + len(end) :]
+    elif "<h2>Configuration</h2>" in page:
+        page = page.replace("<h2>Configuration</h2>", block + "<h2>Configuration</h2>", 1)
+    else:
+        page = page.replace("</main>", block + "</main>", 1)
+    atomic_write_bytes(path, page.encode("utf-8"))

@@ -18,6 +18,7 @@ from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import DataError
 from laptop_agents.core.event_codec import parse_record
 from laptop_agents.core.events import Event, RunFinished
+from laptop_agents.core.inputs import CandleClosed
 from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.html_report import ReportData, write_summary_html
 from laptop_agents.reporting.metrics import RunSummary, summarise
@@ -85,7 +86,7 @@ class RunArtifacts:
         self.log.subscribe(self.trades.on_event)
         self.log.subscribe(self.journal.on_event)
         self.log.subscribe(self.notes.on_event)
-        self.log.subscribe(self.recent.append)
+        self.log.subscribe(self._keep_recent)
 
     def _replay_events(self) -> None:
         """Feed the run's events so far (the file is already cut back to the checkpoint) to the notes and
@@ -99,7 +100,12 @@ class RunArtifacts:
                 except DataError:
                     continue  # a line this version cannot read: the report leaves it out, the run goes on
                 self.notes.on_event(event)
-                self.recent.append(event)
+                self._keep_recent(event)
+
+    def _keep_recent(self, event: Event) -> None:
+        """The report's recent events: what happened, not the candles each core was given (one a minute)."""
+        if type(event) is not CandleClosed:
+            self.recent.append(event)
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Lengths and states of the derived files, for a live checkpoint (the event log adds its own)."""

@@ -53,8 +53,9 @@ def resolve_run(ref: str, runs_dir: Path | str = "runs", *, command: str) -> Pat
             return path
     if ref == "latest":
         raise InputError(f"{command}: no runs under {runs}/ yet ('latest' names the newest); start one with la run")
-    shown = " nor ".join(str(p) for p in dict.fromkeys(tried))
-    raise InputError(f"{command}: no run {ref!r}: {'neither ' if len(tried) > 1 else ''}{shown} is a run folder; "
+    unique = [str(p) for p in dict.fromkeys(tried)]
+    shown = f"neither {' nor '.join(unique)} is" if len(unique) > 1 else f"{unique[0]} is not"
+    raise InputError(f"{command}: no run {ref!r}: {shown} a run folder; "
                      f"give a run id (a folder under {runs}/), a path, or 'latest'")  # fmt: skip
 
 

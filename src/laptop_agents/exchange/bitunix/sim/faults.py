@@ -67,6 +67,9 @@ class FaultPlan:
     """For the next N placements, send the order's private pushes (its fill included) before the REST
     answer, which comes `fill_before_ack_ms` later: the client hears of the fill before it has an order id."""
     fill_before_ack_ms: float = 300.0
+    slippage_bps: float = 0.0
+    """Our orders that take liquidity (those with a client id) fill this much worse than the touch: a thin
+    book. The venue's own closes (TP/SL, liquidations) are not affected."""
     # -- Orders: the venue's behaviours that exactly-once must not rest on --------------------------------
     client_id_dedupe: str = "forever"
     """When a repeated `clientId` is refused (30042): "forever"; "open", only while the order with that id

@@ -52,6 +52,7 @@ class Ledger:
         funding_rate: float = 0.0001,
         on_private: PrivateSink | None = None,
         parts_for: Callable[[SimOrder], int] | None = None,
+        slippage_for: Callable[[SimOrder], float] | None = None,
     ) -> None:
         self.market = market
         self.rules = dict(rules)
@@ -63,6 +64,8 @@ class Ledger:
         self.on_private = on_private
         self.parts_for: Callable[[SimOrder], int] = parts_for or (lambda _order: 1)
         """How many parts an order fills in (1: whole)."""
+        self.slippage_for: Callable[[SimOrder], float] = slippage_for or (lambda _order: 0.0)
+        """How much worse than the touch an order taking liquidity fills (a fraction; the `slippage_bps` fault)."""
         self._parts: list[tuple[SimAccount, SimOrder, float]] = []
         """Orders filling in parts: (account, order, the size of one part)."""
         self.tpsl = TpslDesk(self)
@@ -173,7 +176,8 @@ class Ledger:
         touch = last * (1 + direction * self.spread)  # the ask for a buy, the bid for a sell
         if order_type == "MARKET" or (price is not None and direction * (price - touch) >= 0):
             # a market order, or a limit already through the book: it takes liquidity now, at the touch
-            self._fill_first(account, order, touch, self.taker, "TAKER")
+            # (worse by the `slippage_bps` fault: a thin book)
+            self._fill_first(account, order, touch * (1 + direction * self.slippage_for(order)), self.taker, "TAKER")
         return order
 
     def cancel(self, account: SimAccount, symbol: str, order_id: str | None, client_id: str | None) -> SimOrder:

@@ -118,6 +118,7 @@ class SimExchange:
             maker_fee_bps=config.maker_fee_bps,
             on_private=self.hub.private_push,
             parts_for=lambda order: max(1, self.faults.partial_fill_parts) if order.client_id else 1,
+            slippage_for=lambda order: self.faults.slippage_bps / 1e4 if order.client_id else 0.0,
         )
         for acct in config.accounts:
             self.ledger.add_account(acct.api_key, acct.secret, acct.balance)
