@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 
-from laptop_agents.backtest.input_files import input_file_events
 from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import INTERVAL_MS, Candle, interval_ms, utc_minute
@@ -33,6 +32,7 @@ from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import portfolio_snapshot
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.execution.paper_broker import PaperBroker
+from laptop_agents.feeds.input_files import input_file_events
 from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
 from laptop_agents.feeds.sources import CandleSource, SortedCandles, open_marks
 from laptop_agents.runs.artifacts import RunArtifacts, RunResult

@@ -63,6 +63,8 @@ class RunResumed(Event):
     equity: float
     position_side: str | None
     position_qty: float | None
+    funding: Literal["configured", "observed"] = "configured"
+    """What the strategies read as the funding rate in the resumed session (see `RunStarted`)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -39,6 +39,7 @@ from laptop_agents.exchange.bitunix.sim import load_candles
 from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange
 from laptop_agents.feeds.bitunix_feed import BitunixFeed
 from laptop_agents.feeds.funding_rates import FundingRateFeed, LiveFundingRates
+from laptop_agents.feeds.input_files import input_file_events
 from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.feeds.sources import resolve_data_path
 from laptop_agents.reporting.account_bars import AccountBars
@@ -326,7 +327,7 @@ async def serve_session(
         if checkpoint is not None:
             at = max((int(saved.get("last_candle_ts") or 0) for saved in checkpoint["symbols"].values()), default=0)
             _record_changes(settings, folder, log.emit, changes, at=at)
-            _announce_resume(portfolio, runner, checkpoint)
+            _announce_resume(portfolio, runner, checkpoint, observed=funding is not None)
         else:
             log.emit(
                 RunStarted(
@@ -340,6 +341,8 @@ async def serve_session(
                     funding="configured" if funding is None else "observed",
                 )
             )
+            for recorded in input_file_events(settings, ts=wall.now_ms(), roles=("funding",)):
+                log.emit(recorded)  # the funding table the paper broker charges: a replay checks its bytes
         if funding is not None:
             await funding.refresh()  # before the warm-up, so the gate knows the rate from the first candle
         if checkpoint is None:
@@ -441,7 +444,7 @@ def _record_changes(
     atomic_write_bytes(folder.config, orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
 
 
-def _announce_resume(portfolio: Portfolio, runner: AsyncRunner, checkpoint: dict[str, Any]) -> None:
+def _announce_resume(portfolio: Portfolio, runner: AsyncRunner, checkpoint: dict[str, Any], *, observed: bool) -> None:
     """One `RunResumed` per symbol: where its candles continue and the position it holds."""
     last_ts = {symbol: saved.get("last_candle_ts") for symbol, saved in checkpoint["symbols"].items()}
     runner.resume_from(last_ts)
@@ -458,6 +461,7 @@ def _announce_resume(portfolio: Portfolio, runner: AsyncRunner, checkpoint: dict
                 equity=checkpoint["equity"],
                 position_side=None if position is None else position.side,
                 position_qty=None if position is None else position.qty,
+                funding="observed" if observed else "configured",
             )
         )
 

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 
 from laptop_agents.backtest.driver import CandleStream, feed_backtest
-from laptop_agents.backtest.input_files import backtest_files, file_digest
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.errors import InputError, LaptopAgentsError
-from laptop_agents.core.events import RunFinished
+from laptop_agents.core.events import Error, RunFinished
 from laptop_agents.core.inputs import InputFile
 from laptop_agents.engine.assembly import build_core
+from laptop_agents.feeds.input_files import backtest_files, file_digest
 from laptop_agents.feeds.sources import CandleSource, open_marks, open_source
 from laptop_agents.replay.decisions import DECISION_TYPES, DecisionCheck, Diverged, when
 from laptop_agents.replay.records import Record
@@ -47,14 +48,17 @@ class _Recent:
         return f"the candle at {when(ts)} from {self.describe()}"
 
 
-def check_input_files(settings: Settings, records: list[Record]) -> None:
-    """Each file the run read must hold the same bytes now (else the replay would test other data)."""
+def check_input_files(settings: Settings, records: list[Record], roles: tuple[str, ...] | None = None) -> None:
+    """Each file the run read must hold the same bytes now (else the replay would test other data). A file
+    the replay is told to read instead (`--set data.source=...`) is not the run's: it is not checked."""
     files = [r.event for r in records if r.kind is InputFile]
     recorded = {f.role: f for f in files if isinstance(f, InputFile)}
     for role, path in backtest_files(settings):
         was = recorded.get(role)
-        if was is None:
-            continue  # a run written before inputs were recorded: nothing to check against
+        if was is None or (roles is not None and role not in roles):
+            continue  # a run written before inputs were recorded, or a file it does not read
+        if path.name != Path(was.path).name:
+            continue  # another file than the run's, on purpose (`--set data.source=...`)
         if not path.is_file():
             raise InputError(f"the run's {role} file {path} is gone; put it back (sha256 {was.sha256[:12]}...)")
         size, sha = file_digest(path)
@@ -76,8 +80,11 @@ def replay_backtest(settings: Settings, records: list[Record], check: DecisionCh
         feed_backtest(settings, core, stream, open_marks(settings.data), check)
     except Diverged:
         raise
-    except LaptopAgentsError:
-        pass  # the run stopped on the same bad data (its Error event says so); its decisions up to it count
+    except LaptopAgentsError as exc:  # the run stopped on the same bad data (its Error says so), or it did not
+        errors = [e.message for r in records if r.kind is Error and isinstance(e := r.event, Error) and e.fatal]
+        if str(exc) not in errors:
+            check.fail("the replay stopped on an error the run did not have", "; ".join(errors) or "no error",
+                       str(exc))  # fmt: skip
     finally:
         stream.close()
     check.input_at = None

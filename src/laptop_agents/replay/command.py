@@ -58,6 +58,11 @@ def replay_run(folder: Path, *, sets: Sequence[str] = (), from_checkpoint: bool 
     started = next((e for r in records.records if r.kind is RunStarted and isinstance(e := r.event, RunStarted)), None)
     if started is None:
         raise InputError(f"{folder / 'events.jsonl'} has no RunStarted: the run never started; nothing to replay")
+    if started.mode != "backtest" and records.records[0].body() is None:
+        raise InputError(
+            f"{folder.name} was recorded before the core's inputs were (events.jsonl v1): a live run of that "
+            "version cannot be replayed; its backtests can (their inputs are their files)"
+        )
     saved = saved_config(folder)
     changes: list[Change] = []
 

@@ -105,6 +105,9 @@ class DecisionCheck:
         """Decisions compared and found identical."""
         self.last_input: str = "the run's start"
         """What the core was given last (for the report of a divergence)."""
+        self.cut_short = False
+        """The run was killed while this input's decisions were being written: the log may hold only the
+        first of them, so further replayed ones are not a divergence."""
         self.input_at: Callable[[int], str] | None = None
         """Names the input of the candle at a time (a backtest's: its inputs are not in the log)."""
 
@@ -115,6 +118,8 @@ class DecisionCheck:
         if type(event) not in DECISION_TYPES:
             return
         if not self._expected:
+            if self.cut_short:
+                return
             self._diverge(None, event)
         recorded = self._expected.popleft()
         body = recorded.body()
@@ -144,7 +149,8 @@ class DecisionCheck:
                  f"  recorded: {describe(recorded.event if recorded else None)}",
                  f"  replayed: {describe(replayed)}"]  # fmt: skip
         if recorded is not None and replayed is not None:
-            lines.append(f"  differs:  {'; '.join(differences(recorded.event, replayed))}")
+            named = differences(recorded.event, replayed) or ["the same values, in another order"]
+            lines.append(f"  differs:  {'; '.join(named)}")
         after = self.last_input
         event = replayed if replayed is not None else recorded.event if recorded is not None else None
         if self.input_at is not None and event is not None:

@@ -50,25 +50,34 @@ CauseOf = Callable[[str, int, str], Cause]
 
 
 class _Rows:
-    """The differences of one layer; one without a cause of its own follows from the layer's first."""
+    """The differences of one layer. One without a cause of its own follows from the earliest one before it
+    that has one (told once all are found, in time order)."""
 
     def __init__(self, layer: int) -> None:
         self.layer = layer
-        self.rows: list[Difference] = []
-        self.first: Difference | None = None
+        self._rows: list[tuple[int, str, str, str, str, Cause]] = []
 
     def add(self, ts: int, symbol: str, what: str, live: str, backtest: str, own: Cause) -> None:
-        if own is None:
-            first = self.first
-            own = (
-                "follows",
-                "follows from the first difference"
-                + (f" ({first.what} at {when(first.ts)[:16]})" if first is not None else ""),
-            )
-        row = Difference(ts, symbol, what, live, backtest, own[0], own[1], self.layer)
-        self.rows.append(row)
-        if self.first is None or (row.ts, row.symbol) < (self.first.ts, self.first.symbol):
-            self.first = row
+        self._rows.append((ts, symbol, what, live, backtest, own))
+
+    def done(self) -> list[Difference]:
+        out: list[Difference] = []
+        first: Difference | None = None
+        for ts, symbol, what, live, backtest, own in sorted(self._rows, key=lambda r: (r[0], r[1])):
+            if own is None:
+                own = (
+                    "follows",
+                    (
+                        f"follows from the first difference ({first.what} at {when(first.ts)[:16]}: {first.cause})"
+                        if first is not None
+                        else "no cause found at this moment (another position or equity path before it)"
+                    ),
+                )
+            row = Difference(ts, symbol, what, live, backtest, own[0], own[1], self.layer)
+            if first is None and row.cause != "follows":
+                first = row
+            out.append(row)
+        return out
 
 
 def compare(
@@ -86,8 +95,8 @@ def compare(
     rows = _Rows(layer)
     _compare_entries(live, backtest, rows, cause_of, step_ms, venue_fills)
     _compare_trades(live, backtest, rows, cause_of, venue_fills, step_ms)
-    _compare_funding(live, backtest, rows)
-    return sorted(rows.rows, key=lambda d: (d.ts, d.symbol))
+    _compare_funding(live, backtest, rows, venue_fills)
+    return rows.done()
 
 
 def _compare_entries(
@@ -144,6 +153,15 @@ def _compare_trades(
     live: Sequence[Event], backtest: Sequence[Event], rows: _Rows, cause_of: CauseOf, venue: bool, step_ms: int
 ) -> None:
     a_trades, b_trades = _trades(live), _trades(backtest)
+    a_open, b_open = _entries(live), _entries(backtest)
+    for key in sorted(set(a_trades) ^ set(b_trades), key=lambda k: (k[1], k[0])):
+        if not (isinstance(a_open.get(key), OrderPlaced) and isinstance(b_open.get(key), OrderPlaced)):
+            continue  # an entry only one side made: reported as the entry
+        ta, tb = a_trades.get(key), b_trades.get(key)
+        closed = ta or tb
+        assert closed is not None
+        rows.add(closed.ts - closed.ts % step_ms, key[0], "trade", _trade(ta) if ta else "still open at the end",
+                 _trade(tb) if tb else "still open at the end", cause_of("exit", closed.ts, key[0]))  # fmt: skip
     for key in sorted(set(a_trades) & set(b_trades), key=lambda k: (k[1], k[0])):  # an unmatched one: its entry
         ta, tb = a_trades[key], b_trades[key]
         exit_candle = ta.ts - ta.ts % step_ms  # a venue's exit happens inside a candle: the candle's open
@@ -158,13 +176,15 @@ def _compare_trades(
         rows.add(exit_candle, symbol, "trade", _trade(ta), _trade(tb), own)
 
 
-def _compare_funding(live: Sequence[Event], backtest: Sequence[Event], rows: _Rows) -> None:
+def _compare_funding(live: Sequence[Event], backtest: Sequence[Event], rows: _Rows, venue: bool) -> None:
+    """Funding paid. On paper both sides charge the configured rate: a difference follows from the positions.
+    A venue charges its own rates: that is a cause of its own."""
     fa_total, fb_total = _funding(live), _funding(backtest)
     for symbol in sorted(set(fa_total) | set(fb_total)):
         (a, at), (b, bt) = fa_total.get(symbol, (0.0, 0)), fb_total.get(symbol, (0.0, 0))
         if a != b:
-            rows.add(at or bt, symbol, "funding", f"paid {a:.4f}", f"paid {b:.4f}",
-                     ("funding", "the exchange's polled rate live, the configured rate in the backtest"))  # fmt: skip
+            own: Cause = ("funding", "the venue's funding rates live, the configured rate in the backtest")
+            rows.add(at or bt, symbol, "funding", f"paid {a:.4f}", f"paid {b:.4f}", own if venue else None)
 
 
 def _reason(e: OrderPlaced | OrderRejected | None) -> str | None:

@@ -27,6 +27,7 @@ from laptop_agents.engine.assembly import build_portfolio
 from laptop_agents.engine.inputs import apply_input
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import portfolio_snapshot, restore_portfolio
+from laptop_agents.replay.backtest import check_input_files
 from laptop_agents.replay.decisions import DECISION_TYPES, DecisionCheck, describe
 from laptop_agents.replay.records import Record
 
@@ -79,7 +80,12 @@ def replay_live(
     or from `checkpoint` (the run's `state.json`): the core restored from it, with the halts and the funding
     rate in force then, and only the inputs after it."""
     windows = _decision_windows(records)
+    last_input = max((i for i, r in enumerate(records) if r.kind in CORE_INPUTS), default=-1)
+    killed = not any(r.kind is RunFinished for r in records[last_input:])
+    """The run ended without its closing record (kill -9): its last input's decisions may be cut short."""
     setup = _Setup(config=orjson.loads(orjson.dumps(config)))
+    tiers_read: dict[str, tuple[tuple[float, float, int], ...]] = {}
+    """The venue's tiers the coming session read (they come before its RunStarted or RunResumed)."""
     portfolio: Portfolio | None = None
     resumed_from: int | None = None
     skip_to = -1 if checkpoint is None else int(checkpoint["event_seq"])
@@ -101,7 +107,7 @@ def replay_live(
             _set_key(setup.config, event.key, orjson.loads(event.after))
         elif kind is VenueTiers:
             assert isinstance(event, VenueTiers)
-            setup.tiers[event.symbol] = event.tiers
+            tiers_read[event.symbol] = event.tiers
         elif kind is RunStarted:
             assert isinstance(event, RunStarted)
             if portfolio is not None:
@@ -110,6 +116,8 @@ def replay_live(
                 raise InputError(f"this run is {event.mode}: la replay replays backtest and live-paper runs")
             setup.observed_funding = event.funding == "observed"
             setup.starting_balance = event.starting_balance
+            setup.tiers, tiers_read = tiers_read, {}
+            check_input_files(make(setup.config), records, roles=("funding",))  # the table its broker charged
             portfolio = _build(setup, make, check, run_id)
             check.last_input = f"the session's start (seq {record.seq})"
         elif kind is RunResumed:
@@ -118,7 +126,9 @@ def replay_live(
                 raise InputError(f"events.jsonl seq {record.seq}: RunResumed before the run started")
             if event.from_event_seq != resumed_from:  # the first symbol's: the restart itself
                 resumed_from = event.from_event_seq
-                saved = portfolio_snapshot(portfolio)
+                setup.observed_funding = event.funding == "observed"
+                setup.tiers, tiers_read = tiers_read, {}  # what this session read (none: the configured ones)
+                saved = orjson.loads(orjson.dumps(portfolio_snapshot(portfolio)))  # through JSON, as state.json
                 portfolio = _build(setup, make, check, run_id)
                 restore_portfolio(portfolio, saved)
                 check.last_input = f"the resume from the checkpoint at seq {event.from_event_seq} (seq {record.seq})"
@@ -128,6 +138,7 @@ def replay_live(
                 raise InputError(f"events.jsonl seq {record.seq}: an input before the run started")
             check.last_input = f"{describe(event)} (seq {record.seq})"
             check.expect(windows.get(index, ()))
+            check.cut_short = killed and index == last_input  # killed while its decisions were being written
             apply_input(portfolio, event)  # type: ignore[arg-type]
             check.settle()
         elif kind is RunFinished and portfolio is not None:
@@ -152,18 +163,25 @@ class _Held:
     def __init__(self) -> None:
         self.halts: dict[str, dict[str, str]] = {}
         self.funding: dict[str, float | None] = {}
+        self.tiers_read: dict[str, tuple[tuple[float, float, int], ...]] = {}
+        self.resumed_from: int | None = None
 
     def note(self, event: object, setup: _Setup) -> None:
         if isinstance(event, ConfigChanged):
             _set_key(setup.config, event.key, orjson.loads(event.after))
         elif isinstance(event, VenueTiers):
-            setup.tiers[event.symbol] = event.tiers
+            self.tiers_read[event.symbol] = event.tiers
         elif isinstance(event, RunStarted):
             setup.observed_funding = event.funding == "observed"
             setup.starting_balance = event.starting_balance
+            setup.tiers, self.tiers_read = self.tiers_read, {}
         elif isinstance(event, RunResumed):
             self.halts.clear()
             self.funding.clear()
+            setup.observed_funding = event.funding == "observed"
+            if self.tiers_read or event.from_event_seq != self.resumed_from:
+                setup.tiers, self.tiers_read = self.tiers_read, {}
+            self.resumed_from = event.from_event_seq
         elif isinstance(event, HaltChanged):
             symbol_halts = self.halts.setdefault(event.symbol, {})
             if event.detail is None:

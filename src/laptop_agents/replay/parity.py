@@ -44,6 +44,8 @@ class ParityResult:
     live: dict[str, int]
     backtest: dict[str, int]
     differences: list[Difference] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """What the reader should know about the comparison itself (a reconfigured run)."""
 
     def by_cause(self) -> dict[str, int]:
         out: dict[str, int] = {}

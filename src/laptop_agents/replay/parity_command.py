@@ -11,7 +11,9 @@ import orjson
 from laptop_agents.base.atomic import atomic_write_bytes
 from laptop_agents.config.loader import resume_settings
 from laptop_agents.core.errors import InputError
-from laptop_agents.core.events import RunStarted
+from laptop_agents.core.events import ConfigChanged, RunStarted
+from laptop_agents.core.inputs import VenueTiers
+from laptop_agents.daemon.venue_tiers import tiers_applied
 from laptop_agents.replay.command import saved_config
 from laptop_agents.replay.decisions import DECISION_TYPES
 from laptop_agents.replay.live import revert_changes
@@ -35,6 +37,12 @@ def parity_of(folder: Path, *, candles: Sequence[str] = ()) -> ParityResult:
     settings, _ = resume_settings(revert_changes(saved_config(folder), records), environ={})
     broker = settings.broker.model_copy(update={"starting_balance": started.starting_balance})
     settings = settings.model_copy(update={"broker": broker})
+    first_session = records[: next(i for i, r in enumerate(records) if r.kind is RunStarted)]
+    tiers = {e.symbol: e.tiers for r in first_session if r.kind is VenueTiers and isinstance(e := r.event, VenueTiers)}
+    settings = tiers_applied(settings, tiers)  # the venue's margin tiers the session traded with
+    notes = []
+    if any(r.kind is ConfigChanged for r in records):
+        notes.append("the run was reconfigured on a resume (ConfigChanged): the backtest keeps its first configuration")
     traded = traded_candles(records)
     if not traded:
         raise InputError(f"{folder.name} traded no candle yet: nothing to compare")
@@ -46,8 +54,10 @@ def parity_of(folder: Path, *, candles: Sequence[str] = ()) -> ParityResult:
     run_id = str(orjson.loads(records[0].line)["run_id"])
     memory = build_strategy(settings.strategy, emit=lambda _e: None, symbol=settings.data.symbol).warmup_candles()
     live = [r.event for r in records if r.kind in DECISION_TYPES]
-    return run_parity(settings, records, run_id=run_id, mode=started.mode, venue=venue, live_decisions=live,
-                      memory_candles=memory)  # fmt: skip
+    result = run_parity(settings, records, run_id=run_id, mode=started.mode, venue=venue, live_decisions=live,
+                        memory_candles=memory)  # fmt: skip
+    result.notes += notes
+    return result
 
 
 def _venue(

@@ -17,6 +17,7 @@ def summary_lines(result: ParityResult) -> list[str]:
     keys = ("signals", "entries", "refusals", "trades")
     out.append("live:     " + ", ".join(f"{result.live[k]} {k}" for k in keys))
     out.append("backtest: " + ", ".join(f"{result.backtest[k]} {k}" for k in keys))
+    out += [f"note: {note}" for note in result.notes]
     if not result.differences:
         out.append("no differences: every decision live was the backtest's")
         return out
@@ -41,6 +42,7 @@ def as_json(result: ParityResult) -> dict[str, Any]:
         "live": result.live,
         "backtest": result.backtest,
         "by_cause": result.by_cause(),
+        "notes": result.notes,
         "differences": [
             {
                 "ts": d.ts,
@@ -67,6 +69,7 @@ def section_html(result: ParityResult) -> str:
         for d in result.differences
     )
     causes = ", ".join(f"{escape(k)} {v}" for k, v in sorted(result.by_cause().items())) or "none"
+    notes = "".join('<p class="muted">Note: ' + escape(n) + ".</p>" for n in result.notes)
     table = (
         "<style>.parity th,.parity td{text-align:left;white-space:normal;vertical-align:top}"
         ".parity td:first-child{white-space:nowrap}.parity td:last-child{min-width:24em}</style>"
@@ -78,5 +81,6 @@ def section_html(result: ParityResult) -> str:
     return (
         f'<p class="muted">A backtest of the {result.candles} candles this session traded, with its configuration '
         f"and warm-up; {len(result.candle_diffs)} of them differ from the venue's REST candles. {escape(counts)}."
-        f"</p><p>Differences by cause: {causes}.</p>{table}"
+        f"</p>{notes}"
+        f"<p>Differences by cause: {causes}.</p>{table}"
     )

@@ -13,13 +13,15 @@ from typing import Any
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
 
 HaltRecorder = Callable[[str, "str | None"], None]
-"""Told (key, detail) right before a halt is set, (key, None) right before it is lifted."""
+"""Told (key, detail) when a halt is set, (key, None) when it is lifted."""
 
 
 class Halts(dict[str, str]):
     """Reasons entries are halted (key → detail). A halt is one of the core's inputs: with a `recorder`
-    (a live session's event log) every change is recorded (`HaltChanged`) before it takes effect, so a
-    replay sees the halts exactly where the session saw them. Only changes are recorded."""
+    (a live session's event log) every change is recorded (`HaltChanged`), so a replay sees the halts
+    exactly where the session saw them. The change is made first, then recorded (nothing can read the core
+    in between): a log that cannot be written (a full disk) still leaves the halt in force. Only changes
+    are recorded, and every way of changing the mapping goes through `__setitem__` or `pop`."""
 
     __slots__ = ("recorder",)
 
@@ -28,33 +30,41 @@ class Halts(dict[str, str]):
         self.recorder: HaltRecorder | None = None
 
     def __setitem__(self, key: str, detail: str) -> None:
-        if self.get(key) != detail and self.recorder is not None:
-            self.recorder(key, detail)
+        changed = self.get(key) != detail
         super().__setitem__(key, detail)
+        if changed and self.recorder is not None:
+            self.recorder(key, detail)
 
     def setdefault(self, key: str, default: str) -> str:
         if key not in self:
             self[key] = default
         return self[key]
 
+    def update(self, *others: Any, **more: str) -> None:
+        for key, detail in dict(*others, **more).items():
+            self[key] = detail
+
+    def __ior__(self, other: Any) -> Halts:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
     def pop(self, key: str, *default: Any) -> Any:
-        if key in self and self.recorder is not None:
+        present = key in self
+        value = super().pop(key, *default)
+        if present and self.recorder is not None:
             self.recorder(key, None)
-        return super().pop(key, *default)
+        return value
+
+    def popitem(self) -> tuple[str, str]:
+        key = next(reversed(self))
+        return key, self.pop(key)
 
     def __delitem__(self, key: str) -> None:
-        if key in self and self.recorder is not None:
-            self.recorder(key, None)
-        super().__delitem__(key)
+        self.pop(key)
 
     def clear(self) -> None:
         for key in list(self):
-            del self[key]
-
-    def reset(self) -> None:
-        """Forget every halt without recording it: a restarted process starts with none (a replay of a
-        resume does the same; each halt that still holds is set again, and recorded, by its owner)."""
-        super().clear()
+            self.pop(key)
 
 
 class RiskGate:

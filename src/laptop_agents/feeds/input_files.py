@@ -1,5 +1,6 @@
-"""A backtest's inputs are files: each one it reads is recorded by path, size and SHA-256 (`InputFile`), so
-`la replay` re-reads the same bytes, and says so when a file has changed since."""
+"""The files a core reads are inputs too: each is recorded by path, size and SHA-256 (`InputFile`), so
+`la replay` re-reads the same bytes, and says so when a file has changed since. A backtest reads its candles,
+its marks and its funding table; a live session only its funding table (`broker.funding_csv`)."""
 
 from __future__ import annotations
 
@@ -38,10 +39,13 @@ def backtest_files(settings: Settings) -> list[tuple[Role, Path]]:
     return files
 
 
-def input_file_events(settings: Settings, *, ts: int) -> list[InputFile]:
-    """One `InputFile` per file the backtest reads (a mock source is its settings: nothing to record)."""
+def input_file_events(settings: Settings, *, ts: int, roles: tuple[Role, ...] | None = None) -> list[InputFile]:
+    """One `InputFile` per file the backtest reads (a mock source is its settings: nothing to record), or per
+    one of `roles` of them."""
     out = []
     for role, path in backtest_files(settings):
+        if roles is not None and role not in roles:
+            continue
         size, sha = file_digest(path)
         out.append(InputFile(ts=ts, symbol=settings.data.symbol, role=role, path=str(path.resolve()), size=size,
                              sha256=sha))  # fmt: skip
