@@ -1,9 +1,9 @@
 """The one door into the trading cores of a live session: every input is recorded, then handled.
 
-`CoreInputs.record_*` writes the input to the run's event log (`events.jsonl`) and then hands it to
-`apply_input`, the function a replay calls with the recorded inputs; so a session and its replay take the
-same path through the core. Halts are recorded by the cores' `Halts` themselves (whoever sets one), once
-`CoreInputs` has given them their recorder.
+`CoreInputs` (`candle`, `warm_up`, `funding`, `flatten`) writes each input to the run's event log
+(`events.jsonl`) and then hands it to `apply_input`, the function a replay calls with the recorded inputs;
+so a session and its replay take the same path through the core. Halts are recorded by the cores' `Halts`
+themselves (whoever sets one), once `CoreInputs` has given them their recorder.
 """
 
 from __future__ import annotations

@@ -81,11 +81,11 @@ def replay_live(
     rate in force then, and only the inputs after it."""
     windows = _decision_windows(records)
     last_input = max((i for i, r in enumerate(records) if r.kind in CORE_INPUTS), default=-1)
+    # no closing record after the last input: the run was killed (kill -9), maybe while it wrote that
+    # input's decisions, so the log may hold only the first of them
     killed = not any(r.kind is RunFinished for r in records[last_input:])
-    """The run ended without its closing record (kill -9): its last input's decisions may be cut short."""
     setup = _Setup(config=orjson.loads(orjson.dumps(config)))
-    tiers_read: dict[str, tuple[tuple[float, float, int], ...]] = {}
-    """The venue's tiers the coming session read (they come before its RunStarted or RunResumed)."""
+    tiers_read: dict[str, tuple[tuple[float, float, int], ...]] = {}  # the coming session's (before its start)
     portfolio: Portfolio | None = None
     resumed_from: int | None = None
     skip_to = -1 if checkpoint is None else int(checkpoint["event_seq"])
