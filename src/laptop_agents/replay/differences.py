@@ -208,9 +208,16 @@ Key = tuple[str, int, str]
 
 
 def _entries(events: Iterable[Event]) -> dict[Key, OrderPlaced | OrderRejected]:
+    """Entry decisions by symbol, candle and side: placed, or refused. A refused exit (a close the venue
+    would not take) is not one: its client id is an exit order's."""
     out: dict[Key, OrderPlaced | OrderRejected] = {}
+    exits: set[str] = set()
     for e in events:
-        if (isinstance(e, OrderPlaced) and e.purpose == "entry") or isinstance(e, OrderRejected):
+        if isinstance(e, OrderPlaced) and e.purpose == "exit":
+            exits.add(e.client_order_id)
+        elif (isinstance(e, OrderPlaced) and e.purpose == "entry") or (
+            isinstance(e, OrderRejected) and e.client_order_id not in exits
+        ):
             out.setdefault((e.symbol, e.ts, _dir(e.side)), e)
     return out
 
