@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import orjson
-
 from laptop_agents.config.loader import Change
 from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import LiveClock
@@ -30,17 +28,10 @@ def resumed_settings(
     """The run's own configuration (its `config.json`), with what this command line gives on top. A change
     to it is refused in one line naming the fields, unless `--reconfigure` (then it is recorded)."""
     from laptop_agents.config.loader import resume_settings
-    from laptop_agents.runs.run_ref import resolve_run
+    from laptop_agents.runs.run_ref import read_run_config, resolve_run
 
     folder = resolve_run(resume, today.run.runs_dir, command="--resume")
-    try:
-        saved = orjson.loads((folder / "config.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise InputError(
-            f"--resume {resume}: cannot read the run's configuration {folder / 'config.json'} ({exc})"
-        ) from None
-    if not isinstance(saved, dict):
-        raise InputError(f"--resume {resume}: {folder / 'config.json'} is not a JSON object; restore it from a backup")
+    saved = read_run_config(folder, command=f"--resume {resume}")
     saved_mode = (saved.get("run") or {}).get("mode")
     if saved_mode != today.run.mode:
         raise InputError(f"--resume {resume}: it is a {saved_mode} run; resume it with --mode {saved_mode}")

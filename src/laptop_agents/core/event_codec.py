@@ -129,8 +129,10 @@ def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
     return adapter
 
 
-def parse_record(line: bytes | str) -> EventRecord:
-    """Parse and validate one `events.jsonl` line; raise `DataError` naming what is wrong."""
+def read_envelope(line: bytes | str) -> tuple[dict[str, Any], type[Event]]:
+    """One `events.jsonl` line as JSON and its event type, the fields not validated yet (a reader that
+    needs only the type and number of most lines, like `la replay`, validates the rest when it needs them);
+    raise `DataError` naming what is wrong."""
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -144,6 +146,13 @@ def parse_record(line: bytes | str) -> EventRecord:
     cls = EVENT_TYPES.get(name) if isinstance(name, str) else None
     if cls is None:
         raise DataError(f"unknown event type {name!r}")
+    return raw, cls
+
+
+def parse_record(line: bytes | str) -> EventRecord:
+    """Parse and validate one `events.jsonl` line; raise `DataError` naming what is wrong."""
+    raw, cls = read_envelope(line)
+    version, name = raw["v"], cls.__name__
     fields = {k: v for k, v in raw.items() if k not in _ENVELOPE_KEYS}
     if version == SCHEMA_VERSION:
         fields["ts"] = raw.get("ts_event")

@@ -29,9 +29,9 @@ async def with_venue_tiers(
     broker = settings.broker
     if not isinstance(feed, BitunixFeed) or broker.margin_mode == "off":
         return settings
-    symbols = dict(broker.symbols)
+    found: dict[str, tuple[tuple[float, float, int], ...]] = {}
     for symbol in settings.data.trading_symbols:
-        own = symbols.get(symbol)
+        own = broker.symbols.get(symbol)
         if own is not None and own.position_tiers is not None:
             continue  # configured on purpose
         try:
@@ -48,10 +48,9 @@ async def with_venue_tiers(
                        message=f"the exchange's position tiers for {symbol} are unavailable ({exc}); "
                        "using broker.position_tiers"))  # fmt: skip
             continue
-        symbols[symbol] = (own or SymbolBrokerConfig()).model_copy(update={"position_tiers": tiers})
-        rows_in = tuple((t.max_notional, t.maintenance_rate, t.max_leverage) for t in tiers)
-        emit(VenueTiers(ts=at, symbol=symbol, tiers=rows_in))  # an input: a replay margins with the same tiers
-    return settings.model_copy(update={"broker": broker.model_copy(update={"symbols": symbols})})
+        found[symbol] = tuple((t.max_notional, t.maintenance_rate, t.max_leverage) for t in tiers)
+        emit(VenueTiers(ts=at, symbol=symbol, tiers=found[symbol]))  # an input: a replay margins with the same
+    return tiers_applied(settings, found)
 
 
 def tiers_applied(settings: Settings, tiers: dict[str, tuple[tuple[float, float, int], ...]]) -> Settings:

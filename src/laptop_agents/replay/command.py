@@ -19,6 +19,7 @@ from laptop_agents.replay.decisions import DecisionCheck, Diverged
 from laptop_agents.replay.live import replay_live, revert_changes
 from laptop_agents.replay.records import read_records
 from laptop_agents.runs.checkpoint import read_checkpoint
+from laptop_agents.runs.run_ref import read_run_config, resolve_run
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ def replay_run(folder: Path, *, sets: Sequence[str] = (), from_checkpoint: bool 
             f"{folder.name} was recorded before the core's inputs were (events.jsonl v1): a live run of that "
             "version cannot be replayed; its backtests can (their inputs are their files)"
         )
-    saved = saved_config(folder)
+    saved = read_run_config(folder, command="la replay")
     changes: list[Change] = []
 
     def make(config: dict[str, Any]) -> Settings:
@@ -95,23 +96,10 @@ def replay_run(folder: Path, *, sets: Sequence[str] = (), from_checkpoint: bool 
     )
 
 
-def saved_config(folder: Path) -> dict[str, Any]:
-    path = folder / "config.json"
-    try:
-        saved = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise InputError(f"cannot read the run's configuration {path} ({exc}); replay needs it") from None
-    if not isinstance(saved, dict):
-        raise InputError(f"{path} is not a JSON object; restore it from a backup")
-    return saved
-
-
 def run(
     run_ref: str, runs_dir: str, sets: Sequence[str], *, from_checkpoint: bool = False,
     out: Callable[[str], None] = print,
 ) -> int:  # fmt: skip
-    from laptop_agents.runs.run_ref import resolve_run
-
     folder = resolve_run(run_ref, runs_dir, command="la replay")
     result = replay_run(folder, sets=sets, from_checkpoint=from_checkpoint)
     for line in result.lines():

@@ -18,6 +18,7 @@ from laptop_agents.core.events import (
     SignalGenerated,
 )
 from laptop_agents.replay.decisions import when
+from laptop_agents.reporting.svg import fmt_ts
 
 LIVE_REFUSALS = frozenset(
     ("order_in_flight", "stale_decision", "max_order_notional", "max_position", "max_daily_loss",
@@ -68,7 +69,7 @@ class _Rows:
                 own = (
                     "follows",
                     (
-                        f"follows from the first difference ({first.what} at {when(first.ts)[:16]}: {first.cause})"
+                        f"follows from the first difference ({first.what} at {fmt_ts(first.ts)}: {first.cause})"
                         if first is not None
                         else "no cause found at this moment (another position or equity path before it)"
                     ),
@@ -282,4 +283,4 @@ def _entry(e: OrderPlaced | OrderRejected | None) -> str:
 
 
 def _trade(e: PositionClosed) -> str:
-    return f"{e.exit_reason} at {e.exit_price:g} ({when(e.ts)[:16]}), net {e.net_pnl:+.2f}"
+    return f"{e.exit_reason} at {e.exit_price:g} ({fmt_ts(e.ts)}), net {e.net_pnl:+.2f}"

@@ -28,9 +28,10 @@ from laptop_agents.core.inputs import CandleClosed
 from laptop_agents.daemon.live_paper import order_id_prefix
 from laptop_agents.engine.assembly import build_portfolio
 from laptop_agents.engine.inputs import apply_input
-from laptop_agents.replay.decisions import DECISION_TYPES, when
+from laptop_agents.replay.decisions import DECISION_TYPES
 from laptop_agents.replay.differences import Difference, compare
 from laptop_agents.replay.records import Record
+from laptop_agents.reporting.svg import fmt_ts
 
 
 @dataclass
@@ -105,7 +106,7 @@ def candle_cause(
         seen, venue = diffs[(symbol, at)]
         fields = [f"{name} {a:g} vs {b:g}" for name, a, b in zip(("open", "high", "low", "close", "volume"),
                   seen.as_tuple()[1:], venue.as_tuple()[1:], strict=True) if a != b]  # fmt: skip
-        return "candle", f"the candle at {when(at)[:16]} differs from the venue's REST candle: {', '.join(fields)}"
+        return "candle", f"the candle at {fmt_ts(at)} differs from the venue's REST candle: {', '.join(fields)}"
 
     return cause
 

@@ -14,7 +14,6 @@ from laptop_agents.core.errors import InputError
 from laptop_agents.core.events import ConfigChanged, RunStarted
 from laptop_agents.core.inputs import VenueTiers
 from laptop_agents.daemon.venue_tiers import tiers_applied
-from laptop_agents.replay.command import saved_config
 from laptop_agents.replay.decisions import DECISION_TYPES
 from laptop_agents.replay.live import revert_changes
 from laptop_agents.replay.parity import ParityResult, run_parity, traded_candles
@@ -22,6 +21,7 @@ from laptop_agents.replay.parity_report import as_json, section_html, summary_li
 from laptop_agents.replay.records import read_records
 from laptop_agents.replay.venue import VenueCandles, embedded_sim_candles, from_files, rest_candles
 from laptop_agents.reporting.html_report import add_section
+from laptop_agents.runs.run_ref import read_run_config, resolve_run
 from laptop_agents.strategy.registry import build_strategy
 
 PARITY_FILE = "parity.json"
@@ -34,7 +34,7 @@ def parity_of(folder: Path, *, candles: Sequence[str] = ()) -> ParityResult:
         raise InputError(f"{folder / 'events.jsonl'} has no RunStarted: the run never started")
     if started.mode not in ("live-paper", "live-exchange"):
         raise InputError(f"la parity compares a live session with its backtest; {folder.name} is a {started.mode} run")
-    settings, _ = resume_settings(revert_changes(saved_config(folder), records), environ={})
+    settings, _ = resume_settings(revert_changes(read_run_config(folder, command="la parity"), records), environ={})
     broker = settings.broker.model_copy(update={"starting_balance": started.starting_balance})
     settings = settings.model_copy(update={"broker": broker})
     first_session = records[: next(i for i, r in enumerate(records) if r.kind is RunStarted)]
@@ -82,8 +82,6 @@ def _venue(
 
 
 def run(run_ref: str, runs_dir: str, candles: Sequence[str], out: Callable[[str], None] = print) -> int:
-    from laptop_agents.runs.run_ref import resolve_run
-
     folder = resolve_run(run_ref, runs_dir, command="la parity")
     result = parity_of(folder, candles=candles)
     atomic_write_bytes(folder / PARITY_FILE, orjson.dumps(as_json(result), option=orjson.OPT_INDENT_2) + b"\n")

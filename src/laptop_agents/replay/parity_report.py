@@ -5,8 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from laptop_agents.replay.decisions import when
 from laptop_agents.replay.parity import ParityResult
+from laptop_agents.reporting.svg import fmt_ts
 
 
 def summary_lines(result: ParityResult) -> list[str]:
@@ -27,7 +27,7 @@ def summary_lines(result: ParityResult) -> list[str]:
     )
     out.append(f"{'time (UTC)':<17} {'symbol':<8} {'what':<7} {'live':<34} {'backtest':<34} cause")
     for d in result.differences:
-        out.append(f"{when(d.ts)[:16]:<17} {d.symbol:<8} {d.what:<7} {d.live[:34]:<34} {d.backtest[:34]:<34} "
+        out.append(f"{fmt_ts(d.ts):<17} {d.symbol:<8} {d.what:<7} {d.live[:34]:<34} {d.backtest[:34]:<34} "
                    f"{d.cause}: {d.detail}")  # fmt: skip
     return out
 
@@ -63,7 +63,7 @@ def section_html(result: ParityResult) -> str:
     """The run report's parity section: the counts, the causes, every difference."""
     counts = " · ".join(f"{k}: live {result.live[k]}, backtest {result.backtest[k]}" for k in result.live)
     rows = "".join(
-        f"<tr><td>{when(d.ts)[:16]}</td><td>{escape(d.symbol)}</td><td>{escape(d.what)}</td>"
+        f"<tr><td>{fmt_ts(d.ts)}</td><td>{escape(d.symbol)}</td><td>{escape(d.what)}</td>"
         f"<td>{escape(d.live)}</td><td>{escape(d.backtest)}</td><td>{escape(d.cause)}</td>"
         f"<td>{escape(d.detail)}</td></tr>"
         for d in result.differences

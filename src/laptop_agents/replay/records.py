@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import orjson
 
 from laptop_agents.core.errors import DataError, InputError
-from laptop_agents.core.event_codec import EVENT_TYPES, parse_record
+from laptop_agents.core.event_codec import parse_record, read_envelope
 from laptop_agents.core.events import Event
 
 _TS_EVENT = b'"ts_event":'
@@ -78,15 +75,7 @@ def read_records(path: Path) -> RunRecords:
 
 
 def _record(line: bytes) -> Record:
-    try:
-        raw: Any = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise DataError(f"event line is not JSON: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise DataError("event line is not a JSON object")
-    kind = EVENT_TYPES.get(raw.get("event"))  # type: ignore[arg-type]
-    if kind is None:
-        raise DataError(f"unknown event type {raw.get('event')!r}")
+    raw, kind = read_envelope(line)
     seq = raw.get("seq")
     if not isinstance(seq, int):
         raise DataError(f"event line has no seq number (seq={seq!r})")

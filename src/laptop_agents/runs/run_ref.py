@@ -7,6 +7,9 @@ text file holding the run id where symlinks are not allowed). `la stop`, `la res
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 from laptop_agents.core.errors import InputError
 
@@ -68,3 +71,15 @@ def run_folder_or_guess(ref: str, runs_dir: Path | str = "runs") -> Path:
         if is_run_folder(path):
             return path
     return tried[-1] if tried else runs / ref
+
+
+def read_run_config(folder: Path, *, command: str) -> dict[str, Any]:
+    """The run's own configuration (`config.json`, as the run wrote it), or one line naming what is wrong."""
+    path = folder / "config.json"
+    try:
+        saved = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise InputError(f"{command}: cannot read the run's configuration {path} ({exc})") from None
+    if not isinstance(saved, dict):
+        raise InputError(f"{command}: {path} is not a JSON object; restore it from a backup")
+    return saved
