@@ -72,9 +72,7 @@ class CoreInputs:
         """The poller's answer (or None once its last one is too old), only when it changes what the
         strategy reads."""
         core = self.portfolio.cores[symbol]
-        if core.funding is None or (core.funding.rate == rate and rate is not None):
-            return
-        if core.funding.rate is None and rate is None:
+        if core.funding is None or core.funding.rate == rate:
             return
         item = FundingObserved(ts=self._now(), symbol=symbol, rate=rate, detail=detail)
         self._record(item)

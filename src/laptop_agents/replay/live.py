@@ -19,7 +19,7 @@ import orjson
 
 from laptop_agents.config.models import Settings
 from laptop_agents.core.errors import InputError
-from laptop_agents.core.events import ConfigChanged, RunFinished, RunResumed, RunStarted
+from laptop_agents.core.events import ConfigChanged, Event, RunFinished, RunResumed, RunStarted
 from laptop_agents.core.inputs import CandleClosed, FlattenRequested, FundingObserved, HaltChanged, VenueTiers
 from laptop_agents.daemon.live_paper import order_id_prefix
 from laptop_agents.daemon.venue_tiers import tiers_applied
@@ -87,6 +87,7 @@ def replay_live(
     setup = _Setup(config=orjson.loads(orjson.dumps(config)))
     tiers_read: dict[str, tuple[tuple[float, float, int], ...]] = {}  # the coming session's (before its start)
     portfolio: Portfolio | None = None
+    started = False
     resumed_from: int | None = None
     skip_to = -1 if checkpoint is None else int(checkpoint["event_seq"])
     held: _Held | None = None if checkpoint is None else _Held()
@@ -95,11 +96,9 @@ def replay_live(
         if kind in DECISION_TYPES or kind not in WANTED:
             continue  # compared as they are replayed (see `_decision_windows`), or not the core's business
         event = record.event
-        if held is not None:
-            if record.seq <= skip_to:
-                held.note(event, setup)
-                continue
-            portfolio = held.restore(setup, make, check, run_id, checkpoint or {})
+        before = record.seq <= skip_to  # up to the checkpoint: only what the core there was built with
+        if held is not None and not before:
+            portfolio = held.restore(_build(setup, make, check, run_id), checkpoint or {})
             check.last_input = f"the checkpoint at seq {skip_to}"
             held = None
         if kind is ConfigChanged:
@@ -110,30 +109,41 @@ def replay_live(
             tiers_read[event.symbol] = event.tiers
         elif kind is RunStarted:
             assert isinstance(event, RunStarted)
-            if portfolio is not None:
+            if started:
                 raise InputError(f"events.jsonl seq {record.seq}: a second RunStarted; the log holds two runs")
             if event.mode != "live-paper":
                 raise InputError(f"this run is {event.mode}: la replay replays backtest and live-paper runs")
+            started = True
             setup.observed_funding = event.funding == "observed"
             setup.starting_balance = event.starting_balance
             setup.tiers, tiers_read = tiers_read, {}
-            check_input_files(make(setup.config), records, roles=("funding",))  # the table its broker charged
-            portfolio = _build(setup, make, check, run_id)
-            check.last_input = f"the session's start (seq {record.seq})"
+            if not before:
+                check_input_files(make(setup.config), records, roles=("funding",))  # the table its broker charged
+                portfolio = _build(setup, make, check, run_id)
+                check.last_input = f"the session's start (seq {record.seq})"
         elif kind is RunResumed:
             assert isinstance(event, RunResumed)
-            if portfolio is None:
+            if not started:
                 raise InputError(f"events.jsonl seq {record.seq}: RunResumed before the run started")
             if event.from_event_seq != resumed_from:  # the first symbol's: the restart itself
                 resumed_from = event.from_event_seq
                 setup.observed_funding = event.funding == "observed"
                 setup.tiers, tiers_read = tiers_read, {}  # what this session read (none: the configured ones)
-                saved = orjson.loads(orjson.dumps(portfolio_snapshot(portfolio)))  # through JSON, as state.json
-                portfolio = _build(setup, make, check, run_id)
-                restore_portfolio(portfolio, saved)
-                check.last_input = f"the resume from the checkpoint at seq {event.from_event_seq} (seq {record.seq})"
-            _check_resumed(portfolio, event, check)
+                if held is not None:
+                    held.restarted()
+                elif portfolio is not None:
+                    saved = orjson.loads(orjson.dumps(portfolio_snapshot(portfolio)))  # through JSON, as state.json
+                    portfolio = _build(setup, make, check, run_id)
+                    restore_portfolio(portfolio, saved)
+                    check.last_input = (
+                        f"the resume from the checkpoint at seq {event.from_event_seq} (seq {record.seq})"
+                    )
+            if portfolio is not None:
+                _check_resumed(portfolio, event, check)
         elif kind in CORE_INPUTS:
+            if held is not None:
+                held.note(event)
+                continue
             if portfolio is None:
                 raise InputError(f"events.jsonl seq {record.seq}: an input before the run started")
             check.last_input = f"{describe(event)} (seq {record.seq})"
@@ -148,7 +158,7 @@ def replay_live(
                 check.fail(f"the equity at the session's end (seq {record.seq})", repr(event.final_equity),
                            repr(equity))  # fmt: skip
     if held is not None:  # nothing after the checkpoint: the books there are the run's last
-        held.restore(setup, make, check, run_id, checkpoint or {})
+        held.restore(_build(setup, make, check, run_id), checkpoint or {})
     orphans = [r for r in windows.get(-1, []) if r.seq > skip_to]
     if orphans:  # a decision with no input before it in its session: nothing a replay can feed caused it
         check.last_input = "no input (the decision came before the session's first input)"
@@ -158,31 +168,18 @@ def replay_live(
 
 class _Held:
     """What was in force at a checkpoint that the checkpoint itself does not restore: the halts and the
-    funding rate each core had been given since its session began."""
+    funding rate each core had been given since its session began (a restart starts with neither)."""
 
     def __init__(self) -> None:
         self.halts: dict[str, dict[str, str]] = {}
         self.funding: dict[str, float | None] = {}
-        self.tiers_read: dict[str, tuple[tuple[float, float, int], ...]] = {}
-        self.resumed_from: int | None = None
 
-    def note(self, event: object, setup: _Setup) -> None:
-        if isinstance(event, ConfigChanged):
-            _set_key(setup.config, event.key, orjson.loads(event.after))
-        elif isinstance(event, VenueTiers):
-            self.tiers_read[event.symbol] = event.tiers
-        elif isinstance(event, RunStarted):
-            setup.observed_funding = event.funding == "observed"
-            setup.starting_balance = event.starting_balance
-            setup.tiers, self.tiers_read = self.tiers_read, {}
-        elif isinstance(event, RunResumed):
-            self.halts.clear()
-            self.funding.clear()
-            setup.observed_funding = event.funding == "observed"
-            if self.tiers_read or event.from_event_seq != self.resumed_from:
-                setup.tiers, self.tiers_read = self.tiers_read, {}
-            self.resumed_from = event.from_event_seq
-        elif isinstance(event, HaltChanged):
+    def restarted(self) -> None:
+        self.halts.clear()
+        self.funding.clear()
+
+    def note(self, event: Event) -> None:
+        if isinstance(event, HaltChanged):
             symbol_halts = self.halts.setdefault(event.symbol, {})
             if event.detail is None:
                 symbol_halts.pop(event.key, None)
@@ -191,10 +188,8 @@ class _Held:
         elif isinstance(event, FundingObserved):
             self.funding[event.symbol] = event.rate
 
-    def restore(
-        self, setup: _Setup, make: SettingsMaker, check: DecisionCheck, run_id: str, checkpoint: dict[str, Any]
-    ) -> Portfolio:
-        portfolio = _build(setup, make, check, run_id)
+    def restore(self, portfolio: Portfolio, checkpoint: dict[str, Any]) -> Portfolio:
+        """`portfolio`, freshly built, put where the checkpoint found it, with these halts and rates."""
         restore_portfolio(portfolio, checkpoint)
         for symbol, core in portfolio.cores.items():
             dict.update(core.halts, self.halts.get(symbol, {}))
