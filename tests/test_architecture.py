@@ -83,7 +83,7 @@ ALLOWED_BELOW = {
     "validate": {"backtest"} | _EDGES | _PURE,
     "daemon": _EDGES | _PURE,
     "live": {"daemon"} | _EDGES | _PURE,
-    "replay": {"backtest", "daemon"} | _EDGES | _PURE,
+    "replay": {"backtest", "daemon", "live"} | _EDGES | _PURE,
 }
 """What each package may import, bottom to top: the pure core, then `base`, the run folder (`runs`), the
 modes (`backtest`, `validate`), the daemon (`daemon`) and the live-exchange session on it (`live`). Only the

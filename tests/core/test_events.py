@@ -34,8 +34,11 @@ def _sample(field_type: Any, name: str) -> Any:
         return {"atr": 12.5, "fast_sma": 1e-9}
     if origin is list:
         return [f"{name}-a", f"{name}-b"]
-    if origin is tuple:  # VenueTiers rows
-        return ((200_000.0, 0.004, 125), (0.1 + 0.2, 0.005, 100))
+    if origin is tuple:  # VenueTiers rows, BooksRestored lines
+        args = get_args(field_type)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return (_sample(args[0], name), _sample(args[0], name))
+        return tuple(_sample(arg, name) for arg in args)
     raise AssertionError(f"no sample for {field_type!r}")
 
 

@@ -23,9 +23,11 @@ from laptop_agents.config.models import Settings
 from laptop_agents.core.clock import Clock, LiveClock
 from laptop_agents.core.events import Event
 from laptop_agents.core.orders import EntryIntent
+from laptop_agents.engine.assembly import build_portfolio
+from laptop_agents.engine.inputs import CoreInputs
+from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
-from laptop_agents.execution.account import Account
 from laptop_agents.live.broker import BitunixBroker
 from laptop_agents.live.preflight import Preflight
 from laptop_agents.live.venue import LiveVenue
@@ -70,6 +72,8 @@ class LiveHarness:
         self._http: aiohttp.ClientSession | None = None
         self.venue: LiveVenue | None = None
         self.broker: BitunixBroker | None = None
+        self.portfolio: Portfolio | None = None
+        self.inputs: CoreInputs | None = None
 
     async def start(self, checkpoint: dict[str, Any] | None = None) -> LiveHarness:
         """`checkpoint`: the broker state a restart restores (what the last checkpoint saw)."""
@@ -102,8 +106,14 @@ class LiveHarness:
             crash=CrashPoints(None),
         )
         self.tick()
-        account = Account(self.venue.starting_balance)
-        broker = self.venue.broker_factory(self.events.append)(SYMBOL, account, self.events.append)
+        books = settings.model_copy(update={"broker": settings.broker.model_copy(
+            update={"starting_balance": self.venue.starting_balance})})  # fmt: skip
+        self.portfolio = build_portfolio(books, emit=self.events.append,
+                                         broker_factory=self.venue.broker_factory(self.events.append))  # fmt: skip
+        self.inputs = CoreInputs(self.portfolio, record=self.events.append, now=self.clock.now_ms,
+                                 before=self.venue.before_input)  # fmt: skip
+        self.venue.attach(self.inputs)
+        broker = self.portfolio.cores[SYMBOL].broker
         assert isinstance(broker, BitunixBroker)
         self.broker = broker
         if checkpoint is not None:
@@ -146,9 +156,11 @@ class LiveHarness:
     # -- Acting as the core ------------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """What a public push does in a session: the venue clock learns the exchange's (replay) time."""
+        """What a public push does in a session: the venue clock learns the exchange's (replay) time; and what
+        the session does before a candle reaches the core: the clocks the broker reads are set."""
         assert self.venue is not None
         self.venue.venue_clock.observe(self.sim.market.now_ms())
+        self.venue.before_input(SYMBOL)
 
     def enter(self, cid: str, qty: float, intent: EntryIntent | None = None) -> bool:
         assert self.broker is not None

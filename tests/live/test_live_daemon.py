@@ -21,6 +21,7 @@ import orjson
 import pytest
 
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.replay.command import replay_run
 from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually, sim_config
 
 LA = Path(sys.executable).with_name("la")
@@ -135,6 +136,10 @@ async def test_kill_9_in_the_order_path_then_resume_leaves_exactly_one_order_per
     events = [orjson.loads(x) for x in (folder / "events.jsonl").read_bytes().splitlines()]
     assert not [e for e in events if e["event"] == "Reconciled" and e["action"] in ("adopted", "adjusted")]
     assert "Live-exchange session" in out
+    replayed = replay_run(folder)  # both sessions, the books rebuilt from the journal at the resume included
+    assert replayed.identical, replayed.divergence
+    replayed = replay_run(folder, from_checkpoint=True)
+    assert replayed.identical, replayed.divergence
 
 
 async def test_a_faulty_session_leaks_no_secret_and_no_signature(tmp_path: Path, sim: SimExchange) -> None:
@@ -243,6 +248,8 @@ async def test_a_liquidation_while_the_daemon_is_down_is_booked_on_resume_and_no
     assert not [e for e in reconciled if e["action"] in ("adopted", "adjusted", "closed_in_books")], reconciled
     trades_csv = (folder / "trades.csv").read_text().splitlines()
     assert sum(1 for row in trades_csv[1:] if row.split(",")[0] == str(opened["trade_id"])) == 1
+    replayed = replay_run(folder)  # the venue's close of it, booked on resume, is an input like any other
+    assert replayed.identical, replayed.divergence
 
 
 async def test_a_second_sigterm_exits_at_once_and_the_resume_settles_the_order(

@@ -80,3 +80,25 @@ class VenueClock:
         if self._venue_ms is None:
             return None
         return self._venue_ms + int((self._clock.monotonic_s() - self._mono_s) * 1000)
+
+
+class SessionTime:
+    """The clocks as they read when the input being handled reached the core (a `ClockTick`): the live
+    broker dates and counts its orders by these, so a replay that feeds the same ticks decides the same.
+    `now_ms`/`monotonic_s` make it a `Clock`; `venue_ms` is the exchange's time (None: no push yet)."""
+
+    __slots__ = ("mono_s", "venue_ms", "wall_ms")
+
+    def __init__(self) -> None:
+        self.venue_ms: int | None = None
+        self.wall_ms = 0
+        self.mono_s = 0.0
+
+    def set(self, venue_ms: int | None, wall_ms: int, mono_s: float) -> None:
+        self.venue_ms, self.wall_ms, self.mono_s = venue_ms, wall_ms, mono_s
+
+    def now_ms(self) -> int:
+        return self.wall_ms
+
+    def monotonic_s(self) -> float:
+        return self.mono_s

@@ -109,12 +109,15 @@ class PreflightCheck(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderState(Event):
-    """live-exchange: an order's journaled state changed (SENT, ACKED, UNKNOWN, NOT_FOUND, ...)."""
+    """live-exchange: an order's journaled state changed (SENT, ACKED, UNKNOWN, NOT_FOUND, ...), or is said
+    again after a restart. Also the books' input (`live.inputs`): an ended order leaves them."""
 
     client_order_id: str
     state: str
     order_id: str | None
     detail: str
+    reason: str = ""
+    """REJECTED and NOT_FOUND: the refusal's code (the broker's `OrderRejected` carries it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

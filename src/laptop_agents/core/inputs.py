@@ -13,14 +13,28 @@ decisions. The core has no other way in: it reads no clock, no file, no socket, 
 - `VenueTiers`: the exchange's risk-limit tiers a live-paper session margins a symbol with.
 - `InputFile`: a backtest's inputs are files: their content hash, so a replay reads the same bytes.
 
+A live-exchange session's books are changed by the exchange, not by the core; what it reports reaches them
+through one door too (`live.inputs`), recorded the same way:
+- `BooksChanged`: one order-journal record the books apply: a fill of ours, an execution of the exchange's
+  TP/SL, a position adopted or closed by reconciliation, the funding the exchange settled.
+- `OrderState` (in `events`): an order's journaled state (sent, acknowledged, unknown, rejected, cancelled,
+  not found), with the refusal's reason: the books forget a resting entry that ended.
+- `StopHeld`: the stop the exchange holds for the position after a trailing move (or None: unconfirmed).
+- `OutsidePnl`: the day's realized PnL of executions the journal does not hold (the daily loss limit).
+- `BooksRestored`: after a restart, the journal lines the log lost (written after the checkpoint) and the
+  books rebuilt from the whole journal.
+- `VenueContract`: the contract's rules and the leverage the preflight read (quantities, ticks, limits).
+- `ClockTick`: the exchange's time, the wall time and the monotonic time when an input reached the core;
+  the live broker's checks (a decision's age, orders per minute) read these, never a clock.
+
 `ts` is the time of the thing itself: a candle's open time; for the daemon's own inputs (a halt, a
 funding answer, an operator's flatten) the moment they happened on the session's clock.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Event, ExitReason
@@ -89,5 +103,60 @@ class InputFile(Input):
     sha256: str
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClockTick(Input):
+    """The clocks when an input reached a live-exchange core: `venue_ms` the exchange's (None: no push yet),
+    `wall_ms` ours, `mono_s` the monotonic one. `ts` is `wall_ms`."""
+
+    venue_ms: int | None
+    wall_ms: int
+    mono_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BooksChanged(Input):
+    """One order-journal record the live books apply (`op`: fill, trade, adopt, book_close, funding), as
+    journaled; `ts` is its time on the exchange's clock."""
+
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StopHeld(Input):
+    """The stop the exchange holds for `symbol`'s position after a trailing move; None: not confirmed."""
+
+    stop: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutsidePnl(Input):
+    """An execution of today the journal does not hold (an earlier run's, a manual trade): its realized PnL
+    after fees counts toward the daily loss limit. `ts` is its time on the exchange's clock."""
+
+    trade_id: str
+    pnl: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BooksRestored(Input):
+    """A restart: the order-journal lines written after the checkpoint (`lines`; the log lost what followed
+    the checkpoint), then the books rebuilt from the whole journal, and the orders of the last minute placed
+    on the new process's clock (`wall_ms`, `mono_s`)."""
+
+    lines: tuple[dict[str, Any], ...] = ()
+    wall_ms: int
+    mono_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueContract(Input):
+    """What the preflight read for `symbol`: the contract's rules (`spec`, the fields of the exchange's
+    `ContractSpec`) and the leverage it set."""
+
+    spec: dict[str, Any] = field(default_factory=dict)
+    leverage: int
+
+
 INPUT_TYPES: tuple[type[Input], ...] = (CandleClosed, FundingObserved, HaltChanged, FlattenRequested, VenueTiers,
-                                        InputFile)  # fmt: skip
+                                        InputFile, ClockTick, BooksChanged, StopHeld, OutsidePnl, BooksRestored,
+                                        VenueContract)  # fmt: skip

@@ -65,6 +65,12 @@ class Venue(Service, Protocol):
     def opening_events(self) -> list[Event]:
         """What happened before the run's log existed (the preflight checks), recorded after RunStarted."""
 
+    def contract_events(self) -> Sequence[Event]:
+        """What the brokers are built with (the contracts), recorded before the session's first record."""
+
+    def before_input(self, symbol: str) -> None:
+        """Called before a candle or a flatten reaches `symbol`'s core (the venue records its clocks)."""
+
     async def start(self, portfolio: Portfolio, runner: AsyncRunner) -> None:
         """Once the portfolio is built (and restored from a checkpoint): bring the venue in line with it."""
 
@@ -283,7 +289,9 @@ async def serve_session(
         )
         if checkpoint is not None:
             restore_portfolio(portfolio, checkpoint, restore_cash=venue is None)
-        inputs = CoreInputs(portfolio, record=log.emit, now=wall.now_ms)
+        inputs = CoreInputs(
+            portfolio, record=log.emit, now=wall.now_ms, before=None if venue is None else venue.before_input
+        )
         funding = None if funding_feed is None else live_funding(settings, funding_feed, wall, log.emit, inputs)
     except BaseException:
         await feed.close()
@@ -323,7 +331,11 @@ async def serve_session(
     strategy = portfolio.primary.strategy.name
     try:  # the start-up (funding, warm-up, the venue's reconciliation): a failure closes what it opened
         # The session's first record: the run's start, or (after what --reconfigure changed) its resume; a
-        # replay builds the core there, so every input the session gives it comes after.
+        # replay builds the core there, so every input the session gives it comes after (and what it is built
+        # with, before: the venue's contracts).
+        if venue is not None:
+            for contract in venue.contract_events():
+                log.emit(contract)
         if checkpoint is not None:
             at = max((int(saved.get("last_candle_ts") or 0) for saved in checkpoint["symbols"].values()), default=0)
             _record_changes(settings, folder, log.emit, changes, at=at)

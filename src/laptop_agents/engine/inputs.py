@@ -45,12 +45,22 @@ def apply_input(portfolio: Portfolio, item: Input) -> list[PositionClosed]:
 
 class CoreInputs:
     """Records each input (`record`, the event log's emit) before the core handles it. `now` is the session's
-    clock, the time of the daemon's own inputs (halts, funding answers, flattens)."""
+    clock, the time of the daemon's own inputs (halts, funding answers, flattens). `before` (live-exchange)
+    is called with the symbol before a candle or a flatten reaches its core: the venue records the clocks
+    its broker is about to read."""
 
-    def __init__(self, portfolio: Portfolio, *, record: Callable[[Event], None], now: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        portfolio: Portfolio,
+        *,
+        record: Callable[[Event], None],
+        now: Callable[[], int],
+        before: Callable[[str], None] | None = None,
+    ) -> None:
         self.portfolio = portfolio
         self._record = record
         self._now = now
+        self._before = before
         for symbol, core in portfolio.cores.items():
             core.halts.recorder = self._halt_recorder(symbol)
 
@@ -61,6 +71,8 @@ class CoreInputs:
         return record
 
     def candle(self, symbol: str, candle: Candle) -> None:
+        if self._before is not None:
+            self._before(symbol)
         self._record(CandleClosed.of(symbol, candle))
         self.portfolio.cores[symbol].on_candle(candle)
 
@@ -84,6 +96,8 @@ class CoreInputs:
         for symbol, core in self.portfolio.cores.items():
             if core.broker.position is None:
                 continue
+            if self._before is not None:
+                self._before(symbol)
             item = FlattenRequested(ts=self._now(), symbol=symbol, reason=reason)
             self._record(item)
             closed += apply_input(self.portfolio, item)

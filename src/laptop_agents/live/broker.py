@@ -1,7 +1,9 @@
 """BitunixBroker: the PaperBroker's interface over real orders, for one symbol (its books: `LiveBooks`).
 
 What the core asks for becomes an order in the journal (fsynced) and a command for the executor, which
-sends it; nothing is sent that the local checks refuse. Those checks, in order: the decision's age (its
+sends it; nothing is sent that the local checks refuse. The broker reads no clock: it dates and counts its
+orders by the `SessionTime` set (and recorded, `ClockTick`) when the core's input arrived, so a replay
+decides the same. Those checks, in order: the decision's age (its
 candle closed longer ago than `live.max_decision_age_s` on the exchange's clock, `VenueClock`: after a
 restart, a reconnect or a backfill the core catches up on old candles, and an entry decided on one of
 them would be a market order now, sized and bracketed from an old close), an order already open on
@@ -27,7 +29,7 @@ from typing import Any, Literal
 
 from laptop_agents.config.models import MARGIN_USE, BrokerConfig
 from laptop_agents.core.candle import Candle
-from laptop_agents.core.clock import Clock, VenueClock
+from laptop_agents.core.clock import SessionTime
 from laptop_agents.core.events import (
     Event,
     ExitReason,
@@ -92,9 +94,8 @@ class BitunixBroker(LiveBooks):
         limits: HardLimits,
         account: Account,
         emit: Callable[[Event], None],
-        clock: Clock,
+        time: SessionTime,
         submit: Callable[[Command], None],
-        venue_clock: VenueClock,
         interval_ms: int,
         max_decision_age_ms: int,
     ) -> None:
@@ -103,13 +104,14 @@ class BitunixBroker(LiveBooks):
         )
         self.spec = spec
         self.leverage = min(leverage, spec.max_leverage)
-        self._clock = clock
-        self.venue_clock = venue_clock
+        self.time = time
         self._interval_ms = interval_ms
         self._max_age_ms = max_decision_age_ms
         self._submit = submit
         self._market_cost = (config.half_spread_bps + config.slippage_bps) / 1e4
         self._saved_trailing: dict[str, Any] | None = None
+        self.seen_lines = 0
+        """The journal's lines the checkpoint this process resumed from had seen (0: a new run)."""
         self.exchange_stop: float | None = None
         """The stop the exchange is known to hold for the open position after a `MoveStop` (None: the
         entry's own stop-loss, or not confirmed)."""
@@ -175,7 +177,7 @@ class BitunixBroker(LiveBooks):
         cid = f"{position.client_order_id}-x{n}"
         order = JournalOrder(
             cid, self.symbol, side, "MARKET", round_to_step(position.qty, self.spec.qty_step, "nearest"), None, True,
-            "close", self._clock.now_ms(), meta={"reason": reason, "decided_ts": ts or self.market_ts},
+            "close", self.time.wall_ms, meta={"reason": reason, "decided_ts": ts or self.market_ts},
         )  # fmt: skip
         self._send(order, ts)
         return None
@@ -209,12 +211,12 @@ class BitunixBroker(LiveBooks):
 
     # -- Outcomes (from the executor) --------------------------------------------------------------------
 
-    def order_failed(self, order: JournalOrder, reason: str, detail: str) -> None:
+    def order_failed(self, order: JournalOrder, reason: str, detail: str, *, at_ms: int) -> None:
         """The exchange refused the order, or it was never found: nothing of it will fill."""
         self.pending.pop(order.client_id, None)
         self._emit(
             OrderRejected(
-                ts=self._clock.now_ms(),
+                ts=at_ms,
                 symbol=self.symbol,
                 client_order_id=order.client_id,
                 side="buy" if order.side == "BUY" else "sell",
@@ -223,13 +225,9 @@ class BitunixBroker(LiveBooks):
             )
         )
 
-    def order_cancelled(self, order: JournalOrder, reason: str) -> None:
+    def order_cancelled(self, order: JournalOrder, reason: str, *, at_ms: int) -> None:
         if self.pending.pop(order.client_id, None) is not None or order.purpose == "entry":
-            self._emit(
-                OrderCancelled(
-                    ts=self._clock.now_ms(), symbol=self.symbol, client_order_id=order.client_id, reason=reason
-                )
-            )
+            self._emit(OrderCancelled(ts=at_ms, symbol=self.symbol, client_order_id=order.client_id, reason=reason))
 
     # -- Books -------------------------------------------------------------------------------------------
 
@@ -253,12 +251,13 @@ class BitunixBroker(LiveBooks):
         if position is not None:
             trailing = {"client_order_id": position.client_order_id, "stop": position.stop,
                         "best_close": position.best_close, "stop_moved": position.stop_moved}  # fmt: skip
-        return {"applied": self.applied, "trailing": trailing}
+        return {"applied": self.applied, "trailing": trailing, "journal_lines": self.journal.lines}
 
     def restore(self, state: dict[str, Any]) -> None:
         """Remember what the checkpoint saw; `replay` rebuilds the books from the journal."""
         self.applied = int(state.get("applied", 0))
         self._saved_trailing = state.get("trailing")
+        self.seen_lines = int(state.get("journal_lines", 0))
 
     # -- Internals ---------------------------------------------------------------------------------------
 
@@ -289,16 +288,16 @@ class BitunixBroker(LiveBooks):
         }  # fmt: skip
         order_type: Literal["MARKET", "LIMIT"] = "MARKET" if price is None else "LIMIT"
         order = JournalOrder(
-            cid, self.symbol, side, order_type, qty, price, False, "entry", self._clock.now_ms(), meta=meta
+            cid, self.symbol, side, order_type, qty, price, False, "entry", self.time.wall_ms, meta=meta
         )
         self._send(order, ts)
         if price is not None:
             self.pending[cid] = PendingEntry(cid, qty, intent, ts)
         return True
 
-    def decision_age_refusal(self, decided_ts: int | None) -> tuple[str, str] | None:
-        """`stale_decision` when the candle `decided_ts` (its open time) closed too long ago to act on now."""
-        now = self.venue_clock.now_ms()
+    def decision_age_refusal(self, decided_ts: int | None, now: int | None) -> tuple[str, str] | None:
+        """`stale_decision` when the candle `decided_ts` (its open time) closed too long ago to act on at `now`
+        (the exchange's clock; None: no push from it yet)."""
         if now is None or decided_ts is None:
             return "stale_decision", "no time from the exchange yet to date the decision by"
         age_ms = now - (decided_ts + self._interval_ms)
@@ -311,7 +310,7 @@ class BitunixBroker(LiveBooks):
 
     def _entry_refusal(self, ts: int, cid: str, qty: float, price: float) -> tuple[str, str] | None:
         spec = self.spec
-        stale = self.decision_age_refusal(ts)
+        stale = self.decision_age_refusal(ts, self.time.venue_ms)
         if stale is not None:
             return stale
         if cid in self.journal.orders:  # a decision replayed after a restart: its order exists already
@@ -333,11 +332,13 @@ class BitunixBroker(LiveBooks):
                 f"as margin at the {self.leverage}x leverage set on {self.symbol}"
             )
         held = 0.0 if self.position is None else self.position.qty * self.position.entry_price
-        return self.limits.entry_refusal(day_ms=ts, notional=notional, position_notional=held, equity=equity)
+        return self.limits.entry_refusal(
+            day_ms=ts, notional=notional, position_notional=held, equity=equity, mono_s=self.time.mono_s
+        )
 
     def _send(self, order: JournalOrder, ts: int) -> None:
         self.journal.intent(order)  # fsynced: from here on the order can only be found, never forgotten
-        self.limits.record_order()
+        self.limits.record_order(self.time.mono_s)
         self._emit(
             OrderPlaced(
                 ts=ts,

@@ -35,7 +35,7 @@ from typing import Any
 
 from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.config.models import LiveConfig
-from laptop_agents.core.clock import Clock
+from laptop_agents.core.clock import Clock, VenueClock
 from laptop_agents.core.events import Event
 from laptop_agents.daemon.kill_switch import HALT_KEY as HALT_KILL
 from laptop_agents.exchange.bitunix.errors import (
@@ -48,6 +48,7 @@ from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.wire import fmt
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
 from laptop_agents.live.broker import BitunixBroker, Cancel, Command, MoveStop, Place
+from laptop_agents.live.inputs import VenueInputs
 from laptop_agents.live.journal import JournalOrder, OrderJournal
 from laptop_agents.live.order_log import OrderLog
 from laptop_agents.live.reconcile import Reconciler
@@ -66,10 +67,13 @@ class OrderExecutor:
         emit: Callable[[Event], None],
         clock: Clock,
         crash: CrashPoints,
+        inputs: VenueInputs,
+        venue_clock: VenueClock,
         private: BitunixPrivateStream | None = None,
         halts: Mapping[str, Mapping[str, str]] | None = None,
     ) -> None:
-        """`halts`: each symbol's entry halts (the cores'), read right before an entry is sent."""
+        """`halts`: each symbol's entry halts (the cores'), read right before an entry is sent; `inputs` the
+        door into the books; `venue_clock` the exchange's time an entry's age is judged by before its send."""
         self.halts: Mapping[str, Mapping[str, str]] = halts if halts is not None else {}
         self.rest = rest
         self.journal = journal
@@ -80,12 +84,16 @@ class OrderExecutor:
         self.clock = clock
         self.crash = crash
         self.private = private
+        self.inputs = inputs
+        self.venue_clock = venue_clock
         self.queue: asyncio.Queue[Command] = asyncio.Queue()
         self.wake = asyncio.Event()
         self.exchange_available: float | None = None
-        self.log = OrderLog(journal, emit, clock, brokers)
+        self.log = OrderLog(journal, emit, clock, brokers, inputs)
         self.counts = self.log.counts
-        self.steps = VenueSync(rest=rest, brokers=brokers, config=config, clock=clock, crash=crash, log=self.log)
+        self.steps = VenueSync(
+            rest=rest, brokers=brokers, config=config, clock=clock, crash=crash, log=self.log, inputs=inputs
+        )
         self._sync_lock = asyncio.Lock()
         self._in_flight: asyncio.Future[None] | None = None
         """The command being carried out by the sender: shielded, so a stop never cuts a send in half."""
@@ -125,7 +133,7 @@ class OrderExecutor:
         """Move the exchange-side stop of the symbol's position (a trailing stop). Until the exchange has
         confirmed it, the broker closes at market a candle late, as before."""
         broker = self.brokers[command.symbol]
-        broker.exchange_stop = None
+        self.inputs.stop_held(command.symbol, None)
         key = f"stop:{command.symbol}"
         try:
             positions = [p for p in await self.rest.pending_positions(command.symbol) if p.symbol == command.symbol]
@@ -143,7 +151,7 @@ class OrderExecutor:
             return
         self.log.solved(key)
         if broker.position is not None and abs(broker.position.stop - command.stop) <= broker.spec.tick:
-            broker.exchange_stop = broker.position.stop
+            self.inputs.stop_held(command.symbol, broker.position.stop)
 
     async def place(self, order: JournalOrder) -> None:
         """Send one order under its symbol's lock (never while the reconciler compares that symbol). An
@@ -155,8 +163,7 @@ class OrderExecutor:
                 stale = self._entry_refusal(broker, order) if order.purpose == "entry" else None
                 if stale is not None:
                     self.counts["rejected"] += 1
-                    self.log.move(order, "REJECTED", detail=f"{stale[0]}: {stale[1]}")
-                    broker.order_failed(order, *stale)
+                    self.log.move(order, "REJECTED", detail=stale[1], reason=stale[0])
                     return
                 self.crash.at("intent")
                 self.log.move(order, "SENT", detail="sending")
@@ -186,8 +193,7 @@ class OrderExecutor:
             self.log.unknown(order, f"no clear answer: {exc}")
         else:
             self.counts["rejected"] += 1
-            self.log.move(order, "REJECTED", detail=str(exc))
-            broker.order_failed(order, "exchange_rejected", str(exc))
+            self.log.move(order, "REJECTED", detail=str(exc), reason="exchange_rejected")
 
     def _entry_refusal(self, broker: BitunixBroker, order: JournalOrder) -> tuple[str, str] | None:
         """An entry that waited (in the queue, or across a restart) is checked again before it is sent:
@@ -195,7 +201,7 @@ class OrderExecutor:
         halts = self.halts.get(order.symbol, {})
         if HALT_KILL in halts:
             return HALT_KILL, f"the kill switch is set ({halts[HALT_KILL]}); the entry decided before it is not sent"
-        return broker.decision_age_refusal(order.meta.get("decided_ts"))
+        return broker.decision_age_refusal(order.meta.get("decided_ts"), self.venue_clock.now_ms())
 
     @staticmethod
     def _bracket(order: JournalOrder) -> dict[str, Any]:

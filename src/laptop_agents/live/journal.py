@@ -11,6 +11,9 @@ orders that are not ours (the exchange's TP/SL closes), positions adopted from t
 closed in the books by reconciliation, and the funding the exchange settled on a position.
 `book_records` replays them in order, so the books after a crash are exactly the books before it,
 whatever the last checkpoint saw.
+
+A replay keeps a journal in memory (`path` None): the live session's, rebuilt from the recorded inputs
+(`absorb` takes one line as the file holds it).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class JournalOrder:
 
 
 class OrderJournal:
-    def __init__(self, path: Path, *, durable: bool = True) -> None:
+    def __init__(self, path: Path | None, *, durable: bool = True) -> None:
         self.path = path
         self.orders: dict[str, JournalOrder] = {}
         self.book_records: list[dict[str, Any]] = []
@@ -70,8 +73,10 @@ class OrderJournal:
         self.starting_balance: float | None = None
         self._trade_ids: set[str] = set()
         self._durable = durable
+        self.lines = 0
+        """Lines written (and read back) so far: a checkpoint notes it, a restart records what came after."""
         self._replay()
-        self._handle = path.open("ab")
+        self._handle = None if path is None else path.open("ab")
 
     # -- Writing -----------------------------------------------------------------------------------------
 
@@ -147,8 +152,20 @@ class OrderJournal:
     def in_flight(self, symbol: str | None = None) -> list[JournalOrder]:
         return [o for o in self.orders.values() if o.state in IN_FLIGHT and symbol in (None, o.symbol)]
 
+    def lines_since(self, count: int) -> tuple[dict[str, Any], ...]:
+        """The lines after the first `count`, as written (a restart records those its checkpoint did not see)."""
+        if self.path is None or count >= self.lines:
+            return ()
+        return tuple(orjson.loads(line) for line in self.path.read_bytes().splitlines()[count : self.lines])
+
+    def absorb(self, record: dict[str, Any]) -> None:
+        """Take one line as the file holds it (a replay's journal, from the recorded inputs)."""
+        self._replay_line(dict(record))
+        self.lines += 1
+
     def close(self) -> None:
-        self._handle.close()
+        if self._handle is not None:
+            self._handle.close()
 
     # -- Internals ---------------------------------------------------------------------------------------
 
@@ -159,6 +176,9 @@ class OrderJournal:
         return order
 
     def _write(self, record: dict[str, Any]) -> None:
+        self.lines += 1
+        if self._handle is None:
+            return
         self._handle.write(orjson.dumps(record) + b"\n")
         self._handle.flush()
         if self._durable:
@@ -179,7 +199,7 @@ class OrderJournal:
         order.fee += fee
 
     def _replay(self) -> None:
-        if not self.path.exists():
+        if self.path is None or not self.path.exists():
             return
         data = self.path.read_bytes()
         complete = data.rfind(b"\n") + 1
@@ -189,6 +209,7 @@ class OrderJournal:
         for number, line in enumerate(data[:complete].splitlines(), start=1):
             try:
                 self._replay_line(orjson.loads(line))
+                self.lines += 1
             except (orjson.JSONDecodeError, KeyError, TypeError, IllegalTransition) as exc:
                 raise CheckpointError(
                     f"{self.path} line {number} cannot be replayed ({type(exc).__name__}: {exc}); "

@@ -9,7 +9,8 @@ exchange's own trades of the day, and the order times from the journal.
 
 The 60 s order window runs on the monotonic clock (reliability.md rule 6): a wall clock stepped by NTP
 neither empties it early (letting a burst through) nor freezes it. Orders from before a restart carry wall
-times only; they are placed on this process's monotonic timeline by their age at start-up.
+times only; they are placed on this process's monotonic timeline by their age at start-up. The times are
+given by the caller (the broker's `SessionTime`, read when its input arrived): a replay gives the same.
 """
 
 from __future__ import annotations
@@ -17,15 +18,13 @@ from __future__ import annotations
 from collections import deque
 
 from laptop_agents.config.models import LiveConfig
-from laptop_agents.core.clock import Clock
 
 DAY_MS = 86_400_000
 
 
 class HardLimits:
-    def __init__(self, config: LiveConfig, clock: Clock) -> None:
+    def __init__(self, config: LiveConfig) -> None:
         self.config = config
-        self._clock = clock
         self.day = -1
         self.day_pnl = 0.0
         """Net realized PnL (after fees) of today's (UTC) closed trades."""
@@ -37,22 +36,23 @@ class HardLimits:
         if at_ms // DAY_MS == self.day:
             self.day_pnl += net_pnl
 
-    def record_order(self) -> None:
-        """An order is being sent now."""
-        self._sent.append(self._clock.monotonic_s())
+    def record_order(self, mono_s: float) -> None:
+        """An order is being sent now (`mono_s`, the monotonic clock)."""
+        self._sent.append(mono_s)
 
-    def record_past_order(self, created_ms: int) -> None:
-        """An order from the journal (before a restart), placed on the monotonic timeline by its age; call
-        in ascending `created_ms`."""
-        age_s = max(0.0, (self._clock.now_ms() - created_ms) / 1000)
+    def record_past_order(self, created_ms: int, *, now_ms: int, mono_s: float) -> None:
+        """An order from the journal (before a restart), placed on the monotonic timeline by its age at
+        `now_ms` (wall) = `mono_s`; call in ascending `created_ms`."""
+        age_s = max(0.0, (now_ms - created_ms) / 1000)
         if age_s < 60.0:
-            self._sent.append(self._clock.monotonic_s() - age_s)
+            self._sent.append(mono_s - age_s)
 
     def entry_refusal(
-        self, *, day_ms: int, notional: float, position_notional: float, equity: float
+        self, *, day_ms: int, notional: float, position_notional: float, equity: float, mono_s: float
     ) -> tuple[str, str] | None:
         """(reason, detail) when an entry of `notional` may not be sent; None when it may. `day_ms` is the
-        time on the exchange's clock (the candle's, the fills'): the UTC day the loss limit counts."""
+        time on the exchange's clock (the candle's, the fills'): the UTC day the loss limit counts; `mono_s`
+        the monotonic clock now (the orders-per-minute window)."""
         c = self.config
         if notional > c.max_order_notional:
             return (
@@ -73,13 +73,13 @@ class HardLimits:
             return "max_daily_loss_pct", (
                 f"today's loss {loss:.2f} reached live.max_daily_loss_pct {c.max_daily_loss_pct:g} % of {day_start:.2f}"
             )
-        recent = self._recent()
+        recent = self._recent(mono_s)
         if recent >= c.max_orders_per_minute:
             return "orders_per_minute", f"{recent} orders in the last 60 s (live.max_orders_per_minute)"
         return None
 
-    def _recent(self) -> int:
-        sent, cutoff = self._sent, self._clock.monotonic_s() - 60.0
+    def _recent(self, mono_s: float) -> int:
+        sent, cutoff = self._sent, mono_s - 60.0
         while sent and sent[0] <= cutoff:
             sent.popleft()
         return len(sent)

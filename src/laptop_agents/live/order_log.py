@@ -1,5 +1,6 @@
 """How the executor and the sync record what they learn about an order: one journaled state change and
-one `OrderState` event per change, counters for the heartbeat, and non-fatal `Error`s said once.
+one `OrderState` input per change (through `VenueInputs`: the books react to an order that ended),
+counters for the heartbeat, and non-fatal `Error`s said once.
 
 Shared by `executor.py` (sending) and `sync.py` (looking up and booking), so neither reaches into the
 other to journal a state.
@@ -10,14 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.events import Error, Event, OrderState
+from laptop_agents.core.events import Error, Event
+from laptop_agents.live.inputs import VenueInputs
 from laptop_agents.live.journal import JournalOrder, OrderJournal
 from laptop_agents.live.order_state import OrderState as State
 
 
 class OrderLog:
-    def __init__(self, journal: OrderJournal, emit: Callable[[Event], None], clock: Clock, symbols: Iterable[str]):
+    def __init__(
+        self,
+        journal: OrderJournal,
+        emit: Callable[[Event], None],
+        clock: Clock,
+        symbols: Iterable[str],
+        inputs: VenueInputs,
+    ) -> None:
         self.journal = journal
+        self.inputs = inputs
         self.emit = emit
         self.clock = clock
         self.symbols = ",".join(symbols)
@@ -31,22 +41,16 @@ class OrderLog:
         self.unknown_since[order.client_id] = self.clock.monotonic_s()
         self.move(order, "UNKNOWN", detail=detail)
 
-    def move(self, order: JournalOrder, state: State, *, order_id: str | None = None, detail: str) -> None:
+    def move(
+        self, order: JournalOrder, state: State, *, order_id: str | None = None, detail: str, reason: str = ""
+    ) -> None:
+        """Journal the change, then record it (an order that ended: `reason`, the refusal's code)."""
         self.journal.move(order.client_id, state, at_ms=self.clock.now_ms(), order_id=order_id)
-        self.report_state(order, detail)
+        self.inputs.order_state(order, detail, reason=reason)
 
     def report_state(self, order: JournalOrder, detail: str) -> None:
-        """The `OrderState` event of the order's current (journaled) state."""
-        self.emit(
-            OrderState(
-                ts=self.clock.now_ms(),
-                symbol=order.symbol,
-                client_order_id=order.client_id,
-                state=order.state,
-                order_id=order.order_id,
-                detail=detail,
-            )
-        )
+        """The `OrderState` of the order's current (journaled) state, said again (after a restart)."""
+        self.inputs.order_state(order, detail, changed=False)
 
     def trouble(self, key: str, symbol: str, message: str) -> None:
         """A non-fatal `Error`, once until `solved(key)`: a lookup failing every pass says so once."""

@@ -29,6 +29,7 @@ from laptop_agents.exchange.bitunix.replies import PositionInfo
 from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.wire import num
 from laptop_agents.live.broker import BitunixBroker
+from laptop_agents.live.inputs import VenueInputs
 from laptop_agents.live.journal import OrderJournal
 
 HALT_RECONCILE = "reconciliation"
@@ -46,9 +47,11 @@ class Reconciler:
         acknowledged: frozenset[str],
         emit: Callable[[Event], None],
         clock: Clock,
+        inputs: VenueInputs,
         crash: CrashPoints | None = None,
     ) -> None:
         self.rest = rest
+        self.inputs = inputs
         self.crash = crash or CrashPoints(None)
         self.journal = journal
         self.brokers = brokers
@@ -154,12 +157,12 @@ class Reconciler:
     ) -> None:
         self.journal.book("adopt", symbol=broker.symbol, side=theirs.side, qty=theirs.qty, price=theirs.entry_price,
                           at_ms=theirs.opened_ms or now)  # fmt: skip
-        broker.apply(self.journal.book_records[-1])
+        self.inputs.booked(self.journal.book_records[-1])
         self._report(action, broker.symbol, detail or f"{theirs.side} {theirs.qty:g} at {theirs.entry_price:g}")
 
     def _book_close(self, broker: BitunixBroker, price: float, now: int) -> None:
         self.journal.book("book_close", symbol=broker.symbol, price=price, at_ms=now)
-        broker.apply(self.journal.book_records[-1])
+        self.inputs.booked(self.journal.book_records[-1])
 
     async def _last_price(self, symbol: str) -> float:
         rows = await self.rest.tickers([symbol])

@@ -16,6 +16,7 @@ from laptop_agents.exchange.bitunix.replies import OrderInfo, TradeInfo
 from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.live.books import funding_key
 from laptop_agents.live.broker import BitunixBroker
+from laptop_agents.live.inputs import VenueInputs
 from laptop_agents.live.journal import JournalOrder
 from laptop_agents.live.order_log import OrderLog
 from laptop_agents.live.order_state import TRANSITIONS
@@ -39,8 +40,10 @@ class VenueSync:
         clock: Clock,
         crash: CrashPoints,
         log: OrderLog,
+        inputs: VenueInputs,
     ) -> None:
         self.rest = rest
+        self.inputs = inputs
         self.brokers = brokers
         self.config = config
         self.clock = clock
@@ -113,8 +116,7 @@ class VenueSync:
                 f"not on the exchange {self.config.unknown_window_s:g} s after the send "
                 "(lookups, executions, open orders and position)"
             )
-            self.log.move(order, "NOT_FOUND", detail=detail)
-            broker.order_failed(order, "not_found", detail)
+            self.log.move(order, "NOT_FOUND", detail=detail, reason="not_found")
 
     async def refresh_open(self, *, woken: bool) -> None:
         for broker in self.brokers.values():
@@ -142,8 +144,6 @@ class VenueSync:
         if state is None or state == order.state or state not in TRANSITIONS[order.state]:
             return
         self.log.move(order, state, order_id=info.order_id or None, detail=f"{how}: {info.status}")
-        if state == "CANCELLED":
-            self.brokers[order.symbol].order_cancelled(order, "cancelled on the exchange")
 
     async def book_trades(self) -> None:
         """Executions since a little before the newest one seen (the exchange's own clock: ours may be
@@ -193,7 +193,7 @@ class VenueSync:
                     at = broker.market_ts or self.clock.now_ms()
                     self.log.journal.book("funding", symbol=symbol, position_id=theirs.position_id,
                                       trade_id=ours.trade_id, total=theirs.funding, at_ms=at)  # fmt: skip
-                    broker.apply(self.log.journal.book_records[-1])
+                    self.inputs.booked(self.log.journal.book_records[-1])
 
     @staticmethod
     def _first_cursor(broker: BitunixBroker) -> int | None:
@@ -216,7 +216,7 @@ class VenueSync:
                 fee=trade.fee,
                 at_ms=trade.ts,
             )
-            broker.apply(self.log.journal.book_records[-1])
+            self.inputs.booked(self.log.journal.book_records[-1])
             self.log.counts["fills"] += 1
             if order.filled_qty >= order.qty - broker.spec.qty_step / 2 and "FILLED" in TRANSITIONS[order.state]:
                 # the trade names the order: its id is known even when the fill came before the ack
@@ -232,5 +232,5 @@ class VenueSync:
                 order_id=trade.order_id, side=trade.side.upper(), qty=trade.qty, price=trade.price, fee=trade.fee,
                 at_ms=trade.ts,
             )  # fmt: skip
-            broker.apply(self.log.journal.book_records[-1])
+            self.inputs.booked(self.log.journal.book_records[-1])
             self.log.counts["fills"] += 1

@@ -11,6 +11,7 @@ orders when `live.flatten_on_stop`, and waits (bounded) until those outcomes are
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -18,10 +19,12 @@ from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
-from laptop_agents.core.clock import Clock, VenueClock
+from laptop_agents.core.clock import Clock, SessionTime, VenueClock
 from laptop_agents.core.events import Error, Event, Reconnected
+from laptop_agents.core.inputs import VenueContract
 from laptop_agents.daemon.runner import AsyncRunner
 from laptop_agents.engine.assembly import BrokerFactory
+from laptop_agents.engine.inputs import CoreInputs
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
@@ -29,6 +32,7 @@ from laptop_agents.execution.account import Account
 from laptop_agents.execution.broker import Broker
 from laptop_agents.live.broker import BitunixBroker, Cancel, Place
 from laptop_agents.live.executor import OrderExecutor
+from laptop_agents.live.inputs import VenueInputs
 from laptop_agents.live.journal import OrderJournal
 from laptop_agents.live.limits import DAY_MS, HardLimits
 from laptop_agents.live.preflight import PreflightReport
@@ -38,6 +42,14 @@ from laptop_agents.runs.run_folder import RunFolder
 JOURNAL = "orders.jsonl"
 HALT_AUTH = "exchange_auth"
 HALT_BAN = "exchange_ban"
+
+
+def decision_window(settings: Settings) -> tuple[int, int]:
+    """(the candle interval, the oldest a decision may be when sent), in ms: `live.max_decision_age_s`, by
+    default one interval."""
+    step = interval_ms(settings.data.interval)
+    age_s = settings.live.max_decision_age_s
+    return step, step if age_s is None else int(age_s * 1000)
 
 
 class LiveVenue:
@@ -68,16 +80,19 @@ class LiveVenue:
         self.journal.start(balance=report.cash, at_ms=clock.now_ms())
         assert self.journal.starting_balance is not None
         self.starting_balance = self.journal.starting_balance
-        self.limits = HardLimits(settings.live, clock)
+        self.limits = HardLimits(settings.live)
         self.venue_clock = VenueClock(clock)
         """The exchange's time, from its public pushes (the session's feed tells it): decisions are dated by it."""
-        step = interval_ms(settings.data.interval)
-        age_s = settings.live.max_decision_age_s
-        self._max_decision_age_ms = step if age_s is None else int(age_s * 1000)
-        self._interval_ms = step
+        self.time = SessionTime()
+        """What the brokers read as the clocks: set (and recorded) before each input reaches a core."""
+        self._interval_ms, self._max_decision_age_ms = decision_window(settings)
         self.brokers: dict[str, BitunixBroker] = {}
         self.halts: dict[str, dict[str, str]] = {}
         self._emit: Callable[[Event], None] = lambda _event: None
+        self._core_inputs: CoreInputs | None = None
+        self.inputs = VenueInputs(
+            self.brokers, record=self._forward, clock=clock, venue_clock=self.venue_clock, time=self.time
+        )
         rest.on_signing = self._signing
         rest.on_banned = self._banned
         self.private = (
@@ -99,6 +114,7 @@ class LiveVenue:
             acknowledged=frozenset(settings.live.acknowledged_external),
             emit=self._forward,
             clock=clock,
+            inputs=self.inputs,
             crash=crash,
         )
         self.executor = OrderExecutor(
@@ -110,6 +126,8 @@ class LiveVenue:
             emit=self._forward,
             clock=clock,
             crash=crash,
+            inputs=self.inputs,
+            venue_clock=self.venue_clock,
             private=self.private,
             halts=self.halts,
         )
@@ -129,9 +147,8 @@ class LiveVenue:
                 limits=self.limits,
                 account=account,
                 emit=symbol_emit,
-                clock=self.clock,
+                time=self.time,
                 submit=self.executor.submit,
-                venue_clock=self.venue_clock,
                 interval_ms=self._interval_ms,
                 max_decision_age_ms=self._max_decision_age_ms,
             )
@@ -143,7 +160,25 @@ class LiveVenue:
     def opening_events(self) -> list[Event]:
         return list(self.checks)
 
+    def contract_events(self) -> list[VenueContract]:
+        """What the brokers are built with (before the session's first record: a replay builds with it)."""
+        leverage = self.report.leverage
+        return [
+            VenueContract(ts=self.clock.now_ms(), symbol=symbol, spec=dataclasses.asdict(spec), leverage=leverage)
+            for symbol, spec in self.report.specs.items()
+            if symbol in self.settings.data.trading_symbols
+        ]
+
+    def before_input(self, symbol: str) -> None:
+        """An input is about to reach `symbol`'s core: the clocks its broker reads, recorded."""
+        self.inputs.tick(symbol)
+
+    def attach(self, inputs: CoreInputs) -> None:
+        """The cores' door: the stop's flatten goes through it (recorded, as the kill switch's)."""
+        self._core_inputs = inputs
+
     async def start(self, portfolio: Portfolio, runner: AsyncRunner) -> None:
+        self.attach(runner.inputs)
         runner.log.subscribe(self._on_log_event)
         last = [p.last_close_ts for p in runner.pipes.values() if p.last_close_ts is not None]
         await self.begin({s: core.halts for s, core in portfolio.cores.items()}, max(last) if last else None)
@@ -153,8 +188,9 @@ class LiveVenue:
         `halts`, the cores' halt maps) until its reconciliation succeeded."""
         self.halts.update(halts)
         self.reconciler.begin()
+        seen = min((b.seen_lines for b in self.brokers.values()), default=0)
+        self.inputs.restored(self.journal, self.limits, seen_lines=seen)  # the books, from the journal
         for broker in self.brokers.values():
-            broker.replay()
             if market_now_ms is not None:
                 broker.market_ts = max(broker.market_ts, market_now_ms)
         resend, unknown = self.journal.after_restart(
@@ -162,8 +198,6 @@ class LiveVenue:
         )
         for order in unknown:
             self.executor.report_state(order, "outcome unknown after a restart: looking it up by client id")
-        for order in sorted(self.journal.orders.values(), key=lambda o: o.created_ms):
-            self.limits.record_past_order(order.created_ms)
         for order in resend:  # first in the sender's queue: an old decision is resolved before any new one
             self.executor.submit(Place(order))
         await self.executor.sync()
@@ -188,9 +222,8 @@ class LiveVenue:
                 for order in list(self.journal.orders.values()):
                     if order.purpose == "entry" and order.resting:
                         await executor.cancel(Cancel(order.symbol, order.client_id))
-                if self.settings.live.flatten_on_stop:
-                    for broker in self.brokers.values():
-                        broker.close_market(ts=self.clock.now_ms(), ref_price=0.0, reason="kill")
+                if self.settings.live.flatten_on_stop and self._core_inputs is not None:
+                    self._core_inputs.flatten("kill")  # recorded, as the kill switch's flatten
                 await executor.drain()
                 await executor.settle(max(0.0, deadline - self.clock.monotonic_s()))
         except TimeoutError:
@@ -256,4 +289,5 @@ class LiveVenue:
         for symbol in self.brokers:
             for trade in await self.rest.trades_since(symbol, start_ms=day_start):
                 if trade.ts >= day_start and not self.journal.knows_trade(trade.trade_id):
-                    self.limits.record_pnl(trade.ts, trade.realized_pnl - trade.fee)
+                    self.inputs.outside_pnl(symbol, self.limits, at_ms=trade.ts, trade_id=trade.trade_id,
+                                            pnl=trade.realized_pnl - trade.fee)  # fmt: skip

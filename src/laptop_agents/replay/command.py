@@ -14,6 +14,7 @@ from laptop_agents.config.loader import Change, resume_settings
 from laptop_agents.config.models import Settings
 from laptop_agents.core.errors import InputError
 from laptop_agents.core.events import RunStarted
+from laptop_agents.live.venue import JOURNAL
 from laptop_agents.replay.backtest import replay_backtest
 from laptop_agents.replay.decisions import DecisionCheck, Diverged
 from laptop_agents.replay.live import replay_live, revert_changes
@@ -87,13 +88,30 @@ def replay_run(folder: Path, *, sets: Sequence[str] = (), from_checkpoint: bool 
             first = revert_changes(saved, records.records)
             checkpoint = read_checkpoint(folder / "state.json") if from_checkpoint else None
             run_id = str(orjson.loads(records.records[0].line)["run_id"])  # the ids' prefix, wherever it is now
-            replay_live(records.records, check, run_id=run_id, config=first, make=make, checkpoint=checkpoint)
+            journal = _journal_lines(folder) if from_checkpoint and started.mode == "live-exchange" else ()
+            replay_live(records.records, check, run_id=run_id, config=first, make=make, checkpoint=checkpoint,
+                        journal=journal)  # fmt: skip
     except Diverged as exc:
         divergence = exc.report
     from_seq = None if checkpoint is None else int(checkpoint["event_seq"])
     return ReplayResult(
         folder.name, started.mode, check.decisions, divergence, tuple(changes), records.torn_bytes, from_seq
     )
+
+
+def _journal_lines(folder: Path) -> tuple[dict[str, Any], ...]:
+    """A live-exchange run's order journal, each whole line (a torn last one is left out, as the daemon does)."""
+    path = folder / JOURNAL
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return ()
+    except OSError as exc:
+        raise InputError(f"cannot read {path} ({exc.strerror})") from None
+    try:
+        return tuple(orjson.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines())
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{path} is damaged ({exc}); replay the run from its start") from None
 
 
 def run(

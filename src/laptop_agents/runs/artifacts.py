@@ -18,7 +18,7 @@ from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import DataError
 from laptop_agents.core.event_codec import parse_record
 from laptop_agents.core.events import Event, RunFinished
-from laptop_agents.core.inputs import CandleClosed
+from laptop_agents.core.inputs import CandleClosed, ClockTick
 from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.html_report import ReportData, write_summary_html
 from laptop_agents.reporting.metrics import RunSummary, summarise
@@ -103,8 +103,9 @@ class RunArtifacts:
                 self._keep_recent(event)
 
     def _keep_recent(self, event: Event) -> None:
-        """The report's recent events: what happened, not the candles each core was given (one a minute)."""
-        if type(event) is not CandleClosed:
+        """The report's recent events: what happened, not the candles each core was given (one a minute),
+        nor the clocks read with each (live-exchange)."""
+        if type(event) not in (CandleClosed, ClockTick):
             self.recent.append(event)
 
     def checkpoint_state(self) -> dict[str, Any]:

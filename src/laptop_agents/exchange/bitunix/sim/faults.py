@@ -41,6 +41,9 @@ class FaultPlan:
     # -- REST --------------------------------------------------------------------------------------------
     rate_limit_next: int = 0
     """Answer the next N REST requests with the rate-limit code 10006."""
+    rate_limit_path: str = ""
+    """Count only requests to a path ending with this for `rate_limit_next` ("/trade/place_order": the next
+    N order sends); empty: every request."""
     rate_limit_until: float = 0.0
     """Answer every REST request with 10006 until this monotonic time (set via `rate_limit_for_s`)."""
     http_error_next: int = 0

@@ -232,7 +232,8 @@ class SimExchange:
             if faults.retry_after_s:
                 error.headers["Retry-After"] = f"{faults.retry_after_s:g}"
             return self._log(request, error, None)
-        if faults.take("rate_limit_next") or faults.rate_limited_now():
+        limited_path = not faults.rate_limit_path or request.path.endswith(faults.rate_limit_path)
+        if (limited_path and faults.take("rate_limit_next")) or faults.rate_limited_now():
             return self._log(request, envelope(codes.REQUEST_TOO_FREQUENT), codes.REQUEST_TOO_FREQUENT)
         scope = request.headers.get("api-key") or (request.remote or "?")
         if not self._within_rate(scope):
