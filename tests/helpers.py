@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from laptop_agents.config.loader import load_settings
 from laptop_agents.config.models import Settings
@@ -119,3 +122,11 @@ class Bare(Boom):
         self.seen += 1
         return EntryIntent(side="long", stop_distance=100.0, setup="x", reason="y") if self.seen == 40 else []
 """
+
+
+def read_events(folder: Path) -> list[dict[str, Any]]:
+    """The whole lines of a run's `events.jsonl` so far (none when it is not there yet): read while a daemon
+    writes it, the last line may be half written."""
+    path = folder / "events.jsonl"
+    data = path.read_bytes() if path.exists() else b""
+    return [orjson.loads(line) for line in data[: data.rfind(b"\n") + 1].splitlines()]

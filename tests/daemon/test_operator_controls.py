@@ -16,6 +16,7 @@ import pytest
 
 from laptop_agents.daemon.watchdog import loop as watchdog_loop
 from tests.daemon.test_daemon_process import clean_env, la_command, wait_for
+from tests.helpers import read_events
 
 pytestmark = pytest.mark.slow
 LONGER_TRADES = ("--set", "strategy.stop_atr_mult=4", "--set", "strategy.tp_r=3")
@@ -65,7 +66,7 @@ def beat(run: Path) -> dict[str, Any]:
 
 
 def events(run: Path) -> list[dict[str, Any]]:
-    return [orjson.loads(line) for line in (run / "events.jsonl").read_bytes().splitlines()]
+    return read_events(run)
 
 
 def test_la_stop_halts_entries_the_session_runs_on_exits_still_work_until_la_resume(

@@ -25,6 +25,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.daemon.test_daemon_process import clean_env, la_command, wait_for
+from tests.helpers import read_events
 
 pytestmark = pytest.mark.slow
 RUNBOOK = (REPO / "docs" / "RUNBOOK.md").read_text()
@@ -125,8 +126,7 @@ def _until(lines: Iterator[str], end: str) -> Iterator[str]:
 
 
 def events(folder: Path) -> list[dict[str, Any]]:
-    path = folder / "events.jsonl"
-    return [orjson.loads(x) for x in path.read_bytes().splitlines()] if path.exists() else []
+    return read_events(folder)
 
 
 def journal(folder: Path) -> list[dict[str, Any]]:

@@ -23,6 +23,7 @@ import pytest
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.replay.command import replay_run
 from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually, sim_config
+from tests.helpers import read_events
 
 LA = Path(sys.executable).with_name("la")
 KEYS = {"BITUNIX_API_KEY": KEY, "BITUNIX_API_SECRET": SECRET}
@@ -205,8 +206,7 @@ async def test_sigterm_with_an_order_send_in_flight_exits_within_10_s_and_settle
 
 
 def events(folder: Path) -> list[dict[str, object]]:
-    path = folder / "events.jsonl"
-    return [orjson.loads(x) for x in path.read_bytes().splitlines()] if path.exists() else []
+    return read_events(folder)
 
 
 async def test_a_liquidation_while_the_daemon_is_down_is_booked_on_resume_and_no_close_is_sent(
