@@ -21,8 +21,8 @@ through one door too (`live.inputs`), recorded the same way:
   not found), with the refusal's reason: the books forget a resting entry that ended.
 - `StopHeld`: the stop the exchange holds for the position after a trailing move (or None: unconfirmed).
 - `OutsidePnl`: the day's realized PnL of executions the journal does not hold (the daily loss limit).
-- `BooksRestored`: after a restart, the journal lines the log lost (written after the checkpoint) and the
-  books rebuilt from the whole journal.
+- `BooksRestored`: at a session's start, the journal lines the log lost (written after the checkpoint)
+  and the books rebuilt from the whole journal.
 - `VenueContract`: the contract's rules and the leverage the preflight read (quantities, ticks, limits).
 - `ClockTick`: the exchange's time, the wall time and the monotonic time when an input reached the core;
   the live broker's checks (a decision's age, orders per minute) read these, never a clock.
@@ -139,9 +139,9 @@ class OutsidePnl(Input):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BooksRestored(Input):
-    """A restart: the order-journal lines written after the checkpoint (`lines`; the log lost what followed
-    the checkpoint), then the books rebuilt from the whole journal, and the orders of the last minute placed
-    on the new process's clock (`wall_ms`, `mono_s`)."""
+    """A session's start: the order-journal lines written after the checkpoint (`lines`; a resume cut the
+    log back to it; a new run has only the journal's first line), then the books rebuilt from the whole
+    journal, and the orders of the last minute placed on the new process's clock (`wall_ms`, `mono_s`)."""
 
     lines: tuple[dict[str, Any], ...] = ()
     wall_ms: int

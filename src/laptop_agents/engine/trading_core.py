@@ -140,11 +140,16 @@ class TradingCore:
         return self.flatten("end")
 
     def flatten(self, reason: ExitReason) -> PositionClosed | None:
-        """Close an open position at market at the last close (end of data, kill switch with flatten)."""
-        last = self.last_candle
-        if last is None or self.broker.position is None:
+        """Close an open position at market at the last close (end of data, kill switch with flatten).
+        Before the first candle only a venue that prices the close itself can (live-exchange)."""
+        last, broker = self.last_candle, self.broker
+        if broker.position is None:
             return None
-        trade = self.broker.close_market(ts=last.ts, ref_price=last.close, reason=reason)
+        if last is None:
+            if broker.venue_prices_closes:  # the reduce-only order is sent; its fill closes the trade
+                broker.close_market(ts=0, ref_price=broker.position.entry_price, reason=reason)
+            return None
+        trade = broker.close_market(ts=last.ts, ref_price=last.close, reason=reason)
         if trade is not None:
             self._trade_closed(trade, last.close)
         return trade

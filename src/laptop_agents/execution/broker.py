@@ -19,6 +19,9 @@ class Broker(Protocol):
     realized_pnl: float
     fees_paid: float
     funding_paid: float
+    venue_prices_closes: bool
+    """True when the venue prices a market close itself (live-exchange): the core may close a position
+    before it has seen a candle (a stop's flatten right after a restart). A paper broker needs a price."""
 
     @property
     def pending(self) -> Mapping[str, Any]:

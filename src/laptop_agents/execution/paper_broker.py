@@ -67,6 +67,8 @@ class PendingEntry:
 class PaperBroker(PaperBooks):
     """Simulated execution for one symbol (one-way position) on an account, its own unless one is given."""
 
+    venue_prices_closes = False
+
     def __init__(
         self,
         config: BrokerConfig,

@@ -83,6 +83,8 @@ def round_to_step(value: float, step: float, mode: Literal["down", "up", "neares
 
 
 class BitunixBroker(LiveBooks):
+    venue_prices_closes = True
+
     def __init__(
         self,
         config: BrokerConfig,
@@ -166,7 +168,10 @@ class BitunixBroker(LiveBooks):
         return True
 
     def close_market(self, *, ts: int, ref_price: float, reason: ExitReason) -> PositionClosed | None:
-        """Send a reduce-only market close; the closed trade reaches the core when its fill is booked."""
+        """Send a reduce-only market close; the closed trade reaches the core when its fill is booked. `ts`
+        0: decided before any candle (a stop's flatten right after a restart): dated by the exchange's time
+        as the input's `ClockTick` read it."""
+        ts = ts or self.time.venue_ms or self.market_ts
         position = self.position
         if position is None or any(o.reduce_only for o in self.open_orders()):
             return None
@@ -177,7 +182,7 @@ class BitunixBroker(LiveBooks):
         cid = f"{position.client_order_id}-x{n}"
         order = JournalOrder(
             cid, self.symbol, side, "MARKET", round_to_step(position.qty, self.spec.qty_step, "nearest"), None, True,
-            "close", self.time.wall_ms, meta={"reason": reason, "decided_ts": ts or self.market_ts},
+            "close", self.time.wall_ms, meta={"reason": reason, "decided_ts": ts},
         )  # fmt: skip
         self._send(order, ts)
         return None

@@ -186,9 +186,10 @@ def replay_live(
                     raise InputError(f"events.jsonl seq {record.seq}: {kind.__name__} in a {started_mode} run")
                 try:
                     setup.venue.apply(event)  # type: ignore[arg-type]
-                except (KeyError, IllegalTransition) as exc:  # the report is of an order the replay never placed
+                except (KeyError, IllegalTransition) as exc:  # of an order the replay never placed, say
+                    refused = f"the replay's journal refuses it: {exc}"
                     check.fail(f"the exchange's report {describe(event)} (seq {record.seq})",
-                               "an order the session had placed", f"not in the replay's journal: {exc}")  # fmt: skip
+                               "taken by the session's order journal", refused)  # fmt: skip
             else:
                 apply_input(portfolio, event)  # type: ignore[arg-type]
             check.settle()
