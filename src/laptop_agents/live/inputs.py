@@ -127,7 +127,7 @@ class VenueInputs:
         """A journal record of the books (just written), recorded and applied."""
         symbol = str(record["symbol"])
         self._record(BooksChanged(ts=int(record["at_ms"]), symbol=symbol, record=dict(record)))  # type: ignore[call-overload]
-        self.brokers[symbol].apply(dict(record))
+        self.brokers[symbol].apply(record)
 
     def stop_held(self, symbol: str, stop: float | None) -> None:
         broker = self.brokers[symbol]

@@ -33,8 +33,6 @@ class ReplayVenue:
         self.time = SessionTime()
         self.brokers: dict[str, BitunixBroker] = {}
         self.limits: HardLimits | None = None
-        self.commands = 0
-        """Commands the brokers queued (they would have gone to the exchange)."""
 
     def broker_factory(self, settings: Settings, contracts: dict[str, VenueContract]) -> BrokerFactory:
         """A new session's brokers (the journal and the clocks go on)."""
@@ -49,7 +47,7 @@ class ReplayVenue:
             spec = ContractSpec(**contract.spec)
             broker = BitunixBroker(
                 settings.broker, symbol=symbol, spec=spec, leverage=contract.leverage, journal=self.journal,
-                limits=limits, account=account, emit=emit, time=self.time, submit=self._queued,
+                limits=limits, account=account, emit=emit, time=self.time, submit=_nowhere,
                 interval_ms=interval, max_decision_age_ms=max_age,
             )  # fmt: skip
             self.brokers[symbol] = broker
@@ -62,5 +60,6 @@ class ReplayVenue:
             raise InputError(f"events.jsonl: {type(item).__name__} before the session's start")
         apply_venue_input(self.brokers, self.journal, self.limits, self.time, item)
 
-    def _queued(self, _command: Command) -> None:
-        self.commands += 1
+
+def _nowhere(_command: Command) -> None:
+    """A command the replayed broker queues: what the exchange made of it is in the recorded inputs."""
