@@ -10,6 +10,9 @@
    intent handed to the broker). p50 / p99 over N candles. Target p99 < 5 ms.
 3. Memory: a live-paper session against the embedded simulator replaying one market day (1,440 one-minute
    candles) at 1,440× (one minute of wall time); RSS after warm-up versus at the end. Target growth < 10 MB.
+4. The watchers' cost: the throughput run again with the dashboard and /metrics on (polled twice a second,
+   scraped every second, as a page and Prometheus would), as a ratio to the plain run. Target >= 95 %.
+   And /api/status served during a 600× live-paper replay: p50 / p99 over 1,000 requests. Target p99 < 10 ms.
 Each part runs in a fresh child process so RSS figures are its own.
 """
 
@@ -64,6 +67,57 @@ def write_mock_csv(path: Path, count: int) -> None:
         )
 
 
+async def _poll(url: str, stop: asyncio.Event) -> int:
+    """What a dashboard page and a Prometheus scrape ask of the daemon meanwhile."""
+    from aiohttp import ClientSession
+
+    polls = 0
+    async with ClientSession() as http:
+        while not stop.is_set():
+            async with http.get(url + "/api/status") as reply:
+                await reply.read()
+            if polls % 2 == 0:
+                async with http.get(url + "/metrics") as reply:
+                    await reply.read()
+            polls += 1
+            await asyncio.sleep(0.5)
+    return polls
+
+
+async def _watched_session(settings: object, folder: object, path: Path) -> object:
+    from laptop_agents.core.clock import LiveClock
+    from laptop_agents.daemon.live_paper import run_session
+    from laptop_agents.daemon.runner import AsyncRunner
+    from laptop_agents.feeds.replay_feed import csv_feed
+    from laptop_agents.monitor.service import build
+
+    runners: list[AsyncRunner] = []
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_session(
+            settings,  # type: ignore[arg-type]
+            folder=folder,  # type: ignore[arg-type]
+            wall_clock=LiveClock(),
+            install_signals=False,
+            source="csv",
+            feed_factory=lambda limiter, emit: csv_feed(path, symbol="BTCUSDT", history=30),
+            on_runner=runners.append,
+            watch=build,
+        )
+    )
+    while not task.done() and not (runners and runners[0].heartbeat().get("monitor", {}).get("metrics")):  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    poller = None
+    if not task.done():
+        url = runners[0].heartbeat()["monitor"]["metrics"].removesuffix("/metrics")
+        poller = asyncio.create_task(_poll(url, stop))
+    result = await task
+    stop.set()
+    if poller is not None:
+        poller.cancel()
+    return result
+
+
 def child_throughput(path: Path, kind: str) -> dict[str, float]:
     from laptop_agents.backtest.driver import run_backtest
     from laptop_agents.config.loader import load_settings
@@ -73,8 +127,10 @@ def child_throughput(path: Path, kind: str) -> dict[str, float]:
     from laptop_agents.feeds.sources import open_source
     from laptop_agents.runs.run_folder import RunFolder
 
+    watched = ["dashboard.enabled=true", "dashboard.port=0"] if kind == "watched" else []
     settings = load_settings(
-        environ={}, sets=[f'data.source="csv:{path}"', "data.stale_after_s=3600", "run.checkpoint_interval_s=3600"]
+        environ={},
+        sets=[f'data.source="csv:{path}"', "data.stale_after_s=3600", "run.checkpoint_interval_s=3600", *watched],
     )
     with tempfile.TemporaryDirectory() as tmp:
         folder = RunFolder.create(Path(tmp), "bench")
@@ -84,6 +140,9 @@ def child_throughput(path: Path, kind: str) -> dict[str, float]:
                 settings, source=open_source(settings.data, seed=0), folder=folder, wall_clock=LiveClock()
             )
             candles = result.summary.candles
+        elif kind == "watched":
+            live = asyncio.run(_watched_session(settings, folder, path))
+            candles = live.summary.candles  # type: ignore[attr-defined]
         else:
             live = asyncio.run(
                 run_session(
@@ -200,6 +259,56 @@ async def _day() -> dict[str, float]:
     }
 
 
+async def _status_latency(n: int) -> dict[str, float]:
+    """/api/status of a live-paper session replaying the bundled candles at 600×, timed from a client."""
+    from aiohttp import ClientSession
+
+    from laptop_agents.config.loader import load_settings
+    from laptop_agents.core.clock import LiveClock
+    from laptop_agents.daemon.live_paper import run_live_paper
+    from laptop_agents.daemon.runner import AsyncRunner
+    from laptop_agents.monitor.service import build
+    from laptop_agents.runs.run_folder import RunFolder
+
+    sets = ["exchange.sim_speed=600", "dashboard.enabled=true", "dashboard.port=0", "data.stale_after_intervals=1000",
+            "run.heartbeat_interval_s=1"]  # fmt: skip
+    settings = load_settings(environ={}, sets=sets)
+    samples: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = RunFolder.create(Path(tmp), "status")
+        runners: list[AsyncRunner] = []
+        task = asyncio.create_task(
+            run_live_paper(
+                settings,
+                folder=folder,
+                wall_clock=LiveClock(),
+                install_signals=False,
+                on_runner=runners.append,
+                watch=build,
+            )
+        )
+        while not (runners and runners[0].heartbeat().get("monitor", {}).get("dashboard")):  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        url = runners[0].heartbeat()["monitor"]["metrics"].removesuffix("/metrics") + "/api/status"
+        async with ClientSession() as http:
+            for _ in range(n):
+                start = time.perf_counter()
+                async with http.get(url) as reply:
+                    await reply.read()
+                samples.append(time.perf_counter() - start)
+                await asyncio.sleep(0.01)
+        candles = runners[0].core.candles
+        runners[0].stop("bench done")
+        await task
+    ordered = sorted(samples)
+    return {
+        "p50_ms": ordered[len(ordered) // 2] * 1000,
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+        "samples": len(samples),
+        "candles_meanwhile": candles,
+    }
+
+
 def _spawn(*args: str) -> dict[str, float]:
     return run_child(__file__, *args)
 
@@ -214,10 +323,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.child:
         kind = args.child[0]
-        if kind in ("runner", "backtest"):
+        if kind in ("runner", "backtest", "watched"):
             result = child_throughput(Path(args.child[1]), kind)
         elif kind == "latency":
             result = asyncio.run(_latency(int(args.child[1])))
+        elif kind == "status":
+            result = asyncio.run(_status_latency(int(args.child[1])))
         else:
             result = asyncio.run(_day())
         print(json.dumps(result))
@@ -226,7 +337,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "mock.csv"
         write_mock_csv(path, args.candles)
-        runs: dict[str, list[dict[str, float]]] = {"runner": [], "backtest": []}
+        runs: dict[str, list[dict[str, float]]] = {"runner": [], "backtest": [], "watched": []}
         for _ in range(args.repeat):
             for kind in runs:
                 runs[kind].append(_spawn(kind, str(path)))
@@ -236,7 +347,10 @@ def main() -> int:
         "backtest_candles_per_s": med["backtest"],
         "ratio": med["runner"] / med["backtest"],
         "runner_peak_rss_mb": statistics.median(r["peak_rss_mb"] for r in runs["runner"]),
+        "watched_candles_per_s": med["watched"],
+        "watched_ratio": med["watched"] / med["runner"],
     }
+    report["status"] = _spawn("status", "1000")
     report["latency"] = _spawn("latency", str(args.latency_candles))
     if not args.skip_day:
         report["day"] = _spawn("day")
@@ -252,6 +366,15 @@ def main() -> int:
     print(
         f"decision latency, closing push → candle decided, {lat['samples']:.0f} candles: "
         f"p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms"
+    )
+    print(
+        f"with the dashboard and /metrics on (polled, scraped): {tp['watched_candles_per_s']:,.0f} candles/s, "
+        f"{tp['watched_ratio']:.1%} of the plain run"
+    )
+    st = report["status"]
+    print(
+        f"/api/status during a 600× live-paper replay, {st['samples']:.0f} requests: "
+        f"p50 {st['p50_ms']:.2f} ms, p99 {st['p99_ms']:.2f} ms"
     )
     if "day" in report:
         day = report["day"]

@@ -23,3 +23,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def bundled_csv() -> Path:
     assert BUNDLED.is_file(), f"bundled data missing: {BUNDLED}"
     return BUNDLED
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """Each phase's report on the test item (`rep_call`): a fixture's teardown can tell a failed test."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

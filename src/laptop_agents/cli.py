@@ -82,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="live-exchange: acknowledge the adopted outside position on these symbols, e.g. BTCUSDT",
     )
     run.add_argument("--duration", type=float, help="live modes: stop after this many seconds (run.duration_s)")
+    run.add_argument(
+        "--dashboard",
+        action="store_const",
+        const=True,
+        help="live modes: serve the run's dashboard and /metrics (dashboard.enabled; 127.0.0.1:8765)",
+    )
     run.add_argument("--grid", help="validate: 'key=v1,v2;key2=...' parameter grid (validation.grid)")
     run.add_argument("--train", type=int, help="validate: candles per training window (validation.train)")
     run.add_argument("--test", type=int, help="validate: candles per out-of-sample window (validation.test)")
@@ -140,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     par.add_argument("--runs-dir", default="runs")
     par.add_argument("--candles", action="append", default=[], metavar="[SYMBOL=]FILE.csv",
                      help="the venue's candles (default: the simulator's file, or the venue's REST)")  # fmt: skip
+    board = sub.add_parser(
+        "dashboard", help="serve the dashboard for a runs folder: every run's page, live or finished, and its report"
+    )
+    board.add_argument("runs_dir", nargs="?", default="runs", help="the runs folder (default: runs)")
+    board.add_argument("--host", help="bind address (dashboard.host; anything but loopback needs a token)")
+    board.add_argument("--port", type=int, help="port (dashboard.port, default 8765; 0 = a free one)")
+    board.add_argument("--token-file", help="a 0600 file holding the token (dashboard.token_file)")
     dog = sub.add_parser(
         "watchdog", help="check a run's heartbeat: 0 running or halted, 1 stale or dead, 2 missing, 3 stopped"
     )
@@ -169,6 +182,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from laptop_agents.replay.parity_command import run as run_parity
 
             return run_parity(args.run, args.runs_dir, args.candles)
+        if args.command == "dashboard":
+            from laptop_agents.dashboard.command import serve
+
+            return serve(args)
         if args.command == "watchdog":
             from laptop_agents.daemon import watchdog
 
@@ -212,6 +229,7 @@ def _cli_values(args: argparse.Namespace) -> dict[str, object]:
         ("strategy", "strategy.name"),
         ("run_id", "run.run_id"),
         ("duration", "run.duration_s"),
+        ("dashboard", "dashboard.enabled"),
         ("flatten_on_stop", "live.flatten_on_stop"),
         ("ack_external", "live.acknowledged_external"),
         ("grid", "validation.grid"),

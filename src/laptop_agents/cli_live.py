@@ -67,8 +67,11 @@ def live_paper(settings: Settings, *, resume: str | None, changes: list[Change])
     import asyncio
 
     from laptop_agents.daemon.live_paper import run_live_paper
+    from laptop_agents.monitor.service import build as watchers
+    from laptop_agents.monitor.service import check_monitor_settings
     from laptop_agents.reporting.console import result_table
 
+    check_monitor_settings(settings)  # a dashboard without its token is one line, before any folder exists
     wall = LiveClock()
     folder = _run_folder(settings, resume, wall)
     verb = "resuming" if resume else "live-paper session"
@@ -84,7 +87,13 @@ def live_paper(settings: Settings, *, resume: str | None, changes: list[Change])
     started = time.perf_counter()
     result = asyncio.run(
         run_live_paper(
-            settings, folder=folder, wall_clock=wall, resume=resume is not None, on_start=announce, changes=changes
+            settings,
+            folder=folder,
+            wall_clock=wall,
+            resume=resume is not None,
+            on_start=announce,
+            changes=changes,
+            watch=watchers,
         )
     )
     elapsed = time.perf_counter() - started
@@ -115,7 +124,11 @@ def live_exchange(
         raise InputError(
             "live-exchange sends real orders: add --confirm-live to confirm (or rehearse with --mode live-paper)"
         )
+    from laptop_agents.monitor.service import build as watchers
+    from laptop_agents.monitor.service import check_monitor_settings
+
     credentials = load_credentials(settings.exchange, os.environ)
+    check_monitor_settings(settings)
     wall = LiveClock()
     folder = _run_folder(settings, None if preflight_only else resume, wall)
     if preflight_only:
@@ -144,6 +157,7 @@ def live_exchange(
             resume=resume is not None,
             on_start=announce,
             changes=changes,
+            watch=watchers,
         )
     )
     print(

@@ -10,6 +10,7 @@ from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import LiveClock
 from laptop_agents.daemon.live_paper import LiveResult, run_live_paper, run_session
 from laptop_agents.daemon.runner import AsyncRunner
+from laptop_agents.daemon.watchers import WatchFactory
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.feeds.replay_feed import ReplayFeed
 from laptop_agents.runs.run_folder import RunFolder
@@ -23,7 +24,7 @@ def sim_settings(base: Settings, sim: SimExchange) -> Settings:
 
 
 async def start_live(
-    sim: SimExchange, s: Settings, folder: RunFolder, *, resume: bool = False
+    sim: SimExchange, s: Settings, folder: RunFolder, *, resume: bool = False, watch: WatchFactory | None = None
 ) -> tuple[asyncio.Task[LiveResult], AsyncRunner]:
     """Start a live-paper session on `sim` and wait until its runner has subscribed."""
     runners: list[AsyncRunner] = []
@@ -36,6 +37,7 @@ async def start_live(
             resume=resume,
             install_signals=False,
             on_runner=runners.append,
+            watch=watch,
         )
     )
     await eventually(lambda: task.done() or (runners and any(c.subs for c in sim.hub.conns)), what="a subscription")

@@ -143,6 +143,40 @@ async def test_kill_9_in_the_order_path_then_resume_leaves_exactly_one_order_per
     assert replayed.identical, replayed.divergence
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def dashboard_pages(url: str, run: str) -> list[str]:
+    """Once the daemon's dashboard answers (mid-session), every page, API reply, /metrics and a moment of SSE."""
+    from aiohttp import ClientError, ClientSession, ClientTimeout
+
+    paths = ["/", f"/runs/{run}", "/api/runs", "/api/status", "/api/positions", "/api/orders", "/api/trades",
+             "/api/equity", "/api/log", "/api/recent", "/metrics", "/static/dashboard.js"]  # fmt: skip
+    async with ClientSession(timeout=ClientTimeout(total=10)) as http:
+        for _ in range(200):
+            try:
+                async with http.get(url + "/api/status") as reply:
+                    if reply.status == 200 and (await reply.json())["candles"] > 3:
+                        break
+            except (ClientError, OSError):
+                pass
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(4)  # a few orders into the session
+        texts = []
+        for path in paths:
+            async with http.get(url + path) as reply:
+                assert reply.status == 200, path
+                texts.append(await reply.text())
+        async with http.get(url + "/api/events") as stream:
+            texts.append((await asyncio.wait_for(stream.content.read(20_000), 5)).decode())
+    return texts
+
+
 async def test_a_faulty_session_leaks_no_secret_and_no_signature(tmp_path: Path, sim: SimExchange) -> None:
     write_config(tmp_path, sim)
     sim.faults.update({"drop_order_response_next": 1, "malformed_frames": 2, "drop_every_s": 4.0})
@@ -154,18 +188,23 @@ async def test_a_faulty_session_leaks_no_secret_and_no_signature(tmp_path: Path,
         sim.faults.update({"rate_limit_next": 1})
 
     faults = asyncio.create_task(more_faults())
+    port = free_port()
+    pages = asyncio.create_task(dashboard_pages(f"http://127.0.0.1:{port}", "s"))
     # a quick strategy: every 4 s a dropped socket means a backfill, and entries wait while it lasts
     quick = ("--set", "strategy.fast_sma=3", "--set", "strategy.slow_sma=8")
-    code, out, err = await la(tmp_path, "--run-id", "s", "--duration", "16", "--flatten-on-stop", *quick)
+    shown = ("--dashboard", "--set", f"dashboard.port={port}")
+    code, out, err = await la(tmp_path, "--run-id", "s", "--duration", "16", "--flatten-on-stop", *quick, *shown)
     await faults
     assert code == 0, err
+    served = await pages  # every page and API reply of the dashboard, /metrics and the events stream
+    assert len(served) >= 10 and '"mode":"live-exchange"' in served[3]
     assert sim.faults.counts.get("drop_order_response_next") == 1 and sim.faults.counts.get("rate_limit_next")
     signatures = {r.signature for r in sim.requests if r.signature}
     assert len(signatures) > 20  # many signed requests were made, orders among them
     assert any(r.path.endswith("/trade/place_order") for r in sim.requests)
     files = [p for p in (tmp_path / "runs" / "s").rglob("*") if p.is_file()]
     assert {p.name for p in files} >= {"events.jsonl", "orders.jsonl", "state.json", "heartbeat.json", "summary.html"}
-    everything = out + err + "".join(p.read_text(errors="replace") for p in files)
+    everything = out + err + "".join(p.read_text(errors="replace") for p in files) + "".join(served)
     assert SECRET not in everything
     assert not [s for s in signatures if s in everything]
     code, printed, _ = await la(tmp_path, "--print-config")

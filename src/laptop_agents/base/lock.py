@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import IO
@@ -19,15 +20,28 @@ except ImportError:  # Windows
 WINDOWS_LOCK_OFFSET = 1 << 20
 
 
+PROBE_RETRIES = 5
+PROBE_RETRY_S = 0.05
+
+
 class RunLock:
     def __init__(self, folder: Path) -> None:
         self.path = folder / ".lock"
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
+        """Take the lock, or refuse in one line. A probe (`lock_holder`: the watchdog, the dashboard) holds it
+        shared for an instant: a few quick retries tell that apart from a daemon that holds it."""
         handle = self.path.open("a+")
         try:
-            _lock(handle)
+            for attempt in range(PROBE_RETRIES + 1):
+                try:
+                    _lock(handle)
+                    break
+                except OSError:
+                    if attempt == PROBE_RETRIES:
+                        raise
+                    time.sleep(PROBE_RETRY_S)
         except OSError:
             handle.seek(0)
             holder = handle.read().strip() or "another process"

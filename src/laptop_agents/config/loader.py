@@ -72,7 +72,8 @@ SESSION_KEYS = frozenset({
     "live.acknowledged_external", "live.flatten_on_stop",
 })  # fmt: skip
 """What a command line may set for one session of a resumed run without changing the run's configuration
-(`dashboard.*` too: how the run is shown, not how it trades)."""
+(`dashboard.*`, `metrics.*` and `alerts.*` too: how the run is shown and watched, not how it trades)."""
+WATCH_SECTIONS = ("dashboard.", "metrics.", "alerts.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,7 @@ def resume_settings(
     changes = [
         Change(key, before.get(key), value)
         for key, value in after.items()
-        if before.get(key) != value and key not in SESSION_KEYS and not key.startswith("dashboard.")
+        if before.get(key) != value and key not in SESSION_KEYS and not key.startswith(WATCH_SECTIONS)
     ]
     return settings, changes
 
@@ -164,6 +165,16 @@ def validate_layers(layers: Layers) -> Settings:
     origin: dict[tuple[str, ...], str] = {}
     for label, values in layers.items:
         _deep_merge(merged, values, (), origin, label)
+    token_from = origin.get(("dashboard", "token"))
+    section = merged.get("dashboard")
+    given = section.get("token") if isinstance(section, dict) else None
+    if token_from is not None and token_from != "environment" and given is not None:
+        raise ConfigError(
+            [
+                f"dashboard.token: set by {token_from}; a token is never read from a config file or the command line: "
+                "set LA_DASHBOARD__TOKEN in the environment, or dashboard.token_file to a 0600 file"
+            ]
+        )
     try:
         return Settings.model_validate(merged)
     except ValidationError as exc:

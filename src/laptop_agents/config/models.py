@@ -472,10 +472,44 @@ class ValidateConfig(_Section):
 
 
 class DashboardConfig(_Section):
-    enabled: bool = False
+    enabled: bool = Field(False, description="serve the run's dashboard, its JSON API and /metrics (or --dashboard)")
     host: str = Field("127.0.0.1", description="bind address; anything but loopback needs a token")
-    port: int = Field(8765, ge=0, le=65_535)
-    token: SecretStr | None = Field(None, description="bearer token; set it from the environment")
+    port: int = Field(8765, ge=0, le=65_535, description="0 = a free port (the heartbeat's dashboard.url says which)")
+    token: SecretStr | None = Field(
+        None, description="bearer token: from the environment only (LA_DASHBOARD__TOKEN), never a config file"
+    )
+    token_file: str | None = Field(None, description="a file holding the token, readable by its owner only (0600)")
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="names the Host header may carry besides the bound address (a proxy's)"
+    )
+
+
+class MetricsConfig(_Section):
+    enabled: bool = Field(False, description="serve Prometheus /metrics on its own port when the dashboard is off")
+    host: str = Field("127.0.0.1", description="bind address of the metrics port (scraped without a token)")
+    port: int = Field(9464, ge=0, le=65_535)
+
+
+class AlertsConfig(_Section):
+    urls: list[str] = Field(
+        default_factory=list,
+        description="Apprise URLs (json://, tgram://, discord://, ntfy://, mailto://...); write secrets as ${VAR}, "
+        "read from the environment when the session starts",
+    )
+    fills: bool = Field(True, description="send a message for every fill")
+    window_s: float = Field(900.0, ge=0, description="the same condition pages at most once in this window")
+    max_per_hour: int = Field(30, ge=1, description="messages per hour at most; the rest are counted, not sent")
+    unknown_order_after_s: float = Field(60.0, gt=0, description="alert on an order UNKNOWN for longer than this")
+    reconnect_storm: int = Field(5, ge=2, description="this many reconnects within window_s is a reconnect storm")
+    daily_summary: bool = Field(True, description="a summary of the UTC day, sent after midnight UTC")
+    timeout_s: float = Field(10.0, gt=0, le=120, description="one delivery's connect and read timeout")
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _comma_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [u.strip() for u in value.split(",") if u.strip()]
+        return value
 
 
 class Settings(_Section):
@@ -491,6 +525,8 @@ class Settings(_Section):
     live: LiveConfig = LiveConfig()
     validation: ValidateConfig = ValidateConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
     def _one_symbol_unless_live(self) -> Settings:

@@ -85,7 +85,7 @@ class CheckpointSaved(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KillSwitch(Event):
-    source: Literal["file", "cli", "signal"]
+    source: Literal["file", "cli", "dashboard", "signal"]
     flatten: bool
 
 
@@ -94,7 +94,7 @@ class KillSwitchReleased(Event):
     """The operator resumed entries (`la resume`, or removed the KILL file): `by` names who."""
 
     by: str
-    source: Literal["file", "cli"]
+    source: Literal["file", "cli", "dashboard"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -35,7 +35,8 @@ the daemon removes it and stops as it would on SIGTERM."""
 KILL_POLL_S = 0.25
 HALT_KEY = "kill_switch"
 
-Source = Literal["file", "cli"]
+Source = Literal["file", "cli", "dashboard"]
+SOURCES: tuple[Source, ...] = ("file", "cli", "dashboard")
 
 
 def operator_name() -> str:
@@ -77,22 +78,26 @@ def read_kill(folder: Path) -> KillOrder | None:
     order = _read_json(folder / KILL_FILE)
     if order is None:
         return None
-    source: Source = "cli" if order.get("source") == "cli" else "file"
+    source = _source(order.get("source"))
     return KillOrder(bool(order.get("flatten", False)), source, str(order.get("by") or source))
 
 
-def set_kill(folder: Path, *, flatten: bool, by: str) -> None:
-    """What `la stop` does (the daemon may be running or not)."""
+def _source(value: object) -> Source:
+    return next((s for s in SOURCES if s == value), "file")
+
+
+def set_kill(folder: Path, *, flatten: bool, by: str, source: Source = "cli") -> None:
+    """What `la stop` (or the dashboard's button) does; the daemon may be running or not."""
     atomic_write_bytes(
-        folder / KILL_FILE, orjson.dumps({"flatten": flatten, "source": "cli", "by": by}), mode=CONTROL_MODE
+        folder / KILL_FILE, orjson.dumps({"flatten": flatten, "source": source, "by": by}), mode=CONTROL_MODE
     )
 
 
-def clear_kill(folder: Path, *, by: str) -> bool:
+def clear_kill(folder: Path, *, by: str, source: Source = "cli") -> bool:
     """What `la resume` does: say who, then remove the switch. False when no switch was set."""
     if not (folder / KILL_FILE).exists():
         return False
-    atomic_write_bytes(folder / RESUME_FILE, orjson.dumps({"by": by, "source": "cli"}), mode=CONTROL_MODE)
+    atomic_write_bytes(folder / RESUME_FILE, orjson.dumps({"by": by, "source": source}), mode=CONTROL_MODE)
     with contextlib.suppress(FileNotFoundError):
         (folder / KILL_FILE).unlink()
     return True
@@ -182,7 +187,7 @@ class KillSwitchWatch:
         note = _read_json(self.folder / RESUME_FILE) or {}
         with contextlib.suppress(OSError):
             (self.folder / RESUME_FILE).unlink()
-        source: Source = "cli" if note.get("source") == "cli" else "file"
+        source = _source(note.get("source"))
         by = str(note.get("by") or "file")
         for core in self.portfolio:
             core.halts.pop(HALT_KEY, None)

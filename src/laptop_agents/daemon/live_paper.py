@@ -31,6 +31,7 @@ from laptop_agents.daemon.runner import AsyncRunner, RunnerSettings, Service
 from laptop_agents.daemon.sd_notify import SystemdNotifier
 from laptop_agents.daemon.signals import SignalGate
 from laptop_agents.daemon.venue_tiers import with_venue_tiers
+from laptop_agents.daemon.watchers import WatchFactory, check_watchers, wants_watchers
 from laptop_agents.engine.assembly import BrokerFactory, build_portfolio
 from laptop_agents.engine.inputs import CoreInputs
 from laptop_agents.engine.portfolio import Portfolio
@@ -146,9 +147,11 @@ async def run_live_paper(
     on_runner: Callable[[AsyncRunner], None] | None = None,
     on_start: Callable[[], None] | None = None,
     changes: Sequence[Change] = (),
+    watch: WatchFactory | None = None,
 ) -> LiveResult:
     """Run one session until stopped (signal, `run.duration_s`, or `runner.stop()` via `on_runner`).
-    `changes`: what `--resume --reconfigure` changed of the run's configuration (recorded)."""
+    `changes`: what `--resume --reconfigure` changed of the run's configuration (recorded); `watch`
+    builds its dashboard, metrics and alerts (`daemon/watchers.py`)."""
     own_sim = sim is None and settings.exchange.rest_url is None
     if own_sim:
         after = resumed_after(read_checkpoint(folder.state)) if resume else None
@@ -173,6 +176,7 @@ async def run_live_paper(
             on_runner=on_runner,
             on_start=on_start,
             changes=changes,
+            watch=watch,
         )
     finally:
         if own_sim and sim is not None:
@@ -191,6 +195,7 @@ async def run_session(
     on_runner: Callable[[AsyncRunner], None] | None = None,
     on_start: Callable[[], None] | None = None,
     changes: Sequence[Change] = (),
+    watch: WatchFactory | None = None,
 ) -> LiveResult:
     """One live-paper session over any feed: start or resume, run until stopped, write the report.
 
@@ -202,7 +207,16 @@ async def run_session(
         if on_start is not None:
             on_start()
         return await serve_session(
-            settings, folder, wall_clock, feed_factory, source, signals, on_runner, checkpoint, changes=changes
+            settings,
+            folder,
+            wall_clock,
+            feed_factory,
+            source,
+            signals,
+            on_runner,
+            checkpoint,
+            changes=changes,
+            watch=watch,
         )
 
 
@@ -251,9 +265,11 @@ async def serve_session(
     limiter: RateLimiter | None = None,
     crash: CrashPoints | None = None,
     changes: Sequence[Change] = (),
+    watch: WatchFactory | None = None,
 ) -> LiveResult:
     """The session itself, the lock held and the checkpoint (if any) verified: paper fills, or real
     orders through `venue`. `limiter` is shared with the venue's REST client when given."""
+    check_watchers(settings, watch)
     interval = settings.data.interval
     mode = "live-paper" if venue is None else venue.mode
     if venue is not None:  # the books start from the exchange account's balance
@@ -304,6 +320,7 @@ async def serve_session(
         return state if bars is None else {**state, "account_bars": bars.state()}
 
     systemd = SystemdNotifier(status=lambda: runner.status_line())
+    monitor = watch(settings, folder, limiter, run.flush) if watch is not None and wants_watchers(settings) else None
     runner = AsyncRunner(
         RunnerSettings(
             interval=interval,
@@ -320,7 +337,7 @@ async def serve_session(
         folder=folder,
         wall_clock=wall,
         artifacts=artifacts,
-        services=[s for s in (funding, venue, systemd) if s is not None],
+        services=[s for s in (funding, venue, systemd, monitor.service() if monitor else None) if s is not None],
         crash=crash,
         on_exception=daemon_log.exception,
         inputs=inputs,
@@ -333,6 +350,9 @@ async def serve_session(
         # The session's first record: the run's start, or (after what --reconfigure changed) its resume; a
         # replay builds the core there, so every input the session gives it comes after (and what it is built
         # with, before: the venue's contracts).
+        if monitor is not None:  # before the session's first record (the alerts see its start); a port in
+            monitor.attach(runner, log)  # use is refused before anything is traded
+            await monitor.start()
         if venue is not None:
             for contract in venue.contract_events():
                 log.emit(contract)
@@ -373,6 +393,8 @@ async def serve_session(
             log.emit(RunFinished(ts=wall.now_ms(), symbol=portfolio.label, status="failed", candles=portfolio.candles,
                                  trades=0, final_equity=portfolio.equity(), error=message))  # fmt: skip
         await feed.close()  # the runner never ran: nothing else closes the feed and the files
+        if monitor is not None:
+            await monitor.close()
         run.close()
         daemon_log.close()
         raise
@@ -383,6 +405,8 @@ async def serve_session(
     except BaseException:
         run.close()  # not expected: the runner reports its tasks' failures; still, leave no file open
         daemon_log.close()
+        if monitor is not None:
+            await monitor.close()
         raise
     finally:
         systemd.close()
@@ -398,7 +422,11 @@ async def serve_session(
         final_equity=final_equity,
         error=failed,
     )
+    if monitor is not None:
+        monitor.freeze()
     run.close_and_report(summary, mode=mode, source=source, strategy=strategy, error=failed)
+    if monitor is not None:
+        await monitor.close()  # after the report: the dashboard showed the stop, the alert of it goes out
     daemon_log.close()
     return RunResult(
         folder=folder,

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -128,6 +129,9 @@ class AsyncRunner:
         self._heartbeat_seq = 0
         self._artifacts = artifacts
         self._last_checkpoint = time.monotonic()
+        self.last_heartbeat_s: float | None = None
+        self._on_decided: Callable[[str, float], None] | None = None
+        """When the last heartbeat was written (monotonic): its age is a metric."""
         self.checkpoints = CheckpointWriter(folder.state)
         self.staleness = StalenessGuard(self.pipes, threshold_s=settings.stale_after_s, feed=feed, emit=log_.emit,
                                         ts=self._ts)  # fmt: skip
@@ -241,8 +245,24 @@ class AsyncRunner:
             if isinstance(item, Candle):
                 pipe.current_ts = item.ts
                 candle_in(symbol, item)
+                if pipe.arrivals:
+                    self._decided(pipe, item.ts)
             else:
                 item()
+
+    def observe_decisions(self, observer: Callable[[str, float], None]) -> None:
+        """Measure each pushed candle from its arrival to its core having decided: `observer(symbol, s)`."""
+        self._on_decided = observer
+        for pipe in self.pipes.values():
+            pipe.arrivals = deque(maxlen=10_000)
+
+    def _decided(self, pipe: SymbolPipe, ts: int) -> None:
+        arrivals = pipe.arrivals
+        assert arrivals is not None
+        while arrivals and arrivals[0][0] < ts:  # dropped on the way (duplicates, confirmations' corrections)
+            arrivals.popleft()
+        if arrivals and arrivals[0][0] == ts and self._on_decided is not None:
+            self._on_decided(pipe.symbol, time.monotonic() - arrivals.popleft()[1])
 
     async def _heartbeat(self) -> None:
         while True:
@@ -286,6 +306,10 @@ class AsyncRunner:
     def count_fill(self) -> None:
         """Listener hook: a fill happened; the checkpoint task writes state.json soon after."""
         self._fills += 1
+
+    def event_ts(self) -> int:
+        """The time the session's events are dated by now: the last candle's (market time)."""
+        return self._ts()
 
     def _ts(self) -> int:
         last = self.portfolio.last_ts
@@ -355,11 +379,12 @@ class AsyncRunner:
             return "degraded"
         return "halted" if self.portfolio.halted() else self.state
 
-    def write_heartbeat(self) -> None:
-        self._heartbeat_seq += 1
+    def heartbeat(self) -> dict[str, Any]:
+        """The session's state now, as `heartbeat.json` holds it (the dashboard serves it fresh)."""
         portfolio = self.portfolio
         now = time.monotonic()
         ages = {symbol: round(now - pipe.last_fresh, 3) for symbol, pipe in self.pipes.items()}
+        breaker = portfolio.breaker
         beat = {
             "pid": os.getpid(),
             "seq": self._heartbeat_seq,
@@ -375,7 +400,9 @@ class AsyncRunner:
             "data_age_s_by_symbol": ages,
             "equity": portfolio.equity(),
             "positions": portfolio.positions(),
-            "breaker": "tripped" if portfolio.breaker.tripped else "armed",
+            "resting_orders": portfolio.resting_orders(),
+            "breaker": "tripped" if breaker.tripped else "armed",
+            "breaker_state": {**breaker.state(), "drawdown_pct": breaker.drawdown_pct(portfolio.equity())},
             "halts": portfolio.halted(),
             "kill_switch": self.kill.status(),
             "errors": self.errors,
@@ -388,8 +415,18 @@ class AsyncRunner:
             beat["confirmations"] = dict(self.market_data.confirmations)
         for service in self.services:
             beat[service.name] = service.status()
+        return beat
+
+    def checkpoint_age_s(self) -> float:
+        """Seconds since the last checkpoint was written (or since the session started)."""
+        return time.monotonic() - self._last_checkpoint
+
+    def write_heartbeat(self) -> None:
+        self._heartbeat_seq += 1
+        beat = self.heartbeat()
         with contextlib.suppress(OSError):  # a full disk: this beat is lost (the watchdog sees its age), not the loop
             atomic_write_bytes(self.folder.path / "heartbeat.json", orjson.dumps(beat, option=orjson.OPT_INDENT_2))
+            self.last_heartbeat_s = time.monotonic()
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]], stopper: asyncio.Task[bool]) -> None:
         cores = [t for t in tasks if t.get_name().startswith("core:")]

@@ -51,3 +51,5 @@ class SymbolPipe:
     md: MarketDataStats = field(default_factory=MarketDataStats)
     current_ts: int | None = None
     """The open time of the candle the core is handling (the one a failure happened on)."""
+    arrivals: deque[tuple[int, float]] | None = None
+    """When decision latency is measured (metrics): each pushed candle's open time and arrival (monotonic)."""

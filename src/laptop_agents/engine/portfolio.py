@@ -69,12 +69,44 @@ class Portfolio:
         return self.account.cash + sum(core.unrealized() for core in self)
 
     def positions(self) -> dict[str, dict[str, object]]:
-        """Open positions by symbol: side, quantity and entry price."""
+        """Open positions by symbol: side, quantity, entry, stop and target, and their mark at the last close."""
         out: dict[str, dict[str, object]] = {}
         for symbol, core in self.cores.items():
             p = core.broker.position
             if p is not None:
-                out[symbol] = {"side": p.side, "qty": p.qty, "entry_price": p.entry_price}
+                last = core.last_candle
+                mark = last.close if last is not None else p.entry_price
+                out[symbol] = {
+                    "side": p.side,
+                    "qty": p.qty,
+                    "entry_price": p.entry_price,
+                    "entry_ts": p.entry_ts,
+                    "stop_price": p.stop,
+                    "target_price": p.target,
+                    "trade_id": p.trade_id,
+                    "mark_price": mark,
+                    "notional": p.qty * mark,
+                    "unrealized": core.unrealized(),
+                }
+        return out
+
+    def resting_orders(self) -> list[dict[str, object]]:
+        """Resting entries (limit or trigger) not yet filled, by symbol: what a paper session has open."""
+        out: list[dict[str, object]] = []
+        for symbol, core in self.cores.items():
+            for client_id, entry in core.broker.pending.items():
+                intent = getattr(entry, "intent", None)
+                out.append(
+                    {
+                        "symbol": symbol,
+                        "client_id": client_id,
+                        "side": getattr(intent, "side", None),
+                        "qty": getattr(entry, "qty", None),
+                        "price": getattr(intent, "limit_price", None) or getattr(intent, "trigger_price", None),
+                        "placed_ts": getattr(entry, "placed_ts", None),
+                        "state": "RESTING",
+                    }
+                )
         return out
 
     def halt(self, key: str, detail: str) -> None:

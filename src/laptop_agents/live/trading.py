@@ -24,6 +24,7 @@ from laptop_agents.core.events import Event
 from laptop_agents.daemon.live_paper import bitunix_feed, prepare_resume, serve_session
 from laptop_agents.daemon.runner import AsyncRunner
 from laptop_agents.daemon.signals import SignalGate
+from laptop_agents.daemon.watchers import WatchFactory
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.live.preflight import Preflight
 from laptop_agents.live.session import record_refused_start
@@ -46,6 +47,7 @@ async def run_live_exchange(
     on_start: Callable[[], None] | None = None,
     on_runner: Callable[[AsyncRunner], None] | None = None,
     changes: Sequence[Change] = (),
+    watch: WatchFactory | None = None,
 ) -> RunResult:
     exchange = settings.exchange
     rest_url = exchange.rest_url or BITUNIX_REST_URL
@@ -105,6 +107,7 @@ async def run_live_exchange(
                     venue=venue,
                     crash=crash,
                     changes=changes,
+                    watch=watch,
                 )
             finally:
                 venue.close()

@@ -236,7 +236,7 @@ class LiveVenue:
                 await self.private.stop()
 
     def status(self) -> dict[str, Any]:
-        return self.executor.status()
+        return {**self.executor.status(), "clock_offset_ms": self.rest.clock_offset_ms}
 
     def close(self) -> None:
         self.journal.close()

@@ -59,6 +59,10 @@ class CircuitBreaker:
             "bars_since_trip": self.bars_since_trip,
         }
 
+    def drawdown_pct(self, equity: float) -> float:
+        """How far `equity` is below the peak the breaker measures from, in percent."""
+        return max(0.0, (self.peak - equity) / self.peak * 100.0) if self.peak > 0 else 0.0
+
     def restore(self, state: dict[str, Any]) -> None:
         """A tripped breaker stays tripped across a restart (design invariant 9)."""
         self.tripped = bool(state["tripped"])

@@ -108,6 +108,12 @@ class RunArtifacts:
         if type(event) not in (CandleClosed, ClockTick):
             self.recent.append(event)
 
+    def flush(self) -> None:
+        """Write out the buffered trade and equity rows (the dashboard reads the files a live run is writing);
+        a resume still cuts the files back to what its checkpoint accounts for."""
+        self.trades.offset()
+        self.curves.offset()
+
     def checkpoint_state(self) -> dict[str, Any]:
         """Lengths and states of the derived files, for a live checkpoint (the event log adds its own)."""
         return {

@@ -49,6 +49,10 @@ class EventLog:
         self._handle.flush()
         return self._handle.tell()
 
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
     def close(self) -> None:
         if not self._handle.closed:
             self._handle.flush()
