@@ -74,8 +74,8 @@ class MarketDataTask:
             pipe = pipes.get(symbol)
             if pipe is None:
                 continue
-            if pipe.arrivals is not None:
-                pipe.arrivals.append((candle.ts, time.monotonic()))
+            if pipe.timed:
+                pipe.arrived_ts, pipe.arrived_at = candle.ts, time.monotonic()
             if pipe.held is not None:  # this symbol is catching up (a gap, a confirmation): keep the order
                 pipe.held.append(candle)
                 continue

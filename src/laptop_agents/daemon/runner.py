@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -245,24 +244,17 @@ class AsyncRunner:
             if isinstance(item, Candle):
                 pipe.current_ts = item.ts
                 candle_in(symbol, item)
-                if pipe.arrivals:
-                    self._decided(pipe, item.ts)
+                if pipe.arrived_ts == item.ts and self._on_decided is not None:
+                    self._on_decided(symbol, time.monotonic() - pipe.arrived_at)
             else:
                 item()
 
     def observe_decisions(self, observer: Callable[[str, float], None]) -> None:
-        """Measure each pushed candle from its arrival to its core having decided: `observer(symbol, s)`."""
+        """Measure each pushed candle from its arrival to its core having decided: `observer(symbol, s)`
+        (the newest one when several are queued: see `SymbolPipe.timed`)."""
         self._on_decided = observer
         for pipe in self.pipes.values():
-            pipe.arrivals = deque(maxlen=10_000)
-
-    def _decided(self, pipe: SymbolPipe, ts: int) -> None:
-        arrivals = pipe.arrivals
-        assert arrivals is not None
-        while arrivals and arrivals[0][0] < ts:  # dropped on the way (duplicates, confirmations' corrections)
-            arrivals.popleft()
-        if arrivals and arrivals[0][0] == ts and self._on_decided is not None:
-            self._on_decided(pipe.symbol, time.monotonic() - arrivals.popleft()[1])
+            pipe.timed = True
 
     async def _heartbeat(self) -> None:
         while True:

@@ -51,5 +51,9 @@ class SymbolPipe:
     md: MarketDataStats = field(default_factory=MarketDataStats)
     current_ts: int | None = None
     """The open time of the candle the core is handling (the one a failure happened on)."""
-    arrivals: deque[tuple[int, float]] | None = None
-    """When decision latency is measured (metrics): each pushed candle's open time and arrival (monotonic)."""
+    timed: bool = False
+    """Decision latency is measured (metrics): the newest pushed candle's open time and arrival (monotonic).
+    Only the newest: a candle still queued behind it is history already, and the newest is what a trader
+    waits on."""
+    arrived_ts: int = -1
+    arrived_at: float = 0.0

@@ -124,6 +124,11 @@ class AlertRules:
         if handler is not None:
             handler(self, event)
 
+    @property
+    def event_types(self) -> frozenset[type[Event]]:
+        """What the rules read (the log calls `on_event` for those only)."""
+        return frozenset(_HANDLERS)
+
     def tick(self) -> None:
         now = self._now()
         bound = self._config.unknown_order_after_s

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
@@ -84,37 +84,14 @@ class SessionMetrics:
         runner.observe_decisions(self.decision.observe)
 
     def on_event(self, event: Event) -> None:
-        kind = type(event)
-        if kind is Fill:
-            assert isinstance(event, Fill)
-            self.fills.labels(event.symbol, event.liquidity).inc()
-        elif kind is OrderPlaced:
-            self.orders.labels("placed").inc()
-        elif kind is OrderRejected:
-            self.orders.labels("rejected").inc()
-        elif kind is OrderCancelled:
-            self.orders.labels("cancelled").inc()
-        elif kind is OrderState:
-            assert isinstance(event, OrderState)
-            self.exchange_orders.labels(event.state.lower()).inc()
-        elif kind is PositionClosed:
-            assert isinstance(event, PositionClosed)
-            self.trades.labels(event.symbol, event.exit_reason).inc()
-        elif kind is Reconnected:
-            assert isinstance(event, Reconnected)
-            self.reconnects.labels(event.channel).inc()
-        elif kind is RateLimited:
-            assert isinstance(event, RateLimited)
-            self.rate_limited.labels(event.scope).inc()
-        elif kind is Error:
-            assert isinstance(event, Error)
-            self.errors.labels(event.where, str(event.fatal).lower()).inc()
-        elif kind is CircuitBreakerTripped:
-            assert isinstance(event, CircuitBreakerTripped)
-            self.breaker_trips.labels(event.reason).inc()
-        elif kind is KillSwitch:
-            assert isinstance(event, KillSwitch)
-            self.kill_switches.labels(event.source).inc()
+        count = _COUNTED.get(type(event))
+        if count is not None:
+            count(self, event)
+
+    @property
+    def event_types(self) -> frozenset[type[Event]]:
+        """What `on_event` counts (the log calls it for those only)."""
+        return frozenset(_COUNTED)
 
     def exposition(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -300,3 +277,50 @@ def _gauge(name: str, doc: str, value: Any) -> GaugeMetricFamily:
 
 def _counter(name: str, doc: str, value: Any) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, value=float(value or 0.0))
+
+
+def _fill(m: SessionMetrics, e: Fill) -> None:
+    m.fills.labels(e.symbol, e.liquidity).inc()
+
+
+def _order_state(m: SessionMetrics, e: OrderState) -> None:
+    m.exchange_orders.labels(e.state.lower()).inc()
+
+
+def _closed(m: SessionMetrics, e: PositionClosed) -> None:
+    m.trades.labels(e.symbol, e.exit_reason).inc()
+
+
+def _reconnected(m: SessionMetrics, e: Reconnected) -> None:
+    m.reconnects.labels(e.channel).inc()
+
+
+def _rate_limited(m: SessionMetrics, e: RateLimited) -> None:
+    m.rate_limited.labels(e.scope).inc()
+
+
+def _error(m: SessionMetrics, e: Error) -> None:
+    m.errors.labels(e.where, str(e.fatal).lower()).inc()
+
+
+def _tripped(m: SessionMetrics, e: CircuitBreakerTripped) -> None:
+    m.breaker_trips.labels(e.reason).inc()
+
+
+def _kill(m: SessionMetrics, e: KillSwitch) -> None:
+    m.kill_switches.labels(e.source).inc()
+
+
+_COUNTED: dict[type[Event], Callable[[SessionMetrics, Any], None]] = {
+    Fill: _fill,
+    OrderPlaced: lambda m, _: m.orders.labels("placed").inc(),
+    OrderRejected: lambda m, _: m.orders.labels("rejected").inc(),
+    OrderCancelled: lambda m, _: m.orders.labels("cancelled").inc(),
+    OrderState: _order_state,
+    PositionClosed: _closed,
+    Reconnected: _reconnected,
+    RateLimited: _rate_limited,
+    Error: _error,
+    CircuitBreakerTripped: _tripped,
+    KillSwitch: _kill,
+}

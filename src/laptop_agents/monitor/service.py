@@ -84,7 +84,7 @@ class MonitorService:
             from laptop_agents.monitor.metrics import SessionMetrics
 
             self.metrics = SessionMetrics(runner, limiter=self.limiter)
-            log.subscribe(self._guarded(self.metrics.on_event, "metrics"))
+            log.subscribe(self._guarded(self.metrics.on_event, "metrics"), self.metrics.event_types)
         if settings.alerts.urls:
             from laptop_agents.monitor.delivery import Delivery, expand_urls
 
@@ -103,7 +103,7 @@ class MonitorService:
                 monotonic=runner.clock.monotonic_s,
                 wall_ms=runner.clock.now_ms,
             )
-            log.subscribe(self._guarded(self.rules.on_event, "alerts"))
+            log.subscribe(self._guarded(self.rules.on_event, "alerts"), self.rules.event_types)
 
     def _guarded(self, listener: Callable[[Event], None], what: str) -> Callable[[Event], None]:
         """A listener that cannot hurt the core: the log calls it inside the core's emit, so a bug here

@@ -6,7 +6,7 @@ same typed objects, so everything a run shows is derived from the events it wrot
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from laptop_agents.core.clock import Clock
@@ -29,9 +29,16 @@ class EventLog:
         self._durable = durable
         self._handle = path.open("ab", buffering=1 << 20)
         self._listeners: list[Listener] = []
+        self._typed: dict[type[Event], list[Listener]] = {}
 
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def subscribe(self, listener: Listener, types: Iterable[type[Event]] | None = None) -> None:
+        """`listener` gets every event, or with `types` only those (one lookup per event for all of them:
+        a listener of a few rare types costs the candles nothing)."""
+        if types is None:
+            self._listeners.append(listener)
+            return
+        for kind in types:
+            self._typed.setdefault(kind, []).append(listener)
 
     def emit(self, event: Event) -> None:
         self.seq += 1
@@ -40,6 +47,9 @@ class EventLog:
             self._handle.flush()
         for listener in self._listeners:
             listener(event)
+        if self._typed:
+            for listener in self._typed.get(type(event), ()):
+                listener(event)
 
     def flush(self) -> None:
         self._handle.flush()
