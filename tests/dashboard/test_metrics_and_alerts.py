@@ -267,3 +267,18 @@ async def test_a_session_asked_for_a_dashboard_without_its_watchers_is_refused(t
     async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
         with pytest.raises(InputError, match=r"dashboard\.enabled, metrics\.enabled or alerts\.urls is set"):
             await start_live(sim, settings("dashboard.enabled=true"), RunFolder.create(tmp_path / "runs", "x"))
+
+
+async def test_a_failing_watcher_never_raises_into_the_core(tmp_path: Path) -> None:
+    from laptop_agents.core.events import Fill
+    from laptop_agents.monitor.service import MonitorService
+
+    def broken(_event: object) -> None:
+        raise RuntimeError("a bug in a watcher")
+
+    service = MonitorService(settings(), RunFolder.create(tmp_path / "runs", "w"))
+    listener = service._guarded(broken, "metrics")
+    fill = Fill(ts=0, symbol="BTCUSDT", fill_id="f", client_order_id="c", side="buy", qty=1.0, price=1.0, fee=0.0,
+                liquidity="taker")  # fmt: skip
+    listener(fill)  # the core's emit goes on: the failure is logged (once) as a non-fatal Error
+    listener(fill)

@@ -116,17 +116,17 @@ class MonitorService:
             except Exception as exc:
                 if not failed[0]:  # once: the log must not fill up with the same bug
                     failed[0] = True
-                    asyncio.get_running_loop().call_soon(
-                        self._warn, f"{what} listener failed on {type(event).__name__}: {type(exc).__name__}: {exc}"
-                    )
+                    message = f"{what} listener failed on {type(event).__name__}: {type(exc).__name__}: {exc}"
+                    asyncio.get_running_loop().call_soon(self._warn, message, what)
 
         return call
 
-    def _warn(self, message: str) -> None:
+    def _warn(self, message: str, where: str = "alerts") -> None:
+        """A non-fatal `Error` in the run's log (`where`: alerts or metrics); the session goes on."""
         runner = self._runner
         if runner is not None and not runner.log.closed:
             runner.log.emit(
-                Error(ts=runner.event_ts(), symbol=runner.portfolio.label, where="alerts", message=message, fatal=False)
+                Error(ts=runner.event_ts(), symbol=runner.portfolio.label, where=where, message=message, fatal=False)
             )
 
     async def start(self) -> None:
