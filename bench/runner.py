@@ -36,6 +36,16 @@ sys.path.insert(0, str(REPO / "src"))
 sys.path.insert(0, str(REPO))
 
 
+def _percentiles_ms(samples: list[float]) -> dict[str, float]:
+    """p50 and p99 of timings in seconds, in ms, and how many there were."""
+    ordered = sorted(samples)
+    return {
+        "p50_ms": ordered[len(ordered) // 2] * 1000,
+        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+        "samples": len(samples),
+    }
+
+
 def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
@@ -214,13 +224,7 @@ async def _latency(n: int) -> dict[str, float]:
                 await sim.hub.advance(sim.market.k - 1)  # the rest of this candle's pushes
             runners[0].stop("bench done")
             await task
-    ordered = sorted(samples)
-    return {
-        "p50_ms": ordered[len(ordered) // 2] * 1000,
-        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
-        "mean_ms": statistics.mean(samples) * 1000,
-        "samples": len(samples),
-    }
+    return {**_percentiles_ms(samples), "mean_ms": statistics.mean(samples) * 1000}
 
 
 async def _day() -> dict[str, float]:
@@ -300,13 +304,7 @@ async def _status_latency(n: int) -> dict[str, float]:
         candles = runners[0].core.candles
         runners[0].stop("bench done")
         await task
-    ordered = sorted(samples)
-    return {
-        "p50_ms": ordered[len(ordered) // 2] * 1000,
-        "p99_ms": ordered[int(len(ordered) * 0.99) - 1] * 1000,
-        "samples": len(samples),
-        "candles_meanwhile": candles,
-    }
+    return {**_percentiles_ms(samples), "candles_meanwhile": candles}
 
 
 def _spawn(*args: str) -> dict[str, float]:

@@ -23,7 +23,7 @@ import orjson
 from aiohttp import web
 
 from laptop_agents.daemon.kill_switch import clear_kill, operator_name, set_kill
-from laptop_agents.dashboard.run_view import LiveHeartbeat, RunView, whole_lines
+from laptop_agents.dashboard.run_view import Appended, LiveHeartbeat, RunView, whole_lines
 from laptop_agents.dashboard.security import Guard, secure_headers
 from laptop_agents.runs.run_ref import is_run_folder, latest_run
 
@@ -276,19 +276,10 @@ async def _sse(request: web.Request) -> web.StreamResponse:
         if after is None or int(record.get("seq", 0)) > after:
             await reply.write(_message(record))
     quiet = 0.0
+    source = Appended.after(path, offset)
     while not board.stopping.is_set() and request.transport is not None and not request.transport.is_closing():
-        try:
-            size = path.stat().st_size
-        except OSError:
-            size = 0
-        if size < offset:  # cut back (a resume): start again from its end
-            offset = size
-        if size > offset:
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                data = handle.read(size - offset)
-            complete = data[: data.rfind(b"\n") + 1]
-            offset += len(complete)
+        restarted, complete = source.read()
+        if not restarted:  # cut back (a resume) or replaced: go on from its end, not its start again
             for line in whole_lines(complete, at_start=True):
                 try:
                     record = orjson.loads(line)

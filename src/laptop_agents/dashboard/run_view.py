@@ -75,37 +75,65 @@ def _number(text: str) -> float | int | str:
 
 
 @dataclass
+class Appended:
+    """The whole lines a file gained since the last `read` (a torn last line waits for its newline). A file
+    replaced or cut back (a resume truncates to its checkpoint) starts over: `read` says so, and the
+    caller drops what it had parsed."""
+
+    path: Path
+    _offset: int = 0
+    _identity: tuple[int, int] | None = None
+
+    @classmethod
+    def after(cls, path: Path, offset: int) -> Appended:
+        """Lines from byte `offset` of the file as it is now (a stream that sent what came before)."""
+        try:
+            info = path.stat()
+        except OSError:
+            return cls(path)
+        return cls(path, offset, (info.st_ino, info.st_dev))
+
+    def read(self) -> tuple[bool, bytes]:
+        """(started over, the new complete bytes)."""
+        try:
+            info = self.path.stat()
+        except OSError:
+            restarted = self._identity is not None or self._offset > 0
+            self._offset, self._identity = 0, None
+            return restarted, b""
+        identity = (info.st_ino, info.st_dev)
+        restarted = (self._identity is not None and self._identity != identity) or info.st_size < self._offset
+        if restarted:
+            self._offset, self._identity = 0, identity
+        if info.st_size == self._offset:
+            return restarted, b""
+        with self.path.open("rb") as handle:
+            handle.seek(self._offset)
+            data = handle.read(info.st_size - self._offset)
+        complete = data[: data.rfind(b"\n") + 1]
+        self._offset += len(complete)
+        return restarted, complete
+
+
+@dataclass
 class _CsvRows:
     """A CSV file the daemon appends to, parsed incrementally (rows as tuples of numbers)."""
 
     path: Path
     header: list[str] = field(default_factory=list)
     rows: list[tuple[float | int | str, ...]] = field(default_factory=list)
-    _offset: int = 0
-    _identity: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        self._source = Appended(self.path)
 
     def refresh(self) -> list[tuple[float | int | str, ...]]:
-        try:
-            info = self.path.stat()
-        except OSError:
-            self.rows, self.header, self._offset, self._identity = [], [], 0, None
-            return self.rows
-        if self._identity != (info.st_ino, info.st_dev) or info.st_size < self._offset:  # replaced or cut back
-            self.rows, self.header, self._offset = [], [], 0
-            self._identity = (info.st_ino, info.st_dev)
-        if info.st_size == self._offset:
-            return self.rows
-        with self.path.open("rb") as handle:
-            handle.seek(self._offset)
-            data = handle.read(info.st_size - self._offset)
-        complete = data[: data.rfind(b"\n") + 1]
-        self._offset += len(complete)
-        reader = csv.reader(io.StringIO(complete.decode()))
-        for row in reader:
+        restarted, complete = self._source.read()
+        if restarted:
+            self.rows, self.header = [], []
+        for row in csv.reader(io.StringIO(complete.decode())):
             if not self.header:
                 self.header = row
-                continue
-            if row:
+            elif row:
                 self.rows.append(tuple(_number(cell) for cell in row))
         return self.rows
 
@@ -123,30 +151,17 @@ class _EquityRows:
     ts: array[float] = field(default_factory=lambda: array("d"))
     equity: array[float] = field(default_factory=lambda: array("d"))
     drawdown: array[float] = field(default_factory=lambda: array("d"))
-    _offset: int = 0
-    _identity: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        self._source = Appended(self.path)
 
     def refresh(self) -> _EquityRows:
-        try:
-            info = self.path.stat()
-        except OSError:
-            self._reset(None)
-            return self
-        if self._identity != (info.st_ino, info.st_dev) or info.st_size < self._offset:
-            self._reset((info.st_ino, info.st_dev))
-        if info.st_size == self._offset:
-            return self
-        with self.path.open("rb") as handle:
-            handle.seek(self._offset)
-            data = handle.read(info.st_size - self._offset)
-        complete = data[: data.rfind(b"\n") + 1]
-        lines = complete.split(b"\n")
-        if self._offset == 0 and lines and lines[0].startswith(b"ts"):
-            lines = lines[1:]
-        self._offset += len(complete)
-        for line in lines:
+        restarted, complete = self._source.read()
+        if restarted:
+            self.ts, self.equity, self.drawdown = array("d"), array("d"), array("d")
+        for line in complete.split(b"\n"):
             parts = line.split(b",")
-            if len(parts) < 2:
+            if len(parts) < 2 or parts[0] == b"ts":  # the header
                 continue
             try:
                 row = float(parts[0]), float(parts[1]), float(parts[2]) if len(parts) > 2 else 0.0
@@ -156,10 +171,6 @@ class _EquityRows:
             self.equity.append(row[1])
             self.drawdown.append(row[2])
         return self
-
-    def _reset(self, identity: tuple[int, int] | None) -> None:
-        self.ts, self.equity, self.drawdown = array("d"), array("d"), array("d")
-        self._offset, self._identity = 0, identity
 
 
 def downsample(rows: _EquityRows, points: int) -> dict[str, list[float]]:
@@ -191,7 +202,7 @@ class RunView:
         """Held while a worker thread reads this run's files (the incremental readers are not shared)."""
         self._summary: tuple[tuple[tuple[int, int], ...], dict[str, Any]] | None = None
         self._journal: OrderJournal | None = None
-        self._journal_at: tuple[tuple[int, int], int] = ((0, 0), 0)
+        self._orders = Appended(path / "orders.jsonl")
 
     # -- What the run is ---------------------------------------------------------------------------------
 
@@ -336,24 +347,14 @@ class RunView:
 
     def _journal_now(self) -> OrderJournal | None:
         """`orders.jsonl` replayed into an in-memory journal, the lines appended since the last call only."""
-        path = self.path / "orders.jsonl"
-        try:
-            info = path.stat()
-        except OSError:
+        if not self._orders.path.is_file():
             return None
-        identity = (info.st_ino, info.st_dev)
-        if self._journal is None or self._journal_at[0] != identity or info.st_size < self._journal_at[1]:
-            self._journal, self._journal_at = OrderJournal(None), (identity, 0)
-        offset = self._journal_at[1]
-        if info.st_size > offset:
-            with path.open("rb") as handle:
-                handle.seek(offset)
-                data = handle.read(info.st_size - offset)
-            complete = data[: data.rfind(b"\n") + 1]
-            for line in whole_lines(complete, at_start=True):
-                with _quiet():
-                    self._journal.absorb(orjson.loads(line))
-            self._journal_at = (identity, offset + len(complete))
+        restarted, complete = self._orders.read()
+        if restarted or self._journal is None:
+            self._journal = OrderJournal(None)
+        for line in whole_lines(complete, at_start=True):
+            with _quiet():
+                self._journal.absorb(orjson.loads(line))
         return self._journal
 
     def trades(self, last: int = 100) -> list[dict[str, Any]]:
