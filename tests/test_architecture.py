@@ -86,10 +86,12 @@ ALLOWED_BELOW = {
     "replay": {"backtest", "daemon", "live"} | _EDGES | _PURE,
     "dashboard": {"daemon", "live"} | _EDGES | _PURE,
     "monitor": {"daemon", "live", "dashboard"} | _EDGES | _PURE,
+    "catalog": {"daemon", "live", "dashboard"} | _EDGES | _PURE,
 }
 """What each package may import, bottom to top: the pure core, then `base`, the run folder (`runs`), the
 modes (`backtest`, `validate`), the daemon (`daemon`), the live-exchange session on it (`live`), and what
-watches a session from outside (`dashboard`, `monitor`: handed to the daemon as a factory). Only the
+watches a session from outside (`dashboard`, `monitor`: handed to the daemon as a factory), and `la runs`
+over a runs folder (`catalog`, which reads runs as the dashboard does). Only the
 CLI modules at the very top (`cli.py`, `cli_live.py`, `__main__.py`) may import everything."""
 TOP_MODULES = {"__init__.py", "__main__.py", "cli.py", "cli_live.py"}
 

@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--host", help="bind address (dashboard.host; anything but loopback needs a token)")
     board.add_argument("--port", type=int, help="port (dashboard.port, default 8765; 0 = a free one)")
     board.add_argument("--token-file", help="a 0600 file holding the token (dashboard.token_file)")
+    from laptop_agents.catalog.command import add_parser as add_runs_parser
+
+    add_runs_parser(sub)
     dog = sub.add_parser(
         "watchdog", help="check a run's heartbeat: 0 running or halted, 1 stale or dead, 2 missing, 3 stopped"
     )
@@ -186,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from laptop_agents.dashboard.command import serve
 
             return serve(args)
+        if args.command == "runs":
+            from laptop_agents.catalog.command import run as run_catalog
+
+            return run_catalog(args)
         if args.command == "watchdog":
             from laptop_agents.daemon import watchdog
 

@@ -9,7 +9,6 @@ REQUIRE_BROWSER_TESTS, so a missing one fails there instead of skipping)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -19,19 +18,11 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.browser import needs_browser, start_chrome
 from tests.conftest import REPO
 from tests.daemon.test_daemon_process import clean_env, la_command, wait_for
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-HAVE_BROWSER = Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not HAVE_BROWSER and not os.environ.get("REQUIRE_BROWSER_TESTS"),
-        reason="needs chromium and chromium-driver (apt-get install chromium chromium-driver)",
-    ),
-]
+pytestmark = [pytest.mark.slow, needs_browser]
 
 
 def beat(run: Path) -> dict[str, Any]:
@@ -92,29 +83,7 @@ def daemon(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture
 def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
-    if not HAVE_BROWSER:
-        pytest.fail("REQUIRE_BROWSER_TESTS is set but chromium or chromedriver is missing")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1280,1800",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
+    driver = start_chrome(tmp_path / "chromium")
     try:
         yield driver
     finally:

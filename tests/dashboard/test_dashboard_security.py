@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,10 +14,15 @@ import orjson
 import pytest
 from aiohttp import ClientSession, CookieJar
 
+from laptop_agents.backtest.driver import run_backtest
 from laptop_agents.config.models import DashboardConfig
+from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import InputError
 from laptop_agents.dashboard.security import CSP, REPORT_CSP, Guard, check_bind, dashboard_token
+from laptop_agents.feeds.sources import open_source
+from laptop_agents.runs.run_folder import RunFolder
 from tests.dashboard.conftest import RUN_ID, Served, serve, write_run
+from tests.helpers import settings
 
 
 async def test_a_foreign_host_header_is_refused_as_dns_rebinding(served: Served) -> None:
@@ -169,6 +177,18 @@ async def test_every_reply_carries_the_csp_and_the_report_its_own(served: Served
                 assert reply.status == 404, path
         async with http.get(served.url + "/api/status?run=outside") as reply:
             assert reply.status == 404
+
+
+def test_the_report_csp_lets_exactly_the_reports_own_scripts_run(tmp_path: Path) -> None:
+    s = settings('data.source="mock"', "data.mock_candles=3000")
+    folder = RunFolder.create(tmp_path, "r")
+    run_backtest(s, source=open_source(s.data, seed=1), folder=folder, wall_clock=LiveClock())
+    scripts = re.findall(r"<script>(.*?)</script>", folder.summary.read_text(), re.S)
+    assert len(scripts) == 2  # charts.js and report.js; the data is type=application/json (not run)
+    allowed = set(re.findall(r"'sha256-([^']+)'", REPORT_CSP))
+    for body in scripts:
+        assert base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() in allowed
+    assert "unsafe-inline" not in REPORT_CSP.split("script-src", 1)[1].split(";", 1)[0]
 
 
 async def test_what_a_strategy_or_the_exchange_said_is_never_markup(tmp_path: Path) -> None:

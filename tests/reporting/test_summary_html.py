@@ -11,6 +11,7 @@ from laptop_agents.core.clock import LiveClock
 from laptop_agents.feeds.sources import open_source
 from laptop_agents.runs.run_folder import RunFolder
 from tests.helpers import settings
+from tests.reporting.test_report_numbers import embedded
 
 
 class _Collector(HTMLParser):
@@ -30,12 +31,18 @@ def test_summary_is_self_contained_with_charts(tmp_path: Path, bundled_csv: Path
     parser = _Collector()
     parser.feed(html)
     tags = [t for t, _ in parser.tags]
-    assert "script" not in tags and "link" not in tags and "img" not in tags  # nothing fetched
+    assert "link" not in tags and "img" not in tags and "iframe" not in tags  # nothing fetched
+    assert all("src" not in attrs for t, attrs in parser.tags if t == "script")  # inline scripts only
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", html)
-    assert tags.count("svg") == 4  # equity, drawdown, price, recent candles
-    assert tags.count("polyline") >= 2 and tags.count("rect") > 100
-    markers = [a for t, a in parser.tags if t in ("path", "circle") and a.get("class") == "mk"]
-    assert len(markers) >= 2 * min(result.summary.trades, 500) * 0.9
+    assert not re.search(r"\b(fetch|XMLHttpRequest|WebSocket|EventSource)\b", html)
+    data = embedded(html)
+    assert len(data["equity"]) > 100 and len(data["prices"]) == len(data["equity"])
+    assert len(data["trades"]) == min(result.summary.trades, 500)
+    assert len(data["windows"]) == min(result.summary.trades, 500)
+    ids = [a["data-trade"] for t, a in parser.tags if t == "tr" and "data-trade" in a]
+    assert len(ids) == min(result.summary.trades, 500)  # every row opens its trade in the pane
+    for chart in ("equity-chart", "drawdown-chart", "price-chart", "trade-chart"):
+        assert f'id="{chart}"' in html
     for label in (
         "Net PnL",
         "Return",
@@ -46,11 +53,17 @@ def test_summary_is_self_contained_with_charts(tmp_path: Path, bundled_csv: Path
         "Sharpe",
         "Fees",
         "Exposure",
-        "Recent events",
+        "Sortino",
+        "Expectancy",
+        "Longest under water",
+        "By month",
+        "By exit reason",
+        "By setup",
+        "Long vs short",
+        "Latest events",
         "Circuit breaker",
     ):
         assert label in html
-    assert html.count("<tr>") > min(result.summary.trades, 500)
     assert len(html) < 2_000_000  # bounded, however long the data
 
 

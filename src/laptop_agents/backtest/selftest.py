@@ -81,8 +81,9 @@ def _backtest_end_to_end(root: Path) -> str:
         last = handle.read().splitlines()[-1].split(",")
     if abs(float(last[1]) - state["cash"]) > 1e-6:
         return f"last equity.csv row {last[1]} != final cash {state['cash']}"
-    if "<svg" not in folder.summary.read_text():
-        return "summary.html has no charts"
+    page = folder.summary.read_text()
+    if 'id="report-data"' not in page or '"equity":[[' not in page:
+        return "summary.html embeds no chart data"
     return ""
 
 

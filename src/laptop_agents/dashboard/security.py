@@ -27,6 +27,7 @@ from aiohttp import web
 
 from laptop_agents.config.models import DashboardConfig
 from laptop_agents.core.errors import InputError
+from laptop_agents.reporting.html_report import script_hashes
 
 COOKIE = "la_dashboard"
 CSRF_HEADER = "X-CSRF-Token"
@@ -34,8 +35,12 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'"
-"""`summary.html` is a self-contained file with its own <style> and inline SVG, and no script at all."""
+REPORT_CSP = (
+    f"default-src 'none'; script-src {script_hashes()}; style-src 'unsafe-inline'; img-src data:; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+"""`summary.html` is a self-contained file with its own <style> and the reports' own inline scripts, allowed
+by their hashes: a script anything else put in the page does not run."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

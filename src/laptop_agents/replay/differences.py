@@ -18,7 +18,7 @@ from laptop_agents.core.events import (
     SignalGenerated,
 )
 from laptop_agents.replay.decisions import when
-from laptop_agents.reporting.svg import fmt_ts
+from laptop_agents.reporting.timefmt import fmt_ts
 
 LIVE_REFUSALS = frozenset(
     ("order_in_flight", "stale_decision", "max_order_notional", "max_position", "max_daily_loss",

@@ -31,7 +31,7 @@ from laptop_agents.engine.inputs import apply_input
 from laptop_agents.replay.decisions import DECISION_TYPES
 from laptop_agents.replay.differences import Difference, compare
 from laptop_agents.replay.records import Record
-from laptop_agents.reporting.svg import fmt_ts
+from laptop_agents.reporting.timefmt import fmt_ts
 
 
 @dataclass

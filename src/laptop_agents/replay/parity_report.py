@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from laptop_agents.replay.parity import ParityResult
-from laptop_agents.reporting.svg import fmt_ts
+from laptop_agents.reporting.timefmt import fmt_ts
 
 
 def summary_lines(result: ParityResult) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Protocol
 from laptop_agents.config.models import Settings
 from laptop_agents.reporting.metrics import RunSummary
 from laptop_agents.reporting.run_notes import RunNotes
-from laptop_agents.reporting.svg import fmt_ts
+from laptop_agents.reporting.timefmt import fmt_ts
 
 
 class _Folder(Protocol):

@@ -1,30 +1,43 @@
-"""`summary.html`: one self-contained page (inline CSS and SVG, no scripts) that tells how a run went."""
+"""`summary.html`: one self-contained page that tells how a run went; it opens offline and fetches nothing.
+
+The statistics and tables are HTML; the charts are drawn in the browser by the inlined `static/report.js`
+(on `static/charts.js`) from the data the page embeds (`<script type="application/json" id="report-data">`),
+at the page's real width, so their labels stay readable at any size and the charts zoom to any span or trade.
+"""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from html import escape
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from laptop_agents.base.atomic import atomic_write_bytes
-from laptop_agents.core.candle import INTERVAL_MS, Candle
-from laptop_agents.core.events import Event, PositionClosed
+from laptop_agents.core.candle import INTERVAL_MS
+from laptop_agents.core.events import PositionClosed
+from laptop_agents.reporting.breakdown import Breakdown, share_pct
+from laptop_agents.reporting.curves import Point
+from laptop_agents.reporting.events_view import RecentEvents, duration
+from laptop_agents.reporting.journal_view import JournalView
 from laptop_agents.reporting.metrics import RunSummary
-from laptop_agents.reporting.run_notes import RunNotes
-from laptop_agents.reporting.svg import (
-    Marker,
-    candle_chart,
-    drawdown_chart,
-    fmt_ts,
-    line_chart,
-    price_chart,
+from laptop_agents.reporting.report_tables import (
+    category_tables,
+    events_tables,
+    journal_section,
+    num,
+    period_tables,
+    signed_css,
+    trade_table,
 )
-
-_GREEN, _RED, _BLUE, _ORANGE = "#1a7f37", "#cf222e", "#0969da", "#bc4c00"
+from laptop_agents.reporting.run_notes import RunNotes
+from laptop_agents.reporting.timefmt import fmt_ts
+from laptop_agents.reporting.trade_windows import TradeWindow
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +49,16 @@ class ReportData:
     source: str
     strategy: str
     summary: RunSummary
-    equity: Sequence[tuple[int, float, float]]
+    equity: Sequence[Point]
     prices: Sequence[tuple[int, float, float, float]]
-    recent_candles: Sequence[Candle]
+    decimals: int
+    """The price tick's decimals."""
     trades: Sequence[PositionClosed]
-    events: Sequence[Event]
+    windows: Sequence[TradeWindow]
+    events: RecentEvents
     notes: RunNotes
+    breakdown: Breakdown
+    journal: JournalView | None
     error: str | None
     config: dict[str, Any]
 
@@ -50,191 +67,191 @@ def write_summary_html(path: Path, data: ReportData) -> None:
     atomic_write_bytes(path, render_summary(data).encode("utf-8"))
 
 
-def _num(value: float | None, fmt: str = ",.2f", suffix: str = "") -> str:
-    return "n/a" if value is None else f"{value:{fmt}}{suffix}"
+INLINE_SCRIPTS = ("charts.js", "report.js", "validate.js", "compare.js")
 
 
-def _trade_markers(trades: Sequence[PositionClosed]) -> list[Marker]:
-    markers = []
-    for t in trades:
-        long = t.side == "long"
-        markers.append(
-            Marker(
-                t.entry_ts,
-                t.entry_price,
-                "up" if long else "down",
-                _BLUE if long else _ORANGE,
-                f"#{t.trade_id} {t.side} entry {t.entry_price:,.2f}",
-            )
-        )
-        markers.append(
-            Marker(
-                t.ts,
-                t.exit_price,
-                "dot",
-                _GREEN if t.net_pnl > 0 else _RED,
-                f"#{t.trade_id} exit ({t.exit_reason}) {t.exit_price:,.2f} net {t.net_pnl:+,.2f}",
-            )
-        )
-    return markers
+def script_hashes() -> str:
+    """CSP sources that let exactly the reports' own inline scripts run, and nothing else (the dashboard
+    serves the reports with them)."""
+    digests = (hashlib.sha256(static_asset(name).encode("utf-8")).digest() for name in INLINE_SCRIPTS)
+    return " ".join(f"'sha256-{base64.b64encode(d).decode()}'" for d in digests)
 
 
-def _stats(s: RunSummary) -> str:
-    cells = [
-        ("Net PnL", _num(s.net_pnl, "+,.2f", " USDT"), "pos" if s.net_pnl >= 0 else "neg"),
-        ("Return", _num(s.return_pct, "+.2f", " %"), "pos" if s.return_pct >= 0 else "neg"),
-        ("Trades", f"{s.trades:,}", ""),
-        ("Win rate", _num(s.win_rate_pct, ".1f", " %"), ""),
-        ("Profit factor", _num(s.profit_factor, ".2f"), ""),
-        ("Max drawdown", _num(s.max_drawdown_pct, ".2f", " %"), "neg" if s.max_drawdown_pct > 0 else ""),
-        ("Sharpe (daily, ann.)", _num(s.sharpe, ".2f"), ""),
-        ("Fees", _num(s.fees, ",.2f", " USDT"), ""),
-        ("Funding", _num(s.funding, ",.2f", " USDT"), ""),
-        ("Exposure", _num(s.exposure_pct, ".1f", " %"), ""),
-        ("Final equity", _num(s.final_equity, ",.2f", " USDT"), ""),
-        ("Candles", f"{s.candles:,}", ""),
-    ]
+def static_asset(name: str) -> str:
+    """A file of `reporting/static/` (CSS and scripts the pages inline)."""
+    return resources.files("laptop_agents.reporting").joinpath("static", name).read_text(encoding="utf-8")
+
+
+def _stat(key: str, value: str, css: str = "", extra: str = "") -> str:
+    more = f'<div class="x">{escape(extra)}</div>' if extra else ""
+    return f'<div class="stat"><div class="k">{escape(key)}</div><div class="v {css}">{escape(value)}</div>{more}</div>'
+
+
+def _stats(s: RunSummary, b: Breakdown) -> str:
+    fee_share = share_pct(s.fees, b.gross_pnl)
+    funding_share = share_pct(s.funding, b.gross_pnl)
+    gross = f"{share_note(fee_share)} of |gross PnL| {abs(b.gross_pnl):,.2f}" if b.total.trades else ""
+    dd_when = ""
+    if s.max_drawdown_start_ts is not None and s.max_drawdown_trough_ts is not None:
+        back = "not recovered"
+        if s.max_drawdown_recovered_ts is not None:
+            back = f"back {fmt_ts(s.max_drawdown_recovered_ts)}"
+        dd_when = f"from {fmt_ts(s.max_drawdown_start_ts)}, trough {fmt_ts(s.max_drawdown_trough_ts)}, {back}"
+    period = (s.last_ts - s.first_ts) if s.first_ts is not None and s.last_ts is not None else 0
     return "".join(
-        f'<div class="stat"><div class="k">{escape(k)}</div><div class="v {css}">{escape(v)}</div></div>'
-        for k, v, css in cells
-    )
-
-
-def _trade_table(trades: Sequence[PositionClosed]) -> str:
-    if not trades:
-        return '<p class="muted">No trades.</p>'
-    head = (
-        "#",
-        "symbol",
-        "side",
-        "entry time",
-        "entry",
-        "exit time",
-        "exit",
-        "qty",
-        "pnl",
-        "fees",
-        "net",
-        "reason",
-        "setup",
-    )
-    rows = []
-    for t in reversed(trades):
-        css = "pos" if t.net_pnl > 0 else "neg"
-        rows.append(
-            f"<tr><td>{t.trade_id}</td><td>{escape(t.symbol)}</td><td>{t.side}</td><td>{fmt_ts(t.entry_ts)}</td>"
-            f"<td>{t.entry_price:,.2f}</td><td>{fmt_ts(t.ts)}</td><td>{t.exit_price:,.2f}</td>"
-            f"<td>{t.qty:g}</td><td>{t.pnl:+,.2f}</td><td>{t.fees:,.2f}</td>"
-            f'<td class="{css}">{t.net_pnl:+,.2f}</td><td>{escape(t.exit_reason)}</td>'
-            f"<td>{escape(t.setup)}</td></tr>"
+        (
+            _stat("Net PnL", num(s.net_pnl, "+,.2f", " USDT"), signed_css(s.net_pnl)),
+            _stat("Return", num(s.return_pct, "+.2f", " %"), signed_css(s.return_pct),
+                  f"CAGR {num(s.cagr_pct, '+.2f', ' %')}" if s.cagr_pct is not None else "CAGR n/a (under 90 days)"),
+            _stat("Trades", f"{s.trades:,}", "", f"long {b.by_side['long'].trades if 'long' in b.by_side else 0:,} · "
+                  f"short {b.by_side['short'].trades if 'short' in b.by_side else 0:,}"),
+            _stat("Win rate", num(s.win_rate_pct, ".1f", " %"), "",
+                  f"streaks: {b.max_win_streak} won, {b.max_loss_streak} lost" if b.total.trades else ""),
+            _stat("Profit factor", num(s.profit_factor, ".2f"), "", "gross won / gross lost, after fees"),
+            _stat("Expectancy", num(b.expectancy, "+,.2f", " USDT"), signed_css(b.expectancy),
+                  f"per trade; avg win {num(b.avg_win, ',.2f')}, avg loss {num(b.avg_loss, ',.2f')}"),
+            _stat("Max drawdown", num(s.max_drawdown_pct, ".2f", " %"), "neg" if s.max_drawdown_pct else "", dd_when),
+            _stat("Longest under water", duration(s.longest_drawdown_ms) if s.longest_drawdown_ms else "none", "",
+                  "first candle below a peak to the one back at it"),
+            _stat("Sharpe", num(s.sharpe, ".2f"), "", "daily UTC returns, ×√365, risk-free 0"),
+            _stat("Sortino", num(s.sortino, ".2f"), "", "daily returns, downside deviation vs 0, ×√365"),
+            _stat("Exposure", num(s.exposure_pct, ".1f", " %"), "", "of candles in a position"),
+            _stat("Fees", num(s.fees, ",.2f", " USDT"), "", gross),
+            _stat("Funding", num(s.funding, ",.2f", " USDT"), "", share_note(funding_share) + " of |gross PnL|"
+                  if b.total.trades else ""),
+            _stat("Final equity", num(s.final_equity, ",.2f", " USDT"), "", f"from {s.starting_balance:,.2f}"),
+            _stat("Candles", f"{s.candles:,}", "", duration(period) if period else ""),
         )
-    header = "".join(f"<th>{h}</th>" for h in head)
-    return f"<table><thead><tr>{header}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )  # fmt: skip
 
 
-def _event_fields(event: Event) -> str:
-    parts = []
-    for f in fields(event):
-        if f.name in ("ts", "symbol"):
-            continue
-        value = getattr(event, f.name)
-        if isinstance(value, float):
-            text = f"{value:,.4f}".rstrip("0").rstrip(".")
-        elif isinstance(value, dict):
-            text = ", ".join(f"{k}={v:,.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in value.items())
-        else:
-            text = str(value)
-        parts.append(f"{f.name}={text}")
-    return " · ".join(parts)
+def share_note(pct: float | None) -> str:
+    return "n/a" if pct is None else f"{pct:.1f} %"
 
 
-def _events_table(events: Sequence[Event]) -> str:
-    if not events:
-        return '<p class="muted">No events.</p>'
-    rows = "".join(
-        f"<tr><td>{fmt_ts(e.ts)}</td><td>{type(e).__name__}</td><td>{escape(_event_fields(e))}</td></tr>"
-        for e in reversed(events)
+def _notes(d: ReportData) -> str:
+    n = d.notes
+    tripped = n.tripped_ms(d.summary.last_ts)
+    prevented = n.refused.get("circuit_breaker", 0)
+    breaker = escape(n.breaker_line())
+    if n.trips:
+        period = (d.summary.last_ts or 0) - (d.summary.first_ts or 0)
+        share = f" ({100 * tripped / period:.0f} % of the run)" if period > 0 else ""
+        breaker += f"; halted entries for {escape(duration(tripped))}{share} and refused {prevented:,} of them"
+    items = (
+        ("Circuit breaker", breaker),
+        ("Entries refused", escape(n.refused_line())),
+        ("Gaps", f"{n.gaps:,} ({n.missing:,} candles missing)"),
+        ("Sessions", escape(n.sessions_line())),
+        ("Margin", escape(n.margin_line(d.config))),
     )
-    return (
-        "<table><thead><tr><th>market time</th><th>event</th><th>details</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
+    return '<ul class="card notes">' + "".join(f"<li><b>{k}:</b> {v}</li>" for k, v in items) + "</ul>"
+
+
+def _r(value: float, digits: int) -> float:
+    return round(value, digits)
+
+
+def chart_payload(d: ReportData) -> dict[str, Any]:
+    """What report.js draws: equity and price buckets, the trades, and the candles around recent trades."""
+    pd = d.decimals + 2
+    priced = d.symbol.split(",")[0]
+    step = INTERVAL_MS.get(d.interval, 60_000)
+    windows = {str(w.trade_id): _window(w, step, d.decimals) for w in d.windows if w.bars}
+    return {
+        "symbol": priced,
+        "step": step,
+        "decimals": d.decimals,
+        "start": d.summary.starting_balance,
+        "equity": [[t, _r(e, 4), _r(dd, 4), _r(lo, 4), _r(hi, 4)] for t, e, dd, lo, hi in d.equity],
+        "prices": [[t, _r(c, pd), _r(h, pd), _r(lo, pd)] for t, c, h, lo in d.prices],
+        "trades": [_trade(t, pd) for t in d.trades],
+        "windows": windows,
+    }
+
+
+def _trade(t: PositionClosed, digits: int) -> list[Any]:
+    """[id, symbol, side, entry ts, entry price, exit ts, exit price, net, reason, setup, qty] (report.js)."""
+    return [
+        t.trade_id, t.symbol, t.side, t.entry_ts, _r(t.entry_price, digits), t.ts, _r(t.exit_price, digits),
+        _r(t.net_pnl, 4), t.exit_reason, t.setup, t.qty,
+    ]  # fmt: skip
+
+
+def _window(w: TradeWindow, step: int, decimals: int) -> dict[str, Any]:
+    """A trade's bars, compact (500 trades' windows in a few hundred KB): flat [dt, o, h, l, c, ...] with
+    `dt` in candles from `t0` and prices in ticks (10^-decimals) from `p0`."""
+    t0, p0, k = w.bars[0][0], w.bars[0][1], 10**decimals
+    flat: list[int] = []
+    for ts, o, h, lo, c in w.bars:
+        flat += ((ts - t0) // step, round((o - p0) * k), round((h - p0) * k), round((lo - p0) * k), round((c - p0) * k))
+    return {
+        "t0": t0,
+        "p0": p0,
+        "k": k,
+        "per_bar": w.per_bar,
+        "stop": round(w.stop_price, decimals + 2),
+        "target": None if w.target_price is None else round(w.target_price, decimals + 2),
+        "b": flat,
+    }
+
+
+def _embed(payload: dict[str, Any]) -> str:
+    # "</" would end the script element early; JSON allows "<\/" for the same text
+    return orjson.dumps(payload).decode().replace("</", "<\\/")
 
 
 def render_summary(d: ReportData) -> str:
-    s = d.summary
-    priced = d.symbol.split(",")[0]  # several symbols: the chart shows the first one's price and trades
-    charted = [t for t in d.trades if t.symbol == priced]
-    markers = _trade_markers(charted)
-    equity_points = [(t, e) for t, e, _ in d.equity]
-    dd_points = [(t, dd) for t, _, dd in d.equity]
-    step = INTERVAL_MS.get(d.interval, 60_000)
-    recent = [(c.ts, c.open, c.high, c.low, c.close) for c in d.recent_candles]
-    period = f"{fmt_ts(d.prices[0][0])} → {fmt_ts(d.prices[-1][0])} UTC" if d.prices else "no candles"
+    s, b = d.summary, d.breakdown
+    priced = d.symbol.split(",")[0]
+    charted = sum(1 for t in d.trades if t.symbol == priced)
+    period = f"{fmt_ts(s.first_ts)} → {fmt_ts(s.last_ts)} UTC" if s.first_ts is not None and s.last_ts else "no candles"
     error = f'<div class="error"><b>This run failed:</b> {escape(d.error)}</div>' if d.error else ""
-    reasons = ", ".join(f"{k} {v}" for k, v in s.exit_reasons.items()) or "none"
     shown = f"the last {len(d.trades):,} of {s.trades:,}" if len(d.trades) < s.trades else f"all {s.trades:,}"
-    marked = f"{len(charted):,} {escape(priced)}" if priced != d.symbol else shown
     config = escape(orjson.dumps(d.config, option=orjson.OPT_INDENT_2).decode())
+    several = f" (the charts show {escape(priced)}'s {charted:,})" if priced != d.symbol else ""
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(d.symbol)} {escape(d.mode)} · {escape(d.run_id)}</title>
-<style>
-body{{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}}
-main{{max-width:1140px;margin:0 auto;padding:18px}}
-h1{{font-size:20px;margin:4px 0}} h2{{font-size:15px;margin:22px 0 8px}}
-.sub{{color:#59636e}} .muted{{color:#59636e}}
-.card{{background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:10px 12px;margin-top:10px}}
-.stats{{display:grid;grid-template-columns:repeat(6,1fr);gap:8px;margin-top:12px}}
-.stat{{background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:8px 10px}}
-.stat .k{{color:#59636e;font-size:12px}} .stat .v{{font-size:17px;font-weight:600}}
-.pos{{color:{_GREEN}}} .neg{{color:{_RED}}}
-.error{{background:#ffebe9;border:1px solid #ff8182;border-radius:8px;padding:10px;margin-top:10px}}
-svg{{width:100%;height:auto;display:block}}
-.grid{{stroke:#eaeef2;stroke-width:1}} .base{{stroke:#8c959f;stroke-dasharray:4 4}}
-.ylab{{font-size:11px;fill:#59636e;text-anchor:end}} .xlab{{font-size:11px;fill:#59636e}}
-.eq{{fill:none;stroke:{_BLUE};stroke-width:1.6}} .price{{fill:none;stroke:#24292f;stroke-width:1.1}}
-.band{{fill:#d0d7de;opacity:.55}} .dd{{fill:{_RED};opacity:.35;stroke:{_RED};stroke-width:.8}}
-.wick{{stroke-width:1}} .wick.up{{stroke:{_GREEN}}} .wick.down{{stroke:{_RED}}}
-.body.up{{fill:{_GREEN}}} .body.down{{fill:{_RED}}} .mk{{stroke:#fff;stroke-width:1}}
-.legend span{{margin-right:14px}}
-table{{border-collapse:collapse;width:100%;font-size:12.5px;background:#fff}}
-th,td{{border-bottom:1px solid #eaeef2;padding:4px 6px;text-align:right;white-space:nowrap}}
-th{{background:#f6f8fa;position:sticky;top:0}} td:nth-child(2),th:nth-child(2){{text-align:left}}
-.scroll{{max-height:420px;overflow:auto;border:1px solid #d1d9e0;border-radius:8px}}
-.events td:last-child{{text-align:left;white-space:normal}}
-pre{{font-size:12px;background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:10px;overflow:auto}}
-</style></head><body><main>
+<style>{static_asset("report.css")}</style></head><body><main>
 <h1>{escape(d.symbol)} · {escape(d.strategy)} · {escape(d.mode)}</h1>
 <div class="sub">run <b>{escape(d.run_id)}</b> · {escape(d.interval)} candles from {escape(d.source)} · {period}</div>
 {error}
-<div class="stats">{_stats(s)}</div>
-<div class="card notes"><b>Circuit breaker:</b> {escape(d.notes.breaker_line())} ·
-<b>Entries refused:</b> {escape(d.notes.refused_line())} ·
-<b>Gaps:</b> {d.notes.gaps:,} ({d.notes.missing:,} candles missing) ·
-<b>Sessions:</b> {escape(d.notes.sessions_line())} ·
-<b>Margin:</b> {escape(d.notes.margin_line(d.config))}</div>
-<h2>Equity (USDT)</h2>
-<div class="card">{line_chart(equity_points, height=260, css="eq", label="equity", baseline=s.starting_balance)}</div>
-<h2>Drawdown (%)</h2>
-<div class="card">{drawdown_chart(dd_points, height=150, label="drawdown")}</div>
-<h2>{escape(priced)} price with entries and exits</h2>
+<div class="stats">{_stats(s, b)}</div>
+{_notes(d)}
+<noscript><div class="error">The charts are drawn by the page's own script; every table below is complete
+without it.</div></noscript>
+<h2>Equity, drawdown and price <span class="muted" id="span">whole run</span></h2>
 <div class="card">
-<div class="legend muted"><span style="color:{_BLUE}">▲ long entry</span>
-<span style="color:{_ORANGE}">▼ short entry</span>
-<span style="color:{_GREEN}">● winning exit</span><span style="color:{_RED}">● losing exit</span>
-<span>markers for {marked} trades</span></div>
-{price_chart(d.prices, markers, height=320, label="price")}</div>
-<h2>Last {len(recent)} candles</h2>
-<div class="card">{candle_chart(recent, markers, height=300, step_ms=step, label="recent candles")}</div>
-<h2>Trades ({shown}; exits: {escape(reasons)})</h2>
-<div class="scroll">{_trade_table(d.trades)}</div>
-<h2>Recent events</h2>
-<div class="scroll events">{_events_table(d.events)}</div>
+<div class="toolbar muted">drag across a chart to zoom all three; double-click or
+<button id="zoom-reset" type="button">whole run</button></div>
+<div class="chart" id="equity-chart" data-label="equity (USDT): last, and each bucket's low and high"></div>
+<div class="chart" id="drawdown-chart" data-label="drawdown (%)"></div>
+<div class="legend muted"><span style="color:#0969da">▲ long entry</span>
+<span style="color:#bc4c00">▼ short entry</span><span style="color:#1a7f37">● winning exit</span>
+<span style="color:#cf222e">● losing exit</span><span>dashed: entry → exit</span>
+<span>markers for {shown} trades{several}</span></div>
+<div class="chart" id="price-chart" data-label="{escape(priced)} price (USDT) with every trade"></div></div>
+<h2>Trade</h2>
+<div class="card"><div class="toolbar"><button id="trade-prev" type="button">◀ earlier</button>
+<select id="trade-pick" aria-label="trade"></select><button id="trade-next" type="button">later ▶</button></div>
+<div class="muted" id="trade-caption"></div>
+<div class="chart" id="trade-chart" data-label="the trade's candles, entry, stop, target and exit"></div></div>
+<h2>Breakdown</h2>
+<div class="card">{period_tables(b)}{category_tables(b)}</div>
+{journal_section(d.journal, d.decimals)}
+<h2>Trades ({shown}; exits: {escape(", ".join(f"{k} {v:,}" for k, v in s.exit_reasons.items()) or "none")})</h2>
+<div class="scroll">{trade_table(d.trades, d.decimals)}</div>
+<h2>Events</h2>
+<div class="events">{events_tables(d.events, d.decimals)}</div>
 <h2>Configuration</h2>
 <details><summary>effective configuration (secrets redacted)</summary><pre>{config}</pre></details>
-</main></body></html>
+</main>
+<script type="application/json" id="report-data">{_embed(chart_payload(d))}</script>
+<script>{static_asset("charts.js")}</script>
+<script>{static_asset("report.js")}</script>
+</body></html>
 """
 
 

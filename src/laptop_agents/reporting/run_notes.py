@@ -15,13 +15,14 @@ from laptop_agents.core.events import (
     PositionLiquidated,
     RunResumed,
 )
-from laptop_agents.reporting.svg import fmt_ts
+from laptop_agents.reporting.timefmt import fmt_ts
 
 
 class RunNotes:
     def __init__(self) -> None:
         self.trips: list[CircuitBreakerTripped] = []
         self.resets = 0
+        self.reset_ts: list[int] = []
         self.refused: dict[str, int] = {}
         self.gaps = 0
         self.missing = 0
@@ -48,6 +49,7 @@ class RunNotes:
             self.trips.append(event)
         elif kind is CircuitBreakerReset:
             self.resets += 1
+            self.reset_ts.append(event.ts)
         elif kind is RunResumed:
             assert isinstance(event, RunResumed)
             self.resumes.setdefault(event.from_event_seq, event.last_candle_ts)
@@ -91,6 +93,15 @@ class RunNotes:
         more = f", tripped {len(self.trips)}× and reset {self.resets}×" if len(self.trips) > 1 else ""
         after = "; stayed tripped to the end" if len(self.trips) > self.resets else ""
         return f"tripped {fmt_ts(first.ts)} UTC ({why}){more}{after}"
+
+    def tripped_ms(self, last_ts: int | None) -> int:
+        """Market time the breaker held entries back: each trip to its reset, the last one to `last_ts`."""
+        total = 0
+        for i, trip in enumerate(self.trips):
+            end = self.reset_ts[i] if i < len(self.reset_ts) else last_ts
+            if end is not None and end > trip.ts:
+                total += end - trip.ts
+        return total
 
     def sessions_line(self) -> str:
         """The sessions a run was made of: where each resume took over."""

@@ -6,7 +6,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from laptop_agents.reporting.svg import fmt_ts
+from laptop_agents.reporting.timefmt import fmt_ts
 
 
 def _params(params: dict[str, Any]) -> str:

@@ -3,27 +3,34 @@
 `events.jsonl` (EventLog) is the source; `trades.csv` (TradeLog), the run notes, the recent events and
 `equity.csv` plus the chart curves (Curves) are derived as events and candles arrive. At the end,
 `summarise` emits `RunFinished` and computes the statistics, and `close_and_report` closes the files and
-writes `summary.html`. A live session can also start from a checkpoint (`resume`), continuing every file.
+writes `summary.json` (the statistics, for `la runs`) and `summary.html`. A live session can also start
+from a checkpoint (`resume`), continuing every file.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
+
+from laptop_agents.base.atomic import atomic_write_bytes
 from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
+from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import DataError
 from laptop_agents.core.event_codec import parse_record
-from laptop_agents.core.events import Event, RunFinished
-from laptop_agents.core.inputs import CandleClosed, ClockTick
+from laptop_agents.core.events import PositionClosed, PositionOpened, RunFinished
+from laptop_agents.reporting.breakdown import breakdown, read_trades
 from laptop_agents.reporting.curves import Curves
+from laptop_agents.reporting.events_view import RecentEvents, price_decimals
 from laptop_agents.reporting.html_report import ReportData, write_summary_html
+from laptop_agents.reporting.journal_view import read_journal
 from laptop_agents.reporting.metrics import RunSummary, summarise
 from laptop_agents.reporting.run_notes import RunNotes
 from laptop_agents.reporting.trade_log import TradeLog
+from laptop_agents.reporting.trade_windows import TradeWindows
 from laptop_agents.runs.event_log import EventLog
 from laptop_agents.runs.journal_file import JournalFile
 from laptop_agents.runs.run_folder import RunFolder
@@ -79,14 +86,21 @@ class RunArtifacts:
             resume=resume["curves"] if resume else None,
         )
         self.notes = RunNotes()
-        self.recent: deque[Event] = deque(maxlen=max(settings.run.report_recent_events, 1))
+        self.recent = RecentEvents(settings.run.report_recent_events)
+        self.windows = TradeWindows(
+            settings.data.trading_symbols[0],
+            interval_ms(settings.data.interval),
+            keep=settings.run.report_max_trades,
+        )
+        self.curves.taps.append(self.windows.on_candles)
         if resume is not None:  # the report counts the whole run: the sessions before this one too
             self._replay_events()
         self.journal = JournalFile(folder.journal, durable=durable)
         self.log.subscribe(self.trades.on_event)
         self.log.subscribe(self.journal.on_event)
         self.log.subscribe(self.notes.on_event)
-        self.log.subscribe(self._keep_recent)
+        self.log.subscribe(self.recent.on_event)
+        self.log.subscribe(self.windows.on_event, types=(PositionOpened, PositionClosed))
 
     def _replay_events(self) -> None:
         """Feed the run's events so far (the file is already cut back to the checkpoint) to the notes and
@@ -100,13 +114,7 @@ class RunArtifacts:
                 except DataError:
                     continue  # a line this version cannot read: the report leaves it out, the run goes on
                 self.notes.on_event(event)
-                self._keep_recent(event)
-
-    def _keep_recent(self, event: Event) -> None:
-        """The report's recent events: what happened, not the candles each core was given (one a minute),
-        nor the clocks read with each (live-exchange)."""
-        if type(event) not in (CandleClosed, ClockTick):
-            self.recent.append(event)
+                self.recent.on_event(event)
 
     def flush(self) -> None:
         """Write out the buffered trade and equity rows (the dashboard reads the files a live run is writing);
@@ -159,6 +167,22 @@ class RunArtifacts:
         self.trades.close()
         self.journal.close()
         self.log.close()
+        atomic_write_bytes(
+            self.folder.path / "summary.json",
+            orjson.dumps(
+                {
+                    "run_id": self.folder.run_id,
+                    "mode": mode,
+                    "strategy": strategy,
+                    "source": source,
+                    "symbols": list(self.settings.data.trading_symbols),
+                    "interval": self.settings.data.interval,
+                    "error": error,
+                    "summary": summary.as_dict(),
+                },
+                option=orjson.OPT_INDENT_2,
+            ),
+        )
         write_summary_html(
             self.folder.summary,
             ReportData(
@@ -169,12 +193,15 @@ class RunArtifacts:
                 source=source,
                 strategy=strategy,
                 summary=summary,
-                equity=self.curves.points,
-                prices=self.curves.prices,
-                recent_candles=list(self.curves.recent),
+                equity=self.curves.chart_points(),
+                prices=self.curves.chart_prices(),
+                decimals=price_decimals(list(self.curves.recent)),
                 trades=list(self.trades.recent),
-                events=list(self.recent),
+                windows=self.windows.windows(),
+                events=self.recent,
                 notes=self.notes,
+                breakdown=breakdown(read_trades(self.folder.trades)),
+                journal=read_journal(self.folder.journal),
                 error=error,
                 config=redacted_dump(self.settings),
             ),

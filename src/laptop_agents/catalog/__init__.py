@@ -1,0 +1,1 @@
+"""`la runs`: list, show, compare and prune the runs under a runs folder."""
