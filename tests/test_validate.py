@@ -3,6 +3,7 @@ data (a leaderboard; the same seed gives the same validation.json whatever the n
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -107,3 +108,39 @@ def test_validate_on_the_bundled_data_is_reproducible(tmp_path: Path) -> None:
     board = one["leaderboard"]
     assert isinstance(board, list) and len(board) == 12 and board[0]["rank"] == 1
     assert board[0]["params"] == one["best_params"]
+
+
+def test_the_report_sets_every_candidate_out_of_sample_and_stitches_the_winners(tmp_path: Path) -> None:
+    """Each leaderboard row carries its own out-of-sample results; the fold's winner's equals the fold's
+    test result (the same evaluation), its stitched curve runs from the starting balance to that result,
+    and a two-parameter grid gets its heat map."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "laptop_agents.cli", "run", "--mode", "validate", "--run-id", "heat",
+         "--grid", "fast_sma=5,10;slow_sma=30,50,80", "--train", "9000", "--test", "9000", "--jobs", "1",
+         "--set", f"run.runs_dir={tmp_path}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads((tmp_path / "heat" / "validation.json").read_text())
+    rows = {row["candidate"]: row for row in result["leaderboard"]}
+    for fold in result["folds"]:
+        winner = rows[fold["best_candidate"]]
+        assert winner["test_fold_net_pnl"][fold["fold"]] == fold["test_result"]["net_pnl"]
+        curve = fold["test_curve"]
+        assert curve[0] == [fold["test"]["from_ts"], result["starting_balance"]]
+        assert curve[-1][0] == fold["test"]["to_ts"]
+        assert curve[-1][1] == pytest.approx(result["starting_balance"] + fold["test_result"]["net_pnl"], abs=1e-3)
+    for row in result["leaderboard"]:
+        assert row["test_net_pnl"] == pytest.approx(sum(row["test_fold_net_pnl"]))
+    page = (tmp_path / "heat" / "summary.html").read_text()
+    start = page.index('<script type="application/json" id="validate-data">') + len(
+        '<script type="application/json" id="validate-data">'
+    )
+    data = json.loads(page[start : page.index("</script>", start)])
+    assert data["heat"]["x"] == "fast_sma" and data["heat"]["ys"] == [30, 50, 80]
+    assert all(v is not None for row in data["heat"]["cells"] for v in row)
+    assert len(data["candidates"]) == 6 and len(data["oos"]) == len(result["folds"])
+    stitched = data["oos"]
+    for before, after in itertools.pairwise(stitched):  # each window starts where the last ended
+        assert after["eq"][0] == pytest.approx(before["eq"][-1], abs=1e-3)
+    assert 'What "won" means' in page

@@ -102,3 +102,30 @@ def test_the_report_draws_its_charts_offline_and_readable(report: Path, browser:
     browser.set_window_size(width, 2400)
     browser.execute_script("window.scrollTo(0, 0);")
     browser.save_screenshot(str(artifacts / f"report-{width}.png"))
+
+
+def test_the_validate_report_draws_its_three_charts(tmp_path: Path, browser: Any) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from laptop_agents.cli import main
+
+    runs = tmp_path / "runs"
+    code = main(["run", "--mode", "validate", "--run-id", "va", "--source", f"csv:{BUNDLED}", "--grid",
+                 "fast_sma=5,10;slow_sma=30,50", "--train", "9000", "--test", "9000", "--jobs", "1",
+                 "--set", f"run.runs_dir={runs}"])  # fmt: skip
+    assert code == 0
+    browser.set_window_size(1000, 1400)
+    _requests(browser)
+    browser.get((runs / "va" / "summary.html").as_uri())
+    WebDriverWait(browser, 20).until(lambda d: d.execute_script("return document.documentElement.dataset.charts"))
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []
+    assert [u for u in _requests(browser) if u.split(":", 1)[0] in ("http", "https", "ws", "wss")] == []
+    folds = len(orjson.loads((runs / "va" / "validation.json").read_bytes())["folds"])
+    counts = browser.execute_script(
+        "return [document.querySelectorAll('#oos-chart path.eq').length,"
+        " document.querySelectorAll('#is-oos-chart circle.dot').length,"
+        " document.querySelectorAll('#heat-chart rect.cell').length];"
+    )
+    assert counts == [folds, 4, 4], counts
+    (REPO / ".artifacts").mkdir(exist_ok=True)
+    browser.save_screenshot(str(REPO / ".artifacts" / "validate-1000.png"))

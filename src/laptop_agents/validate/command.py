@@ -58,7 +58,7 @@ def run_validate(settings: Settings, *, show: Callable[[str], None] = print, sho
     (folder.path / "validation.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     write_validation_html(folder.summary, folder.run_id, result, elapsed_s=elapsed, jobs=jobs)
     folder.point_latest()
-    evaluations = result["combinations_valid"] * len(result["folds"]) + len(result["folds"])
+    evaluations = 2 * result["combinations_valid"] * len(result["folds"]) + len(result["folds"])  # train, test, curves
     show(leaderboard_table(result))
     show(
         f"{result['combinations_valid']} candidates × {len(result['folds'])} folds in {elapsed:.1f} s "

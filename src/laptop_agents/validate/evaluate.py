@@ -40,7 +40,19 @@ class Score:
         return {**asdict(self), "objective": self.objective(config)}
 
 
+Curve = list[tuple[int, float]]
+"""(ts, equity) of a window: its first candle at the starting balance, then one point per bucket."""
+
+
 def evaluate(settings: Settings, candles: Sequence[Candle], start: int, end: int) -> Score:
+    return evaluate_with_curve(settings, candles, start, end, points=0)[0]
+
+
+def evaluate_with_curve(
+    settings: Settings, candles: Sequence[Candle], start: int, end: int, *, points: int
+) -> tuple[Score, Curve]:
+    """The score, and with `points` > 0 the window's equity in at most about that many points (each the
+    last equity of its bucket), for the report's stitched out-of-sample curve."""
     trades: list[PositionClosed] = []
 
     def sink(event: Event) -> None:
@@ -52,11 +64,18 @@ def evaluate(settings: Settings, candles: Sequence[Candle], start: int, end: int
     worst = 0.0
     worst_pct = 0.0
     counting = False
+    curve: Curve = []
+    every = max(1, -(-(end - start) // points)) if points > 0 else 0
+    seen = 0
 
-    def on_equity(_candle: Candle, equity: float, _open: bool) -> None:
-        nonlocal peak, worst, worst_pct
+    def on_equity(candle: Candle, equity: float, _open: bool) -> None:
+        nonlocal peak, worst, worst_pct, seen
         if not counting:
             return
+        if every:
+            seen += 1
+            if seen % every == 0:
+                curve.append((candle.ts, equity))
         if equity > peak:
             peak = equity
         elif peak - equity > worst:
@@ -78,7 +97,10 @@ def evaluate(settings: Settings, candles: Sequence[Candle], start: int, end: int
     final = core.account.cash
     if final < peak and peak - final > worst:  # the close at the end can deepen the drawdown
         worst, worst_pct = peak - final, (peak - final) / peak * 100.0
-    return Score(
+    if every and end > start:
+        curve.insert(0, (candles[start].ts, balance))
+        curve.append((candles[end - 1].ts, final))
+    score = Score(
         net_pnl=final - balance,
         max_drawdown=worst,
         max_drawdown_pct=worst_pct,
@@ -86,3 +108,4 @@ def evaluate(settings: Settings, candles: Sequence[Candle], start: int, end: int
         wins=sum(1 for t in trades if t.net_pnl > 0),
         candles=end - start,
     )
+    return score, curve

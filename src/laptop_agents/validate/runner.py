@@ -1,9 +1,12 @@
-"""Run a validation: every candidate on every training window (in parallel processes), the best of each
-window on the next, out-of-sample window, and a leaderboard.
+"""Run a validation: every candidate on every training window and on the out-of-sample window after it
+(in parallel processes), the best of each training window judged on its next window, and a leaderboard.
 
 Each process gets the candles and the candidates once (initializer); a task is one candidate over all
-its training windows, so there are few, even tasks. Results are gathered by index, so the outcome does
-not depend on `jobs` or on which process finished first: same data, grid and seed, same result.
+its windows, so there are few, even tasks. Results are gathered by index, so the outcome does not depend
+on `jobs` or on which process finished first: same data, grid and seed, same result. Every candidate's
+out-of-sample result is kept so the report can set in-sample against out-of-sample for all of them (an
+overfit grid shows as no relation between the two); the winners' windows are evaluated once more with
+their equity curves, which the report stitches.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 
 from laptop_agents.config.models import Settings, ValidateConfig
 from laptop_agents.core.candle import Candle
-from laptop_agents.validate.evaluate import Score, evaluate
+from laptop_agents.validate.evaluate import Curve, Score, evaluate, evaluate_with_curve
 from laptop_agents.validate.folds import Fold, walk_forward
 from laptop_agents.validate.grid import Candidate, candidates, parse_grid
 
@@ -34,15 +37,22 @@ def _init(rows: list[tuple[int, float, float, float, float, float]], cands: list
     _candidates, _folds = cands, folds
 
 
-def _train(index: int) -> list[Score]:
+CURVE_POINTS = 300
+"""Points of each winner's out-of-sample equity curve in the report."""
+
+
+def _train(index: int) -> tuple[list[Score], list[Score]]:
+    """One candidate on every training window and on every out-of-sample window."""
     settings = _candidates[index].settings
-    return [evaluate(settings, _candles, f.train_start, f.train_end) for f in _folds]
+    train = [evaluate(settings, _candles, f.train_start, f.train_end) for f in _folds]
+    test = [evaluate(settings, _candles, f.train_end, f.test_end) for f in _folds]
+    return train, test
 
 
-def _test(task: tuple[int, int]) -> Score:
+def _test(task: tuple[int, int]) -> tuple[Score, Curve]:
     index, fold = task
     f = _folds[fold]
-    return evaluate(_candidates[index].settings, _candles, f.train_end, f.test_end)
+    return evaluate_with_curve(_candidates[index].settings, _candles, f.train_end, f.test_end, points=CURVE_POINTS)
 
 
 def default_jobs() -> int:
@@ -83,15 +93,36 @@ def run_validation(
             )
             mapper = pool.map
         train: list[list[Score]] = []
-        for scores in mapper(_train, range(len(cands))):
+        unseen: list[list[Score]] = []
+        for scores, out_of_sample in mapper(_train, range(len(cands))):
             train.append(scores)
+            unseen.append(out_of_sample)
             tick()
         best = _best_per_fold(train, folds, config)
         tests: list[Score] = []
-        for score in mapper(_test, [(best[f.index], f.index) for f in folds]):
+        curves: list[Curve] = []
+        for score, curve in mapper(_test, [(best[f.index], f.index) for f in folds]):
             tests.append(score)
+            curves.append(curve)
             tick()
-    return _report(settings, config, grid, cands, dropped, folds, train, best, tests, candles)
+    result = _report(settings, config, grid, cands, dropped, folds, train, best, tests, candles)
+    _add_out_of_sample(result, config, unseen, curves)
+    result["starting_balance"] = settings.broker.starting_balance
+    return result
+
+
+def _add_out_of_sample(result: dict[str, Any], config: ValidateConfig, unseen: list[list[Score]],
+                       curves: list[Curve]) -> None:  # fmt: skip
+    """Each leaderboard row's out-of-sample results (every fold's test window, whether it won the fold or
+    not) and each fold's winner's out-of-sample curve."""
+    for row in result["leaderboard"]:
+        scores = unseen[row["candidate"]]
+        row["test_net_pnl"] = sum(s.net_pnl for s in scores)
+        row["test_mean_objective"] = sum(s.objective(config) for s in scores) / len(scores) if scores else 0.0
+        row["test_trades"] = sum(s.trades for s in scores)
+        row["test_fold_net_pnl"] = [s.net_pnl for s in scores]
+    for fold, curve in zip(result["folds"], curves, strict=True):
+        fold["test_curve"] = [[ts, round(equity, 4)] for ts, equity in curve]
 
 
 def _best_per_fold(train: list[list[Score]], folds: list[Fold], config: ValidateConfig) -> dict[int, int]:
