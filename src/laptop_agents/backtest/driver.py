@@ -37,6 +37,7 @@ from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
 from laptop_agents.feeds.sources import CandleSource, SortedCandles, open_marks
 from laptop_agents.runs.artifacts import RunArtifacts, RunResult
 from laptop_agents.runs.checkpoint import write_checkpoint
+from laptop_agents.runs.compressed import compress_large
 from laptop_agents.runs.run_folder import RunFolder
 
 TRACEBACK_FILE = "traceback.txt"
@@ -179,6 +180,8 @@ def run_backtest(
     )
     write_checkpoint(folder.state, _final_state(folder, core, run.log.seq, error))
     run.close_and_report(summary, mode="backtest", source=source.describe(), strategy=core.strategy.name, error=message)
+    if settings.run.compress_over_mb is not None:
+        compress_large(folder.path, over_bytes=int(settings.run.compress_over_mb * 1_000_000))
     if error is not None:
         raise error
     return RunResult(

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from laptop_agents.dashboard.run_view import RunView
+from laptop_agents.runs.compressed import open_binary
 from laptop_agents.runs.run_ref import is_run_folder
 
 LIVE_STATES = frozenset({"running", "halted", "stale", "stopping", "unresponsive"})
@@ -66,7 +67,7 @@ def max_drawdown_of(equity_csv: Path) -> float | None:
     """The largest drawdown_pct in equity.csv; a torn last line is skipped."""
     deepest: float | None = None
     try:
-        with equity_csv.open("rb") as handle:
+        with open_binary(equity_csv) as handle:
             handle.readline()
             for line in handle:
                 cut = line.rfind(b",")
@@ -136,7 +137,7 @@ def started_ms(path: Path) -> float:
     """When the run began: its first event's wall time, else when its configuration was written."""
     with (
         contextlib.suppress(OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError),
-        (path / "events.jsonl").open("rb") as handle,
+        open_binary(path / "events.jsonl") as handle,
     ):
         return float(orjson.loads(handle.readline())["ts_init"])
     for candidate in (path / "config.json", path):

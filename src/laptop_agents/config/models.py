@@ -37,8 +37,22 @@ class RunConfig(_Section):
         "auto", description="auto: console on a terminal, JSON lines otherwise"
     )
     duration_s: float | None = Field(None, gt=0, description="live modes: stop after this many seconds")
-    report_recent_events: int = Field(50, ge=0, le=10_000, description="events listed in summary.html")
-    report_max_trades: int = Field(500, ge=0, le=100_000, description="trades listed in summary.html")
+    report_recent_events: int = Field(
+        50,
+        ge=0,
+        le=10_000,
+        description="event groups listed in summary.html (repeats grouped; breaker, kill "
+        "switch, errors and resumes listed apart)",
+    )
+    report_max_trades: int = Field(
+        500, ge=0, le=100_000, description="trades listed in summary.html, each with its candles in the trade pane"
+    )
+    compress_over_mb: float | None = Field(
+        8.0,
+        ge=0,
+        description="backtest: equity.csv and events.jsonl larger than this are gzipped when the run "
+        "ends (NAME.gz; pandas and zcat read them); null keeps them plain",
+    )
     heartbeat_interval_s: float = Field(5.0, gt=0, le=3_600, description="live: heartbeat.json is rewritten this often")
     checkpoint_interval_s: float = Field(30.0, gt=0, le=86_400, description="live: state.json at least this often")
 

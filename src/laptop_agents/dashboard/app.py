@@ -272,7 +272,8 @@ async def _sse(request: web.Request) -> web.StreamResponse:
     await reply.prepare(request)
     path = view.path / "events.jsonl"
     offset = _whole_lines_end(path)
-    for record in view.events(50, wanted, end=offset):  # the backlog ends where the stream begins
+    backlog_end = offset if path.exists() else None  # a finished backtest's gzipped log: all of it
+    for record in view.events(50, wanted, end=backlog_end):  # the backlog ends where the stream begins
         if after is None or int(record.get("seq", 0)) > after:
             await reply.write(_message(record))
     quiet = 0.0

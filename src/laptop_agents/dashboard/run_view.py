@@ -24,6 +24,7 @@ from laptop_agents.base.lock import lock_holder
 from laptop_agents.core.errors import LaptopAgentsError
 from laptop_agents.live.journal import OrderJournal
 from laptop_agents.live.order_state import TERMINAL
+from laptop_agents.runs.compressed import gz_path, read_bytes
 
 LiveHeartbeat = Callable[[], dict[str, Any]]
 """The serving daemon's `AsyncRunner.heartbeat`: its own run's state now, not as last written."""
@@ -51,7 +52,16 @@ def whole_lines(data: bytes, *, at_start: bool) -> list[bytes]:
 
 
 def tail_lines(path: Path, count: int, budget: int = TAIL_BYTES, *, end: int | None = None) -> list[bytes]:
-    """The last `count` whole lines among the `budget` bytes before `end` (default: the file's end)."""
+    """The last `count` whole lines among the `budget` bytes before `end` (default: the file's end); a
+    finished backtest's gzipped file is read whole (it no longer grows)."""
+    if not path.exists() and gz_path(path).exists():
+        try:
+            whole = read_bytes(path)
+        except OSError:
+            return []
+        size = len(whole) if end is None else min(end, len(whole))
+        start = max(0, size - budget)
+        return whole_lines(whole[start:size], at_start=start == 0)[-count:]
     try:
         with path.open("rb") as handle:
             size = handle.seek(0, io.SEEK_END) if end is None else end
@@ -156,7 +166,15 @@ class _EquityRows:
         self._source = Appended(self.path)
 
     def refresh(self) -> _EquityRows:
-        restarted, complete = self._source.read()
+        if not self.path.exists() and gz_path(self.path).exists():  # a finished backtest's, gzipped: read once
+            if self.ts:
+                return self
+            try:
+                restarted, complete = True, read_bytes(self.path)
+            except OSError:
+                return self
+        else:
+            restarted, complete = self._source.read()
         if restarted:
             self.ts, self.equity, self.drawdown = array("d"), array("d"), array("d")
         for line in complete.split(b"\n"):
@@ -246,7 +264,8 @@ class RunView:
     def summary(self) -> dict[str, Any]:
         """The index's row: what the run is and how it went. The files are read again only when one of
         them changed (an index of hundreds of finished runs costs a stat each); the state is read each time."""
-        stamp = tuple(_stamp(self.path / name) for name in ("equity.csv", "trades.csv", "summary.html", "config.json"))
+        names = ("equity.csv", "equity.csv.gz", "trades.csv", "summary.html", "config.json")
+        stamp = tuple(_stamp(self.path / name) for name in names)
         if self._summary is None or self._summary[0] != stamp:
             self._summary = (stamp, self._read_summary())
         return {**self._summary[1], "state": self.state()}
@@ -395,7 +414,14 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 def _edge_rows(path: Path) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
-    """The first and the last (ts, equity) rows of `equity.csv`, without reading what lies between."""
+    """The first and the last (ts, equity) rows of `equity.csv`, without reading what lies between (a
+    gzipped one is read whole)."""
+    if not path.exists() and gz_path(path).exists():
+        try:
+            lines = whole_lines(read_bytes(path), at_start=True)
+        except OSError:
+            return None, None
+        return _row(lines[1:2]), _row(lines[-1:])
     try:
         with path.open("rb") as handle:
             head = handle.read(4096)

@@ -14,6 +14,7 @@ from pathlib import Path
 from laptop_agents.core.errors import DataError, InputError
 from laptop_agents.core.event_codec import parse_record, read_envelope
 from laptop_agents.core.events import Event
+from laptop_agents.runs.compressed import read_bytes
 
 _TS_EVENT = b'"ts_event":'
 
@@ -50,7 +51,7 @@ class RunRecords:
 
 def read_records(path: Path) -> RunRecords:
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)  # a finished backtest's may be gzipped
     except OSError as exc:
         raise InputError(f"cannot read {path} ({exc.strerror}); is this a run folder?") from None
     end = data.rfind(b"\n") + 1
