@@ -1,6 +1,7 @@
 # The two commands a new user needs: `make run` (a one-minute live-paper session against the embedded
 # simulated exchange, which replays the bundled real BTC candles at 600x) and `make test` (lint, types and
-# the whole test suite). Both create .venv first. `make backtest` backtests the same candles in a second.
+# the whole test suite). Both create .venv first. `make backtest` backtests the same month as 15-minute
+# candles (the demo profile, docs/STRATEGIES.md says why) in a second.
 
 PYTHON ?= python3
 VENV := .venv
@@ -22,7 +23,7 @@ run: $(STAMP)
 	$(BIN)/la run --mode live-paper --duration 60
 
 backtest: $(STAMP)
-	$(BIN)/la run --mode backtest
+	$(BIN)/la run --profile demo
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts examples

@@ -21,10 +21,11 @@ def test_default_json_holds_every_field_with_the_embedded_defaults() -> None:
     assert on_disk == Settings().model_dump(mode="json")
 
 
-@pytest.mark.parametrize("profile", ["backtest", "paper", "live"])
+@pytest.mark.parametrize("profile", ["backtest", "paper", "live", "demo"])
 def test_profiles_are_valid(profile: str) -> None:
     s = load_settings(profile=profile, environ={}, config_dir=CONFIG)
-    assert s.run.mode == {"backtest": "backtest", "paper": "live-paper", "live": "live-exchange"}[profile]
+    modes = {"backtest": "backtest", "paper": "live-paper", "live": "live-exchange", "demo": "backtest"}
+    assert s.run.mode == modes[profile]
 
 
 def test_precedence_set_over_env_over_file_over_profile_over_default(tmp_path: Path) -> None:

@@ -58,6 +58,7 @@ def test_breakdown_numbers_by_hand() -> None:
     assert (b.best, b.worst) == (50.0, -20.0)
     assert (b.max_win_streak, b.max_loss_streak) == (1, 2)
     assert b.gross_pnl == 50.0  # Σ pnl before fees: 45 net + 5 fees
+    assert b.gross_won == 31.0 + 51.0  # the trades that made money before their fees
     assert b.avg_held_ms == 30 * MINUTE
     assert {k: (g.trades, g.net) for k, g in b.by_day.items()} == {
         "2022-01-01": (2, 20.0), "2022-01-02": (1, -20.0), "2022-01-03": (1, 50.0), "2022-02-01": (1, -5.0)
@@ -147,3 +148,18 @@ def test_a_long_run_whose_trades_are_all_in_its_first_hour_charts_them(tmp_path:
     for t in trades:
         window = data["windows"][str(t.trade_id)]
         assert window["t0"] <= t.entry_ts and window["t0"] + window["b"][-5] * MINUTE >= t.exit_ts
+
+
+def test_the_demo_backtest_spreads_its_trades_over_the_month(tmp_path: Path) -> None:
+    """`make backtest` (the demo profile) shows something worth looking at: trades in every week, not a
+    breaker tripped in the first hours and a flat month after it."""
+    from laptop_agents.config.loader import load_settings
+    from tests.conftest import REPO
+
+    s = load_settings(profile="demo", environ={}, config_dir=REPO / "config", sets=[f"run.runs_dir={tmp_path}"])
+    folder = RunFolder.create(tmp_path, "demo")
+    run_backtest(s, source=open_source(s.data, seed=s.run.seed), folder=folder, wall_clock=LiveClock())
+    trades = [t for t in read_trades(folder.trades) if t is not None]
+    assert len(trades) >= 60
+    weeks = {period_keys(t.exit_ts)[1] for t in trades}
+    assert len(weeks) >= 5  # the month's five weeks (2021-12-27 .. 2022-01-31) each have trades

@@ -77,6 +77,8 @@ class Breakdown:
     by_side: dict[str, Group] = field(default_factory=dict)
     gross_pnl: float = 0.0
     """Σ PnL before fees (and funding)."""
+    gross_won: float = 0.0
+    """Σ PnL before fees of the trades that made money before fees: what the costs are set against."""
     best: float | None = None
     worst: float | None = None
     max_win_streak: int = 0
@@ -175,6 +177,8 @@ def breakdown(trades: Iterable[Trade | None]) -> Breakdown:
         ):
             _group(groups, key).add(t)
         b.gross_pnl += t.pnl
+        if t.pnl > 0:
+            b.gross_won += t.pnl
         b.best = t.net_pnl if b.best is None else max(b.best, t.net_pnl)
         b.worst = t.net_pnl if b.worst is None else min(b.worst, t.net_pnl)
         b.held_ms += t.exit_ts - t.entry_ts

@@ -88,9 +88,13 @@ def _stat(key: str, value: str, css: str = "", extra: str = "") -> str:
 
 
 def _stats(s: RunSummary, b: Breakdown) -> str:
-    fee_share = share_pct(s.fees, b.gross_pnl)
-    funding_share = share_pct(s.funding, b.gross_pnl)
-    gross = f"{share_note(fee_share)} of |gross PnL| {abs(b.gross_pnl):,.2f}" if b.total.trades else ""
+    fee_share = share_pct(s.fees, b.gross_won)
+    funding_share = share_pct(s.funding, b.gross_won)
+    gross = (
+        f"{share_note(fee_share)} of the winners' PnL before costs; gross PnL before fees {b.gross_pnl:+,.2f}"
+        if b.total.trades
+        else ""
+    )
     dd_when = ""
     if s.max_drawdown_start_ts is not None and s.max_drawdown_trough_ts is not None:
         back = "not recovered"
@@ -117,8 +121,8 @@ def _stats(s: RunSummary, b: Breakdown) -> str:
             _stat("Sortino", num(s.sortino, ".2f"), "", "daily returns, downside deviation vs 0, ×√365"),
             _stat("Exposure", num(s.exposure_pct, ".1f", " %"), "", "of candles in a position"),
             _stat("Fees", num(s.fees, ",.2f", " USDT"), "", gross),
-            _stat("Funding", num(s.funding, ",.2f", " USDT"), "", share_note(funding_share) + " of |gross PnL|"
-                  if b.total.trades else ""),
+            _stat("Funding", num(s.funding, ",.2f", " USDT"), "", share_note(funding_share) + " of the winners' PnL "
+                  "before costs" if b.total.trades else ""),
             _stat("Final equity", num(s.final_equity, ",.2f", " USDT"), "", f"from {s.starting_balance:,.2f}"),
             _stat("Candles", f"{s.candles:,}", "", duration(period) if period else ""),
         )
