@@ -153,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     board.add_argument("--host", help="bind address (dashboard.host; anything but loopback needs a token)")
     board.add_argument("--port", type=int, help="port (dashboard.port, default 8765; 0 = a free one)")
     board.add_argument("--token-file", help="a 0600 file holding the token (dashboard.token_file)")
-    from laptop_agents.catalog.command import add_parser as add_runs_parser
+    from laptop_agents.catalog.parser import add_parser as add_runs_parser
 
     add_runs_parser(sub)
     dog = sub.add_parser(

@@ -14,15 +14,15 @@ import contextlib
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from laptop_agents.core.candle import INTERVAL_MS
 from laptop_agents.core.errors import InputError
-from laptop_agents.exchange.bitunix.sim import load_candles
-from laptop_agents.exchange.bitunix.sim.server import SimAccountConfig, SimConfig, SimExchange
-from laptop_agents.feeds.sources import resolve_data_path
+
+if TYPE_CHECKING:  # the server (aiohttp) is imported when it runs, not when `la`'s parser is built
+    from laptop_agents.exchange.bitunix.sim.server import SimAccountConfig, SimExchange
 
 DEFAULT_DATA = "data/ftx_btc-perp_1m_2022-01.csv"
 
@@ -51,6 +51,8 @@ def add_parser(sub: Any) -> None:
 
 
 def _accounts(path: str | None) -> list[SimAccountConfig]:
+    from laptop_agents.exchange.bitunix.sim.server import SimAccountConfig
+
     if path is None:
         return [SimAccountConfig("sim-key", "sim-secret", 10_000.0)]
     try:
@@ -63,6 +65,10 @@ def _accounts(path: str | None) -> list[SimAccountConfig]:
 
 
 def build(args: argparse.Namespace) -> SimExchange:
+    from laptop_agents.exchange.bitunix.sim import load_candles
+    from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange
+    from laptop_agents.feeds.sources import resolve_data_path
+
     if not 0 <= args.port <= 65_535:
         raise InputError(f"--port {args.port}: use 0..65535 (0 picks a free port)")
     if args.speed < 0:
