@@ -8,6 +8,7 @@ mid-write) is skipped. Periods are UTC and go by the trade's exit: a trade count
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -143,11 +144,16 @@ def _day(ts: int) -> datetime:
     return datetime.fromtimestamp(ts / 1000, tz=UTC)
 
 
-def period_keys(ts: int) -> tuple[str, str, str]:
-    """(day, ISO week starting Monday, month) of a UTC time, as sortable labels."""
-    dt = _day(ts)
+@functools.lru_cache(maxsize=4096)
+def _period_keys_of_day(day: int) -> tuple[str, str, str]:
+    dt = _day(day * 86_400_000)
     monday = (dt - timedelta(days=dt.weekday())).date()
     return dt.strftime("%Y-%m-%d"), f"week of {monday:%Y-%m-%d}", dt.strftime("%Y-%m")
+
+
+def period_keys(ts: int) -> tuple[str, str, str]:
+    """(day, week starting Monday, month) of a UTC time, as sortable labels."""
+    return _period_keys_of_day(ts // 86_400_000)
 
 
 def _group(groups: dict[str, Group], key: str) -> Group:

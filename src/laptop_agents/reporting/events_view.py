@@ -42,6 +42,8 @@ NOTABLE: tuple[type[Event], ...] = (
 
 ROUTINE_INPUTS: tuple[type[Event], ...] = (CandleClosed, ClockTick)
 """Inputs the core is given every candle or tick: never listed."""
+_ROUTINE = frozenset(ROUTINE_INPUTS)
+_NOTABLE = frozenset(NOTABLE)
 
 _MONEY = ("equity", "pnl", "fee", "fees", "funding", "notional", "balance", "cash", "covered", "margin", "loss")
 _SKIP = frozenset({"ts", "symbol"})
@@ -169,20 +171,26 @@ class RecentEvents:
 
     def on_event(self, event: Event) -> None:
         kind = type(event)
-        if kind in ROUTINE_INPUTS:
+        if kind in _ROUTINE:
             return
-        if is_notable(event):
+        if kind in _NOTABLE or (kind is RunFinished and getattr(event, "status", "ok") != "ok"):
             self.notable.append(event)
             self.notable_seen += 1
-        key = _group_key(event)
+        reason = getattr(event, "reason", None) or getattr(event, "blocked_reason", None) or ""
+        key = (kind.__name__, event.symbol, str(reason))
         groups = self.groups
-        for back in range(1, min(self._lookback, len(groups)) + 1):
+        if groups:
+            last = groups[-1]
+            if last.key == key:  # the common case: a repeat of the latest group
+                last.last = event
+                last.count += 1
+                return
+        for back in range(2, min(self._lookback, len(groups)) + 1):
             group = groups[-back]
             if group.key == key:
                 group.last = event
                 group.count += 1
-                if back > 1:
-                    del groups[-back]
-                    groups.append(group)
+                del groups[-back]
+                groups.append(group)
                 return
         groups.append(EventGroup(key, event.ts, event))

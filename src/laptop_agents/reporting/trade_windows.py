@@ -80,6 +80,9 @@ class TradeWindows:
 
     def _extend(self, window: TradeWindow, candles: list[Candle]) -> None:
         bars = window.bars
+        if window.per_bar == 1 and len(bars) + len(candles) <= self._max_bars:  # the common case, in one go
+            bars.extend([(c.ts, c.open, c.high, c.low, c.close) for c in candles])
+            return
         for c in candles:
             if window._filling:
                 ts, o, h, lo, _ = bars[-1]
