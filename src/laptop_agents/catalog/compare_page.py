@@ -12,12 +12,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from laptop_agents.base.atomic import atomic_write_bytes
 from laptop_agents.catalog.listing import RunInfo
 from laptop_agents.dashboard.run_view import RunView
-from laptop_agents.reporting.html_report import static_asset
+from laptop_agents.reporting.html_report import embed_json, static_asset
 
 
 def _curve(info: RunInfo) -> dict[str, Any]:
@@ -33,7 +31,7 @@ def _curve(info: RunInfo) -> dict[str, Any]:
 
 
 def render_compare_page(infos: Sequence[RunInfo], rows: Sequence[tuple[str, ...]]) -> str:
-    payload = orjson.dumps({"runs": [_curve(i) for i in infos]}).decode().replace("</", "<\\/")
+    payload = embed_json({"runs": [_curve(i) for i in infos]})
     head = "".join(
         f'<th><span class="key" data-run-key="{k}"></span>{escape(i.run_id)}</th>' for k, i in enumerate(infos)
     )

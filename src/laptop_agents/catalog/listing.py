@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from laptop_agents.dashboard.run_view import RunView
+from laptop_agents.dashboard.run_view import RunView, read_json
 from laptop_agents.runs.compressed import open_binary
 from laptop_agents.runs.run_ref import is_run_folder
 
@@ -47,22 +47,6 @@ class RunInfo:
         return self.state in LIVE_STATES
 
 
-def read_summary_json(path: Path) -> dict[str, Any] | None:
-    try:
-        doc = orjson.loads((path / "summary.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-def _validation(path: Path) -> dict[str, Any] | None:
-    try:
-        doc = orjson.loads((path / "validation.json").read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
 def max_drawdown_of(equity_csv: Path) -> float | None:
     """The largest drawdown_pct in equity.csv; a torn last line is skipped."""
     deepest: float | None = None
@@ -83,7 +67,7 @@ def max_drawdown_of(equity_csv: Path) -> float | None:
 def run_info(path: Path) -> RunInfo:
     view = RunView(path)
     row = view.summary()
-    saved = read_summary_json(path)
+    saved = read_json(path / "summary.json")
     stats = saved.get("summary") if saved else None
     state = str(row["state"])
     if state == "unknown":  # no heartbeat (a backtest or validate) and no RunFinished: it never ended
@@ -92,7 +76,7 @@ def run_info(path: Path) -> RunInfo:
         state = "failed" if saved.get("error") else "finished"
     net: float | None
     drawdown: float | None
-    validation = _validation(path) if stats is None else None
+    validation = read_json(path / "validation.json") if stats is None else None
     if validation is not None:  # a validate run: its out-of-sample result is what it made
         oos = validation.get("out_of_sample") or {}
         state = "finished"

@@ -2,8 +2,8 @@
 
 A field is shown by what it is: prices to the market's tick, money in USDT with two decimals, percentages
 with their sign, times as UTC dates, durations in words. None, empty values and false flags are left out;
-a true flag is its name. Consecutive events of one kind and reason become one row ("× 39,006, from … to
-…"), so a tripped breaker's refusals do not fill the table.
+a true flag is its name. Events of one kind, symbol and reason seen close together become one row
+("× 39,006, from … to …"), so a tripped breaker's refusals do not fill the table.
 """
 
 from __future__ import annotations
@@ -49,12 +49,6 @@ _MONEY = ("equity", "pnl", "fee", "fees", "funding", "notional", "balance", "cas
 _SKIP = frozenset({"ts", "symbol"})
 
 
-def is_notable(event: Event) -> bool:
-    if isinstance(event, NOTABLE):
-        return True
-    return isinstance(event, RunFinished) and event.status != "ok"
-
-
 def price_decimals(candles: Sequence[Candle]) -> int:
     """The decimals of the market's tick, read off its closes; synthetic prices (every digit used) get
     what suits their size."""
@@ -95,7 +89,7 @@ def format_value(name: str, value: Any, decimals: int) -> str | None:
         return None
     if value is True:
         return ""
-    if isinstance(value, int) and (name.endswith("_ts") or name == "last_candle_ts"):
+    if isinstance(value, int) and name.endswith("_ts"):
         return f"{fmt_ts(value)} UTC"
     if isinstance(value, float | int) and name.endswith("_ms"):
         return duration(float(value))
@@ -148,11 +142,6 @@ class EventGroup:
     @property
     def kind(self) -> str:
         return self.key[0]
-
-
-def _group_key(event: Event) -> tuple[str, str, str]:
-    reason = getattr(event, "reason", None) or getattr(event, "blocked_reason", None) or ""
-    return type(event).__name__, event.symbol, str(reason)
 
 
 class RecentEvents:

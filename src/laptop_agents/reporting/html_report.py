@@ -200,8 +200,9 @@ def _window(w: TradeWindow, step: int, decimals: int) -> dict[str, Any]:
     }
 
 
-def _embed(payload: dict[str, Any]) -> str:
-    # "</" would end the script element early; JSON allows "<\/" for the same text
+def embed_json(payload: dict[str, Any]) -> str:
+    r"""`payload` as JSON to put inside a <script> element: "</" would end it early, and JSON allows
+    "<\/" for the same text."""
     return orjson.dumps(payload).decode().replace("</", "<\\/")
 
 
@@ -252,7 +253,7 @@ without it.</div></noscript>
 <h2>Configuration</h2>
 <details><summary>effective configuration (secrets redacted)</summary><pre>{config}</pre></details>
 </main>
-<script type="application/json" id="report-data">{_embed(chart_payload(d))}</script>
+<script type="application/json" id="report-data">{embed_json(chart_payload(d))}</script>
 <script>{static_asset("charts.js")}</script>
 <script>{static_asset("report.js")}</script>
 </body></html>

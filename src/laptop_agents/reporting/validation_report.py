@@ -10,10 +10,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from laptop_agents.base.atomic import atomic_write_bytes
-from laptop_agents.reporting.html_report import static_asset
+from laptop_agents.reporting.html_report import embed_json, static_asset
 from laptop_agents.reporting.timefmt import fmt_ts
 
 
@@ -159,7 +157,7 @@ over; a cloud means the grid is fitting noise.</div></div>
 
 
 def write_validation_html(path: Path, run_id: str, result: dict[str, Any], *, elapsed_s: float, jobs: int) -> None:
-    payload = orjson.dumps(validation_payload(result)).decode().replace("</", "<\\/")
+    payload = embed_json(validation_payload(result))
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{escape(result["symbol"])} validate · {escape(run_id)}</title>
