@@ -58,8 +58,6 @@ class CandleStream:
         self.emit = emit
         self.symbol = symbol
         self._iterator: Iterator[Candle] | None = None
-        self._head: list[Candle] = []
-        self._head_lines: list[int] = []
         self.marked: MarkFeed | None = None
         """The mark-price feed beside the candles (`data.mark_source`), once the stream started."""
 
@@ -67,13 +65,6 @@ class CandleStream:
     def dropped(self) -> int:
         """Exact duplicates dropped: by the sequencer here, or by `data.sort` before."""
         return self.duplicates + (self.source.duplicates if isinstance(self.source, SortedCandles) else 0)
-
-    def line_of(self, candle: Candle) -> int:
-        """The source line of `candle` (one of those read ahead, or the last one read)."""
-        for read, line in zip(self._head, self._head_lines, strict=True):
-            if read is candle:
-                return line
-        return self.source.line_no
 
     def close(self) -> None:
         """Close the source (a CSV generator holds its file open while suspended)."""
@@ -83,11 +74,7 @@ class CandleStream:
 
     def candles(self) -> itertools.chain[Candle]:
         iterator = self._iterator = iter(self.source)
-        head: list[Candle] = []
-        for candle in itertools.islice(iterator, 4):  # read ahead to check the interval: note each one's line
-            head.append(candle)
-            self._head_lines.append(self.source.line_no)
-        self._head = head
+        head = list(itertools.islice(iterator, 4))  # read ahead to check the interval
         if not head:
             raise DataError(f"data.source {self.source.describe()}: no candles in the source")
         self._check_interval(head)
@@ -105,7 +92,7 @@ class CandleStream:
 
     def refuse(self, verdict: Verdict, candle: Candle) -> DataError:
         last = self.sequencer.last
-        where = f"data.source {self.source.describe()} line {self.line_of(candle)}"
+        where = f"data.source {self.source.describe()} line {self.source.line_of(candle)}"
         prev = last.ts if last is not None else None
         if verdict is Verdict.CONFLICT:
             return DataError(f"{where}: two different candles with ts={candle.ts}; fix the file or keep one of them")
@@ -266,7 +253,7 @@ class MarkFeed:
     def _check(self, prev: Candle, mark: Candle | None) -> None:
         if mark is None:
             return
-        where = f"data.mark_source {self.source.describe()} line {self.source.line_no}"
+        where = f"data.mark_source {self.source.describe()} line {self.source.line_of(mark)}"
         if mark.ts <= prev.ts:
             raise DataError(f"{where}: ts={mark.ts} does not come after ts={prev.ts}; mark candles must ascend")
         if (mark.ts - prev.ts) % self.step:

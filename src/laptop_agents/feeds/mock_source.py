@@ -27,10 +27,13 @@ class MockCandles:
         self.sigma = volatility_bps / 1e4
         self.start_ts = start_ts
         self.step_ms = step_ms
-        self.line_no = 0
 
     def describe(self) -> str:
         return f"mock(seed={self.seed}, candles={self.count})"
+
+    def line_of(self, candle: Candle) -> int:
+        """The candle's number (1 = the first)."""
+        return (candle.ts - self.start_ts) // self.step_ms + 1
 
     def __iter__(self) -> Iterator[Candle]:
         rng = random.Random(self.seed)
@@ -40,7 +43,7 @@ class MockCandles:
         price = self.start_price
         ts = self.start_ts
         step = self.step_ms
-        for n in range(1, self.count + 1):
+        for _ in range(self.count):
             close = price * exp((uniform() + uniform() + uniform() - 1.5) * 2.0 * sigma)
             body_high = close if close > price else price
             body_low = price if close > price else close
@@ -48,7 +51,6 @@ class MockCandles:
             high = body_high * (1.0 + u * sigma)
             low = body_low * (1.0 - (1.0 - u) * sigma)
             volume = 25.0 + 50.0 * u
-            self.line_no = n
             yield Candle(ts, price, high, low, close, volume)
             price = close
             ts += step

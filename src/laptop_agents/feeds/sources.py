@@ -14,10 +14,11 @@ from laptop_agents.feeds.mock_source import MockCandles
 
 
 class CandleSource(Protocol):
-    line_no: int
-    """Where the last candle came from (file line, or candle number), for error messages."""
-
     def describe(self) -> str: ...
+
+    def line_of(self, candle: Candle) -> int:
+        """Where `candle`, one of those just read, came from (file line, or candle number), for error messages."""
+        ...
 
     def __iter__(self) -> Iterator[Candle]: ...
 
@@ -27,20 +28,22 @@ class SortedCandles:
 
     def __init__(self, inner: CandleSource) -> None:
         self._inner = inner
-        self.line_no = 0
+        self._sorted: list[Candle] = []
         self.duplicates = 0
         """Exact duplicate rows dropped while sorting (the run's `duplicates_dropped` counts them)."""
 
     def describe(self) -> str:
         return f"{self._inner.describe()} (sorted)"
 
+    def line_of(self, candle: Candle) -> int:
+        """Its place in the sorted series (1 = the first)."""
+        return next((n for n, read in enumerate(self._sorted, start=1) if read is candle), len(self._sorted))
+
     def __iter__(self) -> Iterator[Candle]:
         rows = list(self._inner)
-        candles = normalise(rows)
-        self.duplicates = len(rows) - len(candles)
-        for n, candle in enumerate(candles, start=1):
-            self.line_no = n
-            yield candle
+        self._sorted = normalise(rows)
+        self.duplicates = len(rows) - len(self._sorted)
+        yield from self._sorted
 
 
 def resolve_data_path(text: str) -> Path:

@@ -26,7 +26,6 @@ class _Recent:
 
     def __init__(self, inner: CandleSource) -> None:
         self.inner = inner
-        self.line_no = 0
         self.recent: deque[Candle] = deque(maxlen=16)
 
     def describe(self) -> str:
@@ -37,8 +36,10 @@ class _Recent:
         inner = self.inner
         for candle in inner:
             keep(candle)
-            self.line_no = inner.line_no
             yield candle
+
+    def line_of(self, candle: Candle) -> int:
+        return self.inner.line_of(candle)
 
     def at(self, ts: int) -> str:
         for candle in self.recent:
