@@ -15,27 +15,39 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# An editable install leaves src/ without bytecode, and where PYTHONDONTWRITEBYTECODE is set every `la`
+# process would compile each module it imports again (a backtest's first candle 0.7 s instead of 0.45 s);
+# compileall writes it, and rewrites only what changed since.
+COMPILE := $(BIN)/python -m compileall -q -j 0 src
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(COMPILE)
 	@touch $(STAMP)
 
 run: $(STAMP)
+	@$(COMPILE)
 	$(BIN)/la run --mode live-paper --duration 60
 
 backtest: $(STAMP)
+	@$(COMPILE)
 	$(BIN)/la run --profile demo
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts examples
 	$(BIN)/ruff format --check src tests bench scripts examples
 	$(BIN)/mypy --strict src
+	@$(COMPILE)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
+	@$(COMPILE)
 	$(BIN)/python bench/backtest.py
 	$(BIN)/python bench/exchange.py
 	$(BIN)/python bench/runner.py
 	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/process.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	find src tests bench -name __pycache__ -prune -exec rm -rf {} +

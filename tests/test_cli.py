@@ -291,3 +291,48 @@ def test_the_powershell_script_runs_what_the_makefile_runs() -> None:
     for step in ("ruff check src tests bench scripts examples", "ruff format --check src tests bench scripts examples",
                  "mypy --strict src", "pytest -q", "run --mode live-paper --duration 60"):  # fmt: skip
         assert step in make and step in ps1, step
+
+
+IMPORTED_BY = """
+import sys
+import laptop_agents.cli as cli
+{action}
+heavy = ("pydantic", "structlog", "asyncio", "aiohttp", "laptop_agents.config.models",
+         "laptop_agents.strategy.supervisor", "laptop_agents.daemon")
+print(sorted({{m.split(".")[0] if not m.startswith("laptop_agents") else m for m in sys.modules
+              if any(m == h or m.startswith(h + ".") for h in heavy)}}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("cli.build_parser()", []),  # la --help and a usage error: argparse only
+        (
+            "import io, contextlib\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+            "    cli.main(['run', '--print-config'])",
+            ["laptop_agents.config.models", "pydantic"],
+        ),
+    ],
+    ids=["parser", "print-config"],
+)
+def test_la_imports_only_what_the_command_runs(tmp_path: Path, action: str, expected: list[str]) -> None:
+    """Start-up: `la --help` cost 0.55 s when the parser module imported pydantic, structlog and asyncio at the
+    top; building the parser now imports none of them, and --print-config only the config models."""
+    code = IMPORTED_BY.format(action=action)
+    env = {**os.environ, "LA_CONFIG_DIR": str(REPO / "config")}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    assert orjson.loads(proc.stdout.strip().replace("'", '"')) == expected
+
+
+def test_a_sma_atr_backtest_does_not_load_the_supervisor(tmp_path: Path) -> None:
+    code = IMPORTED_BY.format(
+        action="import io, contextlib\nwith contextlib.redirect_stdout(io.StringIO()):\n"
+        "    cli.main(['run', '--source', 'mock', '--set', 'data.mock_candles=100'])"
+    )
+    env = {**os.environ, "LA_CONFIG_DIR": str(REPO / "config")}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    loaded = orjson.loads(proc.stdout.strip().replace("'", '"'))
+    assert "laptop_agents.strategy.supervisor" not in loaded and "laptop_agents.config.models" in loaded

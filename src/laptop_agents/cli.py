@@ -13,19 +13,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-import orjson
-import structlog
-
 from laptop_agents import __version__
-from laptop_agents.cli_live import shown as _shown
-from laptop_agents.config.loader import Change, load_settings, redacted_dump
-from laptop_agents.config.models import Settings
-from laptop_agents.core.clock import LiveClock
 from laptop_agents.core.errors import ConfigError, InputError, LaptopAgentsError
-from laptop_agents.daemon.logging import configure_logging
 
 if TYPE_CHECKING:
-    pass
+    from laptop_agents.config.loader import Change
+    from laptop_agents.config.models import Settings
+
+# Building the parser imports nothing else: `la --help` and a typo cost what argparse costs. Each command
+# imports what it runs (pydantic and the config models, structlog, aiohttp) when it runs.
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -252,6 +248,8 @@ def _cli_values(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from laptop_agents.config.loader import load_settings
+
     return load_settings(
         profile=args.profile, config_file=args.config_file, sets=args.sets, cli_values=_cli_values(args)
     )
@@ -273,8 +271,15 @@ def _run(args: argparse.Namespace) -> int:
             if given is not None:
                 raise InputError(f"{flag} is for the live modes (live-paper, live-exchange), not {mode}; drop it")
     if args.print_config:  # a resume prints the run's own configuration, as it would run
+        import orjson
+
+        from laptop_agents.config.loader import redacted_dump
+
         sys.stdout.write(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
+    from laptop_agents.core.clock import LiveClock
+    from laptop_agents.daemon.logging import configure_logging
+
     configure_logging(level=settings.run.log_level, fmt=settings.run.log_format, clock=LiveClock())
     if mode in ("backtest", "live-paper", "validate", "single"):
         from laptop_agents.strategy.registry import build_strategy
@@ -297,9 +302,10 @@ def _run(args: argparse.Namespace) -> int:
         run_single(settings)
         return EXIT_OK
     if mode == "validate":
+        from laptop_agents.cli_live import shown
         from laptop_agents.validate.command import run_validate
 
-        return run_validate(settings, shown_path=_shown)
+        return run_validate(settings, shown_path=shown)
     from laptop_agents.backtest.selftest import run_selftest
 
     return EXIT_OK if run_selftest(print) else EXIT_FAILED
@@ -335,7 +341,11 @@ def _live_target(args: argparse.Namespace, settings: Settings) -> tuple[Settings
 
 
 def _backtest(settings: Settings) -> int:
+    import structlog
+
     from laptop_agents.backtest.driver import run_backtest
+    from laptop_agents.cli_live import shown as _shown
+    from laptop_agents.core.clock import LiveClock
     from laptop_agents.feeds.sources import open_marks, open_source
     from laptop_agents.reporting.console import result_table
     from laptop_agents.runs.run_folder import RunFolder, new_run_id

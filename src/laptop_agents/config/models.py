@@ -5,7 +5,7 @@ seconds, `_ms` milliseconds; prices in quote currency (USDT), quantities in base
 Secrets never live here: the exchange section names the environment variables that hold them.
 """
 
-from __future__ import annotations
+
 
 import itertools
 import math
@@ -186,7 +186,7 @@ class StrategyConfig(_Section):
         )
 
     @model_validator(mode="after")
-    def _fast_below_slow(self) -> StrategyConfig:
+    def _fast_below_slow(self) -> "StrategyConfig":
         if self.fast_sma >= self.slow_sma:
             raise ValueError(
                 f"strategy.fast_sma ({self.fast_sma}) must be smaller than strategy.slow_sma ({self.slow_sma})"
@@ -392,7 +392,7 @@ class ExchangeConfig(_Section):
         return value
 
     @model_validator(mode="after")
-    def _funding_age_covers_a_poll(self) -> ExchangeConfig:
+    def _funding_age_covers_a_poll(self) -> "ExchangeConfig":
         if self.funding_max_age_s < self.funding_poll_s:
             raise ValueError(
                 f"exchange.funding_max_age_s ({self.funding_max_age_s:g}) must be at least exchange.funding_poll_s "
@@ -543,7 +543,7 @@ class Settings(_Section):
     alerts: AlertsConfig = AlertsConfig()
 
     @model_validator(mode="after")
-    def _one_symbol_unless_live(self) -> Settings:
+    def _one_symbol_unless_live(self) -> "Settings":
         if len(self.data.symbols) > 1 and self.run.mode not in ("live-paper", "live-exchange"):
             raise ValueError(
                 f"data.symbols lists {len(self.data.symbols)} symbols, but {self.run.mode} trades one: "

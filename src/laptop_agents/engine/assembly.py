@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from laptop_agents.config.models import Settings, effective_leverage
 from laptop_agents.core.events import (
@@ -27,7 +28,9 @@ from laptop_agents.risk.circuit_breaker import CircuitBreaker
 from laptop_agents.risk.sizing import PositionSizer
 from laptop_agents.strategy import registry
 from laptop_agents.strategy.base import Strategy
-from laptop_agents.strategy.supervisor.flows import FundingSource
+
+if TYPE_CHECKING:
+    from laptop_agents.strategy.supervisor.flows import FundingSource
 
 BrokerFactory = Callable[[str, Account, Callable[[Event], None]], Broker]
 """(symbol, the shared account, that symbol's event sink) → that symbol's broker."""

@@ -18,7 +18,7 @@ import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
@@ -29,8 +29,10 @@ from laptop_agents.core.errors import ConfigError
 from laptop_agents.core.events import Event
 from laptop_agents.strategy.base import HOOKS, Strategy
 from laptop_agents.strategy.sma_atr import SmaAtrStrategy
-from laptop_agents.strategy.supervisor import Supervisor, SupervisorParams
-from laptop_agents.strategy.supervisor.flows import FundingSource
+
+if TYPE_CHECKING:  # the supervisor's modules are imported when a run uses it
+    from laptop_agents.strategy.supervisor import SupervisorParams
+    from laptop_agents.strategy.supervisor.flows import FundingSource
 
 BUILT_IN = BUILTIN_STRATEGIES
 
@@ -47,6 +49,8 @@ def build_strategy(
     if config.name == "sma_atr":
         return SmaAtrStrategy(config, emit=emit, symbol=symbol)
     if config.name == "supervisor":
+        from laptop_agents.strategy.supervisor import Supervisor
+
         return Supervisor(supervisor_params(config), emit=emit, symbol=symbol, funding=funding)
     cls = load_class(config.name)
     kwargs: dict[str, Any] = {"emit": emit, "symbol": symbol}
@@ -107,6 +111,8 @@ def resolve(config: StrategyConfig) -> StrategyConfig:
 
 def supervisor_params(config: StrategyConfig) -> SupervisorParams:
     """`strategy.params` as the supervisor's parameters, or one line per problem."""
+    from laptop_agents.strategy.supervisor import SupervisorParams
+
     try:
         return SupervisorParams.model_validate(config.params)
     except ValidationError as exc:

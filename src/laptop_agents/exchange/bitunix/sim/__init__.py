@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from laptop_agents.core.candle import Candle
-from laptop_agents.feeds.csv_source import CsvCandles
+if TYPE_CHECKING:
+    from laptop_agents.core.candle import Candle
 
 
 def load_candles(path: Path) -> list[Candle]:
     """A whole candle file in memory (the simulator serves history from it)."""
+    from laptop_agents.feeds.csv_source import CsvCandles
+
     return list(CsvCandles(path))

@@ -9,7 +9,6 @@ same switches can be changed live with `POST /admin/faults`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import signal
 import sys
@@ -96,6 +95,8 @@ def build(args: argparse.Namespace) -> SimExchange:
 
 
 async def serve(exchange: SimExchange) -> None:
+    import asyncio
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -113,6 +114,8 @@ async def serve(exchange: SimExchange) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import asyncio
+
     exchange = build(args)
     try:
         asyncio.run(serve(exchange))
