@@ -5,8 +5,6 @@ seconds, `_ms` milliseconds; prices in quote currency (USDT), quantities in base
 Secrets never live here: the exchange section names the environment variables that hold them.
 """
 
-
-
 import itertools
 import math
 import re
