@@ -45,6 +45,7 @@ import importlib.util
 import sys
 sys.modules["fcntl"] = None  # as on Windows: `import fcntl` raises ImportError
 from pathlib import Path
+import subprocess  # noqa: F401 - `la` imports it later, and it must not see the stand-in
 from laptop_agents.cli import main
 from laptop_agents.base import lock
 assert lock.fcntl is None
