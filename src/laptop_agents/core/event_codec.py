@@ -106,17 +106,28 @@ class EventRecord:
 
 def dump_event(event: Event, *, seq: int, run_id: str, ts_init: int) -> bytes:
     """Serialise `event` as one `events.jsonl` line (with trailing newline)."""
-    body = orjson.dumps(event)
-    if not body.startswith(_TS):  # pragma: no cover - `ts` is the first field of every event
-        raise TypeError(f"{type(event).__name__} does not start with ts")
-    head = b'{"v":%d,"seq":%d,"run_id":%s,"event":"%s","ts_init":%d,"ts_event":' % (
-        SCHEMA_VERSION,
-        seq,
-        orjson.dumps(run_id),
-        type(event).__name__.encode(),
-        ts_init,
-    )
-    return head + body[6:] + b"\n"
+    return EventFramer(run_id).frame(event, seq, ts_init)
+
+
+class EventFramer:
+    """`dump_event` for one run: the envelope's constant parts are made once, not for every event."""
+
+    __slots__ = ("_names", "_run", "_run_id")
+
+    def __init__(self, run_id: str) -> None:
+        self._run = b'{"v":%d,"seq":' % SCHEMA_VERSION
+        self._names: dict[type[Event], bytes] = {}
+        self._run_id = b',"run_id":%s,"event":"' % orjson.dumps(run_id)
+
+    def frame(self, event: Event, seq: int, ts_init: int) -> bytes:
+        body = orjson.dumps(event)
+        if not body.startswith(_TS):  # pragma: no cover - `ts` is the first field of every event
+            raise TypeError(f"{type(event).__name__} does not start with ts")
+        kind = type(event)
+        name = self._names.get(kind)
+        if name is None:
+            name = self._names[kind] = self._run_id + kind.__name__.encode() + b'","ts_init":'
+        return b'%b%d%b%d,"ts_event":%b\n' % (self._run, seq, name, ts_init, body[6:])
 
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {}

@@ -73,20 +73,32 @@ class TradingCore:
         self.last_candle: Candle | None = None
         self._last_mark = -1.0  # equity at the last breaker mark; unchanged marks are skipped
 
+    @property
+    def strategy(self) -> Strategy:
+        return self._strategy
+
+    @strategy.setter
+    def strategy(self, strategy: Strategy) -> None:
+        self._strategy = strategy
+        self._strategy_on_candle = strategy.on_candle  # bound once: it runs on every candle
+
     def on_candle(self, candle: Candle) -> None:
         broker = self.broker
+        position = broker.position
         if broker.pending and self.gate.blocked:
             reason = self.gate.cancel_reason()
             if reason is not None:
                 self._cancel_resting(candle.ts, reason)
         # Step 1 has work only with a position, a resting order or a funding time due; skip the call otherwise.
-        if broker.position is not None or broker.pending or candle.ts >= broker.funding_due_ts:
+        if position is not None or broker.pending or candle.ts >= broker.funding_due_ts:
             for trade in broker.on_candle_open(candle):
                 self._trade_closed(trade, candle.close)
-        position = broker.position
+            position = broker.position
         if position is not None:
             broker.update_trailing(candle)
-        intents = self.strategy.on_candle(candle, None if position is None else position.side)
+            intents = self._strategy_on_candle(candle, position.side)
+        else:
+            intents = self._strategy_on_candle(candle, None)
         if intents:
             self._carry_out(candle, intents)
             position = broker.position
@@ -103,8 +115,9 @@ class TradingCore:
             breaker.on_mark(candle.ts, equity)
         self.candles += 1
         self.last_candle = candle
-        if self._on_equity is not None:
-            self._on_equity(candle, equity, position is not None)
+        on_equity = self._on_equity
+        if on_equity is not None:
+            on_equity(candle, equity, position is not None)
 
     def _carry_out(self, candle: Candle, intents: Sequence[Intent]) -> None:
         broker = self.broker

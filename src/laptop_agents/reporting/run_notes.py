@@ -36,6 +36,10 @@ class RunNotes:
         """Each resume (by the checkpoint's event number, shared by its per-symbol `RunResumed`) → the last
         candle before it (market time; None: before any candle)."""
 
+    TYPES = (PositionClosed, OrderRejected, CircuitBreakerTripped, CircuitBreakerReset, RunResumed,
+             PositionLiquidated, GapDetected)  # fmt: skip
+    """What `on_event` reads (subscribe with these: the others cost it nothing)."""
+
     def on_event(self, event: Event) -> None:
         kind = type(event)
         if kind is PositionClosed:

@@ -21,7 +21,7 @@ from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import DataError
 from laptop_agents.core.event_codec import parse_record
-from laptop_agents.core.events import PositionClosed, PositionOpened, RunFinished
+from laptop_agents.core.events import JournalRecord, PositionClosed, PositionOpened, RunFinished
 from laptop_agents.reporting.breakdown import breakdown, read_trades
 from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.events_view import RecentEvents, price_decimals
@@ -96,10 +96,10 @@ class RunArtifacts:
         if resume is not None:  # the report counts the whole run: the sessions before this one too
             self._replay_events()
         self.journal = JournalFile(folder.journal, durable=durable)
-        self.log.subscribe(self.trades.on_event)
-        self.log.subscribe(self.journal.on_event)
-        self.log.subscribe(self.notes.on_event)
         self.log.subscribe(self.recent.on_event)
+        self.log.subscribe(self.trades.on_event, types=(PositionClosed,))
+        self.log.subscribe(self.journal.on_event, types=(JournalRecord,))
+        self.log.subscribe(self.notes.on_event, types=RunNotes.TYPES)
         self.log.subscribe(self.windows.on_event, types=(PositionOpened, PositionClosed))
 
     def _replay_events(self) -> None:

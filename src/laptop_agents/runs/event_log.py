@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from laptop_agents.core.clock import Clock
-from laptop_agents.core.event_codec import dump_event
+from laptop_agents.core.event_codec import EventFramer
 from laptop_agents.core.events import Event
 
 Listener = Callable[[Event], None]
@@ -28,6 +28,7 @@ class EventLog:
         self._clock = wall_clock
         self._durable = durable
         self._handle = path.open("ab", buffering=1 << 20)
+        self._frame = EventFramer(run_id).frame
         self._listeners: list[Listener] = []
         self._typed: dict[type[Event], list[Listener]] = {}
 
@@ -42,7 +43,7 @@ class EventLog:
 
     def emit(self, event: Event) -> None:
         self.seq += 1
-        self._handle.write(dump_event(event, seq=self.seq, run_id=self.run_id, ts_init=self._clock.now_ms()))
+        self._handle.write(self._frame(event, self.seq, self._clock.now_ms()))
         if self._durable:
             self._handle.flush()
         for listener in self._listeners:
