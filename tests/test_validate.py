@@ -144,3 +144,55 @@ def test_the_report_sets_every_candidate_out_of_sample_and_stitches_the_winners(
     for before, after in itertools.pairwise(stitched):  # each window starts where the last ended
         assert after["eq"][0] == pytest.approx(before["eq"][-1], abs=1e-3)
     assert 'What "won" means' in page
+
+
+SHARED_CASES = {
+    "breaker off": ("circuit_breaker.enabled=false",),
+    "breaker that re-arms": ("circuit_breaker.max_consecutive_losses=2", "circuit_breaker.reset_after_bars=300"),
+    "funding and a trailing stop": (
+        "circuit_breaker.enabled=false",
+        "broker.funding_rate=0.0003",
+        "strategy.trail_enabled=true",
+        "risk.rr_min=1.2",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SHARED_CASES))
+def test_candidates_sharing_their_crossings_score_as_each_run_alone(case: str) -> None:
+    """validate finds each window's sma_atr crossings once for every candidate with the same averages and
+    ATR period, and skips the candles where a candidate is flat with nothing to do: every score and curve must
+    equal the candidate's own per-candle run (warm-up included), on real candles, with the breaker tripping
+    and re-arming, funding charged at its times and a trailing stop."""
+    from laptop_agents.feeds.csv_source import CsvCandles
+    from laptop_agents.validate.evaluate import evaluate_with_curve
+    from laptop_agents.validate.shared import evaluate_shared, signals
+
+    candles = list(CsvCandles(REPO / "data" / "ftx_btc-perp_1m_2022-01.csv"))[:9_000]
+    base = settings(*SHARED_CASES[case])
+    grid = parse_grid("fast_sma=3,10;slow_sma=30,45;stop_atr_mult=1,2.5;tp_r=1.5,3")
+    cands, _ = candidates(base, grid, max_candidates=None, seed=1)
+    windows = [(f.train_start, f.train_end) for f in walk_forward(len(candles), 3_000, 2_000)]
+    windows += [(f.train_end, f.test_end) for f in walk_forward(len(candles), 3_000, 2_000)]
+    trades = 0
+    for cand in cands:
+        for start, end in windows:
+            alone = evaluate_with_curve(cand.settings, candles, start, end, points=50)
+            found = signals(cand.settings, candles, start, end)
+            assert evaluate_shared(cand.settings, candles, start, end, found, points=50) == alone, (cand, start)
+            trades += alone[0].trades
+    assert trades > 500  # the candidates trade: the windows test something
+
+
+def test_a_grid_over_one_key_still_runs_in_parallel_tasks() -> None:
+    from laptop_agents.validate.runner import tasks
+
+    base = settings()
+    cands, _ = candidates(base, parse_grid("stop_atr_mult=1,1.5,2,2.5,3,3.5,4,4.5"), max_candidates=None, seed=1)
+    assert [len(t) for t in tasks(cands, jobs=2)] == [1] * 8  # one key, but 8 candidates over 2 processes
+    cands, _ = candidates(base, parse_grid("fast_sma=3,5;slow_sma=30,40;stop_atr_mult=1,2,3"), max_candidates=None,
+                          seed=1)  # fmt: skip
+    groups = tasks(cands, jobs=1)
+    assert sorted(i for g in groups for i in g) == list(range(12)) and all(len(g) == 3 for g in groups)
+    assert {(cands[g[0]].settings.strategy.fast_sma, cands[g[0]].settings.strategy.slow_sma) for g in groups} == {
+        (3, 30), (3, 40), (5, 30), (5, 40)}  # fmt: skip

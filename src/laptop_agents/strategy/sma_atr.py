@@ -21,6 +21,9 @@ from laptop_agents.strategy.base import NO_INTENTS, BaseStrategy
 
 _CLOSE_ON_SIGNAL = CloseIntent(reason="signal")
 
+Cross = tuple[Side, float, float, float]
+"""A crossing of the averages on a candle: (direction, fast SMA, slow SMA, ATR) at its close."""
+
 
 class SmaAtrStrategy(BaseStrategy):
     name = "sma_atr"
@@ -37,6 +40,7 @@ class SmaAtrStrategy(BaseStrategy):
         self._fast_update = self._fast.update
         self._slow_update = self._slow.update
         self._atr_update = self._atr.update
+        self._cross = self.cross
         self._prev_fast: float | None = None
         self._prev_slow: float | None = None
         self._trail_activation = config.trail_activation_r if config.trail_enabled else None
@@ -68,6 +72,14 @@ class SmaAtrStrategy(BaseStrategy):
         self._prev_fast, self._prev_slow = state["prev_fast"], state["prev_slow"]
 
     def on_candle(self, candle: Candle, position: Side | None) -> Sequence[Intent]:
+        cross = self._cross(candle)
+        if cross is None:
+            return NO_INTENTS
+        return self._on_cross(candle, *cross, position)
+
+    def cross(self, candle: Candle) -> Cross | None:
+        """Update the indicators with `candle`; the crossing it makes, if any (validate shares these between
+        candidates whose indicators are the same: `validate.shared`)."""
         close = candle.close
         fast = self._fast_update(close)
         slow = self._slow_update(close)
@@ -78,13 +90,13 @@ class SmaAtrStrategy(BaseStrategy):
         self._prev_slow = slow
         # Decisions need both SMAs at t and t−1, and the ATR at t.
         if prev_slow is None or prev_fast is None or slow is None or fast is None or atr is None:
-            return NO_INTENTS
+            return None
         if fast > slow:
             if prev_fast <= prev_slow:
-                return self._on_cross(candle, "long", fast, slow, atr, position)
+                return "long", fast, slow, atr
         elif fast < slow and prev_fast >= prev_slow:
-            return self._on_cross(candle, "short", fast, slow, atr, position)
-        return NO_INTENTS
+            return "short", fast, slow, atr
+        return None
 
     def _on_cross(
         self, candle: Candle, direction: Side, fast: float, slow: float, atr: float, position: Side | None

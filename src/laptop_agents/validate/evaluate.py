@@ -7,7 +7,7 @@ first candle, and a position still open at its end is closed at the last close (
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from laptop_agents.config.models import Settings, ValidateConfig
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Event, PositionClosed
 from laptop_agents.engine.assembly import build_core
+from laptop_agents.engine.trading_core import TradingCore
 
 WARMUP_HALT = "warmup"
 
@@ -48,41 +49,77 @@ def evaluate(settings: Settings, candles: Sequence[Candle], start: int, end: int
     return evaluate_with_curve(settings, candles, start, end, points=0)[0]
 
 
-def evaluate_with_curve(
-    settings: Settings, candles: Sequence[Candle], start: int, end: int, *, points: int
-) -> tuple[Score, Curve]:
-    """The score, and with `points` > 0 the window's equity in at most about that many points (each the
-    last equity of its bucket), for the report's stitched out-of-sample curve."""
+class Tally:
+    """What a window's score counts as its candles close: the peak, the deepest fall from it, and with
+    `points` > 0 the equity of every `every`-th candle for the report's curve."""
+
+    __slots__ = ("balance", "counting", "curve", "every", "peak", "seen", "worst", "worst_pct")
+
+    def __init__(self, balance: float, start: int, end: int, points: int) -> None:
+        self.balance = balance
+        self.peak = balance
+        self.worst = 0.0
+        self.worst_pct = 0.0
+        self.counting = False
+        """False while the strategy warms up on the candles before the window."""
+        self.curve: Curve = []
+        self.every = max(1, -(-(end - start) // points)) if points > 0 else 0
+        self.seen = 0
+
+    def on_equity(self, candle: Candle, equity: float, _open: bool) -> None:
+        if not self.counting:
+            return
+        if self.every:
+            self.seen += 1
+            if self.seen % self.every == 0:
+                self.curve.append((candle.ts, equity))
+        if equity > self.peak:
+            self.peak = equity
+        elif self.peak - equity > self.worst:
+            self.worst = self.peak - equity
+            self.worst_pct = self.worst / self.peak * 100.0
+
+    def score(self, core: TradingCore, trades: list[PositionClosed], candles: Sequence[Candle], start: int,
+              end: int) -> tuple[Score, Curve]:  # fmt: skip
+        """The window's end: a position still open is closed at the last close, as a backtest ends."""
+        core.finish()
+        final = core.account.cash
+        if final < self.peak and self.peak - final > self.worst:  # the close at the end can deepen the drawdown
+            self.worst, self.worst_pct = self.peak - final, (self.peak - final) / self.peak * 100.0
+        curve = self.curve
+        if self.every and end > start:
+            curve.insert(0, (candles[start].ts, self.balance))
+            curve.append((candles[end - 1].ts, final))
+        score = Score(
+            net_pnl=final - self.balance,
+            max_drawdown=self.worst,
+            max_drawdown_pct=self.worst_pct,
+            trades=len(trades),
+            wins=sum(1 for t in trades if t.net_pnl > 0),
+            candles=end - start,
+        )
+        return score, curve
+
+
+def closed_trades() -> tuple[list[PositionClosed], Callable[[Event], None]]:
+    """A list of the trades a window closes, and the event sink that fills it (the rest is dropped)."""
     trades: list[PositionClosed] = []
 
     def sink(event: Event) -> None:
         if type(event) is PositionClosed:
             trades.append(event)
 
-    balance = settings.broker.starting_balance
-    peak = balance
-    worst = 0.0
-    worst_pct = 0.0
-    counting = False
-    curve: Curve = []
-    every = max(1, -(-(end - start) // points)) if points > 0 else 0
-    seen = 0
+    return trades, sink
 
-    def on_equity(candle: Candle, equity: float, _open: bool) -> None:
-        nonlocal peak, worst, worst_pct, seen
-        if not counting:
-            return
-        if every:
-            seen += 1
-            if seen % every == 0:
-                curve.append((candle.ts, equity))
-        if equity > peak:
-            peak = equity
-        elif peak - equity > worst:
-            worst = peak - equity
-            worst_pct = worst / peak * 100.0
 
-    core = build_core(settings, emit=sink, on_equity=on_equity, order_id_prefix="va")
+def evaluate_with_curve(
+    settings: Settings, candles: Sequence[Candle], start: int, end: int, *, points: int
+) -> tuple[Score, Curve]:
+    """The score, and with `points` > 0 the window's equity in at most about that many points (each the
+    last equity of its bucket), for the report's stitched out-of-sample curve."""
+    trades, sink = closed_trades()
+    tally = Tally(settings.broker.starting_balance, start, end, points)
+    core = build_core(settings, emit=sink, on_equity=tally.on_equity, order_id_prefix="va")
     warm_from = max(0, start - core.strategy.warmup_candles())
     on_candle = core.on_candle
     if warm_from < start:
@@ -90,22 +127,7 @@ def evaluate_with_curve(
         for candle in candles[warm_from:start]:
             on_candle(candle)
         del core.halts[WARMUP_HALT]
-    counting = True
+    tally.counting = True
     for candle in candles[start:end]:
         on_candle(candle)
-    core.finish()
-    final = core.account.cash
-    if final < peak and peak - final > worst:  # the close at the end can deepen the drawdown
-        worst, worst_pct = peak - final, (peak - final) / peak * 100.0
-    if every and end > start:
-        curve.insert(0, (candles[start].ts, balance))
-        curve.append((candles[end - 1].ts, final))
-    score = Score(
-        net_pnl=final - balance,
-        max_drawdown=worst,
-        max_drawdown_pct=worst_pct,
-        trades=len(trades),
-        wins=sum(1 for t in trades if t.net_pnl > 0),
-        candles=end - start,
-    )
-    return score, curve
+    return tally.score(core, trades, candles, start, end)

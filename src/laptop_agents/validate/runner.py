@@ -1,8 +1,9 @@
 """Run a validation: every candidate on every training window and on the out-of-sample window after it
 (in parallel processes), the best of each training window judged on its next window, and a leaderboard.
 
-Each process gets the candles and the candidates once (initializer); a task is one candidate over all
-its windows, so there are few, even tasks. Results are gathered by index, so the outcome does not depend
+Each process gets the candles and the candidates once (initializer); a task is a group of candidates
+that share their crossings (`validate.shared`) over all their windows, so each window's crossings are
+found once per task, and there are few, even tasks. Results are gathered by index, so the outcome does not depend
 on `jobs` or on which process finished first: same data, grid and seed, same result. Every candidate's
 out-of-sample result is kept so the report can set in-sample against out-of-sample for all of them (an
 overfit grid shows as no relation between the two); the winners' windows are evaluated once more with
@@ -22,6 +23,7 @@ from laptop_agents.core.candle import Candle
 from laptop_agents.validate.evaluate import Curve, Score, evaluate, evaluate_with_curve
 from laptop_agents.validate.folds import Fold, walk_forward
 from laptop_agents.validate.grid import Candidate, candidates, parse_grid
+from laptop_agents.validate.shared import evaluate_shared, signal_key, signals
 
 Mapper = Callable[[Callable[[Any], Any], Iterable[Any]], Iterator[Any]]
 """`map`, or a process pool's `map` (results in input order either way)."""
@@ -41,18 +43,46 @@ CURVE_POINTS = 300
 """Points of each winner's out-of-sample equity curve in the report."""
 
 
-def _train(index: int) -> tuple[list[Score], list[Score]]:
-    """One candidate on every training window and on every out-of-sample window."""
-    settings = _candidates[index].settings
-    train = [evaluate(settings, _candles, f.train_start, f.train_end) for f in _folds]
-    test = [evaluate(settings, _candles, f.train_end, f.test_end) for f in _folds]
-    return train, test
+def _train(group: list[int]) -> list[tuple[list[Score], list[Score]]]:
+    """Candidates of one signal key (`tasks`) on every training window and every out-of-sample window: the
+    crossings of each window are found once for all of them."""
+    first = _candidates[group[0]].settings
+    shared = signal_key(first) is not None
+    out: list[tuple[list[Score], list[Score]]] = [([], []) for _ in group]
+    for f in _folds:
+        for side, (start, end) in enumerate(((f.train_start, f.train_end), (f.train_end, f.test_end))):
+            found = signals(first, _candles, start, end) if shared else None
+            for slot, index in enumerate(group):
+                settings = _candidates[index].settings
+                score = (
+                    evaluate(settings, _candles, start, end)
+                    if found is None
+                    else evaluate_shared(settings, _candles, start, end, found)[0]
+                )
+                out[slot][side].append(score)
+    return out
 
 
 def _test(task: tuple[int, int]) -> tuple[Score, Curve]:
     index, fold = task
     f = _folds[fold]
-    return evaluate_with_curve(_candidates[index].settings, _candles, f.train_end, f.test_end, points=CURVE_POINTS)
+    settings = _candidates[index].settings
+    if signal_key(settings) is None:
+        return evaluate_with_curve(settings, _candles, f.train_end, f.test_end, points=CURVE_POINTS)
+    found = signals(settings, _candles, f.train_end, f.test_end)
+    return evaluate_shared(settings, _candles, f.train_end, f.test_end, found, points=CURVE_POINTS)
+
+
+def tasks(cands: Sequence[Candidate], jobs: int) -> list[list[int]]:
+    """Candidates grouped by signal key (sma_atr's averages and ATR period; every other strategy's candidate
+    alone), a group split when it is larger than its share of `jobs` processes (about 4 tasks each), so a
+    grid over one key still runs in parallel. Which candidates share a task never changes a result."""
+    groups: dict[object, list[int]] = {}
+    for cand in cands:
+        key = signal_key(cand.settings)
+        groups.setdefault(cand.index if key is None else key, []).append(cand.index)
+    size = max(1, -(-len(cands) // (4 * jobs)))
+    return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
 
 
 def default_jobs() -> int:
@@ -92,12 +122,13 @@ def run_validation(
                 ProcessPoolExecutor(max_workers=jobs, initializer=_init, initargs=(rows, cands, folds))
             )
             mapper = pool.map
-        train: list[list[Score]] = []
-        unseen: list[list[Score]] = []
-        for scores, out_of_sample in mapper(_train, range(len(cands))):
-            train.append(scores)
-            unseen.append(out_of_sample)
-            tick()
+        train: list[list[Score]] = [[] for _ in cands]
+        unseen: list[list[Score]] = [[] for _ in cands]
+        groups = tasks(cands, jobs)
+        for group, results in zip(groups, mapper(_train, groups), strict=True):
+            for index, (scores, out_of_sample) in zip(group, results, strict=True):
+                train[index], unseen[index] = scores, out_of_sample
+                tick()
         best = _best_per_fold(train, folds, config)
         tests: list[Score] = []
         curves: list[Curve] = []
