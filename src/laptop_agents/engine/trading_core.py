@@ -73,15 +73,6 @@ class TradingCore:
         self.last_candle: Candle | None = None
         self._last_mark = -1.0  # equity at the last breaker mark; unchanged marks are skipped
 
-    @property
-    def strategy(self) -> Strategy:
-        return self._strategy
-
-    @strategy.setter
-    def strategy(self, strategy: Strategy) -> None:
-        self._strategy = strategy
-        self._strategy_on_candle = strategy.on_candle  # bound once: it runs on every candle
-
     def on_candle(self, candle: Candle) -> None:
         broker = self.broker
         position = broker.position
@@ -96,9 +87,7 @@ class TradingCore:
             position = broker.position
         if position is not None:
             broker.update_trailing(candle)
-            intents = self._strategy_on_candle(candle, position.side)
-        else:
-            intents = self._strategy_on_candle(candle, None)
+        intents = self.strategy.on_candle(candle, None if position is None else position.side)
         if intents:
             self._carry_out(candle, intents)
             position = broker.position
