@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from laptop_agents.base.collector import fewer_collections
 from laptop_agents.config.loader import redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import INTERVAL_MS, Candle, interval_ms, utc_minute
@@ -130,7 +131,8 @@ def run_backtest(
     stream = CandleStream(source, settings.data.interval, emit, symbol)
     error: LaptopAgentsError | None = None
     try:
-        feed_backtest(settings, core, stream, marks, emit, hook=on_candle_hook, folder=folder.path)
+        with fewer_collections():
+            feed_backtest(settings, core, stream, marks, emit, hook=on_candle_hook, folder=folder.path)
     except LaptopAgentsError as exc:
         error = exc
     finally:

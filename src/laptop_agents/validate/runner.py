@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from laptop_agents.base.collector import fewer_collections
 from laptop_agents.config.models import Settings, ValidateConfig
 from laptop_agents.core.candle import Candle
 from laptop_agents.validate.evaluate import Curve, Score, evaluate, evaluate_with_curve
@@ -49,8 +50,9 @@ def _train(group: list[int]) -> list[tuple[list[Score], list[Score]]]:
     first = _candidates[group[0]].settings
     shared = signal_key(first) is not None
     out: list[tuple[list[Score], list[Score]]] = [([], []) for _ in group]
-    for f in _folds:
-        for side, (start, end) in enumerate(((f.train_start, f.train_end), (f.train_end, f.test_end))):
+    windows = [w for f in _folds for w in ((f.train_start, f.train_end), (f.train_end, f.test_end))]
+    with fewer_collections():
+        for n, (start, end) in enumerate(windows):
             found = signals(first, _candles, start, end) if shared else None
             for slot, index in enumerate(group):
                 settings = _candidates[index].settings
@@ -59,7 +61,7 @@ def _train(group: list[int]) -> list[tuple[list[Score], list[Score]]]:
                     if found is None
                     else evaluate_shared(settings, _candles, start, end, found)[0]
                 )
-                out[slot][side].append(score)
+                out[slot][n % 2].append(score)  # even: a training window, odd: the test window after it
     return out
 
 
