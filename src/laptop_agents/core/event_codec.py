@@ -112,10 +112,10 @@ def dump_event(event: Event, *, seq: int, run_id: str, ts_init: int) -> bytes:
 class EventFramer:
     """`dump_event` for one run: the envelope's constant parts are made once, not for every event."""
 
-    __slots__ = ("_names", "_run", "_run_id")
+    __slots__ = ("_head", "_names", "_run_id")
 
     def __init__(self, run_id: str) -> None:
-        self._run = b'{"v":%d,"seq":' % SCHEMA_VERSION
+        self._head = b'{"v":%d,"seq":' % SCHEMA_VERSION
         self._names: dict[type[Event], bytes] = {}
         self._run_id = b',"run_id":%s,"event":"' % orjson.dumps(run_id)
 
@@ -127,7 +127,7 @@ class EventFramer:
         name = self._names.get(kind)
         if name is None:
             name = self._names[kind] = self._run_id + kind.__name__.encode() + b'","ts_init":'
-        return b'%b%d%b%d,"ts_event":%b\n' % (self._run, seq, name, ts_init, body[6:])
+        return b'%b%d%b%d,"ts_event":%b\n' % (self._head, seq, name, ts_init, body[6:])
 
 
 _ADAPTERS: dict[str, TypeAdapter[Any]] = {}

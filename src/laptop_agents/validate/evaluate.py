@@ -16,6 +16,7 @@ from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Event, PositionClosed
 from laptop_agents.engine.assembly import build_core
 from laptop_agents.engine.trading_core import TradingCore
+from laptop_agents.strategy.base import Strategy
 
 WARMUP_HALT = "warmup"
 
@@ -43,6 +44,11 @@ class Score:
 
 Curve = list[tuple[int, float]]
 """(ts, equity) of a window: its first candle at the starting balance, then one point per bucket."""
+
+
+def warm_start(strategy: Strategy, start: int) -> int:
+    """The first candle the strategy warms up on for a window starting at `start`."""
+    return max(0, start - strategy.warmup_candles())
 
 
 def evaluate(settings: Settings, candles: Sequence[Candle], start: int, end: int) -> Score:
@@ -120,7 +126,7 @@ def evaluate_with_curve(
     trades, sink = closed_trades()
     tally = Tally(settings.broker.starting_balance, start, end, points)
     core = build_core(settings, emit=sink, on_equity=tally.on_equity, order_id_prefix="va")
-    warm_from = max(0, start - core.strategy.warmup_candles())
+    warm_from = warm_start(core.strategy, start)
     on_candle = core.on_candle
     if warm_from < start:
         core.halts[WARMUP_HALT] = "validation warm-up: indicators only"

@@ -21,7 +21,7 @@ from laptop_agents.core.orders import Intent
 from laptop_agents.engine.assembly import build_core
 from laptop_agents.strategy.base import NO_INTENTS
 from laptop_agents.strategy.sma_atr import Cross, SmaAtrStrategy
-from laptop_agents.validate.evaluate import Curve, Score, Tally, closed_trades
+from laptop_agents.validate.evaluate import Curve, Score, Tally, closed_trades, warm_start
 
 SignalKey = tuple[int, int, int]
 """(fast_sma, slow_sma, atr_period): what an sma_atr candidate's crossings depend on."""
@@ -38,18 +38,12 @@ def signal_key(settings: Settings) -> SignalKey | None:
     return strategy.fast_sma, strategy.slow_sma, strategy.atr_period
 
 
-def warm_start(settings: Settings, start: int) -> int:
-    """The first candle `evaluate` warms the strategy up on for a window starting at `start`."""
-    return max(0, start - _strategy(settings.strategy).warmup_candles())
-
-
 def signals(settings: Settings, candles: Sequence[Candle], start: int, end: int) -> Signals:
-    """The crossings in candles[start:end], the indicators warmed up from `warm_start`."""
+    """The crossings in candles[start:end], the indicators warmed up from where `evaluate` warms them up."""
     strategy = _strategy(settings.strategy)
     cross = strategy.cross
     found: Signals = {}
-    warm_from = warm_start(settings, start)
-    for candle in candles[warm_from:start]:
+    for candle in candles[warm_start(strategy, start) : start]:
         cross(candle)
     for candle in candles[start:end]:
         hit = cross(candle)
