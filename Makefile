@@ -29,16 +29,20 @@ run: $(STAMP)
 	@$(COMPILE)
 	$(BIN)/la run --mode live-paper --duration 60
 
-backtest: $(STAMP)
+back# Two pytest workers (pytest-xdist): most tests wait on `la` subprocesses and loopback sockets, so two at a
+# time use the 2 cores CI has; 12 min -> under 6.
+test: $(STAMP)
 	@$(COMPILE)
 	$(BIN)/la run --profile demo
 
+# Two pytest workers (pytest-xdist): most tests wait on `la` subprocesses and loopback sockets, so two at a
+# time use the 2 cores CI has; 12 min -> under 6.
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench scripts examples
 	$(BIN)/ruff format --check src tests bench scripts examples
 	$(BIN)/mypy --strict src
 	@$(COMPILE)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 bench: $(STAMP)
 	@$(COMPILE)
