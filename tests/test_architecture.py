@@ -77,6 +77,7 @@ ALLOWED_BELOW = {
     "exchange": {"base", "core", "config"},
     "exchange/bitunix/sim": {"base", "core", "config", "exchange", "feeds"},  # the simulator replays candle files
     "feeds": {"base", "core", "config", "exchange"},
+    "download": {"base", "core", "config", "exchange", "feeds"},
     "reporting": {"base"} | _PURE,
     "runs": {"base", "reporting"} | _PURE,
     "backtest": _EDGES | _PURE,

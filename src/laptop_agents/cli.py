@@ -52,6 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--symbols", help="live-paper: several symbols on one account, e.g. BTCUSDT,ETHUSDT")
     run.add_argument("--interval", help="candle interval, e.g. 1m, 5m, 1h")
     run.add_argument("--strategy", help="sma_atr, or your own class as package.module:ClassName")
+    run.add_argument(
+        "--timerange",
+        metavar="START-END",
+        help="backtest, validate: only candles in [START, END), e.g. 20240101-20240301 or 20240101- (data.start, "
+        "data.end)",
+    )
     run.add_argument("--run-id", help="name of the run folder (default: time, mode and a random suffix)")
     run.add_argument("--resume", metavar="RUN_ID", help="live modes: continue RUN_ID (or 'latest') from its checkpoint")
     run.add_argument(
@@ -152,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     from laptop_agents.catalog.parser import add_parser as add_runs_parser
 
     add_runs_parser(sub)
+    from laptop_agents.download.parser import add_parsers as add_data_parsers
+
+    add_data_parsers(sub)
     dog = sub.add_parser(
         "watchdog", help="check a run's heartbeat: 0 running or halted, 1 stale or dead, 2 missing, 3 stopped"
     )
@@ -200,6 +209,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             status = watchdog.check(path, stale_after_s=args.stale_after)
             print(status.line)
             return status.code
+        if args.command == "download":
+            from laptop_agents.download.command import run as run_download
+
+            return run_download(args)
+        if args.command == "data":
+            from laptop_agents.download.listing import run as run_listing
+
+            return run_listing(args)
         if args.command == "sim-exchange":
             from laptop_agents.exchange.bitunix.sim.cli import run as run_sim
 
@@ -244,6 +261,11 @@ def _cli_values(args: argparse.Namespace) -> dict[str, object]:
         value = getattr(args, flag)
         if value is not None:
             cli[key] = value
+    if getattr(args, "timerange", None) is not None:
+        from laptop_agents.core.timespec import split_timerange
+
+        start, end = split_timerange(args.timerange)
+        cli["data.start"], cli["data.end"] = start, end
     return cli
 
 

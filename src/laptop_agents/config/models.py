@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from laptop_agents.core.candle import INTERVAL_MS
+from laptop_agents.core.errors import InputError
+from laptop_agents.core.timespec import parse_instant
 
 Mode = Literal["backtest", "live-paper", "live-exchange", "validate", "selftest", "single"]
 MODES: tuple[str, ...] = ("backtest", "live-paper", "live-exchange", "validate", "selftest")
@@ -80,6 +82,12 @@ class DataConfig(_Section):
     )
     interval: str = Field("1m", description="candle interval: " + ", ".join(INTERVAL_MS))
     sort: bool = Field(False, description="load the whole file, sort it and drop exact duplicates before the run")
+    start: str | None = Field(
+        None,
+        description="backtest, validate: only candles opening at or after this UTC time (2024-01-01, 20240101, "
+        "2024-01-01T12:30 or epoch ms); --timerange START-END sets start and end",
+    )
+    end: str | None = Field(None, description="backtest, validate: only candles opening before this UTC time")
     mock_candles: int = Field(10_000, ge=1, le=100_000_000, description="candles the mock source makes")
     mock_start_price: float = Field(30_000.0, gt=0, description="first mock price, quote currency")
     mock_volatility_bps: float = Field(
@@ -106,6 +114,38 @@ class DataConfig(_Section):
         if value is None or (value.startswith("csv:") and len(value) > 4):
             return value
         raise ValueError("use 'csv:PATH' (mark-price candles: ts,open,high,low,close,volume) or null")
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _digits_as_text(cls, value: Any) -> Any:
+        """`--set data.start=20240101` and epoch ms arrive as numbers: they are the same instants as text."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("start", "end")
+    @classmethod
+    def _instant(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_instant(value, field="")
+            except InputError:
+                raise ValueError(
+                    "use a UTC date like 2024-01-01 or 20240101, a time like 2024-01-01T12:30, or epoch ms"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> "DataConfig":
+        if self.start_ms is not None and self.end_ms is not None and self.start_ms >= self.end_ms:
+            raise ValueError(f"data.start ({self.start}) must be before data.end ({self.end})")
+        return self
+
+    @property
+    def start_ms(self) -> int | None:
+        return None if self.start is None else parse_instant(self.start, field="data.start")
+
+    @property
+    def end_ms(self) -> int | None:
+        return None if self.end is None else parse_instant(self.end, field="data.end")
 
     @field_validator("interval")
     @classmethod
@@ -283,7 +323,9 @@ class BrokerConfig(_Section):
         0.0, ge=-0.05, le=0.05, description="funding per 8 h as a fraction (0.0001 = 0.01 %); longs pay > 0"
     )
     funding_csv: str | None = Field(
-        None, description="CSV 'ts,rate' of funding rates per 8 h; overrides funding_rate when set"
+        None,
+        description="the venue's funding record, CSV 'ts,rate' (rate a fraction, as `la download --funding` "
+        "writes it): funding is exchanged at each row's time at its rate; overrides funding_rate",
     )
 
 
@@ -546,6 +588,11 @@ class Settings(_Section):
             raise ValueError(
                 f"data.symbols lists {len(self.data.symbols)} symbols, but {self.run.mode} trades one: "
                 "set data.symbol (several symbols are for live sessions)"
+            )
+        if (self.data.start or self.data.end) and self.run.mode not in ("backtest", "validate"):
+            raise ValueError(
+                f"data.start and data.end choose a backtest's or validate's candles, not {self.run.mode}'s: "
+                "remove them (or --timerange)"
             )
         if self.data.mark_source is not None and self.run.mode not in ("backtest", "selftest"):
             raise ValueError(

@@ -1,13 +1,19 @@
-"""Funding-rate schedules for perpetual futures (rates per 8-hour period, as fractions)."""
+"""Funding-rate schedules for perpetual futures: when funding is exchanged, and at what rate (a fraction).
+
+A constant rate is exchanged every 8 hours (00:00, 08:00, 16:00 UTC). A table (`broker.funding_csv`, e.g.
+the `*.funding.csv` that `la download --funding` writes) is the venue's own record: funding is exchanged at
+each of its times, at its rate, whatever the venue's period was (8 h, 4 h, 1 h, or changed over time).
+"""
 
 from __future__ import annotations
 
 import bisect
-import csv
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from laptop_agents.core.errors import DataError
+from laptop_agents.core.funding_rows import read_funding_rows
 
 FUNDING_PERIOD_MS = 8 * 3_600_000
 """Funding is exchanged every 8 hours, at 00:00, 08:00 and 16:00 UTC (multiples of this since the epoch)."""
@@ -16,6 +22,18 @@ FUNDING_PERIOD_MS = 8 * 3_600_000
 class FundingSchedule(Protocol):
     def rate_at(self, ts: int) -> float:
         """The funding rate (fraction per period) that applies at funding time `ts` (epoch ms)."""
+        ...
+
+    def first_time(self, ts: int) -> float:
+        """The first funding time at or after `ts`; inf when there is none."""
+        ...
+
+    def times(self, due: int, upto: int) -> Sequence[int]:
+        """The funding times in `[due, upto]`, in order (`due` is a funding time)."""
+        ...
+
+    def next_time(self, ts: int) -> float:
+        """The first funding time after `ts`; inf when there is none."""
         ...
 
     def current_rate(self, ts: int) -> float | None:
@@ -32,13 +50,23 @@ class ConstantFunding:
     def rate_at(self, ts: int) -> float:
         return self.rate
 
+    def first_time(self, ts: int) -> float:
+        return -(-ts // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS
+
+    def times(self, due: int, upto: int) -> Sequence[int]:
+        return range(due, upto + 1, FUNDING_PERIOD_MS)
+
+    def next_time(self, ts: int) -> float:
+        return (ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+
     def current_rate(self, ts: int) -> float | None:
         """For a strategy's funding gate: the constant, always known."""
         return self.rate
 
 
 class TableFunding:
-    """Rates from a table: the latest rate whose time is at or before `ts` (0 before the first)."""
+    """The venue's funding record: exchanged at each row's time at its rate. A strategy reading the rate in
+    force sees the latest row at or before the candle (None before the first)."""
 
     __slots__ = ("_rates", "_times")
 
@@ -51,6 +79,17 @@ class TableFunding:
         i = bisect.bisect_right(self._times, ts)
         return self._rates[i - 1] if i else 0.0
 
+    def first_time(self, ts: int) -> float:
+        i = bisect.bisect_left(self._times, ts)
+        return self._times[i] if i < len(self._times) else math.inf
+
+    def times(self, due: int, upto: int) -> Sequence[int]:
+        return self._times[bisect.bisect_left(self._times, due) : bisect.bisect_right(self._times, upto)]
+
+    def next_time(self, ts: int) -> float:
+        i = bisect.bisect_right(self._times, ts)
+        return self._times[i] if i < len(self._times) else math.inf
+
     def current_rate(self, ts: int) -> float | None:
         """For a strategy's funding gate: the latest rate at or before `ts`; None before the table starts."""
         i = bisect.bisect_right(self._times, ts)
@@ -58,24 +97,8 @@ class TableFunding:
 
     @classmethod
     def from_csv(cls, path: Path) -> TableFunding:
-        """Read a `ts,rate` CSV (ts epoch ms, rate per 8 h as a fraction)."""
-        rows: list[tuple[int, float]] = []
-        try:
-            with path.open(newline="") as handle:  # build-time: the table is read when the core is assembled
-                reader = csv.reader(handle)
-                header = next(reader, None)
-                if header is None or [h.strip().lower() for h in header[:2]] != ["ts", "rate"]:
-                    raise DataError(f"broker.funding_csv {path}: first line must be the header 'ts,rate'")
-                for line_no, row in enumerate(reader, start=2):
-                    try:
-                        rows.append((int(row[0]), float(row[1])))
-                    except (ValueError, IndexError):
-                        raise DataError(
-                            f"broker.funding_csv {path} line {line_no}: expected 'ts,rate', got {row!r}"
-                        ) from None
-        except FileNotFoundError:
-            raise DataError(f"broker.funding_csv: file {path} not found; check the path") from None
-        return cls(rows)
+        """Read a `ts,rate` CSV (ts epoch ms, rate a fraction), as `la download --funding` writes it."""
+        return cls(read_funding_rows(path, setting="broker.funding_csv"))
 
 
 class ObservedFunding:

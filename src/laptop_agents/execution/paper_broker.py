@@ -49,7 +49,7 @@ from laptop_agents.execution.fill_rules import (
     trailed_stop,
     trigger_fill_price,
 )
-from laptop_agents.execution.funding import FUNDING_PERIOD_MS, FundingSchedule
+from laptop_agents.execution.funding import FundingSchedule
 from laptop_agents.execution.margin import Liquidation, MarginModel, liquidation, stop_comes_first
 from laptop_agents.execution.paper_books import EventSink, PaperBooks
 
@@ -338,13 +338,13 @@ class PaperBroker(PaperBooks):
 
     def _apply_funding(self, candle: Candle) -> None:
         """Charge every funding time from the one due up to this candle's open time (more than one when the
-        data has a gap longer than 8 hours), at this candle's open."""
+        data has a gap longer than the funding period), at this candle's open."""
         funding = self._funding
         assert funding is not None  # funding_due_ts is inf without a schedule
         due = self.funding_due_ts
-        if due < 0:  # first candle: the first funding time is the boundary at or after it
-            due = -(-candle.ts // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS
-        boundaries = range(int(due), candle.ts + 1, FUNDING_PERIOD_MS)
-        self.funding_due_ts = (candle.ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+        if due < 0:  # first candle: the first funding time is the one at or after it
+            due = funding.first_time(candle.ts)
+        boundaries = funding.times(int(due), candle.ts) if due <= candle.ts else ()
+        self.funding_due_ts = funding.next_time(candle.ts)
         for boundary in boundaries:
             self._charge_funding(candle, funding.rate_at(boundary))

@@ -9,6 +9,8 @@ from typing import Protocol
 from laptop_agents.config.loader import find_config_dir
 from laptop_agents.config.models import DataConfig
 from laptop_agents.core.candle import Candle, interval_ms, normalise
+from laptop_agents.core.errors import DataError
+from laptop_agents.core.timespec import format_ms
 from laptop_agents.feeds.csv_source import CsvCandles
 from laptop_agents.feeds.mock_source import MockCandles
 
@@ -46,6 +48,60 @@ class SortedCandles:
         yield from self._sorted
 
 
+class RangedCandles:
+    """The candles of a source that open in `[start, end)` (`data.start`, `data.end`, `--timerange`).
+
+    Reading stops at the first candle at or after `end`, so a range early in a long file costs only its part.
+    A range that holds no candle is a `DataError` saying what the source holds instead.
+    """
+
+    def __init__(self, inner: CandleSource, *, start: int | None, end: int | None) -> None:
+        self._inner = inner
+        self._start = -1 if start is None else start
+        self._end = end
+
+    def describe(self) -> str:
+        return f"{self._inner.describe()} {_span(self._start if self._start >= 0 else None, self._end)}"
+
+    def line_of(self, candle: Candle) -> int:
+        return self._inner.line_of(candle)
+
+    def __iter__(self) -> Iterator[Candle]:
+        start, end = self._start, self._end
+        first: Candle | None = None
+        last: Candle | None = None
+        inside = 0
+        for candle in self._inner:
+            if first is None:
+                first = candle
+            last = candle
+            if candle.ts < start:
+                continue
+            if end is not None and candle.ts >= end:
+                break
+            inside += 1
+            yield candle
+        if not inside:
+            held = "no candles" if first is None or last is None else _span(first.ts, last.ts, closed=True)
+            raise DataError(
+                f"data.start/data.end: no candle {_span(start if start >= 0 else None, end)} in "
+                f"{self._inner.describe()}, which holds {held}; change --timerange"
+            )
+
+
+def _span(start: int | None, end: int | None, *, closed: bool = False) -> str:
+    if closed and start is not None and end is not None:
+        return f"from {format_ms(start)} to {format_ms(end)}"
+    return " ".join(
+        part
+        for part in (
+            "" if start is None else f"from {format_ms(start)}",
+            "" if end is None else f"before {format_ms(end)}",
+        )
+        if part
+    )
+
+
 def resolve_data_path(text: str) -> Path:
     """A relative path is taken from the current folder, else from the project folder (for `data/...`)."""
     path = Path(text).expanduser()
@@ -69,7 +125,11 @@ def open_source(data: DataConfig, *, seed: int) -> CandleSource:
         )
     else:
         source = CsvCandles(resolve_data_path(data.source.removeprefix("csv:")))
-    return SortedCandles(source) if data.sort else source
+    if data.sort:
+        source = SortedCandles(source)
+    if data.start is not None or data.end is not None:
+        source = RangedCandles(source, start=data.start_ms, end=data.end_ms)
+    return source
 
 
 def open_marks(data: DataConfig) -> CsvCandles | None:

@@ -14,7 +14,7 @@ from laptop_agents.core.candle import Candle
 from laptop_agents.exchange.bitunix.errors import ExchangeError, MalformedReply
 from laptop_agents.exchange.bitunix.replies import AccountInfo, OrderInfo, PlaceReply, PositionInfo, TierInfo, TradeInfo
 from laptop_agents.exchange.bitunix.rest_transport import Credentials, SignedTransport, default_session
-from laptop_agents.exchange.bitunix.wire import REST_INTERVALS, ContractSpec, num, parse_kline_rows
+from laptop_agents.exchange.bitunix.wire import REST_INTERVALS, ContractSpec, int_ms, num, parse_kline_rows
 
 KLINE_PAGE = 200
 TRADES_PAGE = 100
@@ -81,6 +81,23 @@ class BitunixRest(SignedTransport):
         data = await self._call("GET", "/market/funding_rate", params={"symbol": symbol})
         row = data[0] if isinstance(data, list) and data else data  # C6: array or object
         return num(row.get("fundingRate"), "fundingRate") / 100.0
+
+    async def funding_history(
+        self, symbol: str, *, end_ms: int | None = None, start_ms: int | None = None, limit: int = KLINE_PAGE
+    ) -> list[tuple[int, float]]:
+        """One page of funding settlements (time ms, rate as a fraction: this endpoint is not in percent),
+        ascending; the venue picks the `limit` (≤ 200) newest before `end_ms`."""
+        params = {"symbol": symbol, "limit": str(min(limit, KLINE_PAGE))}
+        if end_ms is not None:
+            params["endTime"] = str(end_ms)
+        if start_ms is not None:
+            params["starTime"] = str(start_ms)  # sic: the documented spelling (§3.5)
+        out = []
+        for row in _rows(await self._call("GET", "/market/get_funding_rate_history", params=params), None, "funding"):
+            if not isinstance(row, Mapping):
+                raise MalformedReply(f"bitunix get_funding_rate_history: expected objects, got {row!r:.80}")
+            out.append((int_ms(row.get("fundingTime"), "fundingTime"), num(row.get("fundingRate"), "fundingRate")))
+        return sorted(out)
 
     # -- Private -----------------------------------------------------------------------------------------
 

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from laptop_agents.core.candle import INTERVAL_MS
+from laptop_agents.core.candle import INTERVAL_MS, Candle
 from laptop_agents.core.errors import InputError
 
 if TYPE_CHECKING:  # the server (aiohttp) is imported when it runs, not when `la`'s parser is built
     from laptop_agents.exchange.bitunix.sim.server import SimAccountConfig, SimExchange
 
+Funding = tuple[int, float]
+"""One settlement: time (ms), rate (a fraction)."""
 DEFAULT_DATA = "data/ftx_btc-perp_1m_2022-01.csv"
 
 
@@ -34,9 +38,22 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--port", type=int, default=0, help="TCP port (0 = a free one; the URLs are printed)")
-    p.add_argument("--data", default=DEFAULT_DATA, help="candle CSV to replay (ts,open,high,low,close,volume)")
-    p.add_argument("--symbol", default="BTCUSDT")
-    p.add_argument("--interval", default="1m", choices=[k for k in INTERVAL_MS if k != "3m"])
+    p.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        help="candle CSV to replay (ts,open,high,low,close,volume), e.g. a file `la download` wrote",
+    )
+    p.add_argument("--symbol", help="the symbol it is served as (default: the download's, else BTCUSDT)")
+    p.add_argument(
+        "--interval",
+        choices=[k for k in INTERVAL_MS if k != "3m"],
+        help="the candles' interval (default: the download's, else the file's step between rows)",
+    )
+    p.add_argument(
+        "--funding",
+        help="a 'ts,rate' funding history to serve and charge (default: NAME.funding.csv beside a downloaded "
+        "--data, else 0.01 %% every 8 h)",
+    )
     p.add_argument(
         "--speed",
         type=float,
@@ -45,6 +62,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--pushes-per-candle", type=int, default=4)
     p.add_argument("--start-index", type=int, default=300, help="candles of history served before the replay")
+    p.add_argument(
+        "--rest-rate",
+        type=int,
+        default=10,
+        help="REST requests a second per key or address before the rate-limit code 10006 (Bitunix's 10)",
+    )
     p.add_argument("--accounts", help="JSON list of accounts [{api_key, secret, balance}]")
     p.add_argument("--faults", help="JSON object of fault switches to start with")
 
@@ -70,20 +93,26 @@ def build(args: argparse.Namespace) -> SimExchange:
 
     if not 0 <= args.port <= 65_535:
         raise InputError(f"--port {args.port}: use 0..65535 (0 picks a free port)")
+    if args.rest_rate < 1:
+        raise InputError(f"--rest-rate {args.rest_rate}: must be at least 1 request a second")
     if args.speed < 0:
         raise InputError(f"--speed {args.speed}: must be >= 0")
-    candles = load_candles(resolve_data_path(args.data.removeprefix("csv:")))
+    path = resolve_data_path(args.data.removeprefix("csv:"))
+    candles = load_candles(path)
     if len(candles) <= args.start_index + 1:
         raise InputError(f"--start-index {args.start_index}: the data has only {len(candles)} candles")
+    symbol, interval, funding = _market(args, path, candles)
     config = SimConfig(
         port=args.port,
-        interval=args.interval,
+        interval=interval,
+        funding=funding,
+        rest_rate_per_s=args.rest_rate,
         speed=args.speed,
         pushes_per_candle=args.pushes_per_candle,
         start_index=args.start_index,
         accounts=_accounts(args.accounts),
     )
-    exchange = SimExchange(config, {args.symbol.upper(): candles})
+    exchange = SimExchange(config, {symbol: candles})
     if args.faults:
         try:
             exchange.faults.update(orjson.loads(Path(args.faults).read_bytes()))
@@ -92,6 +121,36 @@ def build(args: argparse.Namespace) -> SimExchange:
         except (orjson.JSONDecodeError, ValueError, TypeError, AttributeError) as exc:
             raise InputError(f"--faults {args.faults}: {exc}") from None
     return exchange
+
+
+def _market(
+    args: argparse.Namespace, path: Path, candles: list[Candle]
+) -> tuple[str, str, tuple[tuple[int, float], ...]]:
+    """Symbol, interval and funding record: as given, else as the download that wrote `path` recorded them
+    (its `NAME.gaps.json` and `NAME.funding.csv`), else BTCUSDT, the file's own step and a constant rate."""
+    from laptop_agents.core.funding_rows import read_funding_rows
+
+    manifest: dict[str, Any] = {}
+    with contextlib.suppress(OSError, orjson.JSONDecodeError):
+        loaded = orjson.loads(path.with_suffix(".gaps.json").read_bytes())
+        manifest = loaded if isinstance(loaded, dict) else {}
+    symbol = str(args.symbol or manifest.get("symbol") or "BTCUSDT").upper()
+    interval = args.interval or manifest.get("interval") or _step_name(candles)
+    if interval not in INTERVAL_MS or interval == "3m":
+        raise InputError(
+            f"--interval: {path} has {interval} candles, which Bitunix's REST does not serve; pass --interval"
+        )
+    funding_file = Path(args.funding) if args.funding else path.with_suffix(".funding.csv")
+    if args.funding or funding_file.exists():
+        return symbol, interval, tuple(sorted(read_funding_rows(funding_file, setting="--funding")))
+    return symbol, interval, ()
+
+
+def _step_name(candles: list[Candle]) -> str:
+    steps = Counter(b.ts - a.ts for a, b in itertools.pairwise(candles))
+    step = steps.most_common(1)[0][0] if steps else 60_000
+    names = {ms: name for name, ms in INTERVAL_MS.items()}
+    return names.get(step, f"{step} ms")
 
 
 async def serve(exchange: SimExchange) -> None:

@@ -91,6 +91,9 @@ class FaultPlan:
     malformed_reply_kind: str = "null"
     """null (`data` is null), list (the object inside a list), missing (its first field left out),
     wrong_type (every value inside a list), empty_id (`orderId` is "")."""
+    missing_klines: list[list[int]] = field(default_factory=list)
+    """REST klines leave out the candles opening in these `[from_ms, to_ms)` ranges, as a venue that lost
+    them would (the replay still trades them): `la download` must report them as gaps, not fill them."""
     counts: dict[str, int] = field(default_factory=dict)
 
     def update(self, values: Mapping[str, Any]) -> None:
@@ -106,6 +109,8 @@ class FaultPlan:
                 raise ValueError(f"client_id_dedupe must be one of {', '.join(DEDUPE_MODES)}, not {value!r}")
             if key == "malformed_reply_kind" and value not in MALFORMED_KINDS:
                 raise ValueError(f"malformed_reply_kind must be one of {', '.join(MALFORMED_KINDS)}, not {value!r}")
+            if key == "missing_klines":
+                value = _ranges(value)
             setattr(self, key, type(current)(value))
 
     def take(self, name: str) -> bool:
@@ -158,6 +163,14 @@ class FaultPlan:
             return {k: [v] for k, v in data.items()}
         return {**data, "orderId": ""}
 
+    def kline_missing(self, ts: int) -> bool:
+        """Whether the candle opening at `ts` is one REST klines leave out (`missing_klines`)."""
+        for start, end in self.missing_klines:
+            if start <= ts < end:
+                self.fired("missing_klines")
+                return True
+        return False
+
     def rate_limited_now(self) -> bool:
         if time.monotonic() < self.rate_limit_until:
             self.fired("rate_limit_for_s")
@@ -166,3 +179,11 @@ class FaultPlan:
 
     def as_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _ranges(value: Any) -> list[list[int]]:
+    try:
+        ranges = [[int(start), int(end)] for start, end in value]
+    except (TypeError, ValueError):
+        raise ValueError(f"missing_klines must be a list of [from_ms, to_ms] pairs, not {value!r}") from None
+    return ranges

@@ -21,12 +21,13 @@ An ISOLATION position is also liquidated by the engine on its own, as on Bitunix
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.sim import shapes
 from laptop_agents.exchange.bitunix.sim.accounts import DuplicatePolicy, SimAccount, SimOrder, SimPosition
+from laptop_agents.exchange.bitunix.sim.funding import FUNDING_PERIOD_MS, FundingRecord, constant
 from laptop_agents.exchange.bitunix.sim.liquidation import LiquidationEngine
 from laptop_agents.exchange.bitunix.sim.market import MarketReplay, Push
 from laptop_agents.exchange.bitunix.sim.rules import ContractRules, Refusal, check_step, decimal, one_of
@@ -36,8 +37,6 @@ __all__ = ["ContractRules", "Ledger", "Refusal", "SimAccount", "SimOrder", "SimP
 
 PrivateSink = Callable[[str, str, dict[str, Any]], None]
 """(api_key, channel, data) for the private WebSocket."""
-
-FUNDING_PERIOD_MS = 8 * 3_600_000
 
 
 class Ledger:
@@ -50,6 +49,7 @@ class Ledger:
         taker_fee_bps: float = 6.0,
         maker_fee_bps: float = 2.0,
         funding_rate: float = 0.0001,
+        funding: Sequence[tuple[int, float]] = (),
         on_private: PrivateSink | None = None,
         parts_for: Callable[[SimOrder], int] | None = None,
         slippage_for: Callable[[SimOrder], float] | None = None,
@@ -61,6 +61,9 @@ class Ledger:
         self.taker = taker_fee_bps / 1e4
         self.maker = maker_fee_bps / 1e4
         self.funding_rate = funding_rate
+        """The rate of every settlement when no `funding` record is given."""
+        self.funding = FundingRecord(funding)
+        """The venue's funding record to replay (`sim/funding.py`); empty: `funding_rate` throughout."""
         self.on_private = on_private
         self.parts_for: Callable[[SimOrder], int] = parts_for or (lambda _order: 1)
         """How many parts an order fills in (1: whole)."""
@@ -244,12 +247,23 @@ class Ledger:
             for account in self.accounts.values():
                 for position in account.positions.values():
                     if position.symbol == push.symbol and position.qty:
-                        amount = position.qty * push.close * self.funding_rate  # longs pay a positive rate
+                        rate = self.rate_at(push.ts)
+                        amount = position.qty * push.close * rate  # longs pay a positive rate
                         account.balance -= amount
                         position.funding += amount
                         self._push_position(account, position, "UPDATE")
                 if account.positions:
                     self.push_balance(account)
+
+    def rate_at(self, ts: int) -> float:
+        """The funding rate in force at `ts`: the record's (`funding`), else `funding_rate`."""
+        return self.funding.rate_at(ts) if self.funding else self.funding_rate
+
+    def funding_record(self, first_ts: int, upto: int) -> list[tuple[int, float]]:
+        """The settlements from `first_ts` to `upto` (ms, both included), oldest first."""
+        if self.funding:
+            return self.funding.between(first_ts, upto)
+        return constant(self.funding_rate, first_ts, upto)
 
     def _check_tpsl(self, account: SimAccount, position: SimPosition, last: float) -> None:
         """A triggered stop loss (checked first) or take profit of the position's TP/SL orders closes the

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.sim import market_frames as frames
+from laptop_agents.exchange.bitunix.sim.funding import FUNDING_PERIOD_MS
 from laptop_agents.exchange.bitunix.sim.ledger import SimAccount
 from laptop_agents.exchange.bitunix.sim.params import Handler
 from laptop_agents.exchange.bitunix.sim.rules import Refusal
@@ -29,6 +30,7 @@ class MarketApi:
         return {
             "/market/kline": self.kline, "/market/trading_pairs": self.trading_pairs, "/market/tickers": self.tickers,
             "/market/depth": self.depth, "/market/funding_rate": self.funding,
+            "/market/get_funding_rate_history": self.funding_history,
             "/position/get_position_tiers": self.position_tiers,
         }  # fmt: skip
 
@@ -47,8 +49,9 @@ class MarketApi:
         except ValueError:
             raise Refusal(codes.PARAMETER_ERROR) from None
         rows = []
+        faults = self.x.faults
         for ts, o, h, lo, c, v in self.x.market.klines(symbol, end_ms=end, limit=max(limit, 1)):
-            if start is not None and ts < start:
+            if (start is not None and ts < start) or (faults.missing_klines and faults.kline_missing(ts)):
                 continue
             base, quote = v, v * c
             first, second = (base, quote) if self.x.config.kline_volume_names == "doc" else (quote, base)
@@ -106,20 +109,45 @@ class MarketApi:
     async def funding(self, request: web.Request, _: SimAccount | None) -> Any:
         symbol = self.x.symbol_param(request)
         now = self.x.market.now_ms()
-        period = frames.FUNDING_PERIOD_MS
+        period = FUNDING_PERIOD_MS
         last = self.x.market.last_price(symbol)
         row = {
             "symbol": symbol,
             "markPrice": fmt(last),
             "lastPrice": fmt(last),
             "indexPrice": fmt(last),
-            "fundingRate": fmt(self.x.ledger.funding_rate * 100),
+            "fundingRate": fmt(self.x.ledger.rate_at(now) * 100),
             "fundingInterval": 8,
             "nextFundingTime": str((now // period + 1) * period),
             "maxFundingRate": "0.375",
             "minFundingRate": "-0.375",
         }
         return [row] if self.x.config.funding_shape == "array" else row
+
+    async def funding_history(self, request: web.Request, _: SimAccount | None) -> Any:
+        """The funding settlements up to now (§3.5): newest first, at most `limit` (≤ 200) before `endTime`
+        and from `starTime` (the documented spelling), each `{fundingRate (a fraction), fundingTime (ms),
+        markPrice}` as strings."""
+        symbol = self.x.symbol_param(request)
+        try:
+            limit = min(int(request.query.get("limit", "100")), 200)
+            end = int(request.query["endTime"]) if "endTime" in request.query else None
+            start = int(request.query["starTime"]) if "starTime" in request.query else None
+        except ValueError:
+            raise Refusal(codes.PARAMETER_ERROR) from None
+        market = self.x.market
+        candles = market.series[symbol]
+        now = market.now_ms()
+        newest = now if end is None else min(now, end)
+        rows = []
+        for ts, rate in reversed(self.x.ledger.funding_record(candles[0].ts, newest)):
+            if start is not None and ts < start:
+                break
+            index = min(max((ts - candles[0].ts) // market.interval_ms, 0), len(candles) - 1)
+            rows.append({"fundingRate": fmt(rate), "fundingTime": str(ts), "markPrice": fmt(candles[index].open)})
+            if len(rows) >= max(limit, 1):
+                break
+        return rows
 
     async def position_tiers(self, request: web.Request, _: SimAccount | None) -> Any:
         """The risk-limit tiers of one contract (§3.6; the SDK signs the call, the docs list it as public:

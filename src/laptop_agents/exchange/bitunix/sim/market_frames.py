@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from laptop_agents.exchange.bitunix.sim.funding import FUNDING_PERIOD_MS
 from laptop_agents.exchange.bitunix.wire import fmt
 
 if TYPE_CHECKING:
     from laptop_agents.exchange.bitunix.sim.market import Push
     from laptop_agents.exchange.bitunix.sim.server import SimExchange
 
-FUNDING_PERIOD_MS = 8 * 3_600_000
+
 DEPTH_CHANNELS = {"depth_book1": 1, "depth_book5": 5, "depth_book15": 15}
 PUBLIC_CHANNELS = ("ticker", "trade", "price", *DEPTH_CHANNELS)
 
@@ -75,7 +76,7 @@ def price_data(x: SimExchange, symbol: str) -> dict[str, str]:
     return {
         "ip": fmt(last),
         "mp": fmt(last),
-        "fr": fmt(x.ledger.funding_rate * 100),
+        "fr": fmt(x.ledger.rate_at(x.market.now_ms()) * 100),
         "ft": iso(now // FUNDING_PERIOD_MS * FUNDING_PERIOD_MS),
         "nft": iso((now // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS),
     }

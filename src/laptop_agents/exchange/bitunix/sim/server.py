@@ -68,6 +68,9 @@ class SimConfig:
     spread_bps: float = 2.0
     taker_fee_bps: float = 6.0
     maker_fee_bps: float = 2.0
+    funding: tuple[tuple[int, float], ...] = ()
+    """The funding record to replay (time ms, rate as a fraction), e.g. from `la download --funding`; empty:
+    the ledger's constant rate at every 8-hour boundary."""
     # wire variants for the open conflicts of bitunix-api.md §9 (defaults: the documented behaviour)
     kline_volume_names: str = "doc"  # C1: "doc" = quoteVol holds the base quantity; "intuitive" swaps them
     account_shape: str = "array"  # C5: "array" (doc) or "object" (seen live)
@@ -116,6 +119,7 @@ class SimExchange:
             spread_bps=config.spread_bps,
             taker_fee_bps=config.taker_fee_bps,
             maker_fee_bps=config.maker_fee_bps,
+            funding=config.funding,
             on_private=self.hub.private_push,
             parts_for=lambda order: max(1, self.faults.partial_fill_parts) if order.client_id else 1,
             slippage_for=lambda order: self.faults.slippage_bps / 1e4 if order.client_id else 0.0,
