@@ -72,6 +72,10 @@ def live_paper(settings: Settings, *, resume: str | None, changes: list[Change])
     from laptop_agents.reporting.console import result_table
 
     check_monitor_settings(settings)  # a dashboard without its token is one line, before any folder exists
+    if settings.exchange.ccxt_id is not None:
+        from laptop_agents.exchange.ccxt_client import check_id
+
+        check_id(settings.exchange.ccxt_id, field="exchange.ccxt_id")  # no ccxt, or no such venue: one line
     wall = LiveClock()
     folder = _run_folder(settings, resume, wall)
     verb = "resuming" if resume else "live-paper session"

@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -30,6 +32,20 @@ class Binance:
     funding: Sequence[tuple[int, float]] = ()
     url: str = ""
     paths: list[str] = field(default_factory=list)
+    per_s: float = 0.0
+    """A moving market: this many more candles a second are visible (0: `candles` as given)."""
+    fail_every: int = 0
+    """Answer every N-th klines request with HTTP 503 (0: never)."""
+    _started: float = field(default_factory=time.monotonic)
+    _klines: int = 0
+
+    def visible(self) -> Sequence[Candle]:
+        if not self.per_s:
+            return self.candles
+        return self.candles[: self.start_with + int((time.monotonic() - self._started) * self.per_s)]
+
+    start_with: int = 0
+    """With `per_s`: the candles visible at the start (the last one forming)."""
 
     async def exchange_info(self, request: web.Request) -> web.Response:
         self.paths.append(request.path)
@@ -39,8 +55,11 @@ class Binance:
         self.paths.append(request.path)
         if request.query.get("symbol") != "BTCUSDT":
             return web.json_response({"code": -1121, "msg": "Invalid symbol."}, status=400)
+        self._klines += 1
+        if self.fail_every and self._klines % self.fail_every == 0:
+            return web.Response(status=503, text="Service Unavailable")
         limit = min(int(request.query.get("limit", "500")), 1500)
-        rows = list(self.candles)
+        rows = list(self.visible())
         if "startTime" in request.query:
             rows = [c for c in rows if c.ts >= int(request.query["startTime"])][:limit]
         else:
@@ -64,8 +83,10 @@ def _kline(c: Candle) -> list[object]:
 
 
 @asynccontextmanager
-async def binance(candles: Sequence[Candle], funding: Sequence[tuple[int, float]] = ()) -> AsyncIterator[Binance]:
-    stub = Binance(candles, funding)
+async def binance(
+    candles: Sequence[Candle], funding: Sequence[tuple[int, float]] = (), **options: Any
+) -> AsyncIterator[Binance]:
+    stub = Binance(candles, funding, **options)
     app = web.Application()
     app.router.add_get("/fapi/v1/exchangeInfo", stub.exchange_info)
     app.router.add_get("/fapi/v1/klines", stub.klines)

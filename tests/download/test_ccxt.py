@@ -62,6 +62,12 @@ def test_without_ccxt_the_base_install_says_how_to_get_it_and_writes_nothing(tmp
         "la: --exchange: venues other than bitunix go through CCXT, not installed: pip install 'laptop-agents[ccxt]'"
     ]
     assert not any(tmp_path.iterdir())
-    help_run = subprocess.run([sys.executable, "-c", script, "data", "list", str(tmp_path)], cwd=tmp_path,
-                              env=clean_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert help_run.returncode == 0
+    live = subprocess.run([sys.executable, "-c", script, "run", "--mode", "live-paper", "--set",
+                           "exchange.ccxt_id=binanceusdm"], cwd=tmp_path, env=clean_env(), capture_output=True,
+                          text=True, timeout=60)  # fmt: skip
+    hint = "venues other than bitunix go through CCXT, not installed: pip install 'laptop-agents[ccxt]'"
+    assert live.returncode == 2 and live.stderr.strip().splitlines() == [f"la: exchange.ccxt_id: {hint}"]
+    assert not any(tmp_path.iterdir())  # no run folder either
+    listing = subprocess.run([sys.executable, "-c", script, "data", "list", str(tmp_path)], cwd=tmp_path,
+                             env=clean_env(), capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert listing.returncode == 0

@@ -365,6 +365,14 @@ class ExchangeConfig(_Section):
         f"{BITUNIX_REST_URL} (live-exchange)",
     )
     ws_public_url: str | None = Field(None, description=f"public WebSocket URL; live-exchange: {BITUNIX_WS_PUBLIC_URL}")
+    ccxt_id: str | None = Field(
+        None,
+        description="live-paper: trade on paper on another venue's candles through CCXT (its id, e.g. binanceusdm; "
+        "the ccxt extra), polled over its REST API; exchange.rest_url then points that API elsewhere",
+    )
+    ccxt_poll_s: float | None = Field(
+        None, gt=0, le=300, description="with ccxt_id: seconds between polls; none = a sixth of the interval, 1-15 s"
+    )
     ws_private_url: str | None = Field(
         None, description=f"private WebSocket URL; live-exchange: {BITUNIX_WS_PRIVATE_URL}"
     )
@@ -380,6 +388,13 @@ class ExchangeConfig(_Section):
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         return _url(value, ("http", "https"), "http://127.0.0.1:18777 or https://fapi.bitunix.com")
+
+    @field_validator("ccxt_id")
+    @classmethod
+    def _ccxt_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[a-z0-9_]{2,40}", value):
+            raise ValueError("a CCXT exchange id in lower case, e.g. binanceusdm, bybit, okx")
+        return value
 
     @field_validator("ws_public_url", "ws_private_url")
     @classmethod
@@ -588,6 +603,11 @@ class Settings(_Section):
             raise ValueError(
                 f"data.symbols lists {len(self.data.symbols)} symbols, but {self.run.mode} trades one: "
                 "set data.symbol (several symbols are for live sessions)"
+            )
+        if self.exchange.ccxt_id is not None and self.run.mode != "live-paper":
+            raise ValueError(
+                f"exchange.ccxt_id is for live-paper (paper trading on another venue's candles), not {self.run.mode}: "
+                "remove it (real orders go to Bitunix only; a backtest reads a file: la download --exchange)"
             )
         if (self.data.start or self.data.end) and self.run.mode not in ("backtest", "validate"):
             raise ValueError(

@@ -105,6 +105,26 @@ def bitunix_feed(
     return build
 
 
+def ccxt_feed(settings: Settings, wall_clock: Clock) -> FeedFactory:
+    """Another venue's candles through CCXT (`exchange.ccxt_id`), polled; CCXT limits its own rate, so the
+    session's limiter is not used."""
+    exchange = settings.exchange
+    assert exchange.ccxt_id is not None
+
+    def build(_limiter: RateLimiter, emit: Callable[[Event], None]) -> MarketDataFeed:
+        from laptop_agents.feeds.ccxt_feed import CcxtFeed
+
+        return CcxtFeed(
+            exchange.ccxt_id or "",
+            rest_url=exchange.rest_url,
+            poll_s=exchange.ccxt_poll_s,
+            on_event=emit,
+            now_ms=wall_clock.now_ms,
+        )
+
+    return build
+
+
 def order_id_prefix(run_id: str) -> str:
     """`la` + 10 hex of the run id's hash: the same for every restart of a run, short enough that
     prefix + sequence stays well inside Bitunix's client-id limit (36 characters)."""
@@ -152,6 +172,20 @@ async def run_live_paper(
     """Run one session until stopped (signal, `run.duration_s`, or `runner.stop()` via `on_runner`).
     `changes`: what `--resume --reconfigure` changed of the run's configuration (recorded); `watch`
     builds its dashboard, metrics and alerts (`daemon/watchers.py`)."""
+    if settings.exchange.ccxt_id is not None:
+        return await run_session(
+            settings,
+            folder=folder,
+            wall_clock=wall_clock,
+            feed_factory=ccxt_feed(settings, wall_clock),
+            source=f"ccxt {settings.exchange.ccxt_id}",
+            install_signals=install_signals,
+            resume=resume,
+            on_runner=on_runner,
+            on_start=on_start,
+            changes=changes,
+            watch=watch,
+        )
     own_sim = sim is None and settings.exchange.rest_url is None
     if own_sim:
         after = resumed_after(read_checkpoint(folder.state)) if resume else None

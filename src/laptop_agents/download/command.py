@@ -41,7 +41,7 @@ def _checked(args: argparse.Namespace) -> tuple[Request, CandleFile, Manifest]:
     """Everything that can be judged without the venue, so a typo costs no request and writes nothing."""
     exchange = args.exchange.strip().lower()
     if exchange != "bitunix":
-        from laptop_agents.download.ccxt_venue import check_id
+        from laptop_agents.exchange.ccxt_client import check_id
 
         check_id(exchange)  # not installed, or no such venue: one line, before anything is written
     symbol = args.symbol.strip().upper()
