@@ -50,6 +50,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/exchange.py
 	$(BIN)/python bench/runner.py
 	$(BIN)/python bench/validate.py
+	$(BIN)/python bench/validate_dask.py
+	$(BIN)/python bench/download.py
 	$(BIN)/python bench/process.py
 
 clean:

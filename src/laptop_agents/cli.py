@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--test", type=int, help="validate: candles per out-of-sample window (validation.test)")
     run.add_argument("--jobs", type=int, help="validate: parallel processes (default: the machine's cores)")
     run.add_argument("--max-candidates", type=int, help="validate: thin the grid to this many (seeded)")
+    run.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        help="validate: run the candidates on this Dask cluster (validation.scheduler)",
+    )
     run.add_argument("--profile", help="config/profiles/NAME.json layered over the defaults")
     run.add_argument("--config", dest="config_file", help="a JSON config file layered over the profile")
     run.add_argument(
@@ -257,6 +262,7 @@ def _cli_values(args: argparse.Namespace) -> dict[str, object]:
         ("test", "validation.test"),
         ("jobs", "validation.jobs"),
         ("max_candidates", "validation.max_candidates"),
+        ("scheduler", "validation.scheduler"),
     ):
         value = getattr(args, flag)
         if value is not None:

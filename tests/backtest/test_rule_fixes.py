@@ -198,3 +198,21 @@ def test_duplicates_dropped_by_data_sort_are_counted(tmp_path: Path) -> None:
     assert result.duplicates_dropped == 2 and result.summary.candles == 40
     (loaded,) = [e for e in events(result) if e["event"] == "MarketDataLoaded"]
     assert loaded["duplicates_dropped"] == 2
+
+
+def test_a_timerange_keeps_the_duplicates_count_and_the_order_check(tmp_path: Path) -> None:
+    """Review of issue 19: wrapped in a range, `data.sort`'s duplicates were counted 0; and the range stopped
+    reading at its end, so a row out of order after it went unseen while rows inside the range were lost."""
+    rows = [(T0 + i * MINUTE, 100 + i) for i in range(40)]
+    shuffled = rows[20:] + rows[:20] + [rows[5], rows[30]]  # two exact duplicates
+    body = "\n".join(f"{ts},{c},{c + 1},{c - 0.5},{c},1.0" for ts, c in shuffled)
+    path = write_csv(tmp_path / "shuffled.csv", f"ts,open,high,low,close,volume\n{body}")
+    ranged = settings(f'data.source="csv:{path}"', "data.sort=true", f"data.start={T0 + 10 * MINUTE}")
+    result = backtest(tmp_path, ranged, "sorted")
+    assert result.duplicates_dropped == 2 and result.summary.candles == 30
+    swapped = [(T0 + i * MINUTE, 100 + i) for i in range(40)]
+    swapped[5], swapped[35] = swapped[35], swapped[5]  # a row after the range early, one of it late in the file
+    body = "\n".join(f"{ts},{c},{c + 1},{c - 0.5},{c},1.0" for ts, c in swapped)
+    path = write_csv(tmp_path / "swapped.csv", f"ts,open,high,low,close,volume\n{body}")
+    with pytest.raises(DataError, match=r"line 37: ts="):  # the range's own row 5, found out of place
+        backtest(tmp_path, settings(f'data.source="csv:{path}"', f"data.end={T0 + 20 * MINUTE}"), "swapped")

@@ -36,6 +36,8 @@ class Binance:
     """A moving market: this many more candles a second are visible (0: `candles` as given)."""
     fail_every: int = 0
     """Answer every N-th klines request with HTTP 503 (0: never)."""
+    cap: int = 1500
+    """Rows one klines answer holds at most, whatever the `limit` (Binance 1,500; OKX 300)."""
     _started: float = field(default_factory=time.monotonic)
     _klines: int = 0
 
@@ -58,7 +60,7 @@ class Binance:
         self._klines += 1
         if self.fail_every and self._klines % self.fail_every == 0:
             return web.Response(status=503, text="Service Unavailable")
-        limit = min(int(request.query.get("limit", "500")), 1500)
+        limit = min(int(request.query.get("limit", "500")), self.cap)
         rows = list(self.visible())
         if "startTime" in request.query:
             rows = [c for c in rows if c.ts >= int(request.query["startTime"])][:limit]
@@ -78,7 +80,7 @@ class Binance:
 
 def _kline(c: Candle) -> list[object]:
     """A Binance kline row: open time, OHLCV as strings, close time, then fields CCXT does not read."""
-    prices = [fmt(c.open), fmt(c.high), fmt(c.low), fmt(c.close), fmt(c.volume)]
+    prices = [fmt(c.open), fmt(c.high), fmt(c.low), fmt(c.close), fmt(c.volume)]  # close time: not read
     return [c.ts, *prices, c.ts + 59_999, "0", 1, "0", "0", "0"]
 
 

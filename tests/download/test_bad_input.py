@@ -21,7 +21,7 @@ async def test_bad_requests_are_one_line_exit_2_and_leave_the_file_as_it_was(tmp
     async with venue() as sim:
         made = await la_download(sim, tmp_path, "--symbol", "BTCUSDT", "--since", "2021-12-31")
         assert made.code == 0, made.err
-        before = {p.name: p.read_bytes() for p in (tmp_path / OUT).parent.iterdir()}
+        before = {p.name: p.read_bytes() for p in (tmp_path / OUT).parent.iterdir() if not p.name.startswith(".")}
         cases = {
             "unknown symbol": (
                 ["--symbol", "NOPEUSDT", "--since", "2021-12-31", "--out", "x.csv"],
@@ -49,7 +49,7 @@ async def test_bad_requests_are_one_line_exit_2_and_leave_the_file_as_it_was(tmp
             line = one_line(result.err)
             assert line.startswith("la: ") and named in line, (what, line)
         assert not (tmp_path / "x.csv").exists()
-    after = {p.name: p.read_bytes() for p in (tmp_path / OUT).parent.iterdir()}
+    after = {p.name: p.read_bytes() for p in (tmp_path / OUT).parent.iterdir() if not p.name.startswith(".")}
     assert after == before and after["BTCUSDT-1m.csv"] == bundled_rows(HISTORY)
 
 
@@ -71,3 +71,11 @@ async def test_an_out_under_a_file_is_refused_before_any_request(tmp_path: Path)
     (tmp_path / "plain").write_text("not a folder")
     result = await la_download(None, tmp_path, "--symbol", "BTCUSDT", "--since", "2021-12-31", "--out", "plain/a.csv")
     assert result.code == 2 and "--out plain/a.csv: cannot create plain" in one_line(result.err)
+
+
+async def test_a_refused_download_leaves_no_folder_behind_and_epoch_seconds_are_named(tmp_path: Path) -> None:
+    async with venue() as sim:
+        unknown = await la_download(sim, tmp_path, "--symbol", "NOPEUSDT", "--since", "2021-12-31")
+    assert unknown.code == 2 and not (tmp_path / "data").exists()
+    seconds = await la_download(None, tmp_path, "--symbol", "BTCUSDT", "--since", "1704067200")
+    assert seconds.code == 2 and "epoch seconds? give milliseconds (1704067200000)" in one_line(seconds.err)

@@ -63,7 +63,8 @@ async def test_a_rerun_adds_only_the_newer_candles_and_an_earlier_since_only_the
         assert "600 candles added" in older.out
         assert (tmp_path / OUT).read_bytes() == bundled_rows(HISTORY + 30)
         again = await la_download(sim, tmp_path, "--symbol", "BTCUSDT", "--since", "2021-12-31")
-        assert again.code == 0 and "0 candles added" in again.out and not CandleFile(tmp_path / OUT).head_part.exists()
+        assert again.code == 0 and "already up to date" in again.out  # the venue's first candle is known now
+        assert not CandleFile(tmp_path / OUT).head_part.exists()
 
 
 async def test_kill_9_at_random_points_then_the_same_command_finishes_the_same_file(tmp_path: Path) -> None:
@@ -130,3 +131,48 @@ async def test_candles_the_venue_lost_are_reported_as_gaps_and_not_filled(tmp_pa
     assert len(rows) == HISTORY - 43
     assert "2 gaps, 43 candles missing; longest 40 from 2022-01-01 10:41" in result.out
     assert "BTCUSDT-1m.gaps.json" in result.out
+
+
+async def test_a_side_file_left_for_another_range_is_started_again_not_joined(tmp_path: Path) -> None:
+    """Review of issue 19: the side file of earlier candles was resumed when it began at the same time,
+    even when an earlier run had filled it past the file's first row: the join then repeated rows."""
+    async with venue() as sim:
+        made = await la_download(sim, tmp_path, "--symbol", "BTCUSDT", "--since", str(FIRST_TS + 600 * MINUTE))
+        assert made.code == 0, made.err
+        side = CandleFile(tmp_path / OUT).head_part
+        side.write_bytes(bundled_rows(700))  # from the first candle, past the file's first row (600)
+        older = await la_download(sim, tmp_path, "--symbol", "BTCUSDT", "--since", "2021-12-31")
+    assert older.code == 0, older.err
+    assert (tmp_path / OUT).read_bytes() == bundled_rows(HISTORY) and not side.exists()
+
+
+async def test_two_downloads_into_one_file_are_one_too_many(tmp_path: Path) -> None:
+    """Review of issue 19: two runs on one --out interleaved their rows. The second is refused in one line."""
+    async with venue() as sim:
+        first = asyncio.create_task(la_download(sim, tmp_path, "--symbol", "BTCUSDT", "--since", "2021-12-31", rate=6))
+        lock = tmp_path / OUT.parent / f".{OUT.name}.lock"
+        for _ in range(200):
+            if lock.exists() and lock.read_text().strip():
+                break
+            await asyncio.sleep(0.02)
+        second = await la_download(sim, tmp_path, "--symbol", "BTCUSDT", "--since", "2021-12-31")
+        done = await first
+    assert done.code == 0, done.err
+    assert second.code == 2 and "is being written by pid" in second.err and len(second.err.strip().splitlines()) == 1
+    assert (tmp_path / OUT).read_bytes() == bundled_rows(HISTORY)
+
+
+async def test_funding_covers_the_file_and_a_rerun_starts_where_the_file_does(tmp_path: Path) -> None:
+    """Review of issue 19: --funding fetched from --since, not from the file's first candle; and after a first
+    run was interrupted (its manifest without a first row) a rerun without --since was refused."""
+    async with venue() as sim:
+        made = await la_download(sim, tmp_path, "--symbol", "BTCUSDT", "--since", "2021-12-31")
+        assert made.code == 0, made.err
+        gaps = tmp_path / OUT.with_suffix(".gaps.json")
+        gaps.write_bytes(orjson.dumps({**manifest(tmp_path), "first": None, "complete": False}))
+        later = await la_download(sim, tmp_path, "--symbol", "BTCUSDT", "--since", "2022-01-01T12:00", "--funding")
+        rerun = await la_download(sim, tmp_path, "--symbol", "BTCUSDT")
+    assert later.code == 0 and rerun.code == 0, later.err + rerun.err
+    settled = [int(line.split(",")[0]) for line in (tmp_path / OUT.with_suffix(".funding.csv")).read_text().split()[1:]]
+    assert settled == [1640995200000, 1641024000000, 1641052800000, 1641081600000]  # from 2022-01-01 00:00
+    assert manifest(tmp_path)["first"] == FIRST_TS and manifest(tmp_path)["complete"] is True

@@ -56,3 +56,25 @@ def test_a_recorded_table_is_charged_at_its_own_times_and_rates(tmp_path: Path) 
     assert [a.amount for a in applied] == pytest.approx(hand)
     assert core.broker.funding_paid == pytest.approx(sum(hand))
     assert core.broker.cash == pytest.approx(10_000 - rec.of(Fill)[0].fee - sum(hand))
+
+
+def test_after_its_last_row_a_table_goes_on_at_its_last_interval_and_rate(tmp_path: Path) -> None:
+    """Review of issue 19: a record stopped charging at its last row (a live-paper run with a downloaded
+    table paid nothing). The venue goes on settling: at the record's last interval (its last two rows apart,
+    8 hours with one row), at its last rate, as a one-row table always did."""
+    hour = 3_600_000
+    one = tmp_path / "one.csv"
+    one.write_text(f"ts,rate\n{T0},0.001\n")
+    table = TableFunding.from_csv(one)
+    assert table.times(T0, T0 + 48 * hour) == [T0 + k * 8 * hour for k in range(7)]
+    assert table.next_time(T0 + 9 * hour) == T0 + 16 * hour and table.rate_at(T0 + 40 * hour) == 0.001
+    four = tmp_path / "four.csv"
+    four.write_text(f"ts,rate\n{T0},0.001\n{T0 + 4 * hour},-0.002\n")
+    table = TableFunding.from_csv(four)
+    assert table.times(T0 + hour, T0 + 13 * hour) == [T0 + 4 * hour, T0 + 8 * hour, T0 + 12 * hour]
+    assert table.first_time(T0 + 5 * hour) == T0 + 8 * hour and table.rate_at(T0 + 12 * hour) == -0.002
+    assert TableFunding([]).first_time(T0) == float("inf") and TableFunding([]).times(T0, T0 + hour) == []
+    long = EntryIntent(side="long", stop_distance=2.0, target_r=50.0, setup="test", reason="scripted")
+    core, rec, _ = make_core(settings(f"broker.funding_csv={one}"), ScriptedStrategy({0: [long]}))
+    run_candles(core, [candle(i, 100, 100.5, 99.5, 100, step=hour) for i in range(49)], finish=False)
+    assert [a.ts for a in rec.of(FundingApplied)] == [T0 + k * 8 * hour for k in range(1, 7)]  # opened at 0

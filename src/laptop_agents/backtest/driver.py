@@ -35,7 +35,7 @@ from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.execution.paper_broker import PaperBroker
 from laptop_agents.feeds.input_files import input_file_events
 from laptop_agents.feeds.sequencer import CandleSequencer, Verdict
-from laptop_agents.feeds.sources import CandleSource, SortedCandles, open_marks
+from laptop_agents.feeds.sources import CandleSource, RangedCandles, SortedCandles, open_marks
 from laptop_agents.runs.artifacts import RunArtifacts, RunResult
 from laptop_agents.runs.checkpoint import write_checkpoint
 from laptop_agents.runs.compressed import compress_large
@@ -65,7 +65,8 @@ class CandleStream:
     @property
     def dropped(self) -> int:
         """Exact duplicates dropped: by the sequencer here, or by `data.sort` before."""
-        return self.duplicates + (self.source.duplicates if isinstance(self.source, SortedCandles) else 0)
+        source = self.source
+        return self.duplicates + (source.duplicates if isinstance(source, SortedCandles | RangedCandles) else 0)
 
     def close(self) -> None:
         """Close the source (a CSV generator holds its file open while suspended)."""

@@ -25,8 +25,12 @@ PROBE_RETRY_S = 0.05
 
 
 class RunLock:
-    def __init__(self, folder: Path) -> None:
-        self.path = folder / ".lock"
+    """`path`: another lock file than the run folder's (`la download` locks `.NAME.lock` beside its file);
+    `busy`: the one line when it is held, `{pid}` filled in."""
+
+    def __init__(self, folder: Path, *, path: Path | None = None, busy: str | None = None) -> None:
+        self.path = path or folder / ".lock"
+        self._busy = busy
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
@@ -46,6 +50,8 @@ class RunLock:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
+            if self._busy is not None:
+                raise InputError(self._busy.format(pid=holder)) from None
             raise InputError(
                 f"run folder {self.path.parent} is in use by pid {holder}; stop it first "
                 "(la stop, or SIGTERM) or pick another run id"

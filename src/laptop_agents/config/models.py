@@ -531,6 +531,19 @@ class ValidateConfig(_Section):
     train: int = Field(10_000, ge=10, description="validate: candles in each training window")
     test: int = Field(5_000, ge=10, description="validate: candles in each out-of-sample window (and the slide)")
     jobs: int | None = Field(None, ge=1, le=256, description="validate: parallel processes; null = the machine's cores")
+    scheduler: str | None = Field(
+        None,
+        description="validate: a Dask scheduler, tcp://HOST:8786, whose workers run the candidates instead of "
+        "local processes (the distributed extra; docs/STRATEGIES.md); null = this machine",
+    )
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(tcp|tls|inproc|ucx)://\S+", value):
+            raise ValueError("a Dask scheduler address such as tcp://10.0.0.5:8786")
+        return value
+
     max_candidates: int | None = Field(
         None, ge=1, description="validate: thin a larger grid to this many candidates (a seeded, sorted sample)"
     )

@@ -35,6 +35,12 @@ INTERVAL_MS: Final[dict[str, int]] = {
 }
 
 
+def on_grid(ts: int, step: int) -> bool:
+    """Whether an open time fits the interval: a multiple of it since the epoch, up to a day; longer candles
+    open where the venue starts them (weeks on Mondays at Binance, not on the epoch's Thursday)."""
+    return ts % step == 0 if step <= 86_400_000 else True
+
+
 def interval_ms(interval: str) -> int:
     """Return the length of `interval` ("1m", "1h", ...) in milliseconds."""
     try:

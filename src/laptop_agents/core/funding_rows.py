@@ -1,12 +1,18 @@
-"""The `ts,rate` funding file, read one way everywhere: the backtest's table (`broker.funding_csv`), the
-simulated venue's record (`la sim-exchange --funding`) and `la download --funding`'s merge."""
+"""A venue's funding record, one way everywhere: the `ts,rate` file (`la download --funding` writes it) and
+the schedule it makes, which the backtest's paper broker (`broker.funding_csv`) and the simulated venue
+(`la sim-exchange --funding`) both settle by."""
 
 from __future__ import annotations
 
+import bisect
 import csv
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from laptop_agents.core.errors import DataError
+
+EIGHT_HOURS_MS = 8 * 3_600_000
 
 
 def read_funding_rows(path: Path, *, setting: str) -> list[tuple[int, float]]:
@@ -26,3 +32,63 @@ def read_funding_rows(path: Path, *, setting: str) -> list[tuple[int, float]]:
     except FileNotFoundError:
         raise DataError(f"{setting}: file {path} not found; check the path") from None
     return rows
+
+
+class FundingRecord:
+    """A venue's funding record as a schedule: settled at each row's time at its rate, and after the last
+    row on at the record's last interval (its last two rows apart; 8 hours with one row) at the last rate,
+    as the venue goes on settling after a downloaded file ends. Empty: no settlements at all."""
+
+    __slots__ = ("_period", "_rates", "_times")
+
+    def __init__(self, rows: Sequence[tuple[int, float]]) -> None:
+        ordered = sorted(rows)
+        self._times = [ts for ts, _ in ordered]
+        self._rates = [rate for _, rate in ordered]
+        gap = self._times[-1] - self._times[-2] if len(self._times) >= 2 else 0
+        self._period = gap if gap > 0 else EIGHT_HOURS_MS
+
+    def __bool__(self) -> bool:
+        return bool(self._times)
+
+    def rows(self) -> list[tuple[int, float]]:
+        """The recorded rows, oldest first."""
+        return list(zip(self._times, self._rates, strict=True))
+
+    def recorded(self, first_ts: int, upto: int) -> list[tuple[int, float]]:
+        """The recorded rows from `first_ts` to `upto` (ms, both included), oldest first."""
+        lo, hi = bisect.bisect_left(self._times, first_ts), bisect.bisect_right(self._times, upto)
+        return list(zip(self._times[lo:hi], self._rates[lo:hi], strict=True))
+
+    def rate_at(self, ts: int) -> float:
+        """The latest recorded rate at or before `ts` (0 before the record starts)."""
+        i = bisect.bisect_right(self._times, ts)
+        return self._rates[i - 1] if i else 0.0
+
+    def latest(self, ts: int) -> float | None:
+        """The latest recorded rate at or before `ts`; None before the record starts."""
+        i = bisect.bisect_right(self._times, ts)
+        return self._rates[i - 1] if i else None
+
+    def first_time(self, ts: int) -> float:
+        """The first settlement at or after `ts`; inf when the record is empty."""
+        if not self._times:
+            return math.inf
+        i = bisect.bisect_left(self._times, ts)
+        if i < len(self._times):
+            return self._times[i]
+        last = self._times[-1]
+        return last + -(-(ts - last) // self._period) * self._period
+
+    def next_time(self, ts: int) -> float:
+        """The first settlement after `ts`; inf when the record is empty."""
+        return self.first_time(ts + 1)
+
+    def times(self, due: int, upto: int) -> list[int]:
+        """The settlements in `[due, upto]`, oldest first: recorded ones, then those after the record."""
+        if not self._times:
+            return []
+        found = self._times[bisect.bisect_left(self._times, due) : bisect.bisect_right(self._times, upto)]
+        last = self._times[-1]
+        after = int(self.first_time(max(due, last + 1)))
+        return found + list(range(after, upto + 1, self._period))

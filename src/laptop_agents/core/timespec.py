@@ -17,8 +17,10 @@ _HELP = "use a UTC date like 2024-01-01 or 20240101, a time like 2024-01-01T12:3
 def parse_instant(text: str, *, field: str) -> int:
     """Epoch ms of `text` (see the module docstring); an `InputError` naming `field` otherwise."""
     value = text.strip().removesuffix("Z")
-    if value.isdigit() and len(value) >= 10:  # epoch ms (a date like 20240101 has 8 digits)
+    if value.isdigit() and len(value) >= 12:  # epoch ms (a date like 20240101 has 8 digits)
         return int(value)
+    if value.isdigit() and len(value) >= 9:
+        raise InputError(f"{field} {text!r}: epoch seconds? give milliseconds ({value}000) or a date like 2024-01-01")
     for form in _FORMATS:
         try:
             moment = datetime.strptime(value, form).replace(tzinfo=UTC)

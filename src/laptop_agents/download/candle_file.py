@@ -104,11 +104,12 @@ class CandleFile:
 
     # -- Candles before the first row --------------------------------------------------------------------
 
-    def head_span(self, start: int) -> tuple[int, int, int] | None:
-        """The side file's span if it holds a download from `start`; otherwise it is started again."""
+    def head_span(self, start: int, end: int) -> tuple[int, int, int] | None:
+        """The side file's span if it holds part of a download of `[start, end)` (left by an interrupted
+        run); otherwise (none, or one left for another range) it is started again."""
         if self.head_part.exists():
             span = _span(self.head_part, repair=True)
-            if span is not None and span[0] == start:
+            if span is not None and span[0] == start and span[1] < end:
                 return span
         atomic_write_bytes(self.head_part, HEADER, mode=0o644)
         return None

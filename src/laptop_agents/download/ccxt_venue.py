@@ -39,10 +39,20 @@ class CcxtHistory:
         return rows[-1].ts if rows else None
 
     async def window(self, symbol: str, interval: str, start: int, end: int) -> list[Candle]:
-        return [c for c in await self._ohlcv(interval, since=start, limit=self.page) if start <= c.ts < end]
+        """Asked from `start` until the window is covered: a venue that answers fewer rows than asked (OKX
+        300, some 100) is asked again from after its last row; a gap is skipped by the venue's own paging."""
+        out: list[Candle] = []
+        cursor = start
+        while cursor < end:
+            fresh = [c for c in await self._ohlcv(interval, since=cursor, limit=self.page) if cursor <= c.ts < end]
+            if not fresh:
+                break
+            out.extend(fresh)
+            cursor = fresh[-1].ts + self._step
+        return out
 
     async def first_at_or_after(self, symbol: str, interval: str, start: int, end: int) -> int | None:
-        rows = await self.window(symbol, interval, start, end)
+        rows = [c for c in await self._ohlcv(interval, since=start, limit=self.page) if start <= c.ts < end]
         return rows[0].ts if rows else None
 
     async def funding(self, symbol: str, start: int, end: int) -> list[tuple[int, float]]:

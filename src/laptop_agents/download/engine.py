@@ -26,9 +26,16 @@ from laptop_agents.download.venues import HistoryVenue
 from laptop_agents.exchange.bitunix.errors import ExchangeError, is_retryable
 
 T = TypeVar("T")
+DAY_MS = 86_400_000
 STALLED = Backoff(initial_s=2.0, max_s=30.0)
 """After the transport's own retries gave up: this many slower rounds before the download stops."""
 STALLED_ROUNDS = 6
+
+
+def aligned(ts: int, step: int) -> int:
+    """The first bucket at or after `ts`. Up to a day, buckets are multiples of the interval since the epoch;
+    longer ones are not (Binance's weeks open on Mondays, the epoch's on a Thursday): `ts` itself."""
+    return -(-ts // step) * step if step <= DAY_MS else ts
 
 
 class DownloadStalled(LaptopAgentsError):
@@ -61,7 +68,7 @@ async def download(
     if forming is None:
         raise InputError(f"--symbol {symbol}: {venue.name} has no {interval} candles for it")
     end = forming if request.until is None else min(request.until, forming)
-    start = -(-request.since // step) * step
+    start = aligned(request.since, step)
     if start >= end:
         raise InputError(
             f"--since {format_ms(request.since)}: nothing closed between it and {format_ms(end)} on {venue.name}"
@@ -72,12 +79,37 @@ async def download(
         ranges.append(("tail", start, end))
     else:
         first, last, _rows = span
-        if start < first:
+        known_start = manifest.history_starts is not None and first <= manifest.history_starts
+        if start < first and not known_start:  # nothing before the venue's first candle, once it is known
             ranges.append(("head", start, first))
         if last + step < end:
             ranges.append(("tail", last + step, end))
-    if not ranges:
-        return Outcome(0, manifest, up_to_date=True)
+    added = 0
+    if ranges:
+        added = await _fetch_ranges(venue, file, manifest, request, ranges, start, progress, fresh=span is None)
+    span = file.span() if file.exists() else None
+    if span is None:
+        raise InputError(f"--symbol {symbol}: {venue.name} has no {interval} candles from {format_ms(start)}")
+    manifest.first, manifest.last, manifest.rows = span
+    manifest.rejected += venue.rejected  # over every run: their buckets stay gaps
+    manifest.gaps = gap_report(timestamps(file.path), step, where=str(file.path))
+    manifest.complete = True
+    manifest.save_beside(file.path)
+    return Outcome(added, manifest, up_to_date=not ranges)
+
+
+async def _fetch_ranges(
+    venue: HistoryVenue,
+    file: CandleFile,
+    manifest: Manifest,
+    request: Request,
+    ranges: list[tuple[str, int, int]],
+    start: int,
+    progress: Progress,
+    *,
+    fresh: bool,
+) -> int:
+    symbol, interval, step = request.symbol, request.interval, request.step
     progress.begin(sum((hi - lo) // step for _, lo, hi in ranges))
     manifest.complete = False
     manifest.save_beside(file.path)
@@ -85,9 +117,11 @@ async def download(
     for where, lo, hi in ranges:
         first_ts = await patient(partial(venue.first_at_or_after, symbol, interval, lo, hi))
         if first_ts is None:
+            if where == "head":  # nothing before the file's first row: the venue's history starts there
+                manifest.history_starts = hi
             progress.skip((hi - lo) // step)
             continue
-        if (where == "head" or span is None) and first_ts > start:
+        if (where == "head" or fresh) and first_ts > start:
             manifest.history_starts = first_ts
         progress.skip((first_ts - lo) // step)
         if where == "head":
@@ -97,15 +131,7 @@ async def download(
                 file.create()
             added += await _fetch(venue, request, first_ts, hi, file.append, progress)
     progress.end()
-    span = file.span() if file.exists() else None
-    if span is None:
-        raise InputError(f"--symbol {symbol}: {venue.name} has no {interval} candles from {format_ms(start)}")
-    manifest.first, manifest.last, manifest.rows = span
-    manifest.rejected = venue.rejected
-    manifest.gaps = gap_report(timestamps(file.path), step, where=str(file.path))
-    manifest.complete = True
-    manifest.save_beside(file.path)
-    return Outcome(added, manifest, up_to_date=False)
+    return added
 
 
 async def _fetch_head(
@@ -113,7 +139,7 @@ async def _fetch_head(
 ) -> int:
     """Candles before the file's first row go to its side file (resumed when it holds the same start), then
     are joined to the front."""
-    done = file.head_span(lo)
+    done = file.head_span(lo, hi)
     resume_from = lo if done is None else done[1] + request.step
     if done is not None:
         progress.skip((resume_from - lo) // request.step)

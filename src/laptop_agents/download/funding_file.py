@@ -20,9 +20,10 @@ HEADER = "ts,rate\n"
 
 
 async def update_funding(venue: HistoryVenue, path: Path, request: Request, candles: Manifest) -> dict[str, Any]:
-    """Fetch the settlements the file lacks over `[since, the candle file's end)`; returns its summary."""
+    """Fetch the settlements the file lacks over the candle file's period (its first candle to the end of its
+    last); returns its summary."""
     rows = read_funding(path)
-    start = request.since
+    start = request.since if candles.first is None else candles.first
     end = (candles.last or request.since) + request.step
     wanted: list[tuple[int, int]] = []
     if not rows:

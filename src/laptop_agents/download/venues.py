@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
-from laptop_agents.core.candle import Candle
+from laptop_agents.core.candle import Candle, on_grid
 from laptop_agents.core.errors import CandleError, InputError
 from laptop_agents.exchange.bitunix.errors import ParameterError
 from laptop_agents.exchange.bitunix.rest import KLINE_PAGE, BitunixRest
@@ -142,7 +142,7 @@ class BitunixHistory:
             except (ParameterError, CandleError):
                 self.rejected += 1
                 continue
-            if candle.ts % self._step == 0:
+            if on_grid(candle.ts, self._step):
                 out[candle.ts] = candle
             else:
                 self.rejected += 1

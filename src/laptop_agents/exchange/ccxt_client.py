@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from laptop_agents.core.candle import Candle
+from laptop_agents.core.candle import Candle, on_grid
 from laptop_agents.core.errors import CandleError, InputError
 from laptop_agents.exchange.bitunix.errors import ExchangeError, ExchangeUnavailable
 
@@ -74,7 +74,7 @@ def candles(rows: Any, step: int) -> tuple[list[Candle], int]:
         except (CandleError, TypeError, ValueError):
             rejected += 1
             continue
-        if candle.ts % step:
+        if not on_grid(candle.ts, step):
             rejected += 1
             continue
         out[candle.ts] = candle

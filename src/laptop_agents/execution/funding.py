@@ -7,13 +7,11 @@ each of its times, at its rate, whatever the venue's period was (8 h, 4 h, 1 h, 
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from laptop_agents.core.funding_rows import read_funding_rows
+from laptop_agents.core.funding_rows import FundingRecord, read_funding_rows
 
 FUNDING_PERIOD_MS = 8 * 3_600_000
 """Funding is exchanged every 8 hours, at 00:00, 08:00 and 16:00 UTC (multiples of this since the epoch)."""
@@ -64,36 +62,15 @@ class ConstantFunding:
         return self.rate
 
 
-class TableFunding:
-    """The venue's funding record: exchanged at each row's time at its rate. A strategy reading the rate in
-    force sees the latest row at or before the candle (None before the first)."""
+class TableFunding(FundingRecord):
+    """The venue's funding record (`core/funding_rows.py`): settled at each row's time at its rate, then on
+    at its last interval and rate. A strategy reading the rate in force sees the latest row at or before
+    the candle (None before the first)."""
 
-    __slots__ = ("_rates", "_times")
-
-    def __init__(self, rows: list[tuple[int, float]]) -> None:
-        rows = sorted(rows)
-        self._times = [ts for ts, _ in rows]
-        self._rates = [rate for _, rate in rows]
-
-    def rate_at(self, ts: int) -> float:
-        i = bisect.bisect_right(self._times, ts)
-        return self._rates[i - 1] if i else 0.0
-
-    def first_time(self, ts: int) -> float:
-        i = bisect.bisect_left(self._times, ts)
-        return self._times[i] if i < len(self._times) else math.inf
-
-    def times(self, due: int, upto: int) -> Sequence[int]:
-        return self._times[bisect.bisect_left(self._times, due) : bisect.bisect_right(self._times, upto)]
-
-    def next_time(self, ts: int) -> float:
-        i = bisect.bisect_right(self._times, ts)
-        return self._times[i] if i < len(self._times) else math.inf
+    __slots__ = ()
 
     def current_rate(self, ts: int) -> float | None:
-        """For a strategy's funding gate: the latest rate at or before `ts`; None before the table starts."""
-        i = bisect.bisect_right(self._times, ts)
-        return self._rates[i - 1] if i else None
+        return self.latest(ts)
 
     @classmethod
     def from_csv(cls, path: Path) -> TableFunding:

@@ -51,8 +51,9 @@ class SortedCandles:
 class RangedCandles:
     """The candles of a source that open in `[start, end)` (`data.start`, `data.end`, `--timerange`).
 
-    Reading stops at the first candle at or after `end`, so a range early in a long file costs only its part.
-    A range that holds no candle is a `DataError` saying what the source holds instead.
+    The whole source is still read: its order is checked to its end, as without a range (a row out of order
+    after the range would otherwise hide one inside it). A range that holds no candle is a `DataError`
+    saying what the source holds instead.
     """
 
     def __init__(self, inner: CandleSource, *, start: int | None, end: int | None) -> None:
@@ -66,6 +67,11 @@ class RangedCandles:
     def line_of(self, candle: Candle) -> int:
         return self._inner.line_of(candle)
 
+    @property
+    def duplicates(self) -> int:
+        """Exact duplicates the source under it dropped (`data.sort`)."""
+        return self._inner.duplicates if isinstance(self._inner, SortedCandles) else 0
+
     def __iter__(self) -> Iterator[Candle]:
         start, end = self._start, self._end
         first: Candle | None = None
@@ -75,10 +81,8 @@ class RangedCandles:
             if first is None:
                 first = candle
             last = candle
-            if candle.ts < start:
+            if candle.ts < start or (end is not None and candle.ts >= end):
                 continue
-            if end is not None and candle.ts >= end:
-                break
             inside += 1
             yield candle
         if not inside:

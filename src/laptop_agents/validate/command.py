@@ -39,17 +39,23 @@ def load_candles(settings: Settings) -> list[Candle]:
 
 
 def run_validate(settings: Settings, *, show: Callable[[str], None] = print, shown_path: Callable[[Path], str]) -> int:
+    if settings.validation.scheduler:
+        from laptop_agents.validate.dask_pool import load_distributed
+
+        load_distributed()  # not installed: one line, before any run folder exists
     candles = load_candles(settings)
     wall = LiveClock()
     folder = RunFolder.create(Path(settings.run.runs_dir), settings.run.run_id or new_run_id("validate", wall.now_ms()))
     folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
     jobs = settings.validation.jobs or default_jobs()
+    scheduler = settings.validation.scheduler
+    where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} jobs"
     progress: Progress | None = None
 
     def on_progress(done: int, total: int) -> None:
         nonlocal progress
         if progress is None:
-            progress = Progress(total, f"validate ({jobs} jobs)")
+            progress = Progress(total, f"validate ({where})")
         progress.advance()
 
     started = time.perf_counter()
@@ -62,7 +68,7 @@ def run_validate(settings: Settings, *, show: Callable[[str], None] = print, sho
     show(leaderboard_table(result))
     show(
         f"{result['combinations_valid']} candidates × {len(result['folds'])} folds in {elapsed:.1f} s "
-        f"({evaluations / elapsed:.1f} evaluations/s, {jobs} jobs)"
+        f"({evaluations / elapsed:.1f} evaluations/s, {where})"
     )
     show(f"validation.json and summary.html in {shown_path(folder.path)}")
     return 0

@@ -1,5 +1,6 @@
 """Run a validation: every candidate on every training window and on the out-of-sample window after it
-(in parallel processes), the best of each training window judged on its next window, and a leaderboard.
+(in parallel processes, or on a Dask cluster: `dask_pool.py`), the best of each training window judged on its
+next window, and a leaderboard.
 
 Each process gets the candles and the candidates once (initializer); a task is a group of candidates
 that share their crossings (`validate.shared`) over all their windows, so each window's crossings are
@@ -96,15 +97,18 @@ def run_validation(
     candles: Sequence[Candle],
     *,
     jobs: int | None = None,
+    scheduler: str | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """The whole validation as a JSON-able dict (what validation.json holds). `on_progress(done, total)`."""
+    """The whole validation as a JSON-able dict (what validation.json holds). `on_progress(done, total)`.
+    `scheduler` (else `validation.scheduler`): a Dask scheduler's address; the tasks run on its workers."""
     config = settings.validation
     grid = parse_grid(config.grid)
     cands, dropped = candidates(settings, grid, max_candidates=config.max_candidates, seed=settings.run.seed)
     folds = walk_forward(len(candles), config.train, config.test)
     jobs = jobs or config.jobs or default_jobs()
     jobs = max(1, min(jobs, len(cands)))
+    scheduler = config.scheduler if scheduler is None else scheduler
     total = len(cands) + len(folds)
     done = 0
 
@@ -117,7 +121,12 @@ def run_validation(
     rows = [c.as_tuple() for c in candles]
     with contextlib.ExitStack() as stack:
         mapper: Mapper = map
-        if jobs == 1:  # in this process: no pool to start, nothing to pickle
+        if scheduler:  # a Dask cluster: its worker threads are the jobs
+            from laptop_agents.validate.dask_pool import dask_pool
+
+            mapper, threads = stack.enter_context(dask_pool(scheduler, (rows, cands, folds)))
+            jobs = max(1, min(threads, len(cands)))
+        elif jobs == 1:  # in this process: no pool to start, nothing to pickle
             _init(rows, cands, folds)
         else:
             pool = stack.enter_context(

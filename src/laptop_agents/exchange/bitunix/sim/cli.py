@@ -102,6 +102,7 @@ def build(args: argparse.Namespace) -> SimExchange:
     if len(candles) <= args.start_index + 1:
         raise InputError(f"--start-index {args.start_index}: the data has only {len(candles)} candles")
     symbol, interval, funding = _market(args, path, candles)
+    _warn_gaps(path, candles, INTERVAL_MS[interval])
     config = SimConfig(
         port=args.port,
         interval=interval,
@@ -144,6 +145,21 @@ def _market(
     if args.funding or funding_file.exists():
         return symbol, interval, tuple(sorted(read_funding_rows(funding_file, setting="--funding")))
     return symbol, interval, ()
+
+
+def _warn_gaps(path: Path, candles: list[Candle], step: int) -> None:
+    """The replay plays candles back to back (candle i opens at the first one's time + i intervals): a file
+    with gaps is served with its later candles moved earlier. Said once, on stderr, so a rehearsal on a
+    downloaded market with gaps is not taken for that market's own timeline."""
+    gaps = [(a.ts, b.ts) for a, b in itertools.pairwise(candles) if b.ts - a.ts != step]
+    if gaps:
+        missing = sum(max((b - a) // step - 1, 0) for a, b in gaps)
+        print(
+            f"la sim-exchange: {path} has {len(gaps)} gap{'s' if len(gaps) != 1 else ''} ({missing} candles "
+            "missing); the replay serves its "
+            "candles back to back, so from the first gap on their times are earlier than in the file",
+            file=sys.stderr,
+        )
 
 
 def _step_name(candles: list[Candle]) -> str:

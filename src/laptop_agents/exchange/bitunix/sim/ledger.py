@@ -24,10 +24,11 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from laptop_agents.core.funding_rows import FundingRecord
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.sim import shapes
 from laptop_agents.exchange.bitunix.sim.accounts import DuplicatePolicy, SimAccount, SimOrder, SimPosition
-from laptop_agents.exchange.bitunix.sim.funding import FUNDING_PERIOD_MS, FundingRecord, constant
+from laptop_agents.exchange.bitunix.sim.funding import FUNDING_PERIOD_MS, constant
 from laptop_agents.exchange.bitunix.sim.liquidation import LiquidationEngine
 from laptop_agents.exchange.bitunix.sim.market import MarketReplay, Push
 from laptop_agents.exchange.bitunix.sim.rules import ContractRules, Refusal, check_step, decimal, one_of
@@ -63,7 +64,7 @@ class Ledger:
         self.funding_rate = funding_rate
         """The rate of every settlement when no `funding` record is given."""
         self.funding = FundingRecord(funding)
-        """The venue's funding record to replay (`sim/funding.py`); empty: `funding_rate` throughout."""
+        """The venue's funding record to replay (settled at its times); empty: `funding_rate` every 8 h."""
         self.on_private = on_private
         self.parts_for: Callable[[SimOrder], int] = parts_for or (lambda _order: 1)
         """How many parts an order fills in (1: whole)."""
@@ -74,7 +75,7 @@ class Ledger:
         self.tpsl = TpslDesk(self)
         self.engine = LiquidationEngine(self)
         self._ids = itertools.count(1947302001882128384)
-        self._next_funding = (market.now_ms() // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+        self._next_funding = self._settlement_after(market.now_ms())
 
     def add_account(self, api_key: str, secret: str, balance: float) -> SimAccount:
         account = SimAccount(api_key, secret, balance)
@@ -243,11 +244,12 @@ class Ledger:
                 if position.symbol == push.symbol and not self.engine.check(account, position, push):
                     self._check_tpsl(account, position, push.close)
         if push.ts >= self._next_funding:
-            self._next_funding = (push.ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
+            settled = int(self._next_funding)
+            self._next_funding = self._settlement_after(push.ts)
             for account in self.accounts.values():
                 for position in account.positions.values():
                     if position.symbol == push.symbol and position.qty:
-                        rate = self.rate_at(push.ts)
+                        rate = self.rate_at(settled)
                         amount = position.qty * push.close * rate  # longs pay a positive rate
                         account.balance -= amount
                         position.funding += amount
@@ -260,10 +262,16 @@ class Ledger:
         return self.funding.rate_at(ts) if self.funding else self.funding_rate
 
     def funding_record(self, first_ts: int, upto: int) -> list[tuple[int, float]]:
-        """The settlements from `first_ts` to `upto` (ms, both included), oldest first."""
+        """The settlements from `first_ts` to `upto` (ms, both included), oldest first: what was charged."""
+        if not self.funding:
+            return constant(self.funding_rate, first_ts, upto)
+        due = self.funding.first_time(first_ts)
+        return [(ts, self.funding.rate_at(ts)) for ts in self.funding.times(int(due), upto)] if due <= upto else []
+
+    def _settlement_after(self, ts: int) -> float:
         if self.funding:
-            return self.funding.between(first_ts, upto)
-        return constant(self.funding_rate, first_ts, upto)
+            return self.funding.next_time(ts)
+        return (ts // FUNDING_PERIOD_MS + 1) * FUNDING_PERIOD_MS
 
     def _check_tpsl(self, account: SimAccount, position: SimPosition, last: float) -> None:
         """A triggered stop loss (checked first) or take profit of the position's TP/SL orders closes the
