@@ -56,7 +56,7 @@ def main() -> None:
     results: dict[str, dict[str, Any]] = {}
     for workers in (1, 2):
         with distributed.LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
         ) as cluster:
             for _ in range(args.repeat):
                 elapsed, results[f"dask{workers}"] = timed(settings, candles, scheduler=cluster.scheduler_address)

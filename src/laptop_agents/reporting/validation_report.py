@@ -156,7 +156,7 @@ over; a cloud means the grid is fitting noise.</div></div>
 {board}</table>"""
 
 
-def write_validation_html(path: Path, run_id: str, result: dict[str, Any], *, elapsed_s: float, jobs: int) -> None:
+def write_validation_html(path: Path, run_id: str, result: dict[str, Any], *, elapsed_s: float, where: str) -> None:
     payload = embed_json(validation_payload(result))
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -167,7 +167,7 @@ th,td{{border:1px solid #d1d9e0;text-align:left}} td.n{{text-align:right;font-va
 <h1>{escape(result["symbol"])} · validate · {escape(result["strategy"])}</h1>
 <div class="sub">run {escape(run_id)} · {escape(result["source"])} {escape(result["interval"])} ·
 {fmt_ts(result["first_ts"])} → {fmt_ts(result["last_ts"])} UTC · seed {result["seed"]} ·
-{elapsed_s:.1f} s on {jobs} processes</div>
+{elapsed_s:.1f} s {escape(where)}</div>
 {validation_section(result)}
 </main>
 <script type="application/json" id="validate-data">{payload}</script>

@@ -49,7 +49,7 @@ def run_validate(settings: Settings, *, show: Callable[[str], None] = print, sho
     folder.config.write_bytes(orjson.dumps(redacted_dump(settings), option=orjson.OPT_INDENT_2) + b"\n")
     jobs = settings.validation.jobs or default_jobs()
     scheduler = settings.validation.scheduler
-    where = f"on the Dask cluster at {scheduler}" if scheduler else f"{jobs} jobs"
+    where = f"on the Dask cluster at {scheduler}" if scheduler else f"on {jobs} process{'es' if jobs != 1 else ''}"
     progress: Progress | None = None
 
     def on_progress(done: int, total: int) -> None:
@@ -62,13 +62,13 @@ def run_validate(settings: Settings, *, show: Callable[[str], None] = print, sho
     result = run_validation(settings, candles, jobs=jobs, on_progress=on_progress)
     elapsed = time.perf_counter() - started
     (folder.path / "validation.json").write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
-    write_validation_html(folder.summary, folder.run_id, result, elapsed_s=elapsed, jobs=jobs)
+    write_validation_html(folder.summary, folder.run_id, result, elapsed_s=elapsed, where=where)
     folder.point_latest()
     evaluations = 2 * result["combinations_valid"] * len(result["folds"]) + len(result["folds"])  # train, test, curves
     show(leaderboard_table(result))
     show(
         f"{result['combinations_valid']} candidates × {len(result['folds'])} folds in {elapsed:.1f} s "
-        f"({evaluations / elapsed:.1f} evaluations/s, {where})"
+        f"({evaluations / elapsed:.1f} evaluations/s {where})"
     )
     show(f"validation.json and summary.html in {shown_path(folder.path)}")
     return 0
