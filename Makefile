@@ -29,9 +29,7 @@ run: $(STAMP)
 	@$(COMPILE)
 	$(BIN)/la run --mode live-paper --duration 60
 
-back# Two pytest workers (pytest-xdist): most tests wait on `la` subprocesses and loopback sockets, so two at a
-# time use the 2 cores CI has; 12 min -> under 6.
-test: $(STAMP)
+backtest: $(STAMP)
 	@$(COMPILE)
 	$(BIN)/la run --profile demo
 
