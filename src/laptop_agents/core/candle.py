@@ -7,7 +7,9 @@ time in integer epoch milliseconds (UTC); prices are in quote currency, volume a
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +41,18 @@ def on_grid(ts: int, step: int) -> bool:
     """Whether an open time fits the interval: a multiple of it since the epoch, up to a day; longer candles
     open where the venue starts them (weeks on Mondays at Binance, not on the epoch's Thursday)."""
     return ts % step == 0 if step <= 86_400_000 else True
+
+
+def usual_step(times: Sequence[int]) -> int | None:
+    """The most common step between consecutive open times (a file's interval, whatever its gaps); None for
+    fewer than two."""
+    steps = Counter(b - a for a, b in itertools.pairwise(times))
+    return steps.most_common(1)[0][0] if steps else None
+
+
+def interval_name(step: int) -> str:
+    """`1m` for 60,000; `N ms` for a step that is no interval of ours."""
+    return next((name for name, ms in INTERVAL_MS.items() if ms == step), f"{step} ms")
 
 
 def interval_ms(interval: str) -> int:

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from laptop_agents.core.errors import DataError
 
-EIGHT_HOURS_MS = 8 * 3_600_000
+FUNDING_PERIOD_MS = 8 * 3_600_000
+"""Funding is exchanged every 8 hours, at 00:00, 08:00 and 16:00 UTC (multiples of this since the epoch),
+unless a record says otherwise."""
 
 
 def read_funding_rows(path: Path, *, setting: str) -> list[tuple[int, float]]:
@@ -46,7 +48,7 @@ class FundingRecord:
         self._times = [ts for ts, _ in ordered]
         self._rates = [rate for _, rate in ordered]
         gap = self._times[-1] - self._times[-2] if len(self._times) >= 2 else 0
-        self._period = gap if gap > 0 else EIGHT_HOURS_MS
+        self._period = gap if gap > 0 else FUNDING_PERIOD_MS
 
     def __bool__(self) -> bool:
         return bool(self._times)
@@ -54,11 +56,6 @@ class FundingRecord:
     def rows(self) -> list[tuple[int, float]]:
         """The recorded rows, oldest first."""
         return list(zip(self._times, self._rates, strict=True))
-
-    def recorded(self, first_ts: int, upto: int) -> list[tuple[int, float]]:
-        """The recorded rows from `first_ts` to `upto` (ms, both included), oldest first."""
-        lo, hi = bisect.bisect_left(self._times, first_ts), bisect.bisect_right(self._times, upto)
-        return list(zip(self._times[lo:hi], self._rates[lo:hi], strict=True))
 
     def rate_at(self, ts: int) -> float:
         """The latest recorded rate at or before `ts` (0 before the record starts)."""

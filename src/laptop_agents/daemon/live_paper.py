@@ -172,39 +172,27 @@ async def run_live_paper(
     """Run one session until stopped (signal, `run.duration_s`, or `runner.stop()` via `on_runner`).
     `changes`: what `--resume --reconfigure` changed of the run's configuration (recorded); `watch`
     builds its dashboard, metrics and alerts (`daemon/watchers.py`)."""
-    if settings.exchange.ccxt_id is not None:
-        return await run_session(
-            settings,
-            folder=folder,
-            wall_clock=wall_clock,
-            feed_factory=ccxt_feed(settings, wall_clock),
-            source=f"ccxt {settings.exchange.ccxt_id}",
-            install_signals=install_signals,
-            resume=resume,
-            on_runner=on_runner,
-            on_start=on_start,
-            changes=changes,
-            watch=watch,
-        )
-    own_sim = sim is None and settings.exchange.rest_url is None
+    exchange = settings.exchange
+    own_sim = exchange.ccxt_id is None and sim is None and exchange.rest_url is None
     if own_sim:
         after = resumed_after(read_checkpoint(folder.state)) if resume else None
         sim = embedded_sim(settings, after_ts=after)
         await sim.start()
-    rest_url = settings.exchange.rest_url or (sim.rest_url if sim else "")
-    ws_url = settings.exchange.ws_public_url or (sim.ws_public_url if sim else "")
+    if exchange.ccxt_id is not None:  # another venue's candles through CCXT, polled
+        feed_factory, source = ccxt_feed(settings, wall_clock), f"ccxt {exchange.ccxt_id}"
+    else:
+        rest_url = exchange.rest_url or (sim.rest_url if sim else "")
+        ws_url = exchange.ws_public_url or (sim.ws_public_url if sim else "")
+        confirm = exchange.confirm_candles == "on"
+        feed_factory = bitunix_feed(rest_url, ws_url, exchange.ws_ping_interval_s, confirm_candles=confirm)
+        source = f"bitunix {rest_url}"
     try:
         return await run_session(
             settings,
             folder=folder,
             wall_clock=wall_clock,
-            feed_factory=bitunix_feed(
-                rest_url,
-                ws_url,
-                settings.exchange.ws_ping_interval_s,
-                confirm_candles=settings.exchange.confirm_candles == "on",
-            ),
-            source=f"bitunix {rest_url}",
+            feed_factory=feed_factory,
+            source=source,
             install_signals=install_signals,
             resume=resume,
             on_runner=on_runner,

@@ -7,17 +7,13 @@ and its gaps (the interval taken as the most common step between rows).
 from __future__ import annotations
 
 import argparse
-import itertools
-from collections import Counter
 from pathlib import Path
 
-from laptop_agents.core.candle import INTERVAL_MS
+from laptop_agents.core.candle import INTERVAL_MS, interval_name, usual_step
 from laptop_agents.core.errors import DataError, InputError
 from laptop_agents.core.timespec import format_ms
 from laptop_agents.download.candle_file import HEADER, Manifest, manifest_path, timestamps
 from laptop_agents.download.gaps import gap_report
-
-NAMES = {ms: name for name, ms in INTERVAL_MS.items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,8 +49,7 @@ def _row(path: Path, folder: Path) -> tuple[str, ...] | None:
         return (name, "-", "-", "-", "-", "-", "0", "-")
     step = INTERVAL_MS.get(manifest.interval, 0) if manifest else 0
     if not step:
-        steps = Counter(b - a for a, b in itertools.pairwise(times))
-        step = steps.most_common(1)[0][0] if steps else 0
+        step = usual_step(times) or 0
     try:
         gaps = gap_report(times, step, where=str(path)) if step > 0 else {"missing": 0, "ranges": 0}
         shown = f"{gaps['ranges']:,} ({gaps['missing']:,} candles)" if gaps["missing"] else "none"
@@ -66,7 +61,7 @@ def _row(path: Path, folder: Path) -> tuple[str, ...] | None:
         name,
         manifest.exchange if manifest else "-",
         manifest.symbol if manifest else "-",
-        manifest.interval if manifest else NAMES.get(step, f"{step} ms"),
+        manifest.interval if manifest else interval_name(step),
         format_ms(times[0]),
         format_ms(times[-1]),
         f"{len(times):,}",

@@ -59,7 +59,6 @@ class BitunixHistory:
         self._rest = rest
         self._step = interval_ms
         self.rejected = 0
-        self.requests = 0
 
     async def check(self, symbol: str, interval: str) -> None:
         if interval not in REST_INTERVALS:
@@ -67,7 +66,6 @@ class BitunixHistory:
                 f"--interval {interval}: Bitunix's REST klines have {', '.join(REST_INTERVALS)} "
                 "(3m exists on its socket only)"
             )
-        self.requests += 1
         if not await self._rest.trading_pairs([symbol]):
             raise InputError(f"--symbol {symbol}: Bitunix lists no such futures contract; e.g. BTCUSDT, ETHUSDT")
 
@@ -108,7 +106,6 @@ class BitunixHistory:
         out: dict[int, float] = {}
         cursor = end - 1
         while cursor >= start:
-            self.requests += 1
             page = await self._rest.funding_history(symbol, end_ms=cursor)
             fresh = [(ts, rate) for ts, rate in page if ts <= cursor]
             for ts, rate in fresh:
@@ -123,12 +120,7 @@ class BitunixHistory:
         return [c for c in await self._page(symbol, interval, end=end - 1, limit=self.page) if c.ts >= start]
 
     async def _page(self, symbol: str, interval: str, *, end: int | None, limit: int) -> list[Candle]:
-        self.requests += 1
-        params = {"symbol": symbol, "interval": REST_INTERVALS[interval], "limit": str(limit)}
-        if end is not None:
-            params["endTime"] = str(end)
-        rows = await self._rest._call("GET", "/market/kline", params=params)
-        return self._candles(rows if isinstance(rows, list) else [])
+        return self._candles(await self._rest.kline_rows(symbol, interval, end_ms=end, limit=limit))
 
     def _candles(self, rows: list[Any]) -> list[Candle]:
         """Each row on its own: one the venue got wrong (high below the close, a missing field) is skipped

@@ -11,10 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from laptop_agents.core.funding_rows import FundingRecord, read_funding_rows
-
-FUNDING_PERIOD_MS = 8 * 3_600_000
-"""Funding is exchanged every 8 hours, at 00:00, 08:00 and 16:00 UTC (multiples of this since the epoch)."""
+from laptop_agents.core.funding_rows import FUNDING_PERIOD_MS, FundingRecord, read_funding_rows
 
 
 class FundingSchedule(Protocol):

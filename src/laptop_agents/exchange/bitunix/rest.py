@@ -29,6 +29,14 @@ class BitunixRest(SignedTransport):
         self, symbol: str, interval: str, *, end_ms: int | None = None, limit: int = KLINE_PAGE
     ) -> list[Candle]:
         """One page of candles, ascending. Without `end_ms` the newest row is the forming candle: dropped."""
+        candles = parse_kline_rows(await self.kline_rows(symbol, interval, end_ms=end_ms, limit=limit))
+        return candles[:-1] if end_ms is None and candles else candles
+
+    async def kline_rows(
+        self, symbol: str, interval: str, *, end_ms: int | None = None, limit: int = KLINE_PAGE
+    ) -> list[Any]:
+        """One page of kline rows as the venue sent them (newest first; the forming one when `end_ms` is
+        None), for a caller that judges each row on its own (`la download`)."""
         params: dict[str, str] = {
             "symbol": symbol,
             "interval": REST_INTERVALS[interval],
@@ -37,8 +45,7 @@ class BitunixRest(SignedTransport):
         if end_ms is not None:
             params["endTime"] = str(end_ms)
         rows = await self._call("GET", "/market/kline", params=params)
-        candles = parse_kline_rows(rows if isinstance(rows, list) else [])
-        return candles[:-1] if end_ms is None and candles else candles
+        return rows if isinstance(rows, list) else []
 
     async def history(
         self, symbol: str, interval: str, *, start_ms: int, end_ms: int | None = None, max_candles: int = 200_000

@@ -13,13 +13,12 @@ import contextlib
 import itertools
 import signal
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from laptop_agents.core.candle import INTERVAL_MS, Candle
+from laptop_agents.core.candle import INTERVAL_MS, Candle, interval_name, usual_step
 from laptop_agents.core.errors import InputError
 
 if TYPE_CHECKING:  # the server (aiohttp) is imported when it runs, not when `la`'s parser is built
@@ -136,7 +135,7 @@ def _market(
         loaded = orjson.loads(path.with_suffix(".gaps.json").read_bytes())
         manifest = loaded if isinstance(loaded, dict) else {}
     symbol = str(args.symbol or manifest.get("symbol") or "BTCUSDT").upper()
-    interval = args.interval or manifest.get("interval") or _step_name(candles)
+    interval = args.interval or manifest.get("interval") or interval_name(usual_step([c.ts for c in candles]) or 60_000)
     if interval not in INTERVAL_MS or interval == "3m":
         raise InputError(
             f"--interval: {path} has {interval} candles, which Bitunix's REST does not serve; pass --interval"
@@ -160,13 +159,6 @@ def _warn_gaps(path: Path, candles: list[Candle], step: int) -> None:
             "candles back to back, so from the first gap on their times are earlier than in the file",
             file=sys.stderr,
         )
-
-
-def _step_name(candles: list[Candle]) -> str:
-    steps = Counter(b.ts - a.ts for a, b in itertools.pairwise(candles))
-    step = steps.most_common(1)[0][0] if steps else 60_000
-    names = {ms: name for name, ms in INTERVAL_MS.items()}
-    return names.get(step, f"{step} ms")
 
 
 async def serve(exchange: SimExchange) -> None:

@@ -24,11 +24,10 @@ import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from laptop_agents.core.funding_rows import FundingRecord
+from laptop_agents.core.funding_rows import FUNDING_PERIOD_MS, FundingRecord
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.sim import shapes
 from laptop_agents.exchange.bitunix.sim.accounts import DuplicatePolicy, SimAccount, SimOrder, SimPosition
-from laptop_agents.exchange.bitunix.sim.funding import FUNDING_PERIOD_MS, constant
 from laptop_agents.exchange.bitunix.sim.liquidation import LiquidationEngine
 from laptop_agents.exchange.bitunix.sim.market import MarketReplay, Push
 from laptop_agents.exchange.bitunix.sim.rules import ContractRules, Refusal, check_step, decimal, one_of
@@ -244,12 +243,11 @@ class Ledger:
                 if position.symbol == push.symbol and not self.engine.check(account, position, push):
                     self._check_tpsl(account, position, push.close)
         if push.ts >= self._next_funding:
-            settled = int(self._next_funding)
+            rate = self.rate_at(int(self._next_funding))
             self._next_funding = self._settlement_after(push.ts)
             for account in self.accounts.values():
                 for position in account.positions.values():
                     if position.symbol == push.symbol and position.qty:
-                        rate = self.rate_at(settled)
                         amount = position.qty * push.close * rate  # longs pay a positive rate
                         account.balance -= amount
                         position.funding += amount
@@ -263,8 +261,9 @@ class Ledger:
 
     def funding_record(self, first_ts: int, upto: int) -> list[tuple[int, float]]:
         """The settlements from `first_ts` to `upto` (ms, both included), oldest first: what was charged."""
-        if not self.funding:
-            return constant(self.funding_rate, first_ts, upto)
+        if not self.funding:  # the constant rate at every 8-hour boundary
+            boundary = -(-first_ts // FUNDING_PERIOD_MS) * FUNDING_PERIOD_MS
+            return [(ts, self.funding_rate) for ts in range(boundary, upto + 1, FUNDING_PERIOD_MS)]
         due = self.funding.first_time(first_ts)
         return [(ts, self.funding.rate_at(ts)) for ts in self.funding.times(int(due), upto)] if due <= upto else []
 

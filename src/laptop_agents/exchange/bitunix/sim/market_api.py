@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from laptop_agents.core.funding_rows import FUNDING_PERIOD_MS
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.sim import market_frames as frames
-from laptop_agents.exchange.bitunix.sim.funding import FUNDING_PERIOD_MS
 from laptop_agents.exchange.bitunix.sim.ledger import SimAccount
 from laptop_agents.exchange.bitunix.sim.params import Handler
 from laptop_agents.exchange.bitunix.sim.rules import Refusal

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from laptop_agents.exchange.bitunix.sim.funding import FUNDING_PERIOD_MS
+from laptop_agents.core.funding_rows import FUNDING_PERIOD_MS
 from laptop_agents.exchange.bitunix.wire import fmt
 
 if TYPE_CHECKING:
