@@ -1,7 +1,7 @@
 # The two commands a new user needs: `make run` (a one-minute live-paper session against the embedded
-# simulated exchange, which replays the bundled real BTC candles at 600x) and `make test` (lint, types and
-# the whole test suite). Both create .venv first. `make backtest` backtests the same month as 15-minute
-# candles (the demo profile, docs/STRATEGIES.md says why) in a second.
+# simulated exchange, which replays the bundled real BTC month as 15-minute candles at 9,000x: the demo
+# profile) and `make test` (lint, types and the whole test suite). Both create .venv first.
+# `make backtest` backtests that month with the same profile (docs/STRATEGIES.md says why) in a second.
 
 PYTHON ?= python3
 VENV := .venv
@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 run: $(STAMP)
 	@$(COMPILE)
-	$(BIN)/la run --mode live-paper --duration 60
+	$(BIN)/la run --profile demo --mode live-paper --duration 60
 
 backtest: $(STAMP)
 	@$(COMPILE)

@@ -17,8 +17,8 @@ if (-not (Test-Path ".venv\.installed") -or ((Get-Item pyproject.toml).LastWrite
     New-Item -ItemType File -Force ".venv\.installed" | Out-Null
 }
 switch ($Command) {
-    "run" { & $Python -m laptop_agents run --mode live-paper --duration 60 }
-    "backtest" { & $Python -m laptop_agents run --mode backtest }
+    "run" { & $Python -m laptop_agents run --profile demo --mode live-paper --duration 60 }
+    "backtest" { & $Python -m laptop_agents run --profile demo }
     "test" {
         & $Python -m ruff check src tests bench scripts examples; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
         & $Python -m ruff format --check src tests bench scripts examples; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }

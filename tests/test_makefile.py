@@ -18,7 +18,7 @@ def test_every_target_the_readme_names_parses_and_runs_what_it_says() -> None:
         done = subprocess.run(["make", "-n", target], cwd=REPO, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, f"make -n {target}: {done.stderr.strip()}"
         plans[target] = done.stdout
-    assert "la run --mode live-paper --duration 60" in plans["run"]
+    assert "la run --profile demo --mode live-paper --duration 60" in plans["run"]
     assert "la run --profile demo" in plans["backtest"]
     assert "mypy --strict src" in plans["test"] and "pytest -q -n 2" in plans["test"]
     assert "bench/download.py" in plans["bench"] and "bench/validate_dask.py" in plans["bench"]

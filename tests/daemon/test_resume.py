@@ -20,6 +20,7 @@ from tests.daemon.live_helpers import advance_until, start_live
 from tests.daemon.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
 from tests.exchange.conftest import bundled_candles, sim_config
 from tests.helpers import settings
+from tests.reporting.test_report_numbers import embedded
 
 
 async def session(sim: SimExchange, s: Settings, folder: RunFolder, candles: int, *, resume: bool) -> LiveResult:
@@ -57,6 +58,14 @@ async def test_stop_and_resume_continues_as_one_run(tmp_path: Path) -> None:
     live = read_trades(folder.trades)
     assert live == backtest_trades(tmp_path, base, START - 30, START + len(equity_ts))
     assert len(live) >= 3
+    # the report's trade pane has every trade's candles, the first session's too (rebuilt from its events)
+    windows = embedded(folder.summary.read_text())["windows"]
+    first_session = [t for t in live if int(t["exit_ts"]) <= saved["last_candle_ts"]]
+    assert first_session and {t["trade_id"] for t in live} <= set(windows)
+    for t in first_session:
+        window = windows[t["trade_id"]]
+        bars = window["b"][0::5]  # candles from t0
+        assert window["t0"] <= int(t["entry_ts"]) and window["t0"] + bars[-1] * 60_000 >= int(t["exit_ts"])
 
 
 async def test_a_torn_checkpoint_is_refused_and_nothing_is_touched(tmp_path: Path) -> None:

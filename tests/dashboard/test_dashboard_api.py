@@ -53,8 +53,9 @@ def test_equity_is_downsampled_into_buckets_that_keep_every_candles_extremes(tmp
     rows[-1] = (rows[-1][0], 12_000.0, 0.0)
     (folder / "equity.csv").write_text("ts,equity,drawdown_pct\n" + "".join(f"{t},{e},{d}\n" for t, e, d in rows))
     out = RunView(folder).equity(800)
-    assert len(out["ts"]) <= 800 and out["ts"][0] == T0 + 53 * MINUTE  # buckets of 54 candles, none dropped
-    assert out["low"][0] == 9_000.0 and out["drawdown_pct"][0] == 10.0 and out["equity"][-1] == 12_000.0
+    assert len(out["ts"]) <= 800 and out["ts"][0] == T0  # the chart starts at the first candle
+    assert out["ts"][1] == T0 + 54 * MINUTE  # then buckets of 55 candles, each dated by its last, none dropped
+    assert out["low"][1] == 9_000.0 and out["drawdown_pct"][1] == 10.0 and out["equity"][-1] == 12_000.0
     assert out["ts"][-1] == rows[-1][0] and out["high"][-1] == 12_000.0
     summary = RunView(folder).summary()
     assert (summary["first_ts"], summary["last_ts"], summary["final_equity"]) == (T0, rows[-1][0], 12_000.0)

@@ -163,3 +163,33 @@ def test_the_demo_backtest_spreads_its_trades_over_the_month(tmp_path: Path) -> 
     assert len(trades) >= 60
     weeks = {period_keys(t.exit_ts)[1] for t in trades}
     assert len(weeks) >= 5  # the month's five weeks (2021-12-27 .. 2022-01-31) each have trades
+    # what the breaker prevented: its refused entries, taken on paper, in summary.json and the page
+    prevented = orjson.loads((folder.path / "summary.json").read_bytes())["breaker_prevented"]
+    assert prevented["trades"] > 0 and prevented["wins"] <= prevented["trades"]
+    assert f"{prevented['trades']:,} would have closed" in folder.summary.read_text()
+
+
+def test_make_run_trades_over_days_of_the_demo_month_not_its_first_hours(tmp_path: Path) -> None:
+    """`make run` is the demo profile as a 60 s live-paper session: the simulator replays the same 15-minute
+    month fast enough to cover days, and those days (backtested here, the same candles) have trades on most
+    of them and a breaker that does not hold entries to the end."""
+    from laptop_agents.config.loader import load_settings
+    from tests.conftest import REPO
+
+    s = load_settings(profile="demo", environ={}, config_dir=REPO / "config", sets=[f"run.runs_dir={tmp_path}"])
+    assert s.exchange.sim_data == s.data.source  # the live session replays what `make backtest` reads
+    candles_in_a_minute = int(60 * s.exchange.sim_speed / (15 * 60))
+    assert candles_in_a_minute >= 480  # five days and more of 15-minute candles
+    rows = (REPO / s.data.source.removeprefix("csv:")).read_text().splitlines()[1:]
+    first = s.exchange.sim_start_index - s.strategy.slow_sma  # the session's warm-up history, then its stream
+    start, end = (int(rows[i].split(",")[0]) for i in (first, s.exchange.sim_start_index + candles_in_a_minute))
+    window = load_settings(
+        profile="demo", environ={}, config_dir=REPO / "config",
+        sets=[f"run.runs_dir={tmp_path}", f"data.start={start}", f"data.end={end}"],
+    )  # fmt: skip
+    folder = RunFolder.create(tmp_path, "make-run")
+    run_backtest(window, source=open_source(window.data, seed=window.run.seed), folder=folder, wall_clock=LiveClock())
+    trades = [t for t in read_trades(folder.trades) if t is not None]
+    assert len(trades) >= 12
+    days = {period_keys(t.exit_ts)[0] for t in trades}
+    assert len(days) >= 4

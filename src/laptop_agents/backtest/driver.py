@@ -161,6 +161,7 @@ def run_backtest(
     )
     if marked is not None:
         run.notes.marked = (marked.matched, marked.candles)
+    run.notes.prevented = Portfolio.of(core).prevented()
     message = str(error) if error is not None else None
     if error is not None:
         where = "strategy" if isinstance(error, StrategyError) else "market_data"

@@ -436,6 +436,7 @@ async def serve_session(
         bars.flush()
     final_equity = portfolio.equity()
     run.curves.finish()
+    run.notes.prevented = portfolio.prevented()
     failed = runner.failure
     summary = run.summarise(
         ts=portfolio.last_ts or 0,

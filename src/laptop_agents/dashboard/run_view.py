@@ -192,11 +192,20 @@ class _EquityRows:
 
 
 def downsample(rows: _EquityRows, points: int) -> dict[str, list[float]]:
-    """At most `points` buckets of the equity curve, each its last value, lowest and highest equity and
-    deepest drawdown: a one-candle spike or a drawdown stays visible however long the run."""
+    """At most `points` points of the equity curve: buckets, each its last value (dated by its last candle),
+    lowest and highest equity and deepest drawdown, so a one-candle spike or a drawdown stays visible
+    however long the run. When candles are bucketed, the first candle leads as a point of its own: the
+    chart starts where the data does, not a bucket later."""
     n = len(rows.ts)
     out: dict[str, list[float]] = {"ts": [], "equity": [], "low": [], "high": [], "drawdown_pct": []}
-    size = max(1, -(-n // max(1, points)))
+    size = 1 if n <= points else max(1, -(-n // max(1, points - 1)))
+    if size > 1:
+        first = rows.equity[0]
+        out["ts"].append(rows.ts[0])
+        out["equity"].append(first)
+        out["low"].append(first)
+        out["high"].append(first)
+        out["drawdown_pct"].append(rows.drawdown[0])
     for start in range(0, n, size):
         end = min(n, start + size)
         values = rows.equity[start:end]

@@ -17,6 +17,7 @@ from laptop_agents.core.events import (
     PositionOpened,
 )
 from laptop_agents.core.ids import ClientOrderIds
+from laptop_agents.engine.breaker_shadow import BreakerShadow
 from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.trading_core import EquitySink, TradingCore
 from laptop_agents.execution.account import Account
@@ -129,6 +130,8 @@ def build_portfolio(
             cancel_resting_on_halt=settings.risk.cancel_resting_on_halt,
         )
         cores[symbol].funding = observed
+        if settings.circuit_breaker.enabled:  # what its refusals would have done, for the report
+            cores[symbol].shadow = BreakerShadow(settings.broker, symbol=symbol)
         strategy.attach_risk_gate(cores[symbol].gate)
     return Portfolio(cores)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 
 from laptop_agents.core.errors import InvariantError
 from laptop_agents.core.events import ExitReason, PositionClosed
+from laptop_agents.engine.breaker_shadow import ShadowTally
 from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.execution.account import Account
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
@@ -63,6 +64,16 @@ class Portfolio:
     def last_ts(self) -> int | None:
         stamps = [core.last_candle.ts for core in self if core.last_candle is not None]
         return max(stamps) if stamps else None
+
+    def prevented(self) -> ShadowTally | None:
+        """The breaker's refused entries taken on paper, every symbol's (None with the breaker off)."""
+        shadows = [(core.shadow, core.last_candle) for core in self if core.shadow is not None]
+        if not shadows:
+            return None
+        total = ShadowTally()
+        for shadow, last in shadows:
+            total.add(shadow.snapshot(last))
+        return total
 
     def equity(self) -> float:
         """Cash plus every open position marked at its symbol's last close."""

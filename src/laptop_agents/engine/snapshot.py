@@ -69,6 +69,7 @@ def core_snapshot(core: TradingCore) -> dict[str, Any]:
         "circuit_breaker": core.breaker.state(),
         "strategy": core.strategy.state(),
         "halts": dict(core.halts),
+        "breaker_shadow": None if core.shadow is None else core.shadow.state(),
     }
 
 
@@ -85,6 +86,9 @@ def restore_core(core: TradingCore, snapshot: dict[str, Any]) -> None:
         raise CheckpointError(
             f"{core.symbol}: the checkpoint's state does not fit strategy {core.strategy.name!r} as configured ({exc})"
         ) from None
+    shadow = snapshot.get("breaker_shadow")  # absent in checkpoints from before it existed: starts afresh
+    if core.shadow is not None and shadow is not None:
+        core.shadow.restore(shadow)
     core.ids.next_n = int(snapshot["next_client_order_n"])
     core.candles = int(snapshot["candles"])
     core.trades = int(snapshot.get("trades", 0))

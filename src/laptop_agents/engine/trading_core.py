@@ -27,6 +27,7 @@ from laptop_agents.core.errors import StrategyError
 from laptop_agents.core.events import Event, ExitReason, OrderRejected, PositionClosed
 from laptop_agents.core.ids import ClientOrderIds
 from laptop_agents.core.orders import CancelIntent, CloseIntent, EntryIntent, Intent
+from laptop_agents.engine.breaker_shadow import BreakerShadow
 from laptop_agents.execution.broker import Broker
 from laptop_agents.execution.funding import ObservedFunding
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
@@ -72,8 +73,13 @@ class TradingCore:
         self.trades = 0
         self.last_candle: Candle | None = None
         self._last_mark = -1.0  # equity at the last breaker mark; unchanged marks are skipped
+        self.shadow: BreakerShadow | None = None
+        """The entries the breaker refused, taken on paper for the report (see `engine.breaker_shadow`)."""
 
     def on_candle(self, candle: Candle) -> None:
+        shadow = self.shadow
+        if shadow is not None and shadow.busy:
+            shadow.on_candle(candle)
         broker = self.broker
         position = broker.position
         if broker.pending and self.gate.blocked:
@@ -185,11 +191,31 @@ class TradingCore:
         refusal = self._entry_refusal()
         if refusal is not None:
             self._reject(candle, intent, *refusal)
+            shadow = self.shadow
+            if shadow is not None and refusal[0] == "circuit_breaker":
+                planned = self._plan(intent, candle)
+                if type(planned) is float:
+                    shadow.take(candle, intent, planned)
             return
+        planned = self._plan(intent, candle)
+        if type(planned) is not float:
+            assert isinstance(planned, tuple)
+            self._reject(candle, intent, *planned)
+            return
+        broker = self.broker
+        cid = self.ids.next()
+        self.strategy.on_entry_taken(intent, cid)  # before the broker: a refusal of it names this id
+        if intent.resting_price is not None:
+            broker.place_resting(ts=candle.ts, client_order_id=cid, qty=planned, intent=intent, ref_price=candle.close)
+        else:
+            broker.open_market(ts=candle.ts, client_order_id=cid, qty=planned, ref_price=candle.close, intent=intent)
+
+    def _plan(self, intent: EntryIntent, candle: Candle) -> float | tuple[str, str]:
+        """The entry's quantity at this close, or why it cannot be taken (reason code, detail)."""
         if not intent.stop_distance > 0:  # a flat market's ATR: no risk-based size exists; never a crash
-            detail = f"stop distance {intent.stop_distance:g} from {self.strategy.name}: nothing to size the entry on"
-            self._reject(candle, intent, "zero_stop_distance", detail)
-            return
+            return "zero_stop_distance", (
+                f"stop distance {intent.stop_distance:g} from {self.strategy.name}: nothing to size the entry on"
+            )
         broker = self.broker
         resting = intent.resting_price
         market = broker.market_fill_price(intent.side, candle.close)
@@ -201,9 +227,9 @@ class TradingCore:
         entry_price = market if resting is None or crossing else resting
         rr = intent.reward_risk(entry_price)
         if rr is not None and rr < self.rr_min:
-            detail = f"reward/risk {rr:.2f} from the expected fill {entry_price:.6g} < risk.rr_min {self.rr_min:g}"
-            self._reject(candle, intent, "rr_below_min", detail)
-            return
+            return "rr_below_min", (
+                f"reward/risk {rr:.2f} from the expected fill {entry_price:.6g} < risk.rr_min {self.rr_min:g}"
+            )
         account = self.account
         decision = self.sizer.size(
             equity=account.cash,
@@ -213,22 +239,11 @@ class TradingCore:
             committed_notional=account.committed_notional(self.symbol) if account.shared else 0.0,
         )
         if decision.rejected is not None:
-            self._reject(candle, intent, decision.rejected, decision.detail)
-            return
+            return decision.rejected, decision.detail
         refused = broker.entry_refusal(decision.qty, entry_price)  # the venue's margin rules
         if refused is not None:
-            self._reject(candle, intent, *refused)
-            return
-        cid = self.ids.next()
-        self.strategy.on_entry_taken(intent, cid)  # before the broker: a refusal of it names this id
-        if resting is not None:
-            broker.place_resting(
-                ts=candle.ts, client_order_id=cid, qty=decision.qty, intent=intent, ref_price=candle.close
-            )
-        else:
-            broker.open_market(
-                ts=candle.ts, client_order_id=cid, qty=decision.qty, ref_price=candle.close, intent=intent
-            )
+            return refused
+        return float(decision.qty)
 
     def _reject(self, candle: Candle, intent: EntryIntent, reason: str, detail: str) -> None:
         side = intent.order_side

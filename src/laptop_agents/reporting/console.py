@@ -40,6 +40,16 @@ def _opt(value: float | None, fmt: str, suffix: str = "") -> str:
     return "n/a" if value is None else f"{value:{fmt}}{suffix}"
 
 
+def _gaps_text(gaps: int, missing: int, backfilled: int) -> str:
+    """A backtest's gaps are candles the data lacks; a live session's are fetched over REST, and says so."""
+    if not gaps:
+        return "no gaps"
+    text = f"{gaps:,} gap{'' if gaps == 1 else 's'} ({missing:,} candle{'' if missing == 1 else 's'})"
+    if backfilled >= missing:
+        return f"{text}, backfilled"
+    return f"{text}, {backfilled:,} backfilled" if backfilled else text
+
+
 def result_table(
     result: RunResult, settings: Settings, *, elapsed_s: float, shown_path: str, title: str = "Backtest result"
 ) -> str:
@@ -50,7 +60,7 @@ def result_table(
         else "no candles"
     )
     speed = s.candles / elapsed_s if elapsed_s > 0 else 0.0
-    gaps = f"{result.gaps} gaps, {result.missing_candles} missing" if result.gaps else "no gaps"
+    gaps = _gaps_text(result.gaps, result.missing_candles, result.notes.backfilled)
     rows = [
         ("run", f"{result.folder.run_id}"),
         ("data", f"{','.join(settings.data.trading_symbols)} {settings.data.interval} · {result.source}"),
@@ -67,6 +77,7 @@ def result_table(
         ("max drawdown", f"{s.max_drawdown_pct:.2f} %"),
         ("breaker", result.notes.breaker_line()),
         ("refused", f"entries refused: {result.notes.refused_line()}"),
+        ("prevented", result.notes.prevented_line()),
         ("sharpe", f"{_opt(s.sharpe, '.2f')} (daily returns, annualised)"),
         ("fees · funding", f"{s.fees:,.2f} · {s.funding:,.2f} USDT"),
         ("exposure", f"{s.exposure_pct:.1f} % of candles in a position"),
@@ -74,6 +85,7 @@ def result_table(
         ("speed", f"{speed:,.0f} candles/s ({elapsed_s:.2f} s)"),
         ("summary", shown_path),
     ]
+    rows = [(k, v) for k, v in rows if v]  # rows that have nothing to say this run (prevented) are left out
     if result.notes.resumes:  # a resumed run: the table counts every session, and says how many
         rows.insert(3, ("sessions", result.notes.sessions_line()))
     width = max(len(k) for k, _ in rows)

@@ -142,6 +142,12 @@ def _notes(d: ReportData) -> str:
         period = (d.summary.last_ts or 0) - (d.summary.first_ts or 0)
         share = f" ({100 * tripped / period:.0f} % of the run)" if period > 0 else ""
         breaker += f"; halted entries for {escape(duration(tripped))}{share} and refused {prevented:,} of them"
+        counterfactual = n.prevented_line()
+        if counterfactual:
+            breaker += (
+                f'; <span title="each refused entry taken on paper, one at a time, closed only by its own stop, '
+                f"target or trailing stop; the strategy's own exits are not modelled\">{escape(counterfactual)}</span>"
+            )
     items = (
         ("Circuit breaker", breaker),
         ("Entries refused", escape(n.refused_line())),

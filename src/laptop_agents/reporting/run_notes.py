@@ -9,12 +9,14 @@ from laptop_agents.core.events import (
     CircuitBreakerReset,
     CircuitBreakerTripped,
     Event,
+    GapBackfilled,
     GapDetected,
     OrderRejected,
     PositionClosed,
     PositionLiquidated,
     RunResumed,
 )
+from laptop_agents.engine.breaker_shadow import ShadowTally
 from laptop_agents.reporting.timefmt import fmt_ts
 
 
@@ -26,18 +28,22 @@ class RunNotes:
         self.refused: dict[str, int] = {}
         self.gaps = 0
         self.missing = 0
+        self.backfilled = 0
+        """Candles a live session fetched over REST for its gaps (a backtest's gaps stay missing)."""
         self.trades_by_symbol: dict[str, int] = {}
         self.marked: tuple[int, int] | None = None
         """Backtest with a mark series: (candles that had a mark, candles)."""
         self.liquidations = 0
         self.covered = 0.0
         """What gaps took beyond the liquidated positions' margins (the venue's loss, not ours)."""
+        self.prevented: ShadowTally | None = None
+        """The breaker's refused entries taken on paper (`engine.breaker_shadow`), set at the run's end."""
         self.resumes: dict[int, int | None] = {}
         """Each resume (by the checkpoint's event number, shared by its per-symbol `RunResumed`) → the last
         candle before it (market time; None: before any candle)."""
 
     TYPES = (PositionClosed, OrderRejected, CircuitBreakerTripped, CircuitBreakerReset, RunResumed,
-             PositionLiquidated, GapDetected)  # fmt: skip
+             PositionLiquidated, GapDetected, GapBackfilled)  # fmt: skip
     """What `on_event` reads (subscribe with these: the others cost it nothing)."""
 
     def on_event(self, event: Event) -> None:
@@ -65,6 +71,9 @@ class RunNotes:
             assert isinstance(event, GapDetected)
             self.gaps += 1
             self.missing += event.missing
+        elif kind is GapBackfilled:
+            assert isinstance(event, GapBackfilled)
+            self.backfilled += event.count
 
     def margin_line(self, config: dict[str, Any]) -> str:
         """The margin model the run used, its liquidations, and which price triggered them."""
@@ -119,6 +128,10 @@ class RunNotes:
         if len(symbols) < 2:
             return ""
         return " (" + " · ".join(f"{s} {self.trades_by_symbol.get(s, 0):,}" for s in symbols) + ")"
+
+    def prevented_line(self) -> str:
+        """What the breaker's refused entries would have done (empty when it refused none it could size)."""
+        return "" if self.prevented is None else self.prevented.line()
 
     def refused_line(self) -> str:
         if not self.refused:

@@ -22,6 +22,7 @@ from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import DataError
 from laptop_agents.core.event_codec import parse_record
 from laptop_agents.core.events import JournalRecord, PositionClosed, PositionOpened, RunFinished
+from laptop_agents.core.inputs import CandleClosed
 from laptop_agents.reporting.breakdown import breakdown, read_trades
 from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.events_view import RecentEvents, price_decimals
@@ -103,8 +104,10 @@ class RunArtifacts:
         self.log.subscribe(self.windows.on_event, types=(PositionOpened, PositionClosed))
 
     def _replay_events(self) -> None:
-        """Feed the run's events so far (the file is already cut back to the checkpoint) to the notes and
-        the recent-events list, so a resumed session's table and report are the whole run's."""
+        """Feed the run's events so far (the file is already cut back to the checkpoint) to the notes, the
+        recent-events list and the trade windows (their candles are the recorded `CandleClosed` inputs), so a
+        resumed session's table and report are the whole run's."""
+        windows, priced = self.windows, self.settings.data.trading_symbols[0]
         with self.folder.events.open("rb") as handle:
             for line in handle:
                 if not line.strip():
@@ -115,6 +118,13 @@ class RunArtifacts:
                     continue  # a line this version cannot read: the report leaves it out, the run goes on
                 self.notes.on_event(event)
                 self.recent.on_event(event)
+                kind = type(event)
+                if kind is CandleClosed:
+                    assert isinstance(event, CandleClosed)
+                    if event.symbol == priced and not event.warmup:  # warm-up candles never reach the curves
+                        windows.on_candles([event.candle()])
+                elif kind is PositionOpened or kind is PositionClosed:
+                    windows.on_event(event)
 
     def flush(self) -> None:
         """Write out the buffered trade and equity rows (the dashboard reads the files a live run is writing);
@@ -179,6 +189,7 @@ class RunArtifacts:
                     "interval": self.settings.data.interval,
                     "error": error,
                     "summary": summary.as_dict(),
+                    "breaker_prevented": None if self.notes.prevented is None else self.notes.prevented.as_dict(),
                 },
                 option=orjson.OPT_INDENT_2,
             ),
