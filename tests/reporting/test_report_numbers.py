@@ -166,7 +166,7 @@ def test_the_demo_backtest_spreads_its_trades_over_the_month(tmp_path: Path) -> 
     # what the breaker prevented: its refused entries, taken on paper, in summary.json and the page
     prevented = orjson.loads((folder.path / "summary.json").read_bytes())["breaker_prevented"]
     assert prevented["trades"] > 0 and prevented["wins"] <= prevented["trades"]
-    assert f"{prevented['trades']:,} would have closed" in folder.summary.read_text()
+    assert f"{prevented['trades']:,} trades ({prevented['wins']:,} won" in folder.summary.read_text()
 
 
 def test_make_run_trades_over_days_of_the_demo_month_not_its_first_hours(tmp_path: Path) -> None:

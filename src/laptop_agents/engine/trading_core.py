@@ -78,8 +78,8 @@ class TradingCore:
 
     def on_candle(self, candle: Candle) -> None:
         shadow = self.shadow
-        if shadow is not None and shadow.busy:
-            shadow.on_candle(candle)
+        if shadow is not None and shadow.active:
+            shadow.on_candle(candle, breaker_open=self.breaker.allows_entries)
         broker = self.broker
         position = broker.position
         if broker.pending and self.gate.blocked:
@@ -193,11 +193,12 @@ class TradingCore:
             self._reject(candle, intent, *refusal)
             shadow = self.shadow
             if shadow is not None and refusal[0] == "circuit_breaker":
-                planned = self._plan(intent, candle)
+                shadow.begin(self.account.cash)
+                planned = self._plan(intent, candle, cash=shadow.cash, margin=False)
                 if type(planned) is float:
                     shadow.take(candle, intent, planned)
             return
-        planned = self._plan(intent, candle)
+        planned = self._plan(intent, candle, cash=self.account.cash)
         if type(planned) is not float:
             assert isinstance(planned, tuple)
             self._reject(candle, intent, *planned)
@@ -210,8 +211,11 @@ class TradingCore:
         else:
             broker.open_market(ts=candle.ts, client_order_id=cid, qty=planned, ref_price=candle.close, intent=intent)
 
-    def _plan(self, intent: EntryIntent, candle: Candle) -> float | tuple[str, str]:
-        """The entry's quantity at this close, or why it cannot be taken (reason code, detail)."""
+    def _plan(
+        self, intent: EntryIntent, candle: Candle, *, cash: float, margin: bool = True
+    ) -> float | tuple[str, str]:
+        """The entry's quantity at this close, sized from `cash`, or why it cannot be taken (reason code,
+        detail). `margin=False` leaves out the venue's margin check (the breaker's paper account)."""
         if not intent.stop_distance > 0:  # a flat market's ATR: no risk-based size exists; never a crash
             return "zero_stop_distance", (
                 f"stop distance {intent.stop_distance:g} from {self.strategy.name}: nothing to size the entry on"
@@ -232,7 +236,7 @@ class TradingCore:
             )
         account = self.account
         decision = self.sizer.size(
-            equity=account.cash,
+            equity=cash,
             entry_price=entry_price,
             stop_distance=intent.stop_distance,
             size_mult=intent.size_mult,
@@ -240,7 +244,7 @@ class TradingCore:
         )
         if decision.rejected is not None:
             return decision.rejected, decision.detail
-        refused = broker.entry_refusal(decision.qty, entry_price)  # the venue's margin rules
+        refused = broker.entry_refusal(decision.qty, entry_price) if margin else None  # the venue's margin rules
         if refused is not None:
             return refused
         return float(decision.qty)

@@ -145,8 +145,9 @@ def _notes(d: ReportData) -> str:
         counterfactual = n.prevented_line()
         if counterfactual:
             breaker += (
-                f'; <span title="each refused entry taken on paper, one at a time, closed only by its own stop, '
-                f"target or trailing stop; the strategy's own exits are not modelled\">{escape(counterfactual)}</span>"
+                '; <span title="from each trip, a paper account starting at the real cash takes every refused entry '
+                "as it would have been taken, one at a time, closed only by its own stop, target or trailing stop; "
+                f"the strategy's own exits are not modelled\">{escape(counterfactual)}</span>"
             )
     items = (
         ("Circuit breaker", breaker),
