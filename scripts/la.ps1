@@ -10,11 +10,15 @@ if (-not (Test-Path $Python)) {
     py -3 -c "import sys; sys.exit(0 if sys.version_info >= (3, 11) else 'laptop-agents needs Python 3.11 or newer')"
     if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
     py -3 -m venv .venv
-    & $Python -m pip install --quiet --upgrade pip
 }
-if (-not (Test-Path ".venv\.installed") -or ((Get-Item pyproject.toml).LastWriteTime -gt (Get-Item ".venv\.installed").LastWriteTime)) {
-    & $Python -m pip install --quiet -e ".[dev]"
-    New-Item -ItemType File -Force ".venv\.installed" | Out-Null
+$Stamp = ".venv\.installed"
+$Stale = (-not (Test-Path $Stamp)) -or ((Get-Item pyproject.toml).LastWriteTime -gt (Get-Item $Stamp).LastWriteTime) -or
+    ((Get-Item requirements\dev.lock).LastWriteTime -gt (Get-Item $Stamp).LastWriteTime)
+if ($Stale) {  # as the Makefile: every file from the lock, checked against its hash
+    & $Python -m pip install --quiet --require-hashes --no-deps -r requirements\dev.lock; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    & $Python -m pip install --quiet --no-deps --no-build-isolation -e .; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    & $Python -m pip check; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+    New-Item -ItemType File -Force $Stamp | Out-Null
 }
 switch ($Command) {
     "run" { & $Python -m laptop_agents run --profile demo --mode live-paper --duration 60 }
