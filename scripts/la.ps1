@@ -27,7 +27,9 @@ switch ($Command) {
         & $Python -m ruff check src tests bench scripts examples; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
         & $Python -m ruff format --check src tests bench scripts examples; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
         & $Python -m mypy --strict src; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
-        & $Python -m pytest -q
+        Remove-Item -Force -ErrorAction SilentlyContinue .coverage, .coverage.*
+        & $Python -m pytest -q --cov --cov-report=; if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+        & $Python scripts/coverage_gate.py
     }
 }
 exit $LASTEXITCODE

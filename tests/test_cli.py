@@ -289,7 +289,8 @@ def test_the_powershell_script_runs_what_the_makefile_runs() -> None:
     make = (REPO / "Makefile").read_text()
     ps1 = (REPO / "scripts" / "la.ps1").read_text()
     for step in ("ruff check src tests bench scripts examples", "ruff format --check src tests bench scripts examples",
-                 "mypy --strict src", "pytest -q", "run --profile demo --mode live-paper --duration 60"):  # fmt: skip
+                 "mypy --strict src", "pytest -q", "--cov --cov-report=", "scripts/coverage_gate.py",
+                 "run --profile demo --mode live-paper --duration 60"):  # fmt: skip
         assert step in make and step in ps1, step
 
 

@@ -20,5 +20,6 @@ def test_every_target_the_readme_names_parses_and_runs_what_it_says() -> None:
         plans[target] = done.stdout
     assert "la run --profile demo --mode live-paper --duration 60" in plans["run"]
     assert "la run --profile demo" in plans["backtest"]
-    assert "mypy --strict src" in plans["test"] and "pytest -q -n 2" in plans["test"]
+    assert "mypy --strict src" in plans["test"] and "pytest -q -n 2 --cov" in plans["test"]
+    assert plans["test"].index("pytest -q -n 2") < plans["test"].index("scripts/coverage_gate.py")
     assert "bench/download.py" in plans["bench"] and "bench/validate_dask.py" in plans["bench"]
