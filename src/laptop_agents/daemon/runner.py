@@ -313,7 +313,7 @@ class AsyncRunner:
         """One consistent moment (no await inside): the cores, and every file's length at that moment, so
         a resume can cut the files back to exactly what this checkpoint accounts for."""
         extra = self._artifacts() if self._artifacts is not None else {}
-        files = {"events": self.log.offset(), **extra.pop("files", {})}
+        files = {"events": self.log.offset(sync=True), **extra.pop("files", {})}
         cores = portfolio_snapshot(self.portfolio)
         for symbol, saved in cores["symbols"].items():
             if saved.get("last_candle_ts") is None:  # warmed up, no candle traded yet: go on after the warm-up's
@@ -334,7 +334,7 @@ class AsyncRunner:
         if self.core_failed is not None:
             return  # the last checkpoint before the failure is the one a resume must start from
         failing = self.checkpoints.error is not None
-        size = self.checkpoints.write(self.snapshot())
+        size = self.checkpoints.write(self.snapshot)
         if size is None:
             if not failing:
                 detail = f"checkpoint failed: {self.checkpoints.error}; entries halted until one succeeds"

@@ -12,6 +12,7 @@ starting balance, its open): the chart starts there, however wide the first buck
 from __future__ import annotations
 
 import math
+import os
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -149,11 +150,14 @@ class Curves:
         state["_bucket_low"] = None if math.isinf(self._bucket_low) else self._bucket_low
         return state
 
-    def offset(self) -> int:
-        """Write every recorded candle's row and flush; the byte size of equity.csv for a checkpoint."""
+    def offset(self, *, sync: bool = False) -> int:
+        """Write every recorded candle's row and flush (with `sync` fsync too); the byte size of equity.csv
+        for a checkpoint."""
         if self._candles:
             self._process(len(self._candles))
         self._handle.flush()
+        if sync:
+            os.fsync(self._handle.fileno())
         return self._handle.tell()
 
     def record(self, candle: Candle, equity: float, in_market: bool) -> None:

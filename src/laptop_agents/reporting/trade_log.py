@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,11 @@ class TradeLog:
             "exit_reasons": dict(self.exit_reasons),
         }
 
-    def offset(self) -> int:
+    def offset(self, *, sync: bool = False) -> int:
+        """Bytes written (flushed; with `sync` fsynced too, for a checkpoint)."""
         self._handle.flush()
+        if sync:
+            os.fsync(self._handle.fileno())
         return self._handle.tell()
 
     def on_event(self, event: Event) -> None:

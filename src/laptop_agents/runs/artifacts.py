@@ -133,9 +133,16 @@ class RunArtifacts:
         self.curves.offset()
 
     def checkpoint_state(self) -> dict[str, Any]:
-        """Lengths and states of the derived files, for a live checkpoint (the event log adds its own)."""
+        """Lengths and states of the derived files, for a live checkpoint (the event log adds its own). The
+        files are fsynced first: a checkpoint is durable, so the bytes it counts must be too, or a power loss
+        leaves a checkpoint longer than its files and a run that cannot resume."""
+        files = {
+            "trades": self.trades.offset(sync=True),
+            "equity": self.curves.offset(sync=True),
+            "journal": self.journal.offset(sync=True),
+        }
         return {
-            "files": {"trades": self.trades.offset(), "equity": self.curves.offset(), "journal": self.journal.offset()},
+            "files": files,
             "trade_log": self.trades.state(),
             "curves": self.curves.state(),
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,10 +84,11 @@ class CheckpointWriter:
     def retry_due(self) -> bool:
         return self.error is None or time.monotonic() >= self._next_try
 
-    def write(self, payload: dict[str, Any]) -> int | None:
-        """Bytes written, or None when the write failed (see `error`)."""
+    def write(self, snapshot: Callable[[], dict[str, Any]]) -> int | None:
+        """Bytes written, or None when the write failed (see `error`). `snapshot` is taken here, since it
+        fsyncs the files it counts and that can fail (EIO, ENOSPC) like the write itself."""
         try:
-            size = write_checkpoint(self.path, payload)
+            size = write_checkpoint(self.path, snapshot())
         except OSError as exc:
             now = time.monotonic()
             self.error = f"{exc.strerror or exc} ({self.path.name})"

@@ -6,6 +6,7 @@ same typed objects, so everything a run shows is derived from the events it wrot
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -55,9 +56,12 @@ class EventLog:
     def flush(self) -> None:
         self._handle.flush()
 
-    def offset(self) -> int:
-        """Bytes written so far (flushed), for a checkpoint to truncate back to on resume."""
+    def offset(self, *, sync: bool = False) -> int:
+        """Bytes written so far (flushed), for a checkpoint to truncate back to on resume. `sync`: on disk
+        too (fsync), so a checkpoint never counts bytes a power loss could take back."""
         self._handle.flush()
+        if sync:
+            os.fsync(self._handle.fileno())
         return self._handle.tell()
 
     @property

@@ -7,6 +7,7 @@ have none), flushed like the event log, and cut back with it on `--resume`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import IO
 
@@ -33,11 +34,13 @@ class JournalFile:
             handle.flush()
         self.records += 1
 
-    def offset(self) -> int:
-        """Bytes written so far (flushed): what a checkpoint accounts for."""
+    def offset(self, *, sync: bool = False) -> int:
+        """Bytes written so far (flushed; with `sync` fsynced too): what a checkpoint accounts for."""
         if self._handle is None:
             return self.path.stat().st_size if self.path.exists() else 0
         self._handle.flush()
+        if sync:
+            os.fsync(self._handle.fileno())
         return self._handle.tell()
 
     def close(self) -> None:

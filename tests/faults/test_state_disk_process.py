@@ -1,0 +1,72 @@
+"""§6 state, disk and process (reliability.md scenarios 23-29), the ones not pinned elsewhere.
+
+Scenario 24, power loss with un-fsynced data. Before, a live checkpoint counted the bytes of events.jsonl,
+trades.csv and equity.csv that were only flushed, never fsynced, while the checkpoint itself was fsynced:
+after a power cut the durable checkpoint was longer than its files and `--resume` refused the run
+("events.jsonl is shorter than checkpoint state.json says"). The files are now fsynced before the
+checkpoint counts them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import orjson
+import pytest
+
+from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.runs.checkpoint import read_checkpoint
+from laptop_agents.runs.run_folder import RunFolder
+from tests.daemon.live_helpers import advance_until, start_live
+from tests.daemon.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
+from tests.exchange.conftest import bundled_candles, sim_config
+from tests.faults.powerloss import PowerLossDisk
+from tests.helpers import settings
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fsynced file")
+async def test_s24_power_loss_with_unsynced_data_resumes_from_the_last_durable_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = PowerLossDisk(tmp_path)
+    monkeypatch.setattr(os, "fsync", disk.fsync)
+    base = settings(*LIVE_SETTINGS)
+    folder = RunFolder.create(tmp_path / "runs", "r")
+    cuts: list[Path] = []
+
+    def cut_after_third_checkpoint(path: str, last_file: str) -> None:
+        """The worst instant: the new checkpoint just became durable, the events after it are in flight."""
+        if path == str(folder.path) and last_file.startswith(".state.json") and not cuts:
+            checkpoints = getattr(cut_after_third_checkpoint, "seen", 0) + 1
+            cut_after_third_checkpoint.seen = checkpoints  # type: ignore[attr-defined]
+            if checkpoints == 3:
+                cuts.append(disk.image(folder.path, tmp_path / "cut-at-checkpoint" / "r"))
+
+    disk.on_folder_synced = cut_after_third_checkpoint
+    async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
+        task, runner = await start_live(sim, base, folder)
+        await advance_until(sim, runner, 150)
+        await asyncio.sleep(0.7)  # a checkpoint or more since, and events flushed after it
+        lost = disk.unsynced(folder.path)
+        cuts.append(disk.image(folder.path, tmp_path / "cut-between" / "r"))
+        runner.stop("test")
+        await asyncio.wait_for(task, 30)
+        assert len(cuts) == 2 and "events.jsonl" in lost  # the cut really drops flushed, unsynced bytes
+        for cut in cuts:
+            image = RunFolder(cut)
+            saved = read_checkpoint(image.state)
+            task, runner = await start_live(sim, base, image, resume=True)
+            await advance_until(sim, runner, saved["symbols"]["BTCUSDT"]["candles"] + 60)
+            runner.stop("test")
+            result = await asyncio.wait_for(task, 30)
+            events = [orjson.loads(line) for line in image.events.read_bytes().splitlines()]
+            assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # nothing lost, nothing twice
+            resumed = next(e for e in events if e["event"] == "RunResumed")
+            assert resumed["from_event_seq"] == saved["event_seq"]
+            equity_ts = [int(line.split(",")[0]) for line in image.equity.read_text().splitlines()[1:]]
+            assert equity_ts == [c.ts for c in bundled_candles()[START : START + len(equity_ts)]]
+            assert result.summary.candles == len(equity_ts)
+            live = read_trades(image.trades)
+            assert live == backtest_trades(tmp_path / cut.parent.name, base, START - 30, START + len(equity_ts))
