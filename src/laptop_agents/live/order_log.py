@@ -31,7 +31,7 @@ class OrderLog:
         self.emit = emit
         self.clock = clock
         self.symbols = ",".join(symbols)
-        self.counts = {"sent": 0, "acked": 0, "rejected": 0, "unknown": 0, "not_found": 0, "fills": 0}
+        self.counts = {"sent": 0, "acked": 0, "rejected": 0, "unknown": 0, "not_found": 0, "fills": 0, "overfills": 0}
         self.unknown_since: dict[str, float] = {}
         """Client id → when this process first saw the order UNKNOWN (monotonic s): its NOT_FOUND window."""
         self._troubles: set[str] = set()

@@ -54,6 +54,8 @@ class VenueSync:
         self._misses: dict[str, int] = {}
         self._trades_cursor: dict[str, int] = {}
         self._trades_read: set[str] = set()
+        self._overfills: set[str] = set()
+        """Trades refused as overfills (said once each)."""
         """Symbols whose executions this sync pass read in full."""
 
     async def resolve_unknown(self) -> list[JournalOrder]:
@@ -204,10 +206,28 @@ class VenueSync:
             times.append(broker.market_ts)
         return min(times) - TRADES_MARGIN_MS if times else None
 
+    def _overfill(self, broker: BitunixBroker, order: JournalOrder, trade: TradeInfo) -> None:
+        """An execution that would take our order past its size: a venue fault. It is said once and never
+        booked (filled stays <= qty); the exchange's position is then larger than the books', and the
+        reconciliation takes the exchange's (adopted, entries halted until the operator acknowledges)."""
+        if trade.trade_id in self._overfills:  # read again by the next pass: said already
+            return
+        self._overfills.add(trade.trade_id)
+        self.log.counts["overfills"] += 1
+        self.log.error(
+            "overfill",
+            f"{broker.symbol} order {order.client_id}: trade {trade.trade_id} of {trade.qty:g} would fill it to "
+            f"{order.filled_qty + trade.qty:g} of {order.qty:g}; not booked, the exchange's position is "
+            "reconciled instead",
+        )
+
     def _book(self, broker: BitunixBroker, trade: TradeInfo) -> None:
         order = self.log.journal.orders.get(trade.client_id) if trade.client_id else None
         self.crash.at("booking")
         if order is not None:
+            if order.filled_qty + trade.qty > order.qty + broker.spec.qty_step / 2:
+                self._overfill(broker, order, trade)
+                return
             self.log.journal.fill(
                 order.client_id,
                 trade_id=trade.trade_id,

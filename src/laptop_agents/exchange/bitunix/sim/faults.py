@@ -66,6 +66,10 @@ class FaultPlan:
     """Fill each of our orders (those with a client id) in this many parts (0 or 1: whole): the first part
     when it fills (at once for a market order, when the price trades through for a limit), one more on each
     following push, each its own execution; the order is PART_FILLED in between."""
+    overfill_next: int = 0
+    """The next N of our orders that open or add (those with a client id) fill twice their size: once
+    filled, one more execution of the whole size follows, under its own trade id. A venue fault: the
+    client must flag it, not book it, and let reconciliation take the venue's position."""
     fill_before_ack_next: int = 0
     """For the next N placements, send the order's private pushes (its fill included) before the REST
     answer, which comes `fill_before_ack_ms` later: the client hears of the fill before it has an order id."""

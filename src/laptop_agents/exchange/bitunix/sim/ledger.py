@@ -14,6 +14,9 @@ An order may fill in parts (`parts_for`, the `partial_fill_parts` switch): the f
 one more on each following push, each its own execution; it is PART_FILLED in between and may be
 cancelled then (PART_FILLED_CANCELED). `liquidate` flattens a position the way the venue's liquidation
 engine does: a market close that is none of the account's orders (no client id), with a taker fee.
+An order may fill beyond its size (`overfill_for`, the `overfill_next` switch): once it is filled, one more
+execution of its whole size follows at once, and the position holds both (a venue fault the client's
+books must catch: filled > qty).
 
 An ISOLATION position is also liquidated by the engine on its own, as on Bitunix (`liquidation.py`).
 """
@@ -52,6 +55,7 @@ class Ledger:
         funding: Sequence[tuple[int, float]] = (),
         on_private: PrivateSink | None = None,
         parts_for: Callable[[SimOrder], int] | None = None,
+        overfill_for: Callable[[SimOrder], bool] | None = None,
         slippage_for: Callable[[SimOrder], float] | None = None,
     ) -> None:
         self.market = market
@@ -67,6 +71,8 @@ class Ledger:
         self.on_private = on_private
         self.parts_for: Callable[[SimOrder], int] = parts_for or (lambda _order: 1)
         """How many parts an order fills in (1: whole)."""
+        self.overfill_for: Callable[[SimOrder], bool] = overfill_for or (lambda _order: False)
+        """Whether an order that just filled gets one more execution of its size (asked once per order)."""
         self.slippage_for: Callable[[SimOrder], float] = slippage_for or (lambda _order: 0.0)
         """How much worse than the touch an order taking liquidity fills (a fraction; the `slippage_bps` fault)."""
         self._parts: list[tuple[SimAccount, SimOrder, float]] = []
@@ -326,9 +332,18 @@ class Ledger:
                 self._parts.remove((account, order, part))
 
     def fill(
-        self, account: SimAccount, order: SimOrder, price: float, fee_rate: float, role: str, part: float | None = None
+        self,
+        account: SimAccount,
+        order: SimOrder,
+        price: float,
+        fee_rate: float,
+        role: str,
+        part: float | None = None,
+        *,
+        beyond: float = 0.0,
     ) -> None:
-        """Fill what is left of `order` (at most `part` of it) at `price`."""
+        """Fill what is left of `order` (at most `part` of it) at `price`; `beyond`: that much more than its
+        size (an overfill)."""
         now = self.market.now_ms()
         direction = 1.0 if order.side == "BUY" else -1.0
         position = account.positions.get(order.symbol)
@@ -339,7 +354,7 @@ class Ledger:
             order.status, order.mtime = ("CANCELED" if order.trade_qty == 0 else "PART_FILLED_CANCELED"), now
             self._push_order(account, order, "CLOSE")
             return
-        left = order.qty - order.trade_qty
+        left = order.qty - order.trade_qty + beyond
         if part is not None and part < left - 1e-12:
             left = part
         qty = min(left, abs(held)) if order.reduce_only else left
@@ -394,6 +409,8 @@ class Ledger:
             self.tpsl.attach(account, position, order)
         elif position.qty == 0 or flipped:
             self.tpsl.drop(account, position)
+        if whole and not beyond and not order.reduce_only and self.overfill_for(order):
+            self.fill(account, order, price, fee_rate, role, beyond=order.qty)
 
     def emit(self, account: SimAccount, channel: str, data: dict[str, Any]) -> None:
         if self.on_private is not None:

@@ -122,6 +122,7 @@ class SimExchange:
             funding=config.funding,
             on_private=self.hub.private_push,
             parts_for=lambda order: max(1, self.faults.partial_fill_parts) if order.client_id else 1,
+            overfill_for=lambda order: bool(order.client_id) and self.faults.take("overfill_next"),
             slippage_for=lambda order: self.faults.slippage_bps / 1e4 if order.client_id else 0.0,
         )
         for acct in config.accounts:
