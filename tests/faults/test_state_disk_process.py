@@ -10,18 +10,21 @@ checkpoint counts them.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from pathlib import Path
 
 import orjson
 import pytest
 
+from laptop_agents.daemon.live_paper import prepare_resume
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.runs import checkpoint
 from laptop_agents.runs.checkpoint import read_checkpoint
 from laptop_agents.runs.run_folder import RunFolder
-from tests.daemon.live_helpers import advance_until, start_live
+from tests.daemon.live_helpers import advance_until, start_live, start_replay
 from tests.daemon.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
-from tests.exchange.conftest import bundled_candles, sim_config
+from tests.exchange.conftest import bundled_candles, eventually, sim_config
 from tests.faults.powerloss import PowerLossDisk
 from tests.helpers import settings
 
@@ -70,3 +73,52 @@ async def test_s24_power_loss_with_unsynced_data_resumes_from_the_last_durable_c
             assert result.summary.candles == len(equity_ts)
             live = read_trades(image.trades)
             assert live == backtest_trades(tmp_path / cut.parent.name, base, START - 30, START + len(equity_ts))
+
+
+class FailingSync:
+    """`os.fsync` of the event log fails (EIO) while `failing`: the disk lost pages of it."""
+
+    def __init__(self) -> None:
+        self.failing = False
+        self.refused = 0
+        self._fsync = os.fsync
+
+    def fsync(self, fd: int) -> None:
+        if self.failing and os.readlink(f"/proc/self/fd/{fd}").endswith("events.jsonl"):
+            self.refused += 1
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        self._fsync(fd)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fsynced file")
+async def test_s25_an_fsync_of_the_event_log_that_failed_halts_entries_for_the_rest_of_the_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed fsync is not retried until it succeeds: after EIO the kernel may have dropped the dirty pages
+    and cleared the error, so a later fsync of the same file can succeed over bytes that never reached the
+    disk. Before, the next checkpoint's fsync did, and its success lifted the halt; now entries stay halted
+    and no checkpoint is written again in this process, so a resume starts from the last good one."""
+    disk = FailingSync()
+    monkeypatch.setattr(os, "fsync", disk.fsync)
+    monkeypatch.setattr(checkpoint, "CHECKPOINT_RETRY_S", 0.2)
+    s = settings("circuit_breaker.enabled=false", "data.stale_after_intervals=1000", "run.heartbeat_interval_s=0.05",
+                 "run.checkpoint_interval_s=0.1")  # fmt: skip
+    folder = RunFolder.create(tmp_path, "eio")
+    session, runner = await start_replay(s, folder, bundled_candles()[:20_000], speed=3_000)
+    await eventually(lambda: folder.state.exists() and runner.core.candles > 50, within_s=30, what="a checkpoint")
+    disk.failing = True
+    await eventually(lambda: "checkpoint" in runner.core.halts, what="entries halted")
+    good = folder.state.read_bytes()
+    disk.failing = False  # the disk answers again: its answer proves nothing about the lost pages
+    await asyncio.sleep(1.0)
+    assert "--resume" in runner.core.halts["checkpoint"]
+    assert folder.state.read_bytes() == good and disk.refused == 1  # never retried, never rewritten
+    beat = orjson.loads((folder.path / "heartbeat.json").read_bytes())
+    assert beat["state"] == "halted" and "Input/output error" in beat["checkpoint"]["error"]
+    runner.stop("test done")
+    await asyncio.wait_for(session, 30)
+    assert folder.state.read_bytes() == good  # the stop's checkpoint is not written either
+    said = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
+    assert [e["where"] for e in said if e["event"] == "Error"] == ["checkpoint"]
+    saved = prepare_resume(folder, "live-paper")  # the files check out against the last good checkpoint
+    assert saved["event_seq"] == read_checkpoint(folder.state)["event_seq"]

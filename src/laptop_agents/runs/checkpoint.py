@@ -78,19 +78,34 @@ class CheckpointWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.error: str | None = None
+        self.lost: str | None = None
+        """Why the run's files can no longer be trusted to be on disk: an fsync of one failed (EIO, ENOSPC).
+        A later fsync of the same file may succeed without the lost pages ever being written (the kernel
+        drops them and clears the error), so no checkpoint is written again in this process: the last good
+        one stays the one a restart resumes from."""
         self.failing_since: float | None = None
         self._next_try = 0.0
 
     def retry_due(self) -> bool:
+        if self.lost is not None:
+            return False
         return self.error is None or time.monotonic() >= self._next_try
 
     def write(self, snapshot: Callable[[], dict[str, Any]]) -> int | None:
         """Bytes written, or None when the write failed (see `error`). `snapshot` is taken here, since it
         fsyncs the files it counts and that can fail (EIO, ENOSPC) like the write itself."""
+        if self.lost is not None:
+            return None
+        now = time.monotonic()
         try:
-            size = write_checkpoint(self.path, snapshot())
+            payload = snapshot()
         except OSError as exc:
-            now = time.monotonic()
+            self.error = self.lost = f"{exc.strerror or exc} (syncing the run's files)"
+            self.failing_since = self.failing_since if self.failing_since is not None else now
+            return None
+        try:
+            size = write_checkpoint(self.path, payload)
+        except OSError as exc:
             self.error = f"{exc.strerror or exc} ({self.path.name})"
             self.failing_since = self.failing_since if self.failing_since is not None else now
             self._next_try = now + CHECKPOINT_RETRY_S
