@@ -330,7 +330,8 @@ class AsyncRunner:
 
     def write_checkpoint(self) -> None:
         """A failed write (a full disk) keeps the last good checkpoint, halts entries (`checkpoint`) and
-        says so once (an `Error`, the heartbeat's `checkpoint` block); the next success lifts the halt."""
+        says so once (an `Error`, the heartbeat's `checkpoint` block); the next success lifts the halt. A failed
+        fsync of the run's files (`checkpoints.lost`) is never retried: the halt stays for the process."""
         if self.core_failed is not None:
             return  # the last checkpoint before the failure is the one a resume must start from
         failing = self.checkpoints.error is not None

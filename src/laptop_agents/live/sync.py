@@ -209,7 +209,8 @@ class VenueSync:
     def _overfill(self, broker: BitunixBroker, order: JournalOrder, trade: TradeInfo) -> None:
         """An execution that would take our order past its size: a venue fault. It is said once and never
         booked (filled stays <= qty); the exchange's position is then larger than the books', and the
-        reconciliation takes the exchange's (adopted, entries halted until the operator acknowledges)."""
+        reconciliation takes the exchange's (`Reconciled` adjusted: the books' position closed in the books,
+        the exchange's adopted, entries halted until the operator acknowledges)."""
         if trade.trade_id in self._overfills:  # read again by the next pass: said already
             return
         self._overfills.add(trade.trade_id)
