@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import os
 from pathlib import Path
 
 import orjson
@@ -21,27 +20,15 @@ from laptop_agents.runs import checkpoint
 from laptop_agents.runs.run_folder import RunFolder
 from tests.daemon.live_helpers import start_replay
 from tests.exchange.conftest import bundled_candles, eventually
+from tests.faults.powerloss import FailingFsync
 from tests.helpers import settings
-
-
-class FullDisk:
-    def __init__(self) -> None:
-        self.full = False
-        self.refused = 0
-        self._fsync = os.fsync
-
-    def fsync(self, fd: int) -> None:
-        if self.full and ".state.json" in os.readlink(f"/proc/self/fd/{fd}"):
-            self.refused += 1
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self._fsync(fd)
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to tell the checkpoint's file")
 async def test_a_full_disk_keeps_the_old_checkpoint_halts_entries_and_recovers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    disk = FullDisk()
+    disk = FailingFsync(".state.json", errno.ENOSPC)  # full for the checkpoint's temp file only
     monkeypatch.setattr(atomic.os, "fsync", disk.fsync)
     monkeypatch.setattr(checkpoint, "CHECKPOINT_RETRY_S", 0.3)
     s = settings("circuit_breaker.enabled=false", "data.stale_after_intervals=1000", "run.heartbeat_interval_s=0.05",
@@ -49,7 +36,7 @@ async def test_a_full_disk_keeps_the_old_checkpoint_halts_entries_and_recovers(
     folder = RunFolder.create(tmp_path, "disk")
     session, runner = await start_replay(s, folder, bundled_candles()[:20_000], speed=3_000)
     await eventually(lambda: folder.state.exists() and runner.core.candles > 50, within_s=30, what="a checkpoint")
-    disk.full = True
+    disk.failing = True
     await eventually(lambda: disk.refused >= 1, what="a refused checkpoint")
     good = folder.state.read_bytes()
     await eventually(lambda: "checkpoint" in runner.core.halts, what="entries halted")
@@ -61,10 +48,10 @@ async def test_a_full_disk_keeps_the_old_checkpoint_halts_entries_and_recovers(
     assert folder.state.read_bytes() == good  # the last good checkpoint, untouched
     assert not list(folder.path.glob(".state.json*tmp*"))  # no temp file left behind
     assert 2 <= disk.refused <= 6  # retried at a bounded rate (every 0.3 s here), not every 0.1 s
-    disk.full = False  # space freed
+    disk.failing = False  # space freed
     await eventually(lambda: "checkpoint" not in runner.core.halts, what="the halt lifted")
     assert folder.state.read_bytes() != good
-    disk.full = True  # full again, through the stop: the final checkpoint fails too, cleanly
+    disk.failing = True  # full again, through the stop: the final checkpoint fails too, cleanly
     runner.stop("test done")
     result = await asyncio.wait_for(session, 30)
     events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]

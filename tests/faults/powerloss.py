@@ -1,4 +1,4 @@
-"""A disk that forgets on power loss: what it would hold is only what was fsynced.
+"""Disk faults for tests: a disk that forgets on power loss, and an fsync that fails.
 
 `PowerLossDisk` wraps `os.fsync` for files under `root`: an fsync of a file records the bytes it holds then
 (by inode), an fsync of a folder records its entries then (name -> inode). `image()` writes the folder as a
@@ -9,6 +9,7 @@ all if it was never fsynced), however much more was written and flushed to the p
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Callable
@@ -56,3 +57,21 @@ class PowerLossDisk:
                 if path.stat().st_size > kept:
                     lost[path.name] = path.stat().st_size - kept
         return lost
+
+
+class FailingFsync:
+    """`os.fsync` of the files whose path contains `name` fails with `code` while `failing` (a full disk, an
+    I/O error); every other fsync is real. `refused` counts the failures."""
+
+    def __init__(self, name: str, code: int = errno.EIO) -> None:
+        self.name = name
+        self.code = code
+        self.failing = False
+        self.refused = 0
+        self._fsync = os.fsync
+
+    def fsync(self, fd: int) -> None:
+        if self.failing and self.name in os.readlink(f"/proc/self/fd/{fd}"):
+            self.refused += 1
+            raise OSError(self.code, os.strerror(self.code))
+        self._fsync(fd)

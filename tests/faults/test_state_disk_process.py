@@ -25,7 +25,7 @@ from laptop_agents.runs.run_folder import RunFolder
 from tests.daemon.live_helpers import advance_until, start_live, start_replay
 from tests.daemon.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
 from tests.exchange.conftest import bundled_candles, eventually, sim_config
-from tests.faults.powerloss import PowerLossDisk
+from tests.faults.powerloss import FailingFsync, PowerLossDisk
 from tests.helpers import settings
 
 
@@ -75,21 +75,6 @@ async def test_s24_power_loss_with_unsynced_data_resumes_from_the_last_durable_c
             assert live == backtest_trades(tmp_path / cut.parent.name, base, START - 30, START + len(equity_ts))
 
 
-class FailingSync:
-    """`os.fsync` of the event log fails (EIO) while `failing`: the disk lost pages of it."""
-
-    def __init__(self) -> None:
-        self.failing = False
-        self.refused = 0
-        self._fsync = os.fsync
-
-    def fsync(self, fd: int) -> None:
-        if self.failing and os.readlink(f"/proc/self/fd/{fd}").endswith("events.jsonl"):
-            self.refused += 1
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        self._fsync(fd)
-
-
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fsynced file")
 async def test_s25_an_fsync_of_the_event_log_that_failed_halts_entries_for_the_rest_of_the_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -98,7 +83,7 @@ async def test_s25_an_fsync_of_the_event_log_that_failed_halts_entries_for_the_r
     and cleared the error, so a later fsync of the same file can succeed over bytes that never reached the
     disk. Before, the next checkpoint's fsync did, and its success lifted the halt; now entries stay halted
     and no checkpoint is written again in this process, so a resume starts from the last good one."""
-    disk = FailingSync()
+    disk = FailingFsync("events.jsonl", errno.EIO)  # the disk lost pages of the event log
     monkeypatch.setattr(os, "fsync", disk.fsync)
     monkeypatch.setattr(checkpoint, "CHECKPOINT_RETRY_S", 0.2)
     s = settings("circuit_breaker.enabled=false", "data.stale_after_intervals=1000", "run.heartbeat_interval_s=0.05",

@@ -337,18 +337,18 @@ class AsyncRunner:
         failing = self.checkpoints.error is not None
         size = self.checkpoints.write(self.snapshot)
         if size is None:
-            if not failing and self.checkpoints.lost is not None:
-                detail = (f"checkpoint failed: {self.checkpoints.lost}; entries halted for the rest of this "
-                          "process, since a failed fsync cannot be retried safely: free the disk, then stop and "
-                          "--resume (from the last good checkpoint)")  # fmt: skip
+            if not failing:
+                if self.checkpoints.lost is not None:
+                    detail = (f"checkpoint failed: {self.checkpoints.lost}; entries halted for the rest of this "
+                              "process, since a failed fsync cannot be retried safely: free the disk, then stop "
+                              "and --resume (from the last good checkpoint)")  # fmt: skip
+                    message = detail
+                else:
+                    detail = f"checkpoint failed: {self.checkpoints.error}; entries halted until one succeeds"
+                    message = f"{detail} (retried every {CHECKPOINT_RETRY_S:g} s)"
                 self.portfolio.halt(HALT_CHECKPOINT, detail)
                 self.log.emit(Error(ts=self._ts(), symbol=self.portfolio.label, where="checkpoint", fatal=False,
-                                    message=detail))  # fmt: skip
-            elif not failing:
-                detail = f"checkpoint failed: {self.checkpoints.error}; entries halted until one succeeds"
-                self.portfolio.halt(HALT_CHECKPOINT, detail)
-                self.log.emit(Error(ts=self._ts(), symbol=self.portfolio.label, where="checkpoint", fatal=False,
-                                    message=f"{detail} (retried every {CHECKPOINT_RETRY_S:g} s)"))  # fmt: skip
+                                    message=message))  # fmt: skip
             return
         if failing:
             for core in self.portfolio:
