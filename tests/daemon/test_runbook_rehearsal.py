@@ -215,27 +215,33 @@ def test_rehearsing_live_exchange_as_the_runbook_writes_it(tmp_path: Path) -> No
         intents = [r["client_id"] for r in journal(run) if r["op"] == "intent"]
         assert len(placements) == len(intents)  # looked up, never sent again
 
-        # 5. kill -9 with a position open, the venue liquidates it, then resume. At 600x the venue's own TP/SL
-        # may close the position between the kill and the liquidation: then resume and try again.
+        # 5. kill -9 with a position open, the venue liquidates it, then resume. The replay is paused first so
+        # that the venue's own TP/SL cannot close the position between the kill and the liquidation.
         kill, resume = crash.strip().splitlines()
+        (pause,) = re.findall(r"`(curl -X POST \S+/admin/pause)`", text)
         (liquidate,) = re.findall(r"`(curl -X POST \S+/admin/liquidate[^`]*)`", text)
-        for _ in range(5):
+        (play,) = re.findall(r"`(curl -X POST \S+/admin/play)`", text)
+        for _ in range(20):  # the heartbeat may still show a position the venue has just closed: try again
             try:
                 wait_for(lambda: bool(beat(run).get("positions")), 60, "a position open")
             except AssertionError:
                 raise AssertionError(f"no position: {beat(run)} {events(run)[-5:]}") from None
-            assert shell.run_line(kill).returncode == 0
-            daemon.communicate(timeout=10)
-            assert daemon.returncode == -9
-            liquidated = shell.run_line(liquidate)["liquidated"]
-            closes_before = [r for r in journal(run) if r["op"] == "intent" and r["purpose"] == "close"]
-            resumed = daemon = shell.run_line(resume)
-            if liquidated:
+            assert shell.run_line(pause)["paused"]
+            if _venue_position(text, "BTCUSDT"):
                 break
-            pid = daemon.pid
-            wait_for(lambda: beat(run).get("pid") == pid and beat(run).get("state") == "running", 30,  # noqa: B023
-                     "the resumed daemon running")  # fmt: skip
-        assert liquidated, "the venue's TP/SL closed every position before the liquidation, five times"
+            seq = beat(run).get("seq", 0)
+            shell.run_line(play)
+            wait_for(lambda: beat(run).get("seq", 0) >= seq + 2, 30, "two heartbeats after the play")  # noqa: B023
+        else:
+            raise AssertionError("the venue's TP/SL closed every position the heartbeat showed, 20 times")
+        assert shell.run_line(kill).returncode == 0
+        daemon.communicate(timeout=10)
+        assert daemon.returncode == -9
+        liquidated = shell.run_line(liquidate)["liquidated"]
+        assert liquidated, "the paused venue had a position, and the liquidation closed none"
+        closes_before = [r for r in journal(run) if r["op"] == "intent" and r["purpose"] == "close"]
+        assert shell.run_line(play)["paused"] is False
+        resumed = shell.run_line(resume)
         (venue_close,) = liquidated
 
         def booked() -> bool:  # the venue's close of it, at its price, as the RUNBOOK says
@@ -261,10 +267,19 @@ def test_rehearsing_live_exchange_as_the_runbook_writes_it(tmp_path: Path) -> No
     assert kinds.count("RunResumed") >= 1 and "KillSwitch" in kinds
 
 
-def _requests(text: str) -> list[dict[str, Any]]:
+def _admin(text: str, what: str) -> Any:
     (admin,) = set(re.findall(r"(http://127\.0\.0\.1:\d+)/admin/", text))
-    with urllib.request.urlopen(f"{admin}/admin/requests", timeout=10) as reply:
-        return orjson.loads(reply.read())  # type: ignore[no-any-return]
+    with urllib.request.urlopen(f"{admin}/admin/{what}", timeout=10) as reply:
+        return orjson.loads(reply.read())
+
+
+def _requests(text: str) -> list[dict[str, Any]]:
+    return _admin(text, "requests")  # type: ignore[no-any-return]
+
+
+def _venue_position(text: str, symbol: str) -> float:
+    """The demo account's position on the simulator (`/admin/state`), 0 when flat."""
+    return float(_admin(text, "state")["accounts"]["sim-key"]["positions"].get(symbol, 0.0))
 
 
 def test_rehearsing_faults_as_the_runbook_writes_it(tmp_path: Path) -> None:

@@ -272,13 +272,19 @@ async def test_liquidation_flattens_the_position_with_an_execution_that_is_none_
 
 
 async def test_a_paused_replay_sends_nothing_and_goes_on_from_where_it_stood() -> None:
-    async with SimExchange(sim_config(speed=60_000.0), {"BTCUSDT": bundled_candles()}) as sim:
+    """`POST /admin/pause` and `/admin/play` (the RUNBOOK's liquidation rehearsal pauses the venue's TP/SL)."""
+    async with (
+        SimExchange(sim_config(speed=60_000.0), {"BTCUSDT": bundled_candles()}) as sim,
+        aiohttp.ClientSession() as session,
+    ):
         await eventually(lambda: sim.market.pushes_sent > 5, what="the replay running")
-        sim.hub.pause()
+        async with session.post(sim.rest_url + "/admin/pause") as r:
+            assert (await r.json())["paused"] is True
         await asyncio.sleep(0.05)
         frozen = sim.market.pushes_sent
         await asyncio.sleep(0.2)  # 0.2 s at 60,000x would be 200 minutes of market
         assert sim.market.pushes_sent == frozen
-        sim.hub.play()
+        async with session.post(sim.rest_url + "/admin/play") as r:
+            assert (await r.json())["paused"] is False
         await eventually(lambda: sim.market.pushes_sent > frozen, what="the replay going on")
         assert sim.market.pushes_sent < frozen + 4 * 60  # no catch-up burst for the paused time

@@ -1,4 +1,5 @@
-"""`/admin/*` on the simulated exchange (not part of Bitunix): state, faults, stepping the replay, drops."""
+"""`/admin/*` on the simulated exchange (not part of Bitunix): state, faults, stepping or pausing the replay,
+drops, a liquidation."""
 
 from __future__ import annotations
 
@@ -43,6 +44,16 @@ class AdminApi:
         pushes = int(body.get("pushes", 0)) + int(body.get("candles", 0)) * self.x.market.k
         await self.x.hub.advance(pushes)
         return web.json_response({"now_ms": self.x.market.now_ms(), "pushes_sent": self.x.market.pushes_sent})
+
+    async def pause(self, _: web.Request) -> web.Response:
+        """Freeze the replay: no push, no fill and no TP/SL trigger until `/admin/play` (so that a rehearsal can
+        kill the daemon and liquidate a position without the venue's own TP/SL closing it in between)."""
+        self.x.hub.pause()
+        return web.json_response({"paused": True, "now_ms": self.x.market.now_ms()})
+
+    async def play(self, _: web.Request) -> web.Response:
+        self.x.hub.play()
+        return web.json_response({"paused": False, "now_ms": self.x.market.now_ms()})
 
     async def liquidate(self, request: web.Request) -> web.Response:
         """`{"symbol": "BTCUSDT", "api_key": optional}`: the venue's liquidation engine flattens that

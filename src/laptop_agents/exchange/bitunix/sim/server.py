@@ -217,6 +217,8 @@ class SimExchange:
         app.router.add_post("/admin/advance", admin.advance)
         app.router.add_post("/admin/drop", admin.drop)
         app.router.add_post("/admin/liquidate", admin.liquidate)
+        app.router.add_post("/admin/pause", admin.pause)
+        app.router.add_post("/admin/play", admin.play)
         app.router.add_get("/admin/requests", admin.requests)
         return app
 
