@@ -76,15 +76,39 @@ class ModeResult:
         return not self.failures
 
 
+@dataclass
+class Venue:
+    """One account's own records on the venue, the other side of the exactly-once check: its orders (client
+    id, creation time), its executions and its positions (signed)."""
+
+    orders: list[tuple[str, int]]
+    fills: list[dict[str, Any]]
+    positions: dict[str, float]
+
+    @classmethod
+    def of(cls, sim: SimExchange, key: str = KEY) -> Venue:
+        """From a simulator in this process."""
+        account = sim.ledger.accounts[key]
+        orders = [(o.client_id, o.ctime) for o in account.orders.values()]
+        return cls(orders, list(account.fills), {s: p.qty for s, p in account.positions.items()})
+
+    @classmethod
+    def of_ledger(cls, ledger: dict[str, Any]) -> Venue:
+        """From a `la sim-exchange` process's `GET /admin/ledger?api_key=K` answer."""
+        orders = [(str(o["clientId"]), int(o["ctime"])) for o in ledger["orders"]]
+        return cls(orders, list(ledger["fills"]), {s: float(q) for s, q in ledger["positions"].items()})
+
+
 def _la() -> list[str]:
     la = Path(sys.executable).with_name("la")
     return [str(la)] if la.exists() else [sys.executable, "-m", "laptop_agents.cli"]
 
 
-def _config(sim: SimExchange) -> dict[str, Any]:
+def daemon_config(rest_url: str, ws_public_url: str, ws_private_url: str) -> dict[str, Any]:
+    """The daemons' config: the simulator's URLs, limits out of the way, timers short, many trades."""
     return {
-        "exchange": {"rest_url": sim.rest_url, "ws_public_url": sim.ws_public_url,
-                     "ws_private_url": sim.ws_private_url, "leverage": 10},
+        "exchange": {"rest_url": rest_url, "ws_public_url": ws_public_url, "ws_private_url": ws_private_url,
+                     "leverage": 10},
         "live": {"max_order_notional": 1e9, "max_position_notional": 1e9, "max_daily_loss": 1e9,
                  "max_daily_loss_pct": 100, "max_orders_per_minute": 1_000, "unknown_window_s": 2,
                  "lookup_interval_s": 0.2, "poll_interval_s": 0.5, "shutdown_timeout_s": 5,
@@ -118,7 +142,7 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()] if path.exists() else []
 
 
-def check(folder: Path, sim: SimExchange, result: ModeResult) -> None:
+def check(folder: Path, venue: Venue, result: ModeResult) -> None:
     """The exactly-once invariants, from the venue's records and the run's files (see the docstring)."""
     journal = _records(folder / "orders.jsonl")
     intents = {r["client_id"]: r for r in journal if r["op"] == "intent"}
@@ -126,8 +150,7 @@ def check(folder: Path, sim: SimExchange, result: ModeResult) -> None:
     for record in journal:
         if record["op"] == "move":
             final[record["client_id"]] = record["state"]
-    account = sim.ledger.accounts[KEY]
-    per_cid = Counter(o.client_id for o in account.orders.values() if o.client_id)
+    per_cid = Counter(cid for cid, _ in venue.orders if cid)
     result.orders = sum(per_cid.values())
     for cid, count in per_cid.items():
         if cid not in intents:
@@ -140,7 +163,7 @@ def check(folder: Path, sim: SimExchange, result: ModeResult) -> None:
         if per_cid.get(cid, 0) and final.get(cid) in ("REJECTED", "NOT_FOUND"):
             result.failures.append(f"intent {cid} is {final[cid]} in the journal but on the venue")
     booked = Counter(r["trade_id"] for r in journal if r["op"] in ("fill", "trade"))
-    ours = [f for f in account.fills if f["clientId"] in intents]
+    ours = [f for f in venue.fills if f["clientId"] in intents]
     result.fills = len(ours)
     for fill in ours:
         times = booked.get(fill["tradeId"], 0)
@@ -148,7 +171,7 @@ def check(folder: Path, sim: SimExchange, result: ModeResult) -> None:
             result.lost += 1
             result.failures.append(f"venue fill {fill['tradeId']} of {fill['clientId']} is not booked")
     result.duplicates += sum(n - 1 for n in booked.values() if n > 1)
-    for fill in account.fills:  # an exchange TP/SL close of our position must be booked too
+    for fill in venue.fills:  # an exchange TP/SL close of our position must be booked too
         if (
             not fill["clientId"]
             and fill["tradeId"] not in booked
@@ -160,15 +183,14 @@ def check(folder: Path, sim: SimExchange, result: ModeResult) -> None:
         decided = intent["meta"].get("decided_ts")
         if intent["purpose"] != "entry" or decided is None:
             continue
-        for order in (o for o in account.orders.values() if o.client_id == cid):
-            if order.ctime - (int(decided) + INTERVAL_MS) > MAX_AGE_MS + STALE_SLACK_MS:
+        for ctime in (t for c, t in venue.orders if c == cid):
+            if ctime - (int(decided) + INTERVAL_MS) > MAX_AGE_MS + STALE_SLACK_MS:
                 result.stale_entries += 1
-                result.failures.append(f"entry {cid} reached the venue {order.ctime - decided} ms after its candle")
+                result.failures.append(f"entry {cid} reached the venue {ctime - decided} ms after its candle")
     beat = orjson.loads((folder / "heartbeat.json").read_bytes())
     books = beat["positions"].get("BTCUSDT")
-    venue = account.positions.get("BTCUSDT")
     signed_books = 0.0 if books is None else (books["qty"] if books["side"] == "long" else -books["qty"])
-    signed_venue = 0.0 if venue is None else venue.qty
+    signed_venue = venue.positions.get("BTCUSDT", 0.0)
     result.books_match = abs(signed_books - signed_venue) < 1e-9
     if not result.books_match:
         result.failures.append(f"books hold {signed_books:g} BTCUSDT, the venue {signed_venue:g}")
@@ -192,7 +214,9 @@ async def run_mode(mode: str, kills: int, workdir: Path, rng: random.Random, dur
     config = SimConfig(speed=600.0, start_index=300, accounts=[SimAccountConfig(KEY, SECRET, 100_000.0)])
     async with SimExchange(config, {"BTCUSDT": candles}) as sim:
         sim.faults.update({"client_id_dedupe": mode, "client_id_dedupe_window_s": 5.0})
-        (workdir / "live.json").write_bytes(orjson.dumps(_config(sim)))
+        (workdir / "live.json").write_bytes(
+            orjson.dumps(daemon_config(sim.rest_url, sim.ws_public_url, sim.ws_private_url))
+        )
         started = False
         while result.kills < kills and result.starts < 2 * kills + 5:
             # the point killed least so far (ties drawn at random): the kills spread evenly over the points
@@ -233,7 +257,7 @@ async def run_mode(mode: str, kills: int, workdir: Path, rng: random.Random, dur
         if code != 0:
             result.failures.append(f"the settling resume exited {code}: {err.strip()[-300:]}")
         else:
-            check(workdir / "runs" / "r", sim, result)
+            check(workdir / "runs" / "r", Venue.of(sim), result)
     return result
 
 

@@ -271,6 +271,24 @@ async def test_liquidation_flattens_the_position_with_an_execution_that_is_none_
         assert r.status == 400
 
 
+async def test_the_admin_ledger_is_the_accounts_whole_record(
+    sim: SimExchange, rest: BitunixRest, session: aiohttp.ClientSession
+) -> None:
+    """`GET /admin/ledger` (scripts/torture.py reads the venue's side of exactly-once from it)."""
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.02", order_type="market", client_id="mine")
+    async with session.post(sim.rest_url + "/admin/liquidate", json={"symbol": "BTCUSDT"}) as r:
+        assert r.status == 200
+    await rest.place_order(symbol="BTCUSDT", side="sell", qty="0.01", order_type="market", client_id="again")
+    async with session.get(sim.rest_url + "/admin/ledger", params={"api_key": KEY}) as r:
+        ledger = await r.json()
+    assert [(o["clientId"], o["side"], o["status"]) for o in ledger["orders"]] == [
+        ("mine", "BUY", "FILLED"), ("", "SELL", "FILLED"), ("again", "SELL", "FILLED")]  # fmt: skip
+    assert [f["clientId"] for f in ledger["fills"]] == ["mine", "", "again"]
+    assert ledger["positions"] == {"BTCUSDT": pytest.approx(-0.01)}
+    async with session.get(sim.rest_url + "/admin/ledger", params={"api_key": "nope"}) as r:
+        assert r.status == 400
+
+
 async def test_a_paused_replay_sends_nothing_and_goes_on_from_where_it_stood() -> None:
     """`POST /admin/pause` and `/admin/play` (the RUNBOOK's liquidation rehearsal pauses the venue's TP/SL)."""
     async with (

@@ -45,6 +45,22 @@ class AdminApi:
         await self.x.hub.advance(pushes)
         return web.json_response({"now_ms": self.x.market.now_ms(), "pushes_sent": self.x.market.pushes_sent})
 
+    async def ledger(self, request: web.Request) -> web.Response:
+        """`?api_key=K`: one account's own records, whole (the venue's side of an exactly-once check, e.g.
+        scripts/torture.py): every order with its client id and creation time, every execution, the
+        positions as signed quantities."""
+        account = self.x.ledger.accounts.get(request.query.get("api_key", ""))
+        if account is None:
+            return web.json_response({"error": "api_key must be one of the simulator's accounts"}, status=400)
+        orders = [
+            {"orderId": o.order_id, "clientId": o.client_id, "symbol": o.symbol, "side": o.side, "qty": o.qty,
+             "tradeQty": o.trade_qty, "status": o.status, "reduceOnly": o.reduce_only, "ctime": o.ctime}
+            for o in account.orders.values()
+        ]  # fmt: skip
+        body = {"orders": orders, "fills": account.fills,
+                "positions": {s: p.qty for s, p in account.positions.items()}}  # fmt: skip
+        return web.json_response(body, dumps=lambda o: orjson.dumps(o).decode())
+
     async def pause(self, _: web.Request) -> web.Response:
         """Freeze the replay: no push, no fill and no TP/SL trigger until `/admin/play` (so that a rehearsal can
         kill the daemon and liquidate a position without the venue's own TP/SL closing it in between)."""

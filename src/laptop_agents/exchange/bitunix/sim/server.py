@@ -220,6 +220,7 @@ class SimExchange:
         app.router.add_post("/admin/pause", admin.pause)
         app.router.add_post("/admin/play", admin.play)
         app.router.add_get("/admin/requests", admin.requests)
+        app.router.add_get("/admin/ledger", admin.ledger)
         return app
 
     @web.middleware
