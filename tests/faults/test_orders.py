@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from laptop_agents.core.events import Error, Fill, PositionClosed, PositionOpened, Reconciled
+from laptop_agents.core.events import Error, Fill, OrderRejected, PositionClosed, PositionOpened, Reconciled
 from laptop_agents.live.reconcile import HALT_EXTERNAL
 from tests.exchange.conftest import KEY
 from tests.live.conftest import LiveHarness
@@ -42,3 +42,26 @@ async def test_s17_an_overfill_is_flagged_not_booked_and_the_venue_position_is_r
     assert [e.action for e in live.of(Reconciled)] == ["adjusted"]
     assert live.broker.position is not None and live.broker.position.qty == pytest.approx(0.06)
     assert HALT_EXTERNAL in live.halts and len(live.placements()) == 1
+
+
+async def test_s21_a_reduce_only_close_racing_a_venue_close_leaves_the_books_flat(live: LiveHarness) -> None:
+    """The venue liquidates the position while our reduce-only close is on its way: the venue refuses the
+    close (30018, nothing to reduce), the books book the venue's close once, and nothing else is sent."""
+    assert live.venue is not None and live.broker is not None and live.enter("la-e-000001", 0.03)
+    await live.send_queued()
+    await live.venue.executor.sync()
+    assert live.broker.position is not None
+    liquidated = live.sim.ledger.liquidate(live.sim.ledger.accounts[KEY], "BTCUSDT")
+    assert liquidated is not None
+    live.broker.close_market(ts=0, ref_price=0.0, reason="signal")  # the books still hold the position
+    await live.send_queued()
+    await live.settle()
+    close = live.venue.journal.orders["la-e-000001-x1"]
+    assert close.state == "REJECTED" and close.filled_qty == 0, close  # 30018: reduce-only with no position
+    (refused,) = live.of(OrderRejected)
+    assert refused.client_order_id == "la-e-000001-x1" and "30018" in refused.detail
+    assert live.broker.position is None and "BTCUSDT" not in live.sim.ledger.accounts[KEY].positions
+    (closed,) = live.of(PositionClosed)
+    assert closed.qty == pytest.approx(0.03) and closed.exit_price == pytest.approx(liquidated.avg_price)
+    assert len(live.placements()) == 2  # the entry and the one close, never sent again
+    assert [o.client_id for o in live.exchange_orders() if o.client_id] == ["la-e-000001"]

@@ -27,12 +27,12 @@ def rows() -> dict[int, str]:
 
 
 def defined_tests(path: Path) -> set[str]:
+    """Test functions, and tests bound to a name (a Hypothesis state machine's `TestCase`)."""
     tree = ast.parse(path.read_text())
-    return {
-        node.name
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test_")
-    }
+    names = {node.name for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+    bound = [t for node in tree.body if isinstance(node, ast.Assign) for t in node.targets]
+    names |= {t.id for t in bound if isinstance(t, ast.Name)}
+    return {name for name in names if name.startswith("test_")}
 
 
 def test_every_scenario_has_a_row_naming_tests_that_exist() -> None:

@@ -61,8 +61,11 @@ class LiveHarness:
         *,
         private_url: str | None = None,
         clock: Clock | None = None,
+        rate: tuple[float, int] = (8, 4),
     ) -> None:
+        """`rate`: the REST limiter's requests a second and burst (under the simulator's 10 a second)."""
         self.sim = sim
+        self.rate = rate
         self.private_url = private_url
         self.folder = folder
         self.settings = settings
@@ -78,7 +81,7 @@ class LiveHarness:
     async def start(self, checkpoint: dict[str, Any] | None = None) -> LiveHarness:
         """`checkpoint`: the broker state a restart restores (what the last checkpoint saw)."""
         self._http = default_session()
-        limiter = RateLimiter(8, 4)  # under the simulator's 10 requests/s
+        limiter = RateLimiter(*self.rate)
         rest = BitunixRest(
             self.sim.rest_url,
             session=self._http,
@@ -126,7 +129,9 @@ class LiveHarness:
         """A new process over the same run folder (same journal), the books rebuilt from it."""
         checkpoint = None if self.broker is None else self.broker.state()
         await self.stop()
-        return await LiveHarness(self.sim, self.folder, self.settings, clock=self.clock).start(checkpoint)
+        return await LiveHarness(self.sim, self.folder, self.settings, clock=self.clock, rate=self.rate).start(
+            checkpoint
+        )
 
     @contextlib.asynccontextmanager
     async def running(self, *, login: bool = True) -> AsyncIterator[list[asyncio.Task[None]]]:
