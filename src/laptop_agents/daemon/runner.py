@@ -40,6 +40,7 @@ from laptop_agents.engine.trading_core import TradingCore
 from laptop_agents.feeds.market_data import MarketDataFeed
 from laptop_agents.runs.checkpoint import CHECKPOINT_RETRY_S, CheckpointWriter
 from laptop_agents.runs.event_log import EventLog
+from laptop_agents.runs.heartbeat_age import boot_id
 from laptop_agents.runs.run_folder import RunFolder
 
 HALT_CHECKPOINT = "checkpoint"
@@ -126,6 +127,7 @@ class AsyncRunner:
         self._last_checkpoint_fills = 0
         self._fills = 0
         self._heartbeat_seq = 0
+        self._boot_id = boot_id()
         self._artifacts = artifacts
         self._last_checkpoint = time.monotonic()
         self.last_heartbeat_s: float | None = None
@@ -389,6 +391,8 @@ class AsyncRunner:
             "pid": os.getpid(),
             "seq": self._heartbeat_seq,
             "wall_ts": self.clock.now_ms(),
+            "monotonic_s": round(now, 3),  # the beat's age for a reader: immune to the wall clock moving
+            "boot_id": self._boot_id,
             "run_id": self.folder.run_id,
             "mode": self.settings.mode,
             "state": self._reported_state(),

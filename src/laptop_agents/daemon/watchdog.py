@@ -14,8 +14,14 @@ A process that holds the lock but has not written its own first heartbeat yet (a
 events, a warm-up, a reconciliation) is `STARTING`, exit 0: not restarted for being slow to start, unless
 it has been so for more than `START_GRACE_S` (5 minutes, or `--stale-after` if longer): then `STALE`.
 The heartbeat is written from the daemon's event loop, so a wedged loop shows as stale, not as alive. It
-is replaced atomically; a read that still fails (a replace in progress on some platforms) is retried once
-before it counts.
+is replaced atomically; a read that still fails (a replace in progress on some platforms, a torn copy) is
+retried once before it counts.
+
+A heartbeat's age is taken by the machine's monotonic clock (`runs/heartbeat_age.py`), not by its wall
+timestamp alone: the wall clock stepping forward does not make a live daemon STALE, nor stepping back a
+wedged one OK; the line says when the two ages differ. `--loop` also follows the heartbeat's `seq`: a
+lock holder whose sequence has not advanced for `stale_after_s` of the watchdog's own monotonic time is
+STALE whatever its timestamps say.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import orjson
 
 from laptop_agents.base.lock import lock_holder
 from laptop_agents.daemon.kill_switch import HALT_KEY
+from laptop_agents.runs.heartbeat_age import heartbeat_age_s
 from laptop_agents.runs.run_ref import run_folder_or_guess
 
 FRESH, STALE, MISSING, STOPPED = 0, 1, 2, 3
@@ -43,6 +50,22 @@ START_GRACE_S = 300.0
 class Status:
     code: int
     line: str
+
+
+class Progress:
+    """Across the checks of a `--loop`: when the heartbeat's (pid, seq) last changed, on the watchdog's own
+    monotonic clock."""
+
+    def __init__(self) -> None:
+        self._last: tuple[object, object] | None = None
+        self._since = 0.0
+
+    def still_s(self, beat: dict[str, Any], now_mono: float) -> float:
+        """Seconds the beat's sequence has stood still (0 the first time it is seen, or when it moved)."""
+        key = (beat.get("pid"), beat.get("seq"))
+        if key != self._last:
+            self._last, self._since = key, now_mono
+        return now_mono - self._since
 
 
 def resolve_heartbeat(target: str, runs_dir: str = "runs") -> Path:
@@ -70,7 +93,16 @@ def _number(value: object, spec: str) -> str:
     return format(value, spec) if isinstance(value, int | float) and not isinstance(value, bool) else "?"
 
 
-def check(path: Path, *, stale_after_s: float, now_ms: int | None = None) -> Status:
+def check(
+    path: Path,
+    *,
+    stale_after_s: float,
+    now_ms: int | None = None,
+    now_mono: float | None = None,
+    progress: Progress | None = None,
+) -> Status:
+    """One look at the run. `now_ms`/`now_mono`: the clocks to judge by (tests move them); `progress`: the
+    loop's memory of the heartbeat's sequence."""
     holder = lock_holder(path.parent)
     beat: dict[str, Any] | None = None
     problem = ""
@@ -94,14 +126,17 @@ def check(path: Path, *, stale_after_s: float, now_ms: int | None = None) -> Sta
     if beat is None:
         return Status(MISSING, problem)
     state = str(beat.get("state", "?"))
-    now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    age_s = (now - int(beat["wall_ts"])) / 1000.0
+    alive = holder is not None and beat.get("pid") == holder
+    age, wall_age = heartbeat_age_s(beat, writer_alive=alive, now_ms=now_ms, now_mono=now_mono)
+    age_s = float(age if age is not None else 0.0)
+    jump = 0.0 if wall_age is None else wall_age - age_s
+    moved = f" (the wall clock moved {jump:+.0f} s)" if abs(jump) >= 60 else ""
     raw_halts = beat.get("halts")
     halts: list[Any] = raw_halts if isinstance(raw_halts, list) else []
     summary = (
         f"run {beat.get('run_id', '?')} pid {beat.get('pid', '?')} state {state} age {age_s:.1f}s "
         f"candles {beat.get('candles', '?')} equity {_number(beat.get('equity'), ',.2f')} "
-        f"breaker {beat.get('breaker', '?')} errors {beat.get('errors', '?')}"
+        f"breaker {beat.get('breaker', '?')} errors {beat.get('errors', '?')}{moved}"
     )
     if holder is None:
         if state == "stopped":
@@ -111,6 +146,10 @@ def check(path: Path, *, stale_after_s: float, now_ms: int | None = None) -> Sta
         return Status(STALE, f"DEAD {summary}: no process holds the run's lock (the daemon is gone)")
     if age_s > stale_after_s:
         return Status(STALE, f"STALE {summary} (threshold {stale_after_s:g}s)")
+    still = 0.0 if progress is None else progress.still_s(beat, time.monotonic() if now_mono is None else now_mono)
+    if still > stale_after_s:
+        return Status(STALE, f"STALE {summary}: heartbeat seq {beat.get('seq', '?')} has not advanced in {still:.0f} s "
+                             f"(threshold {stale_after_s:g}s)")  # fmt: skip
     if HALT_KEY in halts:
         return Status(FRESH, f"HALTED {summary} (kill switch: entries halted by the operator; la resume to trade)")
     other = f" (entries halted: {', '.join(map(str, halts))})" if halts else ""
@@ -125,8 +164,9 @@ def loop(
     checks = 0
     restarted = False
     status = Status(MISSING, "")
+    progress = Progress()
     while max_checks is None or checks < max_checks:
-        status = check(path, stale_after_s=stale_after_s)
+        status = check(path, stale_after_s=stale_after_s, progress=progress)
         print(status.line, flush=True)
         if status.code not in RESTART_CODES:
             restarted = False

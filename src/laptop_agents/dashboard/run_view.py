@@ -25,6 +25,7 @@ from laptop_agents.core.errors import LaptopAgentsError
 from laptop_agents.live.journal import OrderJournal
 from laptop_agents.live.order_state import TERMINAL
 from laptop_agents.runs.compressed import gz_path, read_bytes
+from laptop_agents.runs.heartbeat_age import heartbeat_age_s
 
 LiveHeartbeat = Callable[[], dict[str, Any]]
 """The serving daemon's `AsyncRunner.heartbeat`: its own run's state now, not as last written."""
@@ -263,10 +264,12 @@ class RunView:
         if state not in ACTIVE:
             return state
         if self.live is None:
-            if lock_holder(self.path) is None:
+            holder = lock_holder(self.path)
+            if holder is None:
                 return "crashed"
             interval = float((self.config().get("run") or {}).get("heartbeat_interval_s") or 5.0)
-            if time.time() * 1000 - float(beat.get("wall_ts") or 0) > max(30_000.0, 3_000 * interval):
+            age, _ = heartbeat_age_s(beat, writer_alive=beat.get("pid") == holder)
+            if age is None or age > max(30.0, 3 * interval):
                 return "unresponsive"
         return "stale" if state == "degraded" else state
 
@@ -306,8 +309,7 @@ class RunView:
         beat = self.heartbeat() or {}
         cfg = self.config()
         breaker_cfg = cfg.get("circuit_breaker") or {}
-        now_ms = time.time() * 1000
-        age = (now_ms - float(beat["wall_ts"])) / 1000 if beat.get("wall_ts") else None
+        age, _ = heartbeat_age_s(beat, writer_alive=self.live is not None)
         data_age = beat.get("data_age_s_by_symbol") or {}
         if age is not None and self.live is None:  # the file is `age` old: so is every age it holds
             data_age = {s: round(float(a) + max(0.0, age), 3) for s, a in data_age.items()}
