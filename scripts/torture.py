@@ -138,7 +138,9 @@ def chain_config(chain: str, sim: Sim) -> dict[str, Any]:
         return crash_matrix.daemon_config(sim.rest, sim.ws_public, sim.ws_private)
     return {
         **PAPER,
-        "exchange": {"rest_url": sim.rest, "ws_public_url": sim.ws_public},
+        # confirmed candles, as live-exchange has them: the simulator loses final pushes on purpose, and a
+        # live-paper run that trades the pushed candle then differs from the backtest (la replay names it)
+        "exchange": {"rest_url": sim.rest, "ws_public_url": sim.ws_public, "confirm_candles": "on"},
         "run": {"heartbeat_interval_s": 0.5, "checkpoint_interval_s": 0.5},
         "data": {"stale_after_intervals": 1000},
     }

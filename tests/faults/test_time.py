@@ -28,7 +28,7 @@ HOUR_MS = 3_600_000
 
 
 def _fresh(run: Path) -> dict[str, object]:
-    wait_for(lambda: b"\"seq\"" in (run / "heartbeat.json").read_bytes(), 20, "a heartbeat")
+    wait_for(lambda: b'"seq"' in (run / "heartbeat.json").read_bytes(), 20, "a heartbeat")
     return orjson.loads((run / "heartbeat.json").read_bytes())  # type: ignore[no-any-return]
 
 

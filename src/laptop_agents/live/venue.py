@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import Backoff
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock, SessionTime, VenueClock
@@ -26,6 +28,7 @@ from laptop_agents.daemon.runner import AsyncRunner
 from laptop_agents.engine.assembly import BrokerFactory
 from laptop_agents.engine.inputs import CoreInputs
 from laptop_agents.engine.portfolio import Portfolio
+from laptop_agents.exchange.bitunix.errors import ExchangeUnavailable, IpBanned, RateLimitedError
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
 from laptop_agents.execution.account import Account
@@ -40,6 +43,9 @@ from laptop_agents.live.reconcile import Reconciler
 from laptop_agents.runs.run_folder import RunFolder
 
 JOURNAL = "orders.jsonl"
+START_PATIENCE_S = 120.0
+"""How long the start-up's own reads wait out rate limits and outages (entries are halted meanwhile) before
+the start fails."""
 HALT_AUTH = "exchange_auth"
 HALT_BAN = "exchange_ban"
 
@@ -281,13 +287,34 @@ class LiveVenue:
         self._emit(Error(ts=self.clock.now_ms(), symbol=",".join(self.brokers), where=where, message=message,
                          fatal=False))  # fmt: skip
 
+    async def _patiently(self, what: str, call: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        """`call()`, again after a rate limit or an outage (said once, capped backoff) for up to
+        `START_PATIENCE_S`: a start-up read that meets a busy venue waits, it does not end the run. A ban
+        (418) or any other error still fails the start at once."""
+        delays, said = Backoff(initial_s=0.5, max_s=10.0).delays(), False
+        deadline = self.clock.monotonic_s() + START_PATIENCE_S
+        while True:
+            try:
+                return await call()
+            except (ExchangeUnavailable, RateLimitedError) as exc:
+                if isinstance(exc, IpBanned) or self.clock.monotonic_s() >= deadline:
+                    raise
+                if not said:
+                    said = True
+                    self._warn("start", f"{what}: {exc}; retrying (entries stay halted until the start is done)")
+                await asyncio.sleep(next(delays))
+
     async def _seed_daily_loss(self, market_now_ms: int) -> None:
         """Today's executions on the exchange that the journal does not hold (an earlier run's, a manual
         trade) count toward today's loss too: a new run does not reset it either. "Today" is on the
         exchange's clock (the newest candle's)."""
         day_start = market_now_ms // DAY_MS * DAY_MS
         for symbol in self.brokers:
-            for trade in await self.rest.trades_since(symbol, start_ms=day_start):
+            trades = await self._patiently(
+                f"reading today's {symbol} executions",
+                functools.partial(self.rest.trades_since, symbol, start_ms=day_start),
+            )
+            for trade in trades:
                 if trade.ts >= day_start and not self.journal.knows_trade(trade.trade_id):
                     self.inputs.outside_pnl(symbol, self.limits, at_ms=trade.ts, trade_id=trade.trade_id,
                                             pnl=trade.realized_pnl - trade.fee)  # fmt: skip
