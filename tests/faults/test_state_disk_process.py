@@ -17,16 +17,19 @@ from pathlib import Path
 import orjson
 import pytest
 
+from laptop_agents.core.events import Error, OrderRejected
 from laptop_agents.daemon.live_paper import prepare_resume
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.live.venue import HALT_JOURNAL
 from laptop_agents.runs import checkpoint
 from laptop_agents.runs.checkpoint import read_checkpoint
 from laptop_agents.runs.run_folder import RunFolder
 from tests.daemon.live_helpers import advance_until, start_live, start_replay
 from tests.daemon.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
-from tests.exchange.conftest import bundled_candles, eventually, sim_config
+from tests.exchange.conftest import KEY, bundled_candles, eventually, sim_config
 from tests.faults.powerloss import FailingFsync, PowerLossDisk
 from tests.helpers import settings
+from tests.live.conftest import LiveHarness
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to name an fsynced file")
@@ -107,3 +110,48 @@ async def test_s25_an_fsync_of_the_event_log_that_failed_halts_entries_for_the_r
     assert [e["where"] for e in said if e["event"] == "Error"] == ["checkpoint"]
     saved = prepare_resume(folder, "live-paper")  # the files check out against the last good checkpoint
     assert saved["event_seq"] == read_checkpoint(folder.state)["event_seq"]
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])
+async def test_s25_an_order_journal_that_cannot_be_written_halts_every_order_and_resumes_whole(
+    live: LiveHarness, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    """Before, a failed write of orders.jsonl raised out of the core's call (the close) or the order task,
+    and the session failed. Now the journal breaks for the process: the order is refused unsent
+    (`journal_unwritable`), every symbol halts with one `Error`, syncs stop booking, later writes are not
+    tried even once the disk answers again, and a restart over the file resumes with the books whole."""
+    assert live.venue is not None and live.broker is not None and live.enter("la-e-000001", 0.03)
+    await live.send_queued()
+    await live.venue.executor.sync()
+    assert live.broker.position is not None
+    disk = FailingFsync("orders.jsonl", code)
+    monkeypatch.setattr(os, "fsync", disk.fsync)
+    disk.failing = True
+    live.broker.close_market(ts=0, ref_price=0.0, reason="signal")
+    await live.send_queued()
+    (refused,) = [e for e in live.of(OrderRejected) if e.reason == "journal_unwritable"]
+    assert refused.client_order_id == "la-e-000001-x1" and os.strerror(code) in refused.detail
+    assert HALT_JOURNAL in live.halts and len(live.placements()) == 1  # the entry only: the close was not sent
+    (said,) = [e for e in live.of(Error) if e.where == "journal"]
+    assert "--resume" in said.message and not said.fatal
+    disk.failing = False  # the disk answers again: this process still writes nothing more
+    live.broker.close_market(ts=0, ref_price=0.0, reason="signal")
+    await live.send_queued()
+    await live.venue.executor.sync()
+    assert disk.refused == 1 and len(live.placements()) == 1
+    assert len([e for e in live.of(OrderRejected) if e.reason == "journal_unwritable"]) == 2
+    again = await live.restart()  # a new process over the same file: valid, and the books are whole
+    try:
+        assert again.venue is not None and again.broker is not None and HALT_JOURNAL not in again.halts
+        assert again.broker.position is not None and again.broker.position.qty == pytest.approx(0.03)
+        # the refused close's intent reached the file (its write did, the fsync failed): the restart sends it as
+        # an intent never sent, once; nothing else
+        assert [(o.client_id, o.state) for o in again.venue.journal.orders.values()] == [
+            ("la-e-000001", "FILLED"), ("la-e-000001-x1", "INTENT")]  # fmt: skip
+        await asyncio.sleep(1.1)  # the restart's preflight used up the venue's request window
+        await again.send_queued()
+        await again.settle()
+        assert again.venue.journal.orders["la-e-000001-x1"].state == "FILLED" and len(again.placements()) == 2
+        assert again.broker.position is None and "BTCUSDT" not in again.sim.ledger.accounts[KEY].positions
+    finally:
+        await again.stop()

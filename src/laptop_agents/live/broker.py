@@ -45,7 +45,7 @@ from laptop_agents.execution.account import Account
 from laptop_agents.execution.fill_rules import market_price, move_stop, protective_exit, trailed_stop
 from laptop_agents.execution.paper_broker import PendingEntry
 from laptop_agents.live.books import LiveBooks
-from laptop_agents.live.journal import JournalOrder, OrderJournal, OrderSide
+from laptop_agents.live.journal import JournalOrder, JournalUnwritable, OrderJournal, OrderSide
 from laptop_agents.live.limits import HardLimits
 
 DONE_STATES = frozenset({"CANCELLED", "REJECTED", "NOT_FOUND"})
@@ -295,7 +295,8 @@ class BitunixBroker(LiveBooks):
         order = JournalOrder(
             cid, self.symbol, side, order_type, qty, price, False, "entry", self.time.wall_ms, meta=meta
         )
-        self._send(order, ts)
+        if not self._send(order, ts):
+            return False
         if price is not None:
             self.pending[cid] = PendingEntry(cid, qty, intent, ts)
         return True
@@ -341,8 +342,22 @@ class BitunixBroker(LiveBooks):
             day_ms=ts, notional=notional, position_notional=held, equity=equity, mono_s=self.time.mono_s
         )
 
-    def _send(self, order: JournalOrder, ts: int) -> None:
-        self.journal.intent(order)  # fsynced: from here on the order can only be found, never forgotten
+    def _send(self, order: JournalOrder, ts: int) -> bool:
+        """Journal the intent, then queue the send; False (refused, said) when the journal cannot be written."""
+        try:
+            self.journal.intent(order)  # fsynced: from here on the order can only be found, never forgotten
+        except JournalUnwritable as exc:
+            self._emit(
+                OrderRejected(
+                    ts=ts,
+                    symbol=self.symbol,
+                    client_order_id=order.client_id,
+                    side="buy" if order.side == "BUY" else "sell",
+                    reason="journal_unwritable",
+                    detail=f"{exc}: not sent",
+                )
+            )
+            return False
         self.limits.record_order(self.time.mono_s)
         self._emit(
             OrderPlaced(
@@ -358,6 +373,7 @@ class BitunixBroker(LiveBooks):
             )
         )
         self._submit(Place(order))
+        return True
 
 
 def _intent_of(order: JournalOrder) -> EntryIntent:

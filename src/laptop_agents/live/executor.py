@@ -49,7 +49,7 @@ from laptop_agents.exchange.bitunix.wire import fmt
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
 from laptop_agents.live.broker import BitunixBroker, Cancel, Command, MoveStop, Place
 from laptop_agents.live.inputs import VenueInputs
-from laptop_agents.live.journal import JournalOrder, OrderJournal
+from laptop_agents.live.journal import JournalOrder, JournalUnwritable, OrderJournal
 from laptop_agents.live.order_log import OrderLog
 from laptop_agents.live.reconcile import Reconciler
 from laptop_agents.live.sync import VenueSync
@@ -122,12 +122,15 @@ class OrderExecutor:
         }
 
     async def execute(self, command: Command) -> None:
-        if isinstance(command, Place):
-            await self.place(command.order)
-        elif isinstance(command, MoveStop):
-            await self.move_stop(command)
-        else:
-            await self.cancel(command)
+        try:
+            if isinstance(command, Place):
+                await self.place(command.order)
+            elif isinstance(command, MoveStop):
+                await self.move_stop(command)
+            else:
+                await self.cancel(command)
+        except JournalUnwritable:  # said once when it broke: nothing is sent that cannot be journaled
+            return
 
     async def move_stop(self, command: MoveStop) -> None:
         """Move the exchange-side stop of the symbol's position (a trailing stop). Until the exchange has
@@ -243,14 +246,19 @@ class OrderExecutor:
 
     async def sync(self) -> None:
         """One pass: unknown orders, acknowledged orders, executions, then positions (see the docstring)."""
+        if self.journal.broken is not None:
+            return  # what it would learn could not be recorded; a restart over a writable disk syncs it all
         async with self._sync_lock:
             steps = self.steps
-            missing = await steps.resolve_unknown()
-            await steps.refresh_open(woken=self.wake.is_set())
-            await steps.book_trades()
-            await steps.book_funding()
-            await steps.decide_not_found(missing)
-            await self.reconciler.run(steps.book_trades)
+            try:
+                missing = await steps.resolve_unknown()
+                await steps.refresh_open(woken=self.wake.is_set())
+                await steps.book_trades()
+                await steps.book_funding()
+                await steps.decide_not_found(missing)
+                await self.reconciler.run(steps.book_trades)
+            except JournalUnwritable:  # broke during this pass (said once): the books stop where the file does
+                return
 
     async def drain(self) -> None:
         """Send what is queued (at shutdown: closes and cancels decided while the cores drained)."""
@@ -271,7 +279,7 @@ class OrderExecutor:
             except ExchangeError as exc:
                 self.log.error("sync", f"{exc}; retrying")
             else:
-                if not self._unsettled():
+                if not self._unsettled() or self.journal.broken is not None:
                     return
             if self.clock.monotonic_s() >= deadline:
                 return

@@ -14,21 +14,32 @@ whatever the last checkpoint saw.
 
 A replay keeps a journal in memory (`path` None): the live session's, rebuilt from the recorded inputs
 (`absorb` takes one line as the file holds it).
+
+A write that fails (a full disk, an I/O error on the write or its fsync) breaks the journal for the rest of
+the process: that record and every later one raise `JournalUnwritable` and nothing more is written, so the
+file ends at worst in a torn last line (cut off on reopen), never in a record after a lost one; and an
+fsync that failed is not retried until it "succeeds" over pages the kernel dropped. Nothing can be sent
+without its intent on disk, so the venue halts everything and says so (`on_broken`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 
-from laptop_agents.core.errors import CheckpointError, IllegalTransition
+from laptop_agents.core.errors import CheckpointError, IllegalTransition, LaptopAgentsError
 from laptop_agents.live.order_state import IN_FLIGHT, OrderState, advance
 
 OrderSide = Literal["BUY", "SELL"]
+
+
+class JournalUnwritable(LaptopAgentsError):
+    """The order journal could not be written: nothing that needs a record may go ahead."""
 
 
 @dataclass
@@ -75,6 +86,10 @@ class OrderJournal:
         self._durable = durable
         self.lines = 0
         """Lines written (and read back) so far: a checkpoint notes it, a restart records what came after."""
+        self.broken: str | None = None
+        """Why the journal cannot be written any more in this process (None: it can)."""
+        self.on_broken: Callable[[str], None] | None = None
+        """Told once, when a write first fails."""
         self._replay()
         self._handle = None if path is None else path.open("ab")
 
@@ -176,13 +191,20 @@ class OrderJournal:
         return order
 
     def _write(self, record: dict[str, Any]) -> None:
+        if self.broken is not None:
+            raise JournalUnwritable(self.broken)
+        if self._handle is not None:
+            try:
+                self._handle.write(orjson.dumps(record) + b"\n")
+                self._handle.flush()
+                if self._durable:
+                    os.fsync(self._handle.fileno())
+            except OSError as exc:
+                self.broken = f"the order journal {self.path} cannot be written ({exc.strerror or exc})"
+                if self.on_broken is not None:
+                    self.on_broken(self.broken)
+                raise JournalUnwritable(self.broken) from None
         self.lines += 1
-        if self._handle is None:
-            return
-        self._handle.write(orjson.dumps(record) + b"\n")
-        self._handle.flush()
-        if self._durable:
-            os.fsync(self._handle.fileno())
 
     @staticmethod
     def _apply_move(order: JournalOrder, state: OrderState, at_ms: int, order_id: str | None) -> None:

@@ -48,6 +48,7 @@ START_PATIENCE_S = 120.0
 the start fails."""
 HALT_AUTH = "exchange_auth"
 HALT_BAN = "exchange_ban"
+HALT_JOURNAL = "journal"
 
 
 def decision_window(settings: Settings) -> tuple[int, int]:
@@ -83,6 +84,7 @@ class LiveVenue:
         self.checks = checks
         self.clock = clock
         self.journal = OrderJournal(folder.path / JOURNAL)
+        self.journal.on_broken = self._journal_broken
         self.journal.start(balance=report.cash, at_ms=clock.now_ms())
         assert self.journal.starting_balance is not None
         self.starting_balance = self.journal.starting_balance
@@ -266,6 +268,17 @@ class LiveVenue:
         if not ok:
             self._warn("signing", f"{detail}; entries halted until a signed request succeeds (check the key, "
                        "its permissions and this machine's clock)")  # fmt: skip
+
+    def _journal_broken(self, detail: str) -> None:
+        """The order journal failed a write: no order can be sent (its intent would not be on disk), so every
+        symbol halts, exits too, for the rest of the process; the exchange's own stop and target still
+        protect an open position."""
+        self._halt_all(HALT_JOURNAL, detail)
+        self._warn(
+            "journal",
+            f"{detail}: no order is sent any more, entries and exits halted (the exchange's stop and target stay "
+            "in place); free or fix the disk, then stop the daemon and --resume",
+        )
 
     def _banned(self, seconds: float) -> None:
         """HTTP 418: the venue bans this address; nothing is sent until it expires (the shared limiter
