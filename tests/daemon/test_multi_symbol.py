@@ -180,6 +180,8 @@ async def test_two_symbols_one_socket_one_account_and_a_gap_holds_back_only_its_
     assert equity_ts == expected_ts(600)  # one account row per bar
     beat = orjson.loads((result.folder.path / "heartbeat.json").read_bytes())
     assert set(beat["last_candle_ts"]) == {BTC, ETH} and beat["state"] == "stopped"
+    runtime = beat["runtime"]  # the process's load: each symbol's queue drained at the stop, nothing held back
+    assert runtime["queues"] == runtime["held"] == {BTC: 0, ETH: 0} and runtime["tasks"] >= 1, runtime
 
 
 @pytest.mark.slow

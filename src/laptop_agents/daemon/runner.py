@@ -414,12 +414,27 @@ class AsyncRunner:
             "gaps": self.md.gaps,
             "stream": self.feed.stream_stats(),
             "checkpoint": self.checkpoints.status(),
+            "runtime": self.runtime(),
         }
         if self.market_data.feed.confirms_candles:
             beat["confirmations"] = dict(self.market_data.confirmations)
         for service in self.services:
             beat[service.name] = service.status()
         return beat
+
+    def runtime(self) -> dict[str, Any]:
+        """The process's own load, cheap enough for every beat (a soak watches it stay flat): the event loop's
+        asyncio tasks, each symbol's candle queue (of `queue_size`) and the candles held behind a backfill."""
+        try:
+            tasks = len(asyncio.all_tasks())
+        except RuntimeError:  # no running loop (a final beat written after it closed)
+            tasks = 0
+        return {
+            "tasks": tasks,
+            "queues": {symbol: pipe.queue.qsize() for symbol, pipe in self.pipes.items()},
+            "queue_size": self.settings.queue_size,
+            "held": {symbol: len(pipe.held or ()) for symbol, pipe in self.pipes.items()},
+        }
 
     def checkpoint_age_s(self) -> float:
         """Seconds since the last checkpoint was written (or since the session started)."""
