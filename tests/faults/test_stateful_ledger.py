@@ -68,7 +68,11 @@ class LiveBooksMachine(RuleBasedStateMachine):
         self.sim = SimExchange(sim_config(rest_rate_per_s=100_000), {SYMBOL: bundled_candles()})
         self.run(self.sim.__aenter__())
         self.sim.faults.client_id_dedupe = "open"  # the venue's dedupe is no help once an order is filled
-        self.settings = live_settings(unknown_window_s=0.2, lookup_interval_s=0.01, poll_interval_s=0.05)
+        # the hard limits out of the way: a sequence sends many orders a minute and may lose on every one
+        self.settings = live_settings(
+            unknown_window_s=0.2, lookup_interval_s=0.01, poll_interval_s=0.05,
+            max_orders_per_minute=100_000, max_daily_loss=1e9, max_daily_loss_pct=100,
+        )  # fmt: skip
         folder = RunFolder.create(self.tmp / "runs", "stateful")
         self.live = self.run(LiveHarness(self.sim, folder, self.settings, rate=(10_000, 1_000)).start())
         self.saved: dict[str, Any] | None = None
