@@ -71,7 +71,7 @@ class LiveBooksMachine(RuleBasedStateMachine):
         # the hard limits out of the way: a sequence sends many orders a minute and may lose on every one
         self.settings = live_settings(
             unknown_window_s=0.2, lookup_interval_s=0.01, poll_interval_s=0.05,
-            max_orders_per_minute=100_000, max_daily_loss=1e9, max_daily_loss_pct=100,
+            max_orders_per_minute=1_000, max_daily_loss=1e9, max_daily_loss_pct=100,
         )  # fmt: skip
         folder = RunFolder.create(self.tmp / "runs", "stateful")
         self.live = self.run(LiveHarness(self.sim, folder, self.settings, rate=(10_000, 1_000)).start())
