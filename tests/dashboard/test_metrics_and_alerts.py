@@ -282,3 +282,29 @@ async def test_a_failing_watcher_never_raises_into_the_core(tmp_path: Path) -> N
                 liquidity="taker")  # fmt: skip
     listener(fill)  # the core's emit goes on: the failure is logged (once) as a non-fatal Error
     listener(fill)
+
+
+def test_errors_that_need_the_operator_page_once_and_a_passing_rate_limit_does_not() -> None:
+    """An IP ban (418), an unwritable journal or checkpoint, an overfill and refused signatures are
+    non-fatal `Error`s (the session runs on, halted): before, only backfill failures and fatal errors paged."""
+    from laptop_agents.core.events import Error
+
+    sent: list[Alert] = []
+    config = AlertsConfig()
+    rules = AlertRules(config, Pager(config, sent.append, monotonic=lambda: 0.0), run_id="r", equity=lambda: 1.0,
+                       monotonic=lambda: 0.0, wall_ms=lambda: 0)  # fmt: skip
+
+    def error(where: str, message: str) -> None:
+        rules.on_event(Error(ts=0, symbol="BTCUSDT", where=where, message=message, fatal=False))
+
+    error("rate_limit", "bitunix: code 10006, retrying")  # waits itself out: no page
+    error("rate_limit", "HTTP 418: banned for 120 s; no request is sent and entries are halted")
+    error("rate_limit", "HTTP 418: banned for 120 s; no request is sent and entries are halted")  # once a window
+    error("journal", "the order journal runs/x/orders.jsonl cannot be written (No space left on device)")
+    error("overfill", "BTCUSDT order la-e-1: trade 7 of 0.03 would fill it to 0.06 of 0.03")
+    assert [(a.title, a.level) for a in sent] == [
+        ("BTCUSDT: banned by the exchange (HTTP 418): entries halted", "failure"),
+        ("BTCUSDT: the order journal cannot be written: no order is sent", "failure"),
+        ("BTCUSDT: the exchange filled an order past its size", "warning"),
+    ]
+    assert "No space left" in sent[1].body

@@ -38,6 +38,15 @@ from laptop_agents.core.events import (
 )
 
 Level = Literal["info", "success", "warning", "failure"]
+OPERATOR_ERRORS: dict[str, tuple[str, Level]] = {
+    "rate_limit": ("banned by the exchange (HTTP 418): entries halted", "failure"),
+    "journal": ("the order journal cannot be written: no order is sent", "failure"),
+    "checkpoint": ("the checkpoint cannot be written: entries halted", "failure"),
+    "overfill": ("the exchange filled an order past its size", "warning"),
+    "signing": ("signed requests refused: entries halted", "failure"),
+}
+"""Non-fatal `Error`s that need the operator (the session runs on, halted or wrong): paged once per window.
+Of the rate-limit ones only a ban (418); the others wait themselves out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +198,11 @@ class AlertRules:
         )
 
     def _error(self, event: Error) -> None:
-        if event.where == "backfill":
+        page = OPERATOR_ERRORS.get(event.where)
+        if page is not None and not event.fatal and (event.where != "rate_limit" or "418" in event.message):
+            title, level = page
+            self._page(Alert(f"{event.where}:{event.symbol}", f"{event.symbol}: {title}", event.message, level))
+        elif event.where == "backfill":
             self._page(
                 Alert(
                     f"backfill:{event.symbol}",
