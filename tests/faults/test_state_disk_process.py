@@ -18,11 +18,11 @@ import orjson
 import pytest
 
 from laptop_agents.core.events import Error, OrderRejected
-from laptop_agents.daemon.live_paper import prepare_resume
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.live.venue import HALT_JOURNAL
 from laptop_agents.runs import checkpoint
 from laptop_agents.runs.checkpoint import read_checkpoint
+from laptop_agents.runs.resume import prepare_resume
 from laptop_agents.runs.run_folder import RunFolder
 from tests.daemon.live_helpers import advance_until, start_live, start_replay
 from tests.daemon.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
@@ -155,3 +155,35 @@ async def test_s25_an_order_journal_that_cannot_be_written_halts_every_order_and
         assert again.broker.position is None and "BTCUSDT" not in again.sim.ledger.accounts[KEY].positions
     finally:
         await again.stop()
+
+
+async def test_s26_a_damaged_checkpoint_resumes_from_the_previous_one_and_keeps_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before, a checkpoint that failed its checksum ended the run until the operator swapped in
+    `state.json.prev` by hand (a RUNBOOK step). Now the resume takes `.prev` when it verifies and the files
+    are long enough for it, keeps the damaged file as `state.json.bad`, and says so in one line; the run goes
+    on as after a kill just before the last checkpoint. A checkpoint of another schema is still refused."""
+    base = settings(*LIVE_SETTINGS)
+    async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
+        folder = RunFolder.create(tmp_path / "runs", "r")
+        task, runner = await start_live(sim, base, folder, resume=False)
+        await advance_until(sim, runner, 200)
+        runner.stop("test")
+        await asyncio.wait_for(task, 30)
+        prev = read_checkpoint(folder.state.with_name("state.json.prev"))
+        damaged = bytearray(folder.state.read_bytes())
+        damaged[damaged.index(b'"cash"') + 9] ^= 1  # one flipped bit in the payload: the checksum fails
+        folder.state.write_bytes(bytes(damaged))
+        task, runner = await start_live(sim, base, folder, resume=True)
+        await advance_until(sim, runner, 300)
+        runner.stop("test")
+        await asyncio.wait_for(task, 30)
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "state.json.prev" in x]
+    assert "fails its checksum" in line and "kept as state.json.bad" in line, line
+    assert folder.state.with_name("state.json.bad").read_bytes() == bytes(damaged)
+    events = [orjson.loads(x) for x in folder.events.read_bytes().splitlines()]
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    (resumed,) = [e for e in events if e["event"] == "RunResumed"]
+    assert resumed["from_event_seq"] == prev["event_seq"] and resumed["cash"] == prev["cash"]
+    read_checkpoint(folder.state)  # the resumed session's own checkpoints are whole again

@@ -23,7 +23,7 @@ from laptop_agents.config.loader import Change, redacted_dump
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock, VenueClock
-from laptop_agents.core.errors import CheckpointError, LaptopAgentsError
+from laptop_agents.core.errors import LaptopAgentsError
 from laptop_agents.core.events import ConfigChanged, Error, Event, Fill, RunFinished, RunResumed, RunStarted
 from laptop_agents.daemon.daemon_log import DaemonLog
 from laptop_agents.daemon.kill_switch import take_stop_request
@@ -46,6 +46,7 @@ from laptop_agents.feeds.sources import resolve_data_path
 from laptop_agents.reporting.account_bars import AccountBars
 from laptop_agents.runs.artifacts import RunArtifacts, RunResult
 from laptop_agents.runs.checkpoint import read_checkpoint
+from laptop_agents.runs.resume import prepare_resume
 from laptop_agents.runs.run_folder import RunFolder
 from laptop_agents.strategy.registry import reads_funding
 
@@ -240,37 +241,6 @@ async def run_session(
             changes=changes,
             watch=watch,
         )
-
-
-def prepare_resume(folder: RunFolder, mode: str) -> dict[str, Any]:
-    """Verify the checkpoint and every file's length, then cut each file back to the length it accounts
-    for. Nothing is cut unless every file checks out."""
-    payload = read_checkpoint(folder.state)
-    files = payload.get("files")
-    if not isinstance(files, dict) or payload.get("mode") != mode:
-        raise CheckpointError(f"checkpoint {folder.state} is not a {mode} checkpoint; it cannot be resumed")
-    named = (
-        ("events", folder.events),
-        ("trades", folder.trades),
-        ("equity", folder.equity),
-        ("journal", folder.journal),
-    )
-    cuts = []
-    for name, path in named:
-        if name == "journal" and not path.exists() and int(files.get(name, 0)) == 0:
-            continue  # the journal exists once a journaling strategy wrote to it
-        size = int(files[name])
-        actual = path.stat().st_size if path.exists() else -1
-        if actual < size:
-            raise CheckpointError(
-                f"{path.name} is shorter ({actual} bytes) than checkpoint {folder.state.name} "
-                f"says ({size}); the run folder is inconsistent"
-            )
-        cuts.append((path, size))
-    for path, size in cuts:
-        with path.open("r+b") as handle:
-            handle.truncate(size)
-    return payload
 
 
 async def serve_session(

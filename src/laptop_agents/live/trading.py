@@ -21,7 +21,7 @@ from laptop_agents.config.models import BITUNIX_REST_URL, BITUNIX_WS_PRIVATE_URL
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.errors import PreflightError
 from laptop_agents.core.events import Event
-from laptop_agents.daemon.live_paper import bitunix_feed, prepare_resume, serve_session
+from laptop_agents.daemon.live_paper import bitunix_feed, serve_session
 from laptop_agents.daemon.runner import AsyncRunner
 from laptop_agents.daemon.signals import SignalGate
 from laptop_agents.daemon.watchers import WatchFactory
@@ -30,6 +30,7 @@ from laptop_agents.live.preflight import Preflight
 from laptop_agents.live.session import record_refused_start
 from laptop_agents.live.venue import LiveVenue
 from laptop_agents.runs.artifacts import RunResult
+from laptop_agents.runs.resume import prepare_resume
 from laptop_agents.runs.run_folder import RunFolder
 
 CRASH_ENV = "LA_CRASH_AT"

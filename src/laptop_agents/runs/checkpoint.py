@@ -45,6 +45,11 @@ def write_checkpoint(path: Path, payload: dict[str, Any]) -> int:
     return len(data)
 
 
+class CheckpointDamaged(CheckpointError):
+    """The file is not the checkpoint it was written as (not JSON, no payload, a failed checksum): damaged on
+    disk or by hand, unlike a checkpoint of another schema, which is whole but not this version's."""
+
+
 def read_checkpoint(path: Path) -> dict[str, Any]:
     """Read and verify a checkpoint; raise `CheckpointError` naming the problem and the way out."""
     fallback = f"; the previous checkpoint is {path.name}.prev"
@@ -53,16 +58,16 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} not found") from None
     except orjson.JSONDecodeError as exc:
-        raise CheckpointError(f"checkpoint {path} is not valid JSON ({exc}){fallback}") from None
+        raise CheckpointDamaged(f"checkpoint {path} is not valid JSON ({exc}){fallback}") from None
     if not isinstance(doc, dict) or "payload" not in doc or not isinstance(doc["payload"], dict):
-        raise CheckpointError(f"checkpoint {path} has no payload{fallback}")
+        raise CheckpointDamaged(f"checkpoint {path} has no payload{fallback}")
     if doc.get("schema") != CHECKPOINT_SCHEMA:
         raise CheckpointError(
             f"checkpoint {path} has schema {doc.get('schema')!r}; this version reads {CHECKPOINT_SCHEMA}{fallback}"
         )
     payload: dict[str, Any] = doc["payload"]
     if doc.get("checksum") != _checksum(payload):
-        raise CheckpointError(f"checkpoint {path} fails its checksum (torn or edited){fallback}")
+        raise CheckpointDamaged(f"checkpoint {path} fails its checksum (torn or edited){fallback}")
     return payload
 
 
