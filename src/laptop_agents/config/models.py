@@ -22,7 +22,15 @@ MODES: tuple[str, ...] = ("backtest", "live-paper", "live-exchange", "validate",
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # No NaN or infinity (config.json would save them as null), no integer past 64 bits (orjson cannot save it)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*")
+    @classmethod
+    def _fits_config_json(cls, value: Any) -> Any:
+        if isinstance(value, int) and not -(2**63) <= value < 2**64:
+            raise ValueError("too large: at most a 64-bit integer")
+        return value
 
 
 class RunConfig(_Section):

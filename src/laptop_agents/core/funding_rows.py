@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import io
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,18 +22,31 @@ def read_funding_rows(path: Path, *, setting: str) -> list[tuple[int, float]]:
     """(time ms, rate as a fraction) per row, in file order; a `DataError` naming `setting` and the line."""
     rows: list[tuple[int, float]] = []
     try:
-        with path.open(newline="") as handle:  # build-time: read when a core or a venue is assembled
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None or [h.strip().lower() for h in header[:2]] != ["ts", "rate"]:
-                raise DataError(f"{setting} {path}: first line must be the header 'ts,rate'")
-            for line_no, row in enumerate(reader, start=2):
-                try:
-                    rows.append((int(row[0]), float(row[1])))
-                except (ValueError, IndexError):
-                    raise DataError(f"{setting} {path} line {line_no}: expected 'ts,rate', got {row!r}") from None
+        data = path.read_bytes()  # build-time: read when a core or a venue is assembled
     except FileNotFoundError:
         raise DataError(f"{setting}: file {path} not found; check the path") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"{setting} {path} line {line}: unreadable ({exc.reason}: byte {data[exc.start]:#04x})"
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None or [h.strip().lower() for h in header[:2]] != ["ts", "rate"]:
+            raise DataError(f"{setting} {path}: first line must be the header 'ts,rate'")
+        for line_no, row in enumerate(reader, start=2):
+            try:
+                ts, rate = int(row[0]), float(row[1])
+            except (ValueError, IndexError):
+                raise DataError(f"{setting} {path} line {line_no}: expected 'ts,rate', got {row!r}") from None
+            if not math.isfinite(rate):
+                raise DataError(f"{setting} {path} line {line_no}: rate {row[1]!r} is not a finite number")
+            rows.append((ts, rate))
+    except csv.Error as exc:
+        raise DataError(f"{setting} {path} line {reader.line_num}: unreadable ({exc})") from None
     return rows
 
 

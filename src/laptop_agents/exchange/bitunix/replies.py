@@ -140,7 +140,7 @@ class OrderInfo(Reply):
     order_type: str
     qty: Decimal
     filled_qty: Amount
-    price: float | None
+    price: Decimal | None
     avg_price: Amount
     status: str
     fee: Amount
@@ -210,7 +210,7 @@ class AccountInfo(Reply):
     available: Decimal
     frozen: Amount
     margin: Amount
-    unrealized_pnl: float
+    unrealized_pnl: Decimal
     position_mode: str
     """ONE_WAY or HEDGE ("" when the reply does not say)."""
 

@@ -67,7 +67,7 @@ class BitunixRest(SignedTransport):
     async def trading_pairs(self, symbols: list[str] | None = None) -> list[ContractSpec]:
         params = {"symbols": ",".join(symbols)} if symbols else None
         rows = await self._call("GET", "/market/trading_pairs", params=params)
-        return [ContractSpec.from_wire(r) for r in rows or []]
+        return [ContractSpec.from_wire(r) for r in _rows(rows, None, "trading_pairs")]
 
     async def position_tiers(self, symbol: str) -> list[TierInfo]:
         """The symbol's risk-limit tiers, lowest first (public)."""
@@ -81,12 +81,22 @@ class BitunixRest(SignedTransport):
 
     async def depth(self, symbol: str, limit: str = "15") -> dict[str, list[tuple[float, float]]]:
         data = await self._call("GET", "/market/depth", params={"symbol": symbol, "limit": limit})
-        return {side: [(num(p, "price"), num(q, "qty")) for p, q in data.get(side, [])] for side in ("bids", "asks")}
+        if not isinstance(data, Mapping):
+            raise MalformedReply(f"bitunix depth: expected an object, got {data!r:.80}")
+        try:
+            return {
+                side: [(num(p, "price"), num(q, "qty")) for p, q in _rows(data.get(side), None, "depth")]
+                for side in ("bids", "asks")
+            }
+        except (TypeError, ValueError):  # a level that is not a [price, qty] pair
+            raise MalformedReply(f"bitunix depth: expected [price, qty] levels, got {data!r:.80}") from None
 
     async def funding_rate(self, symbol: str) -> float:
         """The current funding rate per period as a fraction (the wire gives percent: "0.01" = 0.0001)."""
         data = await self._call("GET", "/market/funding_rate", params={"symbol": symbol})
         row = data[0] if isinstance(data, list) and data else data  # C6: array or object
+        if not isinstance(row, Mapping):
+            raise MalformedReply(f"bitunix funding_rate: expected an object, got {data!r:.80}")
         return num(row.get("fundingRate"), "fundingRate") / 100.0
 
     async def funding_history(

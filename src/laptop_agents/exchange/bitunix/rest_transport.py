@@ -15,6 +15,7 @@ venue halts entries), and the next signed success says `on_signing(True, "")`.
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -245,14 +246,17 @@ class SignedTransport:
 
 
 def retry_after_s(header: str | None, now_ms: int) -> float | None:
-    """`Retry-After` in seconds: delta seconds, or an HTTP date (RFC 9110); None when absent or unreadable."""
+    """`Retry-After` in seconds: delta seconds, or an HTTP date (RFC 9110); None when absent or unreadable
+    (`inf` or `nan` too: a wait of no known length)."""
     if not header:
         return None
     text = header.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         return max(0.0, parsedate_to_datetime(text).timestamp() - now_ms / 1000)
     except (TypeError, ValueError):

@@ -67,17 +67,21 @@ def fmt(value: float) -> str:
 
 
 def base_volume(vol_a: float, vol_b: float, close: float) -> float:
-    """Pick the base-coin volume of two unnamed volumes: the one that, times the close, gives the other."""
-    if vol_a <= 0 or vol_b <= 0:
+    """Pick the base-coin volume of two unnamed volumes: the one that, times the close, gives the other.
+    Compared as logarithms, so no ratio overflows or underflows to 0; a close <= 0 (a candle refused
+    anyway) tells nothing."""
+    if vol_a <= 0 or vol_b <= 0 or close <= 0:
         return min(vol_a, vol_b) if vol_a > 0 or vol_b > 0 else 0.0
-    a_is_base = abs(math.log(vol_b / (vol_a * close))) <= abs(math.log(vol_a / (vol_b * close)))
-    return vol_a if a_is_base else vol_b
+    ratio, log_close = math.log(vol_b) - math.log(vol_a), math.log(close)
+    return vol_a if abs(ratio - log_close) <= abs(ratio + log_close) else vol_b
 
 
 def parse_kline_rows(rows: Sequence[Mapping[str, Any]]) -> list[Candle]:
     """REST kline rows (any order, string or number fields) as candles in ascending open time."""
     candles = []
     for row in rows:
+        if not isinstance(row, Mapping):
+            raise ParameterError(f"bitunix kline row: expected an object, got {row!r:.80}")
         close = num(row.get("close"), "close")
         volume = base_volume(num(row.get("quoteVol", 0), "quoteVol"), num(row.get("baseVol", 0), "baseVol"), close)
         candles.append(
@@ -113,9 +117,11 @@ class ContractSpec:
     api_trading: bool
 
     @classmethod
-    def from_wire(cls, row: Mapping[str, Any]) -> ContractSpec:
-        base_precision = int(row.get("basePrecision", 0))
-        quote_precision = int(row.get("quotePrecision", 0))
+    def from_wire(cls, row: Any) -> ContractSpec:
+        if not isinstance(row, Mapping) or row.get("symbol") in (None, ""):
+            raise ParameterError(f"bitunix trading pair: expected an object with a symbol, got {row!r:.80}")
+        base_precision = _decimals(row.get("basePrecision", 0), "basePrecision")
+        quote_precision = _decimals(row.get("quotePrecision", 0), "quotePrecision")
         return cls(
             symbol=str(row["symbol"]).upper(),
             base=str(row.get("base", "")),
@@ -125,9 +131,17 @@ class ContractSpec:
             max_limit_qty=num(row.get("maxLimitOrderVolume", 0), "maxLimitOrderVolume"),
             qty_step=10.0**-base_precision,
             tick=10.0**-quote_precision,
-            min_leverage=int(row.get("minLeverage", 1)),
-            max_leverage=int(row.get("maxLeverage", 1)),
-            default_leverage=int(row.get("defaultLeverage", 1)),
+            min_leverage=int(num(row.get("minLeverage", 1), "minLeverage")),
+            max_leverage=int(num(row.get("maxLeverage", 1), "maxLeverage")),
+            default_leverage=int(num(row.get("defaultLeverage", 1), "defaultLeverage")),
             status=str(row.get("symbolStatus", "OPEN")),
             api_trading=bool(row.get("isApiSupported", True)),
         )
+
+
+def _decimals(value: Any, field: str) -> int:
+    """A precision (decimals of a quantity or a price): a whole number from 0 to 18."""
+    digits = num(value, field)
+    if digits != int(digits) or not 0 <= digits <= 18:
+        raise ParameterError(f"bitunix field {field}: expected 0 to 18 decimals, got {value!r}")
+    return int(digits)
