@@ -86,7 +86,9 @@ def test_twenty_kill_9s_then_resume_equal_an_uninterrupted_run(tmp_path: Path) -
             daemon.communicate(timeout=10)  # reaps it and closes its pipe
             checkpoints.append(read_checkpoint(state))  # old or new, never torn: this would raise
         assert daemon is not None
-        time.sleep(0.5)
+        # the last start runs until the run has closed a few trades: under load the starts eat the wall time,
+        # and a run of one trade proves little (it failed on that once with two suites on two cores)
+        wait_for(lambda: _closed_trades(run / "trades.csv") >= 3, 120, "three closed trades")
         daemon.send_signal(signal.SIGTERM)
         _, err = daemon.communicate(timeout=20)
         assert daemon.returncode == 0, err.decode()[-2000:]
@@ -127,3 +129,10 @@ def _seq(state: Path) -> int:
         return int(read_checkpoint(state)["event_seq"])
     except (CheckpointError, OSError):
         return -1
+
+
+def _closed_trades(path: Path) -> int:
+    try:
+        return max(0, len(path.read_text().splitlines()) - 1)
+    except FileNotFoundError:
+        return 0
