@@ -5,29 +5,18 @@ no entry sent on a stale candle. `scripts/crash_matrix.py --kills 1000` runs the
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.stress.scripts import load_script
 
 pytestmark = pytest.mark.slow
 
 
-def _matrix() -> object:
-    spec = importlib.util.spec_from_file_location("crash_matrix", REPO / "scripts" / "crash_matrix.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["crash_matrix"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.timeout(900)
 async def test_sixty_kills_at_every_step_of_an_order_leave_exactly_once(tmp_path: Path) -> None:
-    matrix = _matrix()
+    matrix = load_script("crash_matrix")
     results = await matrix.run_matrix(60, workdir=tmp_path)  # type: ignore[attr-defined]
     report = "\n".join(f"{r.mode}: {r}" for r in results)
     assert all(r.ok for r in results), report

@@ -6,13 +6,11 @@ end, SIGTERM exits 0, every candle is in `equity.csv` once and the event sequenc
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.stress.scripts import load_script
 
 pytestmark = [
     pytest.mark.slow,
@@ -20,18 +18,9 @@ pytestmark = [
 ]
 
 
-def _soak() -> object:
-    spec = importlib.util.spec_from_file_location("soak", REPO / "scripts" / "soak.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["soak"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.timeout(180)
 def test_one_simulated_day_with_faults_stays_flat(tmp_path: Path) -> None:
-    soak = _soak()
+    soak = load_script("soak")
     result = soak.run_soak(1.0, workdir=tmp_path, sample_s=0.25)  # type: ignore[attr-defined]
     report = f"{result.figures()}\n{result.summary()}"
     assert result.ok, report

@@ -5,30 +5,18 @@ no lost fill, the books equal to the venue's, the paper trades equal to a backte
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.stress.scripts import load_script
 
 pytestmark = pytest.mark.slow
 
 
-def _torture() -> object:
-    sys.path.insert(0, str(REPO / "scripts"))
-    spec = importlib.util.spec_from_file_location("torture", REPO / "scripts" / "torture.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["torture"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.timeout(900)
 async def test_sixty_random_kills_under_random_faults_leave_nothing_torn_doubled_or_lost(tmp_path: Path) -> None:
-    torture = _torture()
+    torture = load_script("torture")
     results, faults = await torture.torture(60, workdir=tmp_path)  # type: ignore[attr-defined]
     report = "\n".join(f"{r.chain}: {r}" for r in results) + f"\nfaults fired: {faults}"
     assert all(r.ok for r in results), report

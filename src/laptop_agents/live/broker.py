@@ -347,16 +347,7 @@ class BitunixBroker(LiveBooks):
         try:
             self.journal.intent(order)  # fsynced: from here on the order can only be found, never forgotten
         except JournalUnwritable as exc:
-            self._emit(
-                OrderRejected(
-                    ts=ts,
-                    symbol=self.symbol,
-                    client_order_id=order.client_id,
-                    side="buy" if order.side == "BUY" else "sell",
-                    reason="journal_unwritable",
-                    detail=f"{exc}: not sent",
-                )
-            )
+            self.order_failed(order, "journal_unwritable", f"{exc}: not sent", at_ms=ts)
             return False
         self.limits.record_order(self.time.mono_s)
         self._emit(
