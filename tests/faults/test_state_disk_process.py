@@ -17,7 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from laptop_agents.base import atomic
 from laptop_agents.core.events import Error, OrderRejected
+from laptop_agents.daemon.watchdog import FRESH, STALE, check
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.live.venue import HALT_JOURNAL
 from laptop_agents.runs import checkpoint
@@ -110,6 +112,52 @@ async def test_s25_an_fsync_of_the_event_log_that_failed_halts_entries_for_the_r
     assert [e["where"] for e in said if e["event"] == "Error"] == ["checkpoint"]
     saved = prepare_resume(folder, "live-paper")  # the files check out against the last good checkpoint
     assert saved["event_seq"] == read_checkpoint(folder.state)["event_seq"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to tell the heartbeat's file")
+async def test_s25_a_heartbeat_that_cannot_be_written_stays_whole_goes_stale_and_is_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, a failed beat was dropped without a word: the watchdog saw it stale, nothing said why, and
+    the dashboard's fresh beat showed nothing wrong. Now the last beat stays whole and ages (the watchdog
+    calls it STALE), one `Error where=heartbeat` per incident says why, the session trades on, and the
+    beats the dashboard reads count the lost ones until one reaches the disk again."""
+    disk = FailingFsync(".heartbeat.json", errno.ENOSPC)  # full for the heartbeat's temp file only
+    monkeypatch.setattr(atomic.os, "fsync", disk.fsync)
+    s = settings("circuit_breaker.enabled=false", "data.stale_after_intervals=1000", "run.heartbeat_interval_s=0.05")
+    folder = RunFolder.create(tmp_path, "beat")
+    path = folder.path / "heartbeat.json"
+    session, runner = await start_replay(s, folder, bundled_candles()[:20_000], speed=1_000)
+    await eventually(lambda: path.exists() and runner.core.candles > 20, within_s=30, what="a heartbeat")
+    disk.failing = True
+    await eventually(lambda: disk.refused >= 3, what="lost beats")
+    last = path.read_bytes()
+    candles = runner.core.candles
+    await asyncio.sleep(0.6)
+    assert path.read_bytes() == last and orjson.loads(last)["seq"] < runner.heartbeat()["seq"]  # whole, no newer
+    await eventually(lambda: b'"where":"heartbeat"' in folder.events.read_bytes(), what="the failure said")
+    assert not list(folder.path.glob(".heartbeat.json*tmp*"))  # no temp file left behind
+    stale = check(path, stale_after_s=0.5)
+    assert stale.code == STALE, stale.line  # the watchdog judges it by the last beat's age
+    assert runner.core.candles > candles  # the session trades on
+    shown = runner.heartbeat()["heartbeat_file"]  # what the dashboard reads fresh
+    assert shown["ok"] is False and "No space left" in shown["error"] and shown["failures"] >= 3
+    disk.failing = False  # space freed
+    await eventually(lambda: path.read_bytes() != last, what="a beat on disk again")
+    assert check(path, stale_after_s=0.5).code == FRESH
+    await eventually(lambda: orjson.loads(path.read_bytes())["heartbeat_file"]["ok"] is True, what="said on disk")
+    disk.failing = True  # a second incident is said again, once
+    refused = disk.refused
+    await eventually(lambda: disk.refused >= refused + 3, what="lost beats again")
+    disk.failing = False
+    runner.stop("test done")
+    await asyncio.wait_for(session, 30)
+    events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
+    said = [e for e in events if e["event"] == "Error"]
+    assert [e["where"] for e in said] == ["heartbeat", "heartbeat"] and not any(e["fatal"] for e in said)
+    assert "No space left" in said[0]["message"] and "stale" in said[0]["message"]
+    assert events[-1]["event"] == "RunFinished" and events[-1]["status"] == "stopped"
+    assert orjson.loads(path.read_bytes())["state"] == "stopped"  # the final beat reached the disk
 
 
 @pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO])

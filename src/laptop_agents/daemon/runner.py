@@ -14,7 +14,6 @@ cores, then writes the final checkpoint and heartbeat.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -23,12 +22,12 @@ from typing import Any, Literal, Protocol
 
 import orjson
 
-from laptop_agents.base.atomic import atomic_write_bytes
 from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.base.tasks import cancel_and_wait, wait_settled
 from laptop_agents.core.candle import Candle, utc_minute
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.events import CheckpointSaved, Error
+from laptop_agents.daemon.heartbeat_file import HeartbeatFile
 from laptop_agents.daemon.kill_switch import KILL_POLL_S, KillSwitchWatch, take_stop_request
 from laptop_agents.daemon.market_data_task import MarketDataTask
 from laptop_agents.daemon.staleness import StalenessGuard
@@ -126,13 +125,11 @@ class AsyncRunner:
         self._stop = asyncio.Event()
         self._last_checkpoint_fills = 0
         self._fills = 0
-        self._heartbeat_seq = 0
         self._boot_id = boot_id()
         self._artifacts = artifacts
         self._last_checkpoint = time.monotonic()
-        self.last_heartbeat_s: float | None = None
         self._on_decided: Callable[[str, float], None] | None = None
-        """When the last heartbeat was written (monotonic): its age is a metric."""
+        self.beats = HeartbeatFile(folder.path / "heartbeat.json", on_failed=self._heartbeat_failed)
         self.checkpoints = CheckpointWriter(folder.state)
         self.staleness = StalenessGuard(self.pipes, threshold_s=settings.stale_after_s, feed=feed, emit=log_.emit,
                                         ts=self._ts)  # fmt: skip
@@ -389,7 +386,7 @@ class AsyncRunner:
         breaker = portfolio.breaker
         beat = {
             "pid": os.getpid(),
-            "seq": self._heartbeat_seq,
+            "seq": self.beats.seq,
             "wall_ts": self.clock.now_ms(),
             "monotonic_s": round(now, 3),  # the beat's age for a reader: immune to the wall clock moving
             "boot_id": self._boot_id,
@@ -414,6 +411,7 @@ class AsyncRunner:
             "gaps": self.md.gaps,
             "stream": self.feed.stream_stats(),
             "checkpoint": self.checkpoints.status(),
+            "heartbeat_file": self.beats.status(),
             "runtime": self.runtime(),
         }
         if self.market_data.feed.confirms_candles:
@@ -440,12 +438,21 @@ class AsyncRunner:
         """Seconds since the last checkpoint was written (or since the session started)."""
         return time.monotonic() - self._last_checkpoint
 
+    @property
+    def last_heartbeat_s(self) -> float | None:
+        """When the last heartbeat reached the disk (monotonic): its age is a metric."""
+        return self.beats.written_s
+
     def write_heartbeat(self) -> None:
-        self._heartbeat_seq += 1
-        beat = self.heartbeat()
-        with contextlib.suppress(OSError):  # a full disk: this beat is lost (the watchdog sees its age), not the loop
-            atomic_write_bytes(self.folder.path / "heartbeat.json", orjson.dumps(beat, option=orjson.OPT_INDENT_2))
-            self.last_heartbeat_s = time.monotonic()
+        self.beats.next_seq()
+        self.beats.write(orjson.dumps(self.heartbeat(), option=orjson.OPT_INDENT_2))
+
+    def _heartbeat_failed(self, error: str) -> None:
+        """Said once per incident: the file cannot say it, and the watchdog will only see the last beat age."""
+        self.log.emit(Error(ts=self._ts(), symbol=self.portfolio.label, where="heartbeat", fatal=False,
+                            message=f"heartbeat.json cannot be written ({error}): the watchdog will call this daemon "
+                                    "stale by the last beat's age (and restart it under --restart); the session runs "
+                                    "on; free the disk"))  # fmt: skip
 
     async def _shutdown(self, tasks: list[asyncio.Task[None]], stopper: asyncio.Task[bool]) -> None:
         cores = [t for t in tasks if t.get_name().startswith("core:")]

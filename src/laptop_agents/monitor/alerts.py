@@ -42,6 +42,7 @@ OPERATOR_ERRORS: dict[str, tuple[str, Level]] = {
     "rate_limit": ("banned by the exchange (HTTP 418): entries halted", "failure"),
     "journal": ("the order journal cannot be written: no order is sent", "failure"),
     "checkpoint": ("the checkpoint cannot be written: entries halted", "failure"),
+    "heartbeat": ("heartbeat.json cannot be written: the watchdog sees the daemon as stale", "failure"),
     "overfill": ("the exchange filled an order past its size", "warning"),
     "signing": ("signed requests refused: entries halted", "failure"),
 }
