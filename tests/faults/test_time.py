@@ -19,8 +19,12 @@ from pathlib import Path
 import orjson
 import pytest
 
+from laptop_agents.core.events import Event
 from laptop_agents.daemon.watchdog import FRESH, STALE, Progress, check
+from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from tests.daemon.test_daemon_process import daemon, wait_for
+from tests.exchange.conftest import bundled_candles, sim_config
+from tests.feeds.test_funding_rates import Told, rates_poller
 
 __all__ = ["daemon"]  # the fixture: a live-paper `la run` writing a heartbeat every 0.2 s
 pytestmark = pytest.mark.slow
@@ -91,3 +95,41 @@ def test_a_torn_heartbeat_read_is_retried_not_counted(daemon: tuple[subprocess.P
         assert status.code == FRESH and status.line.startswith("OK"), status.line
     finally:
         os.kill(proc.pid, signal.SIGCONT)
+
+
+class SteppedClock:
+    """A wall clock set by hand (an NTP step) beside a monotonic clock that only moves forward."""
+
+    def __init__(self) -> None:
+        self.wall_ms = 1_800_000_000_000
+        self.mono_s = 1_000.0
+
+    def now_ms(self) -> int:
+        return self.wall_ms
+
+    def monotonic_s(self) -> float:
+        return self.mono_s
+
+
+async def test_the_funding_rates_age_is_taken_by_the_monotonic_clock_whatever_the_wall_clock_does() -> None:
+    """The funding gate's rate goes missing once the last answer is older than `funding_max_age_s` (60 s
+    here). Before, that age was taken by the wall clock: stepped two hours forward, a rate polled a second
+    ago was dropped (entries gated on `funding_missing`); stepped back, a rate from minutes ago stayed fresh
+    for two more hours while every poll failed."""
+    async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
+        clock, events, told = SteppedClock(), list[Event](), Told()
+        async with rates_poller(sim, clock, events, told) as rates:
+            sim.ledger.funding_rate = 0.0007
+            await rates.refresh()
+            assert told[-1][:2] == ("BTCUSDT", pytest.approx(0.0007))
+            clock.wall_ms += 2 * HOUR_MS  # stepped forward, one second later
+            clock.mono_s += 1
+            sim.faults.http_error_next = 2  # the next poll fails (2 attempts): the last answer must stand
+            await rates.refresh()
+            assert len(told) == 1 and rates.current("BTCUSDT") == pytest.approx(0.0007)
+            assert rates.status()["age_s"] == {"BTCUSDT": 1.0}
+            clock.wall_ms -= 4 * HOUR_MS  # stepped back past where it began, 61 s after the answer
+            clock.mono_s += 60
+            sim.faults.http_error_next = 2
+            await rates.refresh()
+            assert told[-1][:2] == ("BTCUSDT", None) and "older than 60 s" in told[-1][2]

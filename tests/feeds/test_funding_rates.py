@@ -14,7 +14,7 @@ import pytest
 
 from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.base.retry import Backoff, RetryPolicy
-from laptop_agents.core.clock import SimClock
+from laptop_agents.core.clock import Clock, SimClock
 from laptop_agents.core.events import Error, Event, OrderPlaced, SignalGenerated
 from laptop_agents.exchange.bitunix.rest import BitunixRest, default_session
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
@@ -29,9 +29,9 @@ Told = list[tuple[str, float | None, str]]
 
 
 @contextlib.asynccontextmanager
-async def _rates(
+async def rates_poller(
     sim: SimExchange,
-    clock: SimClock,
+    clock: Clock,
     events: list[Event],
     told: Told | None = None,
     symbols: tuple[str, ...] = ("BTCUSDT",),
@@ -55,7 +55,7 @@ async def test_polled_rate_is_fresh_then_ages_out_and_a_failure_is_reported_once
     judged on its clock after a poll, None once the last answer is too old; strategies never read it."""
     async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
         clock, events, told = SimClock(1_000_000), [], []  # type: ignore[var-annotated]
-        async with _rates(sim, clock, events, told) as rates:
+        async with rates_poller(sim, clock, events, told) as rates:
             assert told == []  # nothing asked yet: nothing told (the strategy's rate stays unknown, not 0)
             sim.ledger.funding_rate = 0.0007
             await rates.refresh()
@@ -90,7 +90,7 @@ async def test_polled_rate_is_fresh_then_ages_out_and_a_failure_is_reported_once
 async def test_only_the_symbols_given_are_polled() -> None:
     async with (
         SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim,
-        _rates(sim, SimClock(0), [], symbols=()) as rates,
+        rates_poller(sim, SimClock(0), [], symbols=()) as rates,
     ):
         await rates.refresh()
         assert rates.status()["rates"] == {}

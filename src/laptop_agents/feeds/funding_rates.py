@@ -3,8 +3,8 @@
 `LiveFundingRates` asks the exchange for each symbol's current rate every `exchange.funding_poll_s`
 (over REST, on the rate limiter the candle feed shares) and tells each answer to `on_rate(symbol, rate)`,
 which hands it to the core as a recorded input (`FundingObserved`, see `engine.inputs`); once the last
-answer is older than `exchange.funding_max_age_s` (judged here, on the wall clock, after each poll) it
-says None (the gate's `funding_missing` flag). A strategy never reads the clock or this poller itself.
+answer is older than `exchange.funding_max_age_s` (judged here after each poll, on the monotonic clock: a
+wall clock stepped back must not keep an old rate fresh, nor one stepped forward age a new one) it says None (the gate's `funding_missing` flag). A strategy never reads the clock or this poller itself.
 
 A failed poll never stops the session: the first failure of a run of them is an `Error` event (not
 fatal), the rest are counted in the heartbeat (`funding`), and the next period asks again.
@@ -50,11 +50,11 @@ class LiveFundingRates:
         """The symbols polled (those whose strategies read the rate)."""
         self._on_rate = on_rate
         self._poll_s = poll_s
-        self._max_age_ms = max_age_s * 1000.0
+        self._max_age_s = max_age_s
         self._clock = clock
         self._emit = emit
-        self._rates: dict[str, tuple[float, int]] = {}
-        """symbol → (rate, wall ms of the answer)."""
+        self._rates: dict[str, tuple[float, float]] = {}
+        """symbol → (rate, monotonic seconds of the answer)."""
         self.polls = 0
         self.failures = 0
         self.last_error: str | None = None
@@ -62,7 +62,7 @@ class LiveFundingRates:
 
     def current(self, symbol: str) -> float | None:
         reading = self._rates.get(symbol)
-        if reading is None or self._clock.now_ms() - reading[1] > self._max_age_ms:
+        if reading is None or self._clock.monotonic_s() - reading[1] > self._max_age_s:
             return None
         return reading[0]
 
@@ -77,13 +77,13 @@ class LiveFundingRates:
                 answered = False
                 self._failed(symbol, exc)
                 continue
-            self._rates[symbol] = (rate, self._clock.now_ms())
+            self._rates[symbol] = (rate, self._clock.monotonic_s())
             self._on_rate(symbol, rate, "polled")
         if answered:  # the run of failures is over: the next one is reported again
             self._failing = False
         for symbol in self.symbols:
             if symbol in self._rates and self.current(symbol) is None:
-                self._on_rate(symbol, None, f"the last answer is older than {self._max_age_ms / 1000:g} s")
+                self._on_rate(symbol, None, f"the last answer is older than {self._max_age_s:g} s")
 
     def _failed(self, symbol: str, exc: LaptopAgentsError) -> None:
         self.failures += 1
@@ -99,7 +99,7 @@ class LiveFundingRates:
                 fatal=False,
                 message=(
                     f"funding rate poll failed ({exc}); the last rate is used for up to "
-                    f"{self._max_age_ms / 1000:g} s, then the funding gate flags funding_missing"
+                    f"{self._max_age_s:g} s, then the funding gate flags funding_missing"
                 ),
             )
         )
@@ -118,10 +118,10 @@ class LiveFundingRates:
         return None
 
     def status(self) -> dict[str, Any]:
-        now = self._clock.now_ms()
+        now = self._clock.monotonic_s()
         return {
             "rates": {s: self.current(s) for s in self.symbols},
-            "age_s": {s: round((now - r[1]) / 1000.0, 1) for s, r in self._rates.items()},
+            "age_s": {s: round(now - r[1], 1) for s, r in self._rates.items()},
             "polls": self.polls,
             "failures": self.failures,
             "last_error": self.last_error,
