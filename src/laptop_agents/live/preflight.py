@@ -24,6 +24,9 @@ from laptop_agents.exchange.bitunix.rest import AccountInfo, BitunixRest
 from laptop_agents.exchange.bitunix.wire import ContractSpec
 
 CHECKS = ("connectivity", "clock", "keys", "position_mode", "contracts", "leverage", "balance")
+DRIFT_WARN_MS = 1_000.0
+"""A server clock further off than this passes (signed requests use the measured offset) with a warning:
+a clock that far off is drifting, and past `exchange.max_clock_offset_ms` the next start is refused."""
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Preflight:
         self.symbols = settings.data.trading_symbols
         self.report = PreflightReport(leverage=effective_leverage(settings))
         self._account: AccountInfo | None = None  # read once, by the keys check
+        self._warning = False  # the check that just passed did so with a warning
 
     async def run(self) -> PreflightReport:
         steps: dict[str, Callable[[], Awaitable[str]]] = {
@@ -73,13 +77,14 @@ class Preflight:
             except (PreflightError, ExchangeError) as exc:
                 self._record(name, False, str(exc))
                 raise PreflightError(f"preflight {name} failed: {exc}") from None
-            self._record(name, True, detail)
+            self._record(name, True, detail, warning=self._warning)
+            self._warning = False
         return self.report
 
-    def _record(self, name: str, ok: bool, detail: str) -> None:
+    def _record(self, name: str, ok: bool, detail: str, *, warning: bool = False) -> None:
         at = self.clock.now_ms()
         self.emit(PreflightCheck(ts=at, symbol=",".join(self.symbols), check=name, ok=ok, detail=detail))
-        line = f"preflight {'ok  ' if ok else 'FAIL'} {name:<12} {detail}"
+        line = f"preflight {('WARN' if warning else 'ok  ') if ok else 'FAIL'} {name:<12} {detail}"
         self.report.lines.append(line)
         self.say(line)
 
@@ -100,7 +105,12 @@ class Preflight:
                 f"the server clock is {offset / 1000:+.1f} s from ours (bound {bound / 1000:g} s, "
                 "exchange.max_clock_offset_ms): sync this machine's clock (NTP) and start again"
             )
-        return f"server clock {offset / 1000:+.1f} s from ours (±0.5 s; bound {bound / 1000:g} s)"
+        detail = f"server clock {offset / 1000:+.1f} s from ours (±0.5 s; bound {bound / 1000:g} s)"
+        if abs(offset) > DRIFT_WARN_MS:
+            self._warning = True
+            detail += (f": over {DRIFT_WARN_MS / 1000:g} s, so this machine's clock is drifting; signed requests use "
+                       "the measured offset, but sync the clock (NTP) before it passes the bound")  # fmt: skip
+        return detail
 
     async def _keys(self) -> str:
         env = self.settings.exchange
