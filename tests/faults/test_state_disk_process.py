@@ -12,6 +12,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import orjson
@@ -27,6 +30,7 @@ from laptop_agents.runs.checkpoint import read_checkpoint
 from laptop_agents.runs.resume import prepare_resume
 from laptop_agents.runs.run_folder import RunFolder
 from tests.daemon.live_helpers import advance_until, start_live, start_replay
+from tests.daemon.test_daemon_process import clean_env, la_command, wait_for
 from tests.daemon.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
 from tests.exchange.conftest import KEY, bundled_candles, eventually, sim_config
 from tests.faults.powerloss import FailingFsync, PowerLossDisk
@@ -235,3 +239,57 @@ async def test_s26_a_damaged_checkpoint_resumes_from_the_previous_one_and_keeps_
     (resumed,) = [e for e in events if e["event"] == "RunResumed"]
     assert resumed["from_event_seq"] == prev["event_seq"] and resumed["cash"] == prev["cash"]
     read_checkpoint(folder.state)  # the resumed session's own checkpoints are whole again
+
+
+def _live_paper(runs: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*la_command(), "run", "--mode", "live-paper", *args, "--set", f'run.runs_dir="{runs}"',
+         "--set", "run.heartbeat_interval_s=0.2", "--set", "exchange.sim_speed=1200"],
+        cwd=runs.parent, env=clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _events(run: Path) -> list[dict[str, object]]:
+    return [orjson.loads(line) for line in (run / "events.jsonl").read_bytes().splitlines()]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["--run-id", "--resume-or-start", "--resume"])
+def test_s29_two_daemons_started_at_the_same_instant_leave_exactly_one_running(tmp_path: Path, how: str) -> None:
+    """Two starts of one run at once (a scheduler's repeat trigger beside a hand start): the existing test
+    starts the second after the first holds the lock; here both interpreters start together, so the second
+    can meet the first anywhere from creating the folder to taking the lock. Exactly one runs; the other
+    exits 2 with one line, having written nothing into the run."""
+    runs = tmp_path / "runs"
+    run = runs / "twin"
+    if how == "--resume":  # a run with a checkpoint to resume
+        first = _live_paper(runs, "--run-id", "twin")
+        wait_for(lambda: (run / "state.json").exists(), 30, "a checkpoint")
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+        assert first.returncode == 0
+    pair = [_live_paper(runs, how, "twin"), _live_paper(runs, how, "twin")]
+    try:
+        wait_for(lambda: any(p.poll() is not None for p in pair), 30, "one of the two to be refused")
+        refused = next(p for p in pair if p.poll() is not None)
+        running = next(p for p in pair if p is not refused)
+        _, err = refused.communicate()
+        assert refused.returncode == 2 and err.strip().count("\n") == 0, err
+        assert "already exists" in err or f"is in use by pid {running.pid}" in err or "has no checkpoint" in err, err
+        wait_for(lambda: b'"seq"' in (run / "heartbeat.json").read_bytes(), 30, "a heartbeat")
+        wait_for(lambda: orjson.loads((run / "heartbeat.json").read_bytes())["pid"] == running.pid, 30, "its beat")
+        time.sleep(0.5)
+        assert running.poll() is None  # the one that won runs on
+        running.send_signal(signal.SIGTERM)
+        running.communicate(timeout=30)
+        assert running.returncode == 0
+    finally:
+        for proc in pair:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+    events = _events(run)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))  # one sequence, nothing interleaved
+    starts = [e["event"] for e in events if e["event"] in ("RunStarted", "RunResumed")]
+    assert starts == ["RunStarted", "RunResumed"] if how == "--resume" else ["RunStarted"], starts
+    assert events[-1]["event"] == "RunFinished"  # one session since the race, ended
