@@ -227,11 +227,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_sim(args)
     except InputError as exc:
+        from laptop_agents.base.scrub import scrub  # a secret's value never reaches the terminal either
+
         for line in exc.lines if isinstance(exc, ConfigError) else [str(exc)]:
-            print(f"la: {line}", file=sys.stderr)
+            print(f"la: {scrub(line)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except LaptopAgentsError as exc:
-        print(f"la: {exc}", file=sys.stderr)
+        from laptop_agents.base.scrub import scrub
+
+        print(f"la: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         print("la: interrupted", file=sys.stderr)

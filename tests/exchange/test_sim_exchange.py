@@ -12,7 +12,13 @@ import websockets
 
 from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.core.candle import Candle
-from laptop_agents.exchange.bitunix.errors import DuplicateClientId, ExchangeError, OrderNotFound, ParameterError
+from laptop_agents.exchange.bitunix.errors import (
+    DuplicateClientId,
+    ExchangeError,
+    OrderNotFound,
+    ParameterError,
+    QtyOutOfRange,
+)
 from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.signing import new_nonce, sign_ws_login
 from laptop_agents.exchange.bitunix.sim.market import partial
@@ -73,6 +79,44 @@ async def test_admin_endpoint_sets_faults_advances_and_reports_state(
     assert log[-1]["path"] == "/api/v1/futures/market/tickers" and log[-1]["code"] == 10006
     async with session.post(sim.rest_url + "/admin/drop") as r:
         assert (await r.json())["dropped"] == 0
+
+
+async def test_a_contracts_rules_changed_over_admin_apply_to_the_listing_and_the_next_order(
+    sim: SimExchange, rest: BitunixRest, session: aiohttp.ClientSession
+) -> None:
+    """`POST /admin/contract`: the venue changes a contract's filters at runtime (§6 #19's rehearsal)."""
+    change = {"symbol": "btcusdt", "min_qty": 0.01, "base_precision": 2, "quote_precision": 2}
+    async with session.post(sim.rest_url + "/admin/contract", json=change) as r:
+        assert r.status == 200 and (await r.json())["minTradeVolume"] == "0.01"
+    (spec,) = await rest.trading_pairs(["BTCUSDT"])
+    assert (spec.min_qty, spec.qty_step, spec.tick) == (0.01, 0.01, 0.01)
+    with pytest.raises(QtyOutOfRange):  # 30017: below the new minimum
+        await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.005", order_type="market", client_id="c-1")
+    with pytest.raises(ParameterError, match="more than 2 decimals"):  # off the new lot
+        await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.015", order_type="market", client_id="c-2")
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.02", order_type="market", client_id="c-3")
+    for bad, fragment in [
+        ({"symbol": "NOPE", "min_qty": 1}, "symbol must be one of"),
+        ({"symbol": "BTCUSDT", "tick": 0.1}, "unknown contract rule 'tick'"),
+        ({"symbol": "BTCUSDT", "base_precision": 1.5}, "must be a whole number"),
+        ({"symbol": "BTCUSDT", "min_qty": "0.1"}, "must be a number"),
+        ({"symbol": "BTCUSDT", "min_qty": 0}, "must be > 0"),
+        ({"symbol": "BTCUSDT", "min_qty": 1000}, "min_qty must be <= max_qty"),
+    ]:
+        async with session.post(sim.rest_url + "/admin/contract", json=bad) as r:
+            assert r.status == 400 and fragment in (await r.json())["error"], bad
+    assert sim.ledger.contract("BTCUSDT").min_qty == 0.01  # a refused change leaves the rules as they were
+    assert sim.faults.counts["contract_changed"] == 1
+
+
+async def test_refuse_order_next_refuses_with_its_code_and_places_nothing(sim: SimExchange, rest: BitunixRest) -> None:
+    sim.faults.update({"refuse_order_next": 1, "refuse_order_code": 30017})
+    with pytest.raises(QtyOutOfRange):
+        await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.010", order_type="market", client_id="r-1")
+    assert sim.ledger.accounts[KEY].orders == {} and sim.faults.counts["refuse_order_next"] == 1
+    await rest.place_order(symbol="BTCUSDT", side="buy", qty="0.010", order_type="market", client_id="r-2")
+    with pytest.raises(ValueError, match="not 0"):
+        sim.faults.update({"refuse_order_code": 0})
 
 
 async def test_request_log_and_fills_are_inspectable(sim: SimExchange, rest: BitunixRest) -> None:

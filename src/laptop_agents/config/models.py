@@ -510,6 +510,22 @@ class LiveConfig(_Section):
     stream_poll_interval_s: float = Field(
         15.0, gt=0, le=3_600, description="REST polling while the private socket is up (it backs up the pushes)"
     )
+    contract_refresh_s: float = Field(
+        3_600.0,
+        gt=0,
+        le=86_400,
+        description="the contracts' rules (tick, lot, min and max qty, max leverage) are read again this often "
+        "(monotonic clock), and at once after the exchange refuses an order for one of them",
+    )
+    refusal_backoff_s: float = Field(
+        300.0,
+        gt=0,
+        le=3_600,
+        description="after the exchange refuses an entry for margin (20003), or a second time in a row for a "
+        "filter its contract read again does not explain, that symbol's entries wait this long (twice as long for "
+        "each further such refusal in a row, at most an hour); a margin wait ends sooner once the exchange's "
+        "available margin grew enough",
+    )
     flatten_on_stop: bool = Field(False, description="on stop, close open positions with reduce-only market orders")
     shutdown_timeout_s: float = Field(
         8.0,

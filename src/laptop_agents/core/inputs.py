@@ -24,6 +24,8 @@ through one door too (`live.inputs`), recorded the same way:
 - `BooksRestored`: at a session's start, the journal lines the log lost (written after the checkpoint)
   and the books rebuilt from the whole journal.
 - `VenueContract`: the contract's rules and the leverage the preflight read (quantities, ticks, limits).
+- `ContractRefreshed`: the contract's rules read again mid-session and found changed (the periodic read,
+  or the one right after the exchange refused an order for a filter): the broker checks against them.
 - `ClockTick`: the exchange's time, the wall time and the monotonic time when an input reached the core;
   the live broker's checks (a decision's age, orders per minute) read these, never a clock.
 
@@ -157,6 +159,15 @@ class VenueContract(Input):
     leverage: int
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContractRefreshed(Input):
+    """`symbol`'s contract rules as the exchange has them now (`spec`, the fields of its `ContractSpec`), read
+    again mid-session and found changed; `changes` says what changed, for the reader."""
+
+    spec: dict[str, Any] = field(default_factory=dict)
+    changes: str = ""
+
+
 INPUT_TYPES: tuple[type[Input], ...] = (CandleClosed, FundingObserved, HaltChanged, FlattenRequested, VenueTiers,
                                         InputFile, ClockTick, BooksChanged, StopHeld, OutsidePnl, BooksRestored,
-                                        VenueContract)  # fmt: skip
+                                        VenueContract, ContractRefreshed)  # fmt: skip

@@ -25,6 +25,7 @@ from typing import IO, Any
 import orjson
 import structlog
 
+from laptop_agents.base.scrub import scrub
 from laptop_agents.core.events import (
     CircuitBreakerReset,
     CircuitBreakerTripped,
@@ -94,7 +95,7 @@ def _stamp(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapp
 
 
 def _json(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> str:
-    return orjson.dumps(event_dict, default=str).decode()
+    return scrub(orjson.dumps(event_dict, default=str).decode())  # a secret's value inside a text or a traceback
 
 
 def _market_time(ms: int) -> str:
@@ -161,7 +162,7 @@ class DaemonLog:
             else:
                 self.log.info(name, **fields)
         if self._console is not None and (self._verbose or isinstance(event, _CONSOLE)):
-            print(console_line(event), file=self._console, flush=True)
+            print(scrub(console_line(event)), file=self._console, flush=True)
 
     def exception(self, where: str, exc: BaseException) -> None:
         """An unexpected exception, with its whole traceback (the `Error` event keeps one line)."""

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import structlog
 
+from laptop_agents.base.scrub import scrub
 from laptop_agents.core.clock import Clock
 from laptop_agents.daemon.daemon_log import LEVELS, redact
 
@@ -39,9 +40,10 @@ def configure_logging(*, level: str, fmt: str, clock: Clock) -> None:
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
+            *([structlog.processors.format_exc_info] if json_lines else []),  # a traceback as text (scrubbed)
             redact,
             _clock_stamper(clock),
-            renderer,
+            lambda logger, name, event_dict: scrub(renderer(logger, name, event_dict)),  # type: ignore[arg-type]
         ],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from laptop_agents.base import scrub
 from laptop_agents.config.models import DashboardConfig
 from laptop_agents.core.errors import InputError
 from laptop_agents.reporting.html_report import script_hashes
@@ -75,7 +76,15 @@ def _split_host(header: str) -> tuple[str, str]:
 
 
 def dashboard_token(config: DashboardConfig) -> str | None:
-    """The token from the environment or `dashboard.token_file`; refuses a file others can read."""
+    """The token from the environment or `dashboard.token_file`; refuses a file others can read. Once read,
+    its value is scrubbed from everything the process writes (`base.scrub`)."""
+    token = _read_token(config)
+    if token is not None:
+        scrub.register(token)
+    return token
+
+
+def _read_token(config: DashboardConfig) -> str | None:
     if config.token is not None:
         token = config.token.get_secret_value().strip()
         if not token:

@@ -4,7 +4,8 @@
 (over REST, on the rate limiter the candle feed shares) and tells each answer to `on_rate(symbol, rate)`,
 which hands it to the core as a recorded input (`FundingObserved`, see `engine.inputs`); once the last
 answer is older than `exchange.funding_max_age_s` (judged here after each poll, on the monotonic clock: a
-wall clock stepped back must not keep an old rate fresh, nor one stepped forward age a new one) it says None (the gate's `funding_missing` flag). A strategy never reads the clock or this poller itself.
+wall clock stepped back must not keep an old rate fresh, nor one stepped forward age a new one) it says
+None (the gate's `funding_missing` flag). A strategy never reads the clock or this poller itself.
 
 A failed poll never stops the session: the first failure of a run of them is an `Error` event (not
 fatal), the rest are counted in the heartbeat (`funding`), and the next period asks again.

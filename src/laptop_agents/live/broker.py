@@ -105,6 +105,8 @@ class BitunixBroker(LiveBooks):
             symbol=symbol, qty_step=spec.qty_step, journal=journal, limits=limits, account=account, emit=emit
         )
         self.spec = spec
+        self.configured_leverage = leverage
+        """The leverage the preflight set on the exchange (`leverage` is it within the contract's maximum)."""
         self.leverage = min(leverage, spec.max_leverage)
         self.time = time
         self._interval_ms = interval_ms
@@ -214,6 +216,13 @@ class BitunixBroker(LiveBooks):
             exchange = round_to_step(position.stop, self.spec.tick, "up" if position.side == "long" else "down")
             self._submit(MoveStop(self.symbol, exchange, position.target))
 
+    def contract_changed(self, spec: ContractSpec) -> None:
+        """The exchange's rules for this contract changed mid-session: orders are rounded, sized and checked
+        against the new ones from the next decision on."""
+        self.spec = spec
+        self.leverage = min(self.configured_leverage, spec.max_leverage)
+        self._qty_step = spec.qty_step
+
     # -- Outcomes (from the executor) --------------------------------------------------------------------
 
     def order_failed(self, order: JournalOrder, reason: str, detail: str, *, at_ms: int) -> None:
@@ -289,7 +298,7 @@ class BitunixBroker(LiveBooks):
             "target": None if target is None else round_to_step(target, tick, "nearest"),
             "setup": intent.setup, "stop_distance": intent.stop_distance, "side": intent.side,
             "trail_activation_r": intent.trail_activation_r, "trail_distance_r": intent.trail_distance_r,
-            "decided_ts": ts,
+            "decided_ts": ts, "est_price": est_price,
         }  # fmt: skip
         order_type: Literal["MARKET", "LIMIT"] = "MARKET" if price is None else "LIMIT"
         order = JournalOrder(

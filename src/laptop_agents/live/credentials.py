@@ -16,12 +16,20 @@ from pathlib import Path
 
 import orjson
 
+from laptop_agents.base import scrub
 from laptop_agents.config.models import ExchangeConfig
 from laptop_agents.core.errors import ConfigError
 from laptop_agents.exchange.bitunix.rest import Credentials
 
 
 def load_credentials(config: ExchangeConfig, environ: Mapping[str, str]) -> Credentials:
+    """The keys, registered with `scrub` at once: from here on neither value leaves the process."""
+    credentials = _load(config, environ)
+    scrub.register(credentials.api_key, credentials.secret)
+    return credentials
+
+
+def _load(config: ExchangeConfig, environ: Mapping[str, str]) -> Credentials:
     path = environ.get(config.credentials_file_env, "").strip()
     if path:
         return _from_file(Path(path), config.credentials_file_env)

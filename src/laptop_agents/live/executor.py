@@ -1,10 +1,12 @@
 """The live order executor: sends what the brokers queue, resolves what is unknown, books what happened.
 
 Sending (`place`): the intent is already fsynced by the broker; SENT is journaled, then the order goes out.
-An answer proves the outcome: an order id → ACKED; a business refusal → REJECTED (the broker emits
-`OrderRejected`). No answer proves nothing: a timeout, a 5xx, a rate-limit code or a lost connection leave
-the order UNKNOWN, and so does 30042 (the venue already has this client id: it was accepted before). The
-executor never sends an UNKNOWN order again.
+An answer proves the outcome: an order id → ACKED; a business refusal → REJECTED at once (the broker emits
+`OrderRejected`), never sent again; a refusal for margin or for the contract's filters also backs that
+symbol's entries off and re-reads the account or the contracts (`refusals.py`). No answer proves
+nothing: a timeout, a 5xx, a rate-limit code or a lost connection leave the order UNKNOWN, and so does
+30042 (the venue already has this client id: it was accepted before). The executor never sends an
+UNKNOWN order again.
 
 Syncing (`sync`, on every private push, after every send, and by REST polling: often while the private
 socket is down or an order is unresolved, rarely otherwise):
@@ -19,7 +21,9 @@ socket is down or an order is unresolved, rarely otherwise):
    UNKNOWN, said once). Only then may a new order be considered;
 5. reconciliation (`reconcile.py`) compares positions when asked (start, every reconnect) and whenever no
    order of a symbol is open. It holds the symbol's lock, which every placement takes too, so no order of
-   ours can reach the venue between its reads and its comparison.
+   ours can reach the venue between its reads and its comparison;
+6. the entry waits after a refusal (a contract read still owed, the balance, the back-off's end), and the
+   contracts read again every `live.contract_refresh_s` (`contracts.py`).
 Each lookup and each symbol's executions are read on their own: one that fails is reported (once, until
 it succeeds again) and retried next pass, and never keeps the others from being booked.
 
@@ -30,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping, MutableMapping
 from typing import Any
 
 from laptop_agents.base.crash_points import CrashPoints
@@ -48,10 +52,12 @@ from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.wire import fmt
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
 from laptop_agents.live.broker import BitunixBroker, Cancel, Command, MoveStop, Place
+from laptop_agents.live.contracts import ContractWatch
 from laptop_agents.live.inputs import VenueInputs
 from laptop_agents.live.journal import JournalOrder, JournalUnwritable, OrderJournal
 from laptop_agents.live.order_log import OrderLog
 from laptop_agents.live.reconcile import Reconciler
+from laptop_agents.live.refusals import EntryRefusals
 from laptop_agents.live.sync import VenueSync
 
 
@@ -70,11 +76,11 @@ class OrderExecutor:
         inputs: VenueInputs,
         venue_clock: VenueClock,
         private: BitunixPrivateStream | None = None,
-        halts: Mapping[str, Mapping[str, str]] | None = None,
+        halts: Mapping[str, MutableMapping[str, str]] | None = None,
     ) -> None:
         """`halts`: each symbol's entry halts (the cores'), read right before an entry is sent; `inputs` the
         door into the books; `venue_clock` the exchange's time an entry's age is judged by before its send."""
-        self.halts: Mapping[str, Mapping[str, str]] = halts if halts is not None else {}
+        self.halts: Mapping[str, MutableMapping[str, str]] = halts if halts is not None else {}
         self.rest = rest
         self.journal = journal
         self.brokers = brokers
@@ -94,6 +100,10 @@ class OrderExecutor:
         self.steps = VenueSync(
             rest=rest, brokers=brokers, config=config, clock=clock, crash=crash, log=self.log, inputs=inputs
         )
+        self.contracts = ContractWatch(rest=rest, brokers=brokers, inputs=inputs, log=self.log, clock=clock,
+                                       config=config)  # fmt: skip
+        self.refusals = EntryRefusals(rest=rest, halts=self.halts, contracts=self.contracts, log=self.log,
+                                      clock=clock, config=config, on_available=self._available)  # fmt: skip
         self._sync_lock = asyncio.Lock()
         self._in_flight: asyncio.Future[None] | None = None
         """The command being carried out by the sender: shielded, so a stop never cuts a send in half."""
@@ -118,6 +128,7 @@ class OrderExecutor:
             "unknown_orders": unknown,
             "exchange_available": self.exchange_available,
             "reconciliation": self.reconciler.status,
+            "entry_waits": self.refusals.status(),
             **self.counts,
         }
 
@@ -161,6 +172,7 @@ class OrderExecutor:
         entry's decision age is checked right before it is sent: one that waited (in the queue, for the
         lock, or across a restart) past `live.max_decision_age_s` is refused, not sent on an old close."""
         broker = self.brokers[order.symbol]
+        refused: ExchangeError | None = None
         async with self.reconciler.symbol_lock(order.symbol):
             if order.state == "INTENT":
                 stale = self._entry_refusal(broker, order) if order.purpose == "entry" else None
@@ -179,16 +191,20 @@ class OrderExecutor:
                 if order.state != "SENT":  # a sync already booked its fill (pushed before the answer): settled
                     self.wake.set()
                     return
-                self._send_failed(broker, order, exc)
+                refused = exc if self._send_failed(broker, order, exc) else None
             else:
                 self.crash.at("sent")
                 if order.state == "SENT":  # a sync may already have seen it fill
                     self.counts["acked"] += 1
                     self.log.move(order, "ACKED", order_id=order_id, detail="acknowledged")
+                if order.purpose == "entry":
+                    self.refusals.accepted(order.symbol)
+        if refused is not None:  # outside the lock: the account or contract read it may make
+            await self.refusals.refused(broker, order, refused)
         self.wake.set()
 
-    def _send_failed(self, broker: BitunixBroker, order: JournalOrder, exc: ExchangeError) -> None:
-        """What a send without an order id proves: nothing (UNKNOWN, looked up later), or a refusal."""
+    def _send_failed(self, broker: BitunixBroker, order: JournalOrder, exc: ExchangeError) -> bool:
+        """What a send without an order id proves: nothing (UNKNOWN, looked up later), or a refusal (True)."""
         if isinstance(exc, DuplicateClientId):
             self.log.unknown(order, "the exchange already has this client id (30042): it was accepted before")
         elif isinstance(exc, ExchangeUnavailable | RateLimitedError):
@@ -197,6 +213,8 @@ class OrderExecutor:
         else:
             self.counts["rejected"] += 1
             self.log.move(order, "REJECTED", detail=str(exc), reason="exchange_rejected")
+            return True
+        return False
 
     def _entry_refusal(self, broker: BitunixBroker, order: JournalOrder) -> tuple[str, str] | None:
         """An entry that waited (in the queue, or across a restart) is checked again before it is sent:
@@ -257,6 +275,8 @@ class OrderExecutor:
                 await steps.book_funding()
                 await steps.decide_not_found(missing)
                 await self.reconciler.run(steps.book_trades)
+                await self.refusals.check()
+                await self.contracts.refresh_if_due()
             except JournalUnwritable:  # broke during this pass (said once): the books stop where the file does
                 return
 
@@ -324,6 +344,10 @@ class OrderExecutor:
                     self.exchange_available = float(data.get("available", ""))
             else:
                 self.wake.set()
+
+    def _available(self, available: float) -> None:
+        """The exchange's available margin, as a REST read of the account gave it (pushes give it too)."""
+        self.exchange_available = available
 
     def _unsettled(self) -> bool:
         """An order whose outcome is not known yet (in flight, unknown, or a market order not booked)."""

@@ -3,15 +3,16 @@
 A live-exchange session's books change when the exchange says so, not when the core decides: an order's
 state (`OrderState`), a fill or a TP/SL execution, a position adopted or closed by reconciliation, the
 funding settled (`BooksChanged`), the stop it holds after a trailing move (`StopHeld`), today's outside
-executions (`OutsidePnl`), and after a restart what the journal holds beyond the checkpoint
-(`BooksRestored`). `VenueInputs` writes each to the run's event log before the books take it, and the
-clocks' readings (`ClockTick`) before each input the core handles; `apply_venue_input` is what a replay
-calls with them, over a journal it keeps in memory. So the session and its replay take the same path
-through the books, and a replay needs neither the exchange nor a clock.
+executions (`OutsidePnl`), a contract's rules that changed (`ContractRefreshed`), and after a restart what
+the journal holds beyond the checkpoint (`BooksRestored`). `VenueInputs` writes each to the run's event
+log before the books take it, and the clocks' readings (`ClockTick`) before each input the core handles;
+`apply_venue_input` is what a replay calls with them, over a journal it keeps in memory. So the session
+and its replay take the same path through the books, and a replay needs neither the exchange nor a clock.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 
 from laptop_agents.core.clock import Clock, SessionTime, VenueClock
@@ -20,15 +21,19 @@ from laptop_agents.core.inputs import (
     BooksChanged,
     BooksRestored,
     ClockTick,
+    ContractRefreshed,
     Input,
     OutsidePnl,
     StopHeld,
 )
+from laptop_agents.exchange.bitunix.wire import ContractSpec
 from laptop_agents.live.broker import BitunixBroker
 from laptop_agents.live.journal import JournalOrder, OrderJournal
 from laptop_agents.live.limits import HardLimits
 
-VENUE_INPUTS: tuple[type[Event], ...] = (ClockTick, BooksChanged, StopHeld, OutsidePnl, BooksRestored, OrderState)
+VENUE_INPUTS: tuple[type[Event], ...] = (
+    ClockTick, BooksChanged, StopHeld, OutsidePnl, BooksRestored, OrderState, ContractRefreshed
+)  # fmt: skip
 ENDED = frozenset({"REJECTED", "NOT_FOUND", "CANCELLED"})
 """Order states the books react to: the order will not fill (a resting entry is forgotten, and said)."""
 
@@ -82,6 +87,8 @@ def apply_venue_input(
         brokers[item.symbol].exchange_stop = item.stop
     elif isinstance(item, OutsidePnl):
         limits.record_pnl(item.ts, item.pnl)
+    elif isinstance(item, ContractRefreshed):
+        brokers[item.symbol].contract_changed(ContractSpec(**item.spec))
     elif isinstance(item, BooksRestored):
         for line in item.lines:
             journal.absorb(line)
@@ -134,6 +141,12 @@ class VenueInputs:
         if broker.exchange_stop != stop:
             self._record(StopHeld(ts=self._clock.now_ms(), symbol=symbol, stop=stop))
             broker.exchange_stop = stop
+
+    def contract(self, symbol: str, spec: ContractSpec, changes: str) -> None:
+        """The contract's rules read again and changed: recorded, then what the broker checks against."""
+        self._record(ContractRefreshed(ts=self._clock.now_ms(), symbol=symbol, spec=dataclasses.asdict(spec),
+                                       changes=changes))  # fmt: skip
+        self.brokers[symbol].contract_changed(spec)
 
     def outside_pnl(self, symbol: str, limits: HardLimits, *, at_ms: int, trade_id: str, pnl: float) -> None:
         self._record(OutsidePnl(ts=at_ms, symbol=symbol, trade_id=trade_id, pnl=pnl))

@@ -178,8 +178,10 @@ class LiveVenue:
         ]
 
     def before_input(self, symbol: str) -> None:
-        """An input is about to reach `symbol`'s core: the clocks its broker reads, recorded."""
+        """An input is about to reach `symbol`'s core: the clocks its broker reads, recorded; an entry wait
+        after a refusal whose time is up is lifted first (`refusals.py`)."""
         self.inputs.tick(symbol)
+        self.executor.refusals.expire(symbol)
 
     def attach(self, inputs: CoreInputs) -> None:
         """The cores' door: the stop's flatten goes through it (recorded, as the kill switch's)."""

@@ -24,7 +24,7 @@ LIVE_REFUSALS = frozenset(
     ("order_in_flight", "stale_decision", "max_order_notional", "max_position", "max_daily_loss",
      "max_daily_loss_pct", "orders_per_minute", "not_found", "exchange_rejected", "entry_type_unsupported",
      "data_stale", "backfilling", "kill_switch", "stopping", "checkpoint", "reconciliation",
-     "external_position", "exchange_auth", "exchange_ban")
+     "external_position", "exchange_auth", "exchange_ban", "exchange_margin", "exchange_filters")
 )  # fmt: skip
 """Refusal reasons only a live session can give: its halts and its venue's checks."""
 

@@ -6,15 +6,25 @@ same typed objects, so everything a run shows is derived from the events it wrot
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
+from laptop_agents.base import scrub
 from laptop_agents.core.clock import Clock
 from laptop_agents.core.event_codec import EventFramer
 from laptop_agents.core.events import Event
 
 Listener = Callable[[Event], None]
+
+
+def scrubbed(event: Event) -> Event:
+    """The event with every known secret's value masked in its text fields (listeners see this one too)."""
+    texts: dict[str, Any] = {name: scrub.scrub(value) for name in event.__dataclass_fields__
+             if isinstance(value := getattr(event, name), str)}  # fmt: skip
+    return dataclasses.replace(event, **texts)
 
 
 class EventLog:
@@ -44,7 +54,13 @@ class EventLog:
 
     def emit(self, event: Event) -> None:
         self.seq += 1
-        self._handle.write(self._frame(event, self.seq, self._clock.now_ms()))
+        line = self._frame(event, self.seq, self._clock.now_ms())
+        if scrub.active() and scrub.holds_secret(line):  # an exception's text, a venue's echo of the key
+            event = scrubbed(event)
+            line = self._frame(event, self.seq, self._clock.now_ms())
+            if scrub.holds_secret(line):  # inside a nested field: masked in the line itself
+                line = scrub.scrub(line.decode()).encode()
+        self._handle.write(line)
         if self._durable:
             self._handle.flush()
         for listener in self._listeners:

@@ -1,5 +1,5 @@
 """`/admin/*` on the simulated exchange (not part of Bitunix): state, faults, stepping or pausing the replay,
-drops, a liquidation."""
+drops, a liquidation, a contract's rules changed at runtime."""
 
 from __future__ import annotations
 
@@ -38,6 +38,24 @@ class AdminApi:
         except (ValueError, TypeError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response(self.x.faults.as_dict())
+
+    async def contract(self, request: web.Request) -> web.Response:
+        """`{"symbol": "BTCUSDT", "min_qty": 0.01, "base_precision": 2, ...}`: the venue changes that contract's
+        filters (min/max qty, lot and tick precision, leverage bounds) now; trading_pairs and every order
+        check use them from the next request on. Answers the contract as trading_pairs lists it."""
+        body = await request.json() if request.can_read_body else {}
+        if not isinstance(body, dict):
+            return web.json_response({"error": "send a JSON object with symbol and the rules to change"}, status=400)
+        symbol = str(body.pop("symbol", "")).upper()
+        rules = self.x.ledger.rules.get(symbol)
+        if rules is None:
+            return web.json_response({"error": f"symbol must be one of {', '.join(self.x.ledger.rules)}"}, status=400)
+        try:
+            rules.update(body)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        self.x.faults.fired("contract_changed")
+        return web.json_response(rules.wire())
 
     async def advance(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}

@@ -62,6 +62,13 @@ class FaultPlan:
     """Accept the next N orders (they exist and fill) but cut the connection before answering."""
     insufficient_balance_next: int = 0
     """Reject the next N orders with 20003 insufficient balance."""
+    echo_api_key: bool = False
+    """Refusals name the request's API key in their message ("... (api-key K)"), as some venues' errors do:
+    a secret the client must write nowhere, though it reaches it inside an exception's text."""
+    refuse_order_next: int = 0
+    """Refuse the next N orders with `refuse_order_code` (a definitive refusal: nothing is placed)."""
+    refuse_order_code: int = 10002
+    """The Bitunix code of those refusals (10002 parameter error by default); never 0."""
     partial_fill_parts: int = 0
     """Fill each of our orders (those with a client id) in this many parts (0 or 1: whole): the first part
     when it fills (at once for a market order, when the price trades through for a limit), one more on each
@@ -115,6 +122,8 @@ class FaultPlan:
                 raise ValueError(f"malformed_reply_kind must be one of {', '.join(MALFORMED_KINDS)}, not {value!r}")
             if key == "missing_klines":
                 value = _ranges(value)
+            if key == "refuse_order_code" and int(value) == 0:
+                raise ValueError("refuse_order_code must be a Bitunix error code, not 0 (success)")
             setattr(self, key, type(current)(value))
 
     def take(self, name: str) -> bool:
@@ -125,6 +134,10 @@ class FaultPlan:
         setattr(self, name, left - 1)
         self.fired(name)
         return True
+
+    def refusal_due(self) -> int | None:
+        """The code to refuse this order with (`refuse_order_next`), or None to let it through."""
+        return self.refuse_order_code if self.take("refuse_order_next") else None
 
     def fired(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1

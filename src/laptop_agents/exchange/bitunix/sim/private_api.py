@@ -67,6 +67,9 @@ class PrivateApi:
     async def place_order(self, request: web.Request, account: SimAccount | None) -> Any:
         assert account is not None
         body = await self.json_body(request)
+        refused = self.x.faults.refusal_due()
+        if refused is not None:
+            raise Refusal(refused)
         insufficient = self.x.faults.take("insufficient_balance_next")
         order = self.x.ledger.place_order(
             account, body, insufficient=insufficient, refuses_duplicate=self.x.faults.refuses_duplicate

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from laptop_agents.exchange.bitunix import codes
@@ -60,6 +60,26 @@ class ContractRules:
     @property
     def base(self) -> str:
         return self.symbol.removesuffix("USDT")
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Change the contract's rules at runtime (the venue changing its filters under a running client):
+        a partial mapping of the fields but `symbol`; unknown keys and bad values are refused whole."""
+        known = {f.name: f.type for f in fields(self) if f.name != "symbol"}
+        changed: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in known:
+                raise ValueError(f"unknown contract rule {key!r}; known: {', '.join(sorted(known))}")
+            kind = int if known[key] in (int, "int") else float
+            if isinstance(value, bool) or not isinstance(value, int | float) or (kind is int and value != int(value)):
+                raise ValueError(f"contract rule {key} must be {'a whole number' if kind is int else 'a number'}")
+            if value < 0 or (key != "base_precision" and key != "quote_precision" and value <= 0):
+                raise ValueError(f"contract rule {key} must be {'>= 0' if key.endswith('precision') else '> 0'}")
+            changed[key] = kind(value)
+        merged = {**{k: getattr(self, k) for k in known}, **changed}
+        if merged["min_qty"] > merged["max_qty"] or merged["min_leverage"] > merged["max_leverage"]:
+            raise ValueError("contract rules: min_qty must be <= max_qty and min_leverage <= max_leverage")
+        for key, value in changed.items():
+            setattr(self, key, value)
 
     def tiers(self) -> list[dict[str, Any]]:
         """The risk-limit tiers, shaped as the SDK's PositionTiersResp (leverage bounded by this contract's)."""

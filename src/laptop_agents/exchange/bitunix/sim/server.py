@@ -215,6 +215,7 @@ class SimExchange:
         app.router.add_get("/admin/state", admin.state)
         app.router.add_post("/admin/faults", admin.faults)
         app.router.add_post("/admin/advance", admin.advance)
+        app.router.add_post("/admin/contract", admin.contract)
         app.router.add_post("/admin/drop", admin.drop)
         app.router.add_post("/admin/liquidate", admin.liquidate)
         app.router.add_post("/admin/pause", admin.pause)
@@ -241,17 +242,26 @@ class SimExchange:
                 error.headers["Retry-After"] = f"{faults.retry_after_s:g}"
             return self._log(request, error, None)
         limited_path = not faults.rate_limit_path or request.path.endswith(faults.rate_limit_path)
+        too_frequent = codes.REQUEST_TOO_FREQUENT
         if (limited_path and faults.take("rate_limit_next")) or faults.rate_limited_now():
-            return self._log(request, envelope(codes.REQUEST_TOO_FREQUENT), codes.REQUEST_TOO_FREQUENT)
+            return self._log(request, envelope(too_frequent, msg=self._echoed(request, too_frequent)), too_frequent)
         scope = request.headers.get("api-key") or (request.remote or "?")
         if not self._within_rate(scope):
-            return self._log(request, envelope(codes.REQUEST_TOO_FREQUENT), codes.REQUEST_TOO_FREQUENT)
+            return self._log(request, envelope(too_frequent, msg=self._echoed(request, too_frequent)), too_frequent)
         try:
             response = await handler(request)
         except web.HTTPNotFound:
             return self._log(request, envelope(codes.NOT_FOUND), codes.NOT_FOUND)
         code = getattr(response, "la_code", None)
         return self._log(request, response, code)
+
+    def _echoed(self, request: web.Request, code: int, msg: str | None = None) -> str | None:
+        """A refusal's message, naming the request's API key when the `echo_api_key` fault is on."""
+        key = request.headers.get("api-key")
+        if not (self.faults.echo_api_key and key):
+            return msg
+        self.faults.fired("echo_api_key")
+        return f"{msg or codes.MESSAGES.get(code, 'error')} (api-key {key})"
 
     def now_ms(self) -> int:
         """The server's wall clock (the host's plus `clock_offset_ms`)."""
@@ -290,7 +300,7 @@ class SimExchange:
                 account = await self._authenticate(request) if signed else None
                 data = await handler(request, account)
             except Refusal as refusal:
-                response = envelope(refusal.code, msg=refusal.msg)
+                response = envelope(refusal.code, msg=self._echoed(request, refusal.code, refusal.msg))
                 response.la_code = refusal.code  # type: ignore[attr-defined]
                 return response
             if isinstance(data, web.StreamResponse):

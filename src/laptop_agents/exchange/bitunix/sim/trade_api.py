@@ -1,7 +1,7 @@
 """The simulated exchange's bulk and amending trade endpoints, answered from the ledger's state.
 
 batch_order places every entry through `Ledger.place_order`, like place_order itself, so the fault switches
-(insufficient balance, the lost ack) and client-id dedupe apply per entry; closes (close_all_position,
+(a refusal, insufficient balance, the lost ack) and client-id dedupe apply per entry; closes (close_all_position,
 flash_close_position) are reduce-only market orders without a client id, as the venue's own closes.
 """
 
@@ -62,6 +62,9 @@ class TradeApi:
                     raise Refusal(codes.PARAMETER_ERROR, "each orderList entry must be an object")
                 if present(entry, "symbol") and str(entry["symbol"]).upper() != symbol:
                     raise Refusal(codes.PARAMETER_ERROR, f"orderList entry for {entry['symbol']} in a {symbol} batch")
+                refused = faults.refusal_due()
+                if refused is not None:
+                    raise Refusal(refused)
                 order = self.x.ledger.place_order(
                     account,
                     {**entry, "symbol": symbol},
