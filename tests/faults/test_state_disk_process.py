@@ -293,3 +293,40 @@ def test_s29_two_daemons_started_at_the_same_instant_leave_exactly_one_running(t
     starts = [e["event"] for e in events if e["event"] in ("RunStarted", "RunResumed")]
     assert starts == ["RunStarted", "RunResumed"] if how == "--resume" else ["RunStarted"], starts
     assert events[-1]["event"] == "RunFinished"  # one session since the race, ended
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "point", ["checkpoint_synced", "checkpoint_prev_tmp", "checkpoint_prev", "checkpoint_tmp", "checkpoint_written"]
+)
+def test_s23_a_kill_at_each_step_of_the_checkpoint_protocol_resumes_from_the_old_or_the_new_one(
+    tmp_path: Path, point: str
+) -> None:
+    """The daemon kills itself (SIGKILL, `LA_CRASH_AT`) at one step of its third checkpoint: after the run's
+    files are fsynced, with the old checkpoint's copy in its temp file, after `.prev` is replaced, with the
+    new checkpoint in its temp file, after the rename. Each leaves `state.json` and `.prev` whole, and the
+    resume continues from what `state.json` holds: one event sequence, every candle once."""
+    runs = tmp_path / "runs"
+    run = runs / "cp"
+    env = {**clean_env(), "LA_CRASH_AT": f"{point}:3"}
+    crashed = subprocess.run(
+        [*la_command(), "run", "--mode", "live-paper", "--run-id", "cp", "--set", f'run.runs_dir="{runs}"',
+         "--set", "run.checkpoint_interval_s=0.2", "--set", "exchange.sim_speed=1200"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    saved = read_checkpoint(run / "state.json")  # whole, whatever the step
+    read_checkpoint(run / "state.json.prev")
+    resumed = subprocess.run(
+        [*la_command(), "run", "--mode", "live-paper", "--resume", "cp", "--duration", "2",
+         "--set", f'run.runs_dir="{runs}"'],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    events = _events(run)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    starts = [e for e in events if e["event"] == "RunResumed"]
+    assert len(starts) == 1 and starts[0]["from_event_seq"] == saved["event_seq"]
+    candles = [e["ts_event"] for e in events if e["event"] == "CandleClosed"]
+    assert candles == sorted(set(candles)) and len(candles) > 10  # each once, in order, across the kill
+    assert not list(run.glob(".*tmp*")), list(run.glob(".*tmp*"))  # no temp file of the dead process left

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -62,11 +63,11 @@ def test_a_crash_between_keeping_prev_and_writing_new_leaves_the_old_checkpoint(
     real = checkpoint.atomic_write_bytes
     calls = []
 
-    def dies_on_the_new_file(target: Path, data: bytes) -> None:
+    def dies_on_the_new_file(target: Path, data: bytes, **options: Any) -> None:
         calls.append(target.name)
         if target == path:
             raise SystemExit("killed")
-        real(target, data)
+        real(target, data, **options)
 
     monkeypatch.setattr(checkpoint, "atomic_write_bytes", dies_on_the_new_file)
     with pytest.raises(SystemExit):

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
-    """`mode`: the new file's permissions (0600 by default: a run's files are its owner's)."""
+def atomic_write_bytes(
+    path: Path, data: bytes, *, mode: int = 0o600, before_replace: Callable[[], None] | None = None
+) -> None:
+    """`mode`: the new file's permissions (0600 by default: a run's files are its owner's). `before_replace`
+    runs with the new bytes durable in the temp file and the old file still in place (a crash point)."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -26,6 +30,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, mode: int = 0o600) -> None:
             tmp.unlink()
         raise
     os.close(fd)
+    if before_replace is not None:
+        before_replace()
     try:
         os.replace(tmp, path)
     except BaseException:

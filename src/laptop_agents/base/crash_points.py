@@ -8,7 +8,11 @@ Points, in an order's life and around it:
 - `sent`: the exchange answered, the answer not yet journaled;
 - `booking`: an execution was read from the exchange, not yet journaled;
 - `reconcile`: the exchange's positions were read, not yet compared with the books;
-- `backfill`: a gap's candles were fetched over REST, not yet given to the core.
+- `backfill`: a gap's candles were fetched over REST, not yet given to the core;
+- the checkpoint's protocol, step by step: `checkpoint_synced` (the run's files fsynced and counted, nothing
+  written), `checkpoint_prev_tmp` (the copy of the old checkpoint durable in its temp file), `checkpoint_prev`
+  (`.prev` replaced), `checkpoint_tmp` (the new checkpoint durable in its temp file, the old one in place),
+  `checkpoint_written` (renamed over the old one).
 Unset (the normal case) it does nothing. The exactly-once tests and `scripts/crash_matrix.py` use it to
 stop the process at an exact step, which no outside timing can do reliably.
 """
@@ -18,7 +22,10 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("intent", "accepted", "sent", "booking", "reconcile", "backfill")
+POINTS = (
+    "intent", "accepted", "sent", "booking", "reconcile", "backfill",
+    "checkpoint_synced", "checkpoint_prev_tmp", "checkpoint_prev", "checkpoint_tmp", "checkpoint_written",
+)  # fmt: skip
 
 
 class CrashPoints:

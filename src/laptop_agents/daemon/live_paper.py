@@ -10,6 +10,7 @@ the candles after it are processed once, in order (the gap since the checkpoint 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -238,6 +239,7 @@ async def run_session(
             signals,
             on_runner,
             checkpoint,
+            crash=CrashPoints(os.environ.get("LA_CRASH_AT")),  # the checkpoint's and the backfill's points
             changes=changes,
             watch=watch,
         )

@@ -130,7 +130,7 @@ class AsyncRunner:
         self._last_checkpoint = time.monotonic()
         self._on_decided: Callable[[str, float], None] | None = None
         self.beats = HeartbeatFile(folder.path / "heartbeat.json", on_failed=self._heartbeat_failed)
-        self.checkpoints = CheckpointWriter(folder.state)
+        self.checkpoints = CheckpointWriter(folder.state, step=None if crash is None else crash.at)
         self.staleness = StalenessGuard(self.pipes, threshold_s=settings.stale_after_s, feed=feed, emit=log_.emit,
                                         ts=self._ts)  # fmt: skip
         self.kill = KillSwitchWatch(folder.path, portfolio, emit=log_.emit, ts=self._ts, flatten=self.inputs.flatten)

@@ -31,17 +31,21 @@ def encode_checkpoint(payload: dict[str, Any]) -> bytes:
     return orjson.dumps(doc, option=_OPTS | orjson.OPT_INDENT_2) + b"\n"
 
 
-def write_checkpoint(path: Path, payload: dict[str, Any]) -> int:
+def write_checkpoint(path: Path, payload: dict[str, Any], *, step: Callable[[str], None] | None = None) -> int:
     """Write `payload` to `path` atomically, keeping the previous file as `<path>.prev`. Returns bytes.
 
     The previous checkpoint is *copied* to `.prev` (atomically) and then replaced: at every instant, even
     under kill -9, `path` holds the old checkpoint or the new one. Renaming it away first would leave a
-    moment with no checkpoint at all.
+    moment with no checkpoint at all. `step(name)` is called at each step of that protocol (crash points).
     """
+    at = step if step is not None else (lambda _: None)
     data = encode_checkpoint(payload)
     if path.exists():
-        atomic_write_bytes(path.with_name(path.name + ".prev"), path.read_bytes())
-    atomic_write_bytes(path, data)
+        atomic_write_bytes(path.with_name(path.name + ".prev"), path.read_bytes(),
+                           before_replace=lambda: at("checkpoint_prev_tmp"))  # fmt: skip
+        at("checkpoint_prev")
+    atomic_write_bytes(path, data, before_replace=lambda: at("checkpoint_tmp"))
+    at("checkpoint_written")
     return len(data)
 
 
@@ -80,8 +84,10 @@ class CheckpointWriter:
     (and `.prev`) as they were and leaves no temp file; the session is told (`error`), and the next try
     waits `CHECKPOINT_RETRY_S` (monotonic), so a full disk is not hammered."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, step: Callable[[str], None] | None = None) -> None:
         self.path = path
+        self._step = step
+        """Called at each step of the protocol (the crash points `checkpoint_*`)."""
         self.error: str | None = None
         self.lost: str | None = None
         """Why the run's files can no longer be trusted to be on disk: an fsync of one failed (EIO, ENOSPC).
@@ -108,8 +114,10 @@ class CheckpointWriter:
             self.error = self.lost = f"{exc.strerror or exc} (syncing the run's files)"
             self.failing_since = self.failing_since if self.failing_since is not None else now
             return None
+        if self._step is not None:
+            self._step("checkpoint_synced")
         try:
-            size = write_checkpoint(self.path, payload)
+            size = write_checkpoint(self.path, payload, step=self._step)
         except OSError as exc:
             self.error = f"{exc.strerror or exc} ({self.path.name})"
             self.failing_since = self.failing_since if self.failing_since is not None else now

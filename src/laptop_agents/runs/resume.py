@@ -10,6 +10,7 @@ schema (another version's) is whole, not damaged: it is refused, never stepped a
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +25,9 @@ def _stderr(line: str) -> None:
 
 
 def prepare_resume(folder: RunFolder, mode: str, *, say: Callable[[str], None] = _stderr) -> dict[str, Any]:
-    """The checkpoint to resume `mode` from (see the module docstring); `say` gets the line of a fallback."""
+    """The checkpoint to resume `mode` from (see the module docstring); `say` gets the line of a fallback.
+    Called with the run's lock held: the temp files a killed process left are removed first."""
+    remove_dead_temp_files(folder)
     try:
         return _checked(folder, read_checkpoint(folder.state), folder.state.name, mode)
     except CheckpointDamaged as damaged:
@@ -40,6 +43,19 @@ def prepare_resume(folder: RunFolder, mode: str, *, say: Callable[[str], None] =
             f"{payload.get('event_seq')}, the checkpoint before it)"
         )
         return payload
+
+
+def remove_dead_temp_files(folder: RunFolder) -> list[str]:
+    """A process killed between writing a temp file and renaming it (`base.atomic`: `.<name>.tmp-<pid>`)
+    leaves it behind for good: the rename never happens, no later write uses that pid's name. Only the
+    lock holder writes in the folder, so every one of another pid is dead. Returns the names removed."""
+    removed = []
+    for path in folder.path.glob(".*.tmp-*"):
+        pid = path.name.rpartition(".tmp-")[2]
+        if pid.isdigit() and int(pid) != os.getpid():
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 
 def _checked(folder: RunFolder, payload: dict[str, Any], name: str, mode: str) -> dict[str, Any]:
