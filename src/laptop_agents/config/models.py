@@ -432,6 +432,14 @@ class ExchangeConfig(_Section):
     ws_ping_interval_s: float = Field(
         5.0, gt=0, le=60, description="JSON ping period; 3 periods without any message = a dead socket"
     )
+    ws_max_connection_age_s: float = Field(
+        82_800.0,
+        ge=0,
+        le=86_400,
+        description="a WebSocket this old (monotonic clock) is replaced before a venue's 24 h cutoff: a second "
+        "connection does the handshake, takes over once both streams overlap, and the first is closed, with no "
+        "gap (a shutdown notice does the same at once); 0 = never",
+    )
     funding_poll_s: float = Field(
         60.0, ge=1, le=3_600, description="live modes: how often the strategies' funding rate is read, seconds"
     )

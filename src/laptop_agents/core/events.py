@@ -187,6 +187,18 @@ class Reconnected(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionRotated(Event):
+    """A socket was replaced at its age limit (before the venue's cutoff) or on the venue's shutdown notice: a
+    second connection took over once the two streams overlapped, so nothing was missed (not a `Reconnected`)."""
+
+    channel: str
+    age_ms: int
+    reason: str
+    overlap_ms: int
+    """How long both connections were live."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimited(Event):
     scope: str
     retry_after_ms: int

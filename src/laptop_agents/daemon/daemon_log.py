@@ -30,6 +30,7 @@ from laptop_agents.core.events import (
     CircuitBreakerReset,
     CircuitBreakerTripped,
     ConfigChanged,
+    ConnectionRotated,
     DataStale,
     Error,
     Event,
@@ -61,7 +62,7 @@ _WARN = (DataStale, RateLimited, CircuitBreakerTripped, KillSwitch)
 _LOGGED = (
     RunStarted, RunResumed, RunFinished, Error, Reconnected, GapDetected, GapBackfilled, DataStale, RateLimited,
     OrderState, OrderRejected, Fill, PositionOpened, PositionClosed, CircuitBreakerTripped, CircuitBreakerReset,
-    KillSwitch, KillSwitchReleased, ConfigChanged,
+    KillSwitch, KillSwitchReleased, ConfigChanged, ConnectionRotated,
 )  # fmt: skip
 _CONSOLE = (
     Fill, PositionOpened, PositionClosed, CircuitBreakerTripped, CircuitBreakerReset, GapDetected, Reconnected,

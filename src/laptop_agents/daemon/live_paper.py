@@ -39,6 +39,7 @@ from laptop_agents.engine.portfolio import Portfolio
 from laptop_agents.engine.snapshot import restore_portfolio
 from laptop_agents.exchange.bitunix.sim import load_candles
 from laptop_agents.exchange.bitunix.sim.server import SimConfig, SimExchange
+from laptop_agents.exchange.bitunix.ws_handover import MAX_CONNECTION_AGE_S
 from laptop_agents.feeds.bitunix_feed import BitunixFeed
 from laptop_agents.feeds.funding_rates import FundingRateFeed, LiveFundingRates
 from laptop_agents.feeds.input_files import input_file_events
@@ -88,6 +89,7 @@ def bitunix_feed(
     venue_clock: VenueClock | None = None,
     *,
     confirm_candles: bool = False,
+    max_connection_age_s: float = MAX_CONNECTION_AGE_S,
 ) -> FeedFactory:
     """The Bitunix candle feed (public WebSocket, REST backfill) as a session builds it; `venue_clock`
     learns the exchange's time from its pushes (live-exchange dates its decisions by it);
@@ -102,6 +104,7 @@ def bitunix_feed(
             ping_interval_s=ping_interval_s,
             venue_clock=venue_clock,
             confirm_candles=confirm_candles,
+            max_connection_age_s=max_connection_age_s,
         )
 
     return build
@@ -186,7 +189,8 @@ async def run_live_paper(
         rest_url = exchange.rest_url or (sim.rest_url if sim else "")
         ws_url = exchange.ws_public_url or (sim.ws_public_url if sim else "")
         confirm = exchange.confirm_candles == "on"
-        feed_factory = bitunix_feed(rest_url, ws_url, exchange.ws_ping_interval_s, confirm_candles=confirm)
+        feed_factory = bitunix_feed(rest_url, ws_url, exchange.ws_ping_interval_s, confirm_candles=confirm,
+                                    max_connection_age_s=exchange.ws_max_connection_age_s)  # fmt: skip
         source = f"bitunix {rest_url}"
     try:
         return await run_session(

@@ -13,6 +13,7 @@ from laptop_agents.core.events import Event, RateLimited
 from laptop_agents.exchange.bitunix.errors import ExchangeUnavailable
 from laptop_agents.exchange.bitunix.replies import TierInfo
 from laptop_agents.exchange.bitunix.rest import KLINE_PAGE, BitunixRest, default_session
+from laptop_agents.exchange.bitunix.ws_handover import MAX_CONNECTION_AGE_S
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
 
 
@@ -31,6 +32,7 @@ class BitunixFeed:
         ping_interval_s: float = 5.0,
         venue_clock: VenueClock | None = None,
         confirm_candles: bool = False,
+        max_connection_age_s: float = MAX_CONNECTION_AGE_S,
     ) -> None:
         self._own_session = session is None
         self._session = session or default_session()
@@ -46,6 +48,7 @@ class BitunixFeed:
         self._ws_url = ws_url
         self._on_event = on_event
         self._ping_interval_s = ping_interval_s
+        self._max_connection_age_s = max_connection_age_s
         self.ws: BitunixPublicStream | None = None
         self.venue_clock = venue_clock
         self.confirms_candles = confirm_candles
@@ -63,6 +66,7 @@ class BitunixFeed:
             on_event=self._on_event,
             ping_interval_s=self._ping_interval_s,
             venue_clock=self.venue_clock,
+            max_connection_age_s=self._max_connection_age_s,
         )
         try:
             async for item in self.ws:
@@ -105,7 +109,8 @@ class BitunixFeed:
         if self.ws is None:
             return {}
         st = self.ws.stats
-        return {"connects": st.connects, "reconnects": st.reconnects, "malformed": st.malformed, "unknown": st.unknown}
+        return {"connects": st.connects, "reconnects": st.reconnects, "rotations": st.rotations,
+                "malformed": st.malformed, "unknown": st.unknown}  # fmt: skip
 
     async def reconnect(self) -> None:
         if self.ws is not None:

@@ -100,6 +100,7 @@ async def run_live_exchange(
                         exchange.ws_ping_interval_s,
                         venue.venue_clock,
                         confirm_candles=exchange.confirm_candles != "off",
+                        max_connection_age_s=exchange.ws_max_connection_age_s,
                     ),
                     f"bitunix {rest_url}",
                     signals,

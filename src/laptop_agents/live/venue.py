@@ -111,6 +111,7 @@ class LiveVenue:
                 credentials=credentials,
                 limiter=limiter,
                 ping_interval_s=settings.exchange.ws_ping_interval_s,
+                max_connection_age_s=settings.exchange.ws_max_connection_age_s,
                 on_event=self._forward,
             )
         )

@@ -38,6 +38,12 @@ class FaultPlan:
     """Send no last push for the next N candles (per symbol push): the next candle's first push closes it."""
     malformed_frames: int = 0
     """Send N frames that are not JSON, then N frames with an unknown op, among the pushes."""
+    max_connection_age_s: float = 0.0
+    """Cut every WebSocket connection, abruptly, once it is this old (0 = never): a venue's fixed cutoff
+    (Binance's 24 h; Bitunix documents none)."""
+    shutdown_notice_s: float = 0.0
+    """With `max_connection_age_s`: send `{"op":"serverShutdown","ts":...}` this long before the cut (0 = no
+    notice; Bitunix documents none, Binance sends `serverShutdown`)."""
     # -- REST --------------------------------------------------------------------------------------------
     rate_limit_next: int = 0
     """Answer the next N REST requests with the rate-limit code 10006."""

@@ -47,6 +47,8 @@ class _Conn:
     outbox: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(_OUTBOX))
     received: deque[float] = field(default_factory=deque)
     sender: asyncio.Task[None] | None = None
+    opened: float = field(default_factory=time.monotonic)
+    noticed: bool = False
 
     def send(self, text: str) -> None:
         try:
@@ -133,6 +135,24 @@ class StreamHub:
                 last = time.monotonic()
                 if self.drop_all():
                     self.x.faults.fired("drop_every_s")
+            self._cut_aged()
+
+    def _cut_aged(self) -> None:
+        """The venue's fixed connection lifetime (`max_connection_age_s`), its shutdown notice first if asked."""
+        faults = self.x.faults
+        if faults.max_connection_age_s <= 0:
+            return
+        now = time.monotonic()
+        for conn in list(self.conns):
+            age = now - conn.opened
+            if age >= faults.max_connection_age_s:
+                self.conns.discard(conn)  # cut once: its handler only notices on its next read
+                conn.abort()
+                faults.fired("max_connection_age_s")
+            elif not conn.noticed and 0 < faults.max_connection_age_s - age <= faults.shutdown_notice_s:
+                conn.noticed = True
+                conn.send(orjson.dumps({"op": "serverShutdown", "ts": self.x.market.now_ms()}).decode())
+                faults.fired("shutdown_notice_s")
 
     async def _step(self) -> bool:
         pushes = self.x.market.step()
