@@ -25,6 +25,7 @@ from laptop_agents.daemon.daemon_log import LOG_FILE, DaemonLog
 from laptop_agents.daemon.logging import configure_logging
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.runs.event_log import EventLog
+from tests.daemon.test_daemon_process import clean_env, la_command
 from tests.exchange.conftest import KEY, SECRET, bundled_candles, sim_config
 from tests.live.test_live_daemon import la, write_config
 
@@ -108,3 +109,26 @@ async def test_s32_a_venue_that_echoes_the_api_key_in_its_errors_leaks_it_nowher
     assert f"(api-key {scrub.MASK})" in err and f"(api-key {scrub.MASK})" in written  # masked where it went
     everything = out + err + written
     assert KEY not in everything and "not-the-secret-0000" not in everything
+
+
+def _la(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [*la_command(), "run", "--mode", "backtest", "--set", f'run.runs_dir="{tmp_path / "runs"}"', *args]
+    return subprocess.run(command, cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=60,
+                          check=False)  # fmt: skip
+
+
+def test_s31_zero_risk_and_an_impossible_leverage_are_refused_at_load_each_on_its_line(tmp_path: Path) -> None:
+    done = _la(tmp_path, "--set", "risk.risk_pct=0", "--set", "exchange.leverage=200", "--set",
+               "risk.max_leverage=-1")  # fmt: skip
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 3, done.stderr
+    assert any(line.startswith("la: risk.risk_pct = 0 (from --set)") and "> 0" in line for line in lines)
+    assert any(line.startswith("la: exchange.leverage = 200") and "<= 125" in line for line in lines)
+    assert any(line.startswith("la: risk.max_leverage = -1") and "> 0" in line for line in lines)
+    assert not (tmp_path / "runs").exists()  # nothing started
+
+
+def test_s31_a_timeframe_that_does_not_match_the_data_is_refused_with_the_fix(tmp_path: Path) -> None:
+    done = _la(tmp_path, "--interval", "5m")  # the bundled candles are 1m apart
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "data.interval is 5m but the candles are 1m apart; set --interval 1m" in done.stderr
