@@ -8,15 +8,18 @@ up to `START_PATIENCE_S`, saying so once, while entries stay halted.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 
 import pytest
 
-from laptop_agents.core.events import Error
+from laptop_agents.core.events import Error, PositionClosed
+from laptop_agents.core.orders import EntryIntent
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.runs.run_folder import RunFolder
-from tests.exchange.conftest import bundled_candles, sim_config
-from tests.live.conftest import LiveHarness, live_settings
+from tests.exchange.conftest import KEY, bundled_candles, eventually, sim_config
+from tests.live.conftest import SYMBOL, LiveHarness, live_settings
 from tests.live.test_preflight import KEYS, la
 
 
@@ -50,3 +53,35 @@ async def test_s12_a_clock_off_by_more_than_a_second_passes_the_preflight_with_a
     async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:  # a clock in step: no warning
         code, out, _ = await la(tmp_path, sim, "--confirm-live", "--preflight-only", env=KEYS)
         assert code == 0 and "preflight ok   clock" in out and "WARN" not in out
+
+
+async def test_s10_during_a_ban_the_venues_stop_and_target_stay_and_close_the_position(live: LiveHarness) -> None:
+    """A 418 halts every request of ours for its Retry-After; the position's protection must not depend on
+    them. The venue's stop-loss and take-profit, placed with the entry, stay through the ban and close the
+    position while the daemon can send nothing; after the ban, the close is booked once and nothing of ours
+    was sent meanwhile."""
+    assert live.venue is not None and live.broker is not None
+    intent = EntryIntent(side="long", stop_distance=8.0, setup="t", reason="t", target_r=1.0)  # a tight bracket
+    assert live.enter("la-e-000001", 0.02, intent)
+    await live.send_queued()
+    await live.settle()
+    assert live.broker.position is not None
+    live.sim.faults.update({"http_error_next": 1, "http_error_status": 418, "retry_after_s": 1.5})
+    sync = asyncio.create_task(live.venue.executor.sync())
+    await eventually(lambda: any(r.http_status == 418 for r in live.sim.requests), what="the 418")
+    banned_at = next(r for r in live.sim.requests if r.http_status == 418).monotonic
+    account = live.sim.ledger.accounts[KEY]
+    for _ in range(200):  # the market moves while the daemon is banned, until the venue's bracket closes it
+        if SYMBOL not in account.positions:
+            break
+        await live.sim.hub.advance(1)
+    assert SYMBOL not in account.positions, "the venue's stop and target did not close the position"
+    closed_during_ban = time.monotonic()
+    await sync
+    ours = [r for r in live.sim.requests if banned_at < r.monotonic <= closed_during_ban and r.api_key]
+    assert ours == []  # the close was the venue's own: nothing of ours went out during the ban
+    await live.venue.executor.sync()
+    assert live.broker.position is None  # booked flat after the ban
+    (closed,) = live.of(PositionClosed)
+    assert closed.qty == pytest.approx(0.02)
+    assert len(live.placements()) == 1  # the entry only: no close of ours, before or after
