@@ -10,7 +10,6 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from laptop_agents import __version__
@@ -111,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config value (repeatable), e.g. --set risk.risk_pct=0.5",
     )
     run.add_argument("--print-config", action="store_true", help="print the effective config and exit")
-    from laptop_agents.exchange.bitunix.sim.cli import add_parser as add_sim_parser
+    from laptop_agents.exchange.bitunix.sim.parser import add_parser as add_sim_parser
 
     add_sim_parser(sub)
     stop = sub.add_parser(
@@ -346,6 +345,8 @@ def _run(args: argparse.Namespace) -> int:
 def _live_target(args: argparse.Namespace, settings: Settings) -> tuple[Settings, str | None, list[Change]]:
     """Which run a live session continues (`--resume`, or `--resume-or-start` when its checkpoint exists),
     with that run's own configuration; or a new run."""
+    from pathlib import Path
+
     from laptop_agents import cli_live
 
     resume = args.resume
@@ -373,6 +374,8 @@ def _live_target(args: argparse.Namespace, settings: Settings) -> tuple[Settings
 
 
 def _backtest(settings: Settings) -> int:
+    from pathlib import Path
+
     import structlog
 
     from laptop_agents.backtest.driver import run_backtest

@@ -16,25 +16,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from laptop_agents.core.errors import CandleError
+from laptop_agents.core.intervals import INTERVAL_MS as INTERVAL_MS  # re-exported: most code takes it from here
 
 _INF: Final = math.inf
-
-INTERVAL_MS: Final[dict[str, int]] = {
-    "1m": 60_000,
-    "3m": 180_000,
-    "5m": 300_000,
-    "15m": 900_000,
-    "30m": 1_800_000,
-    "1h": 3_600_000,
-    "2h": 7_200_000,
-    "4h": 14_400_000,
-    "6h": 21_600_000,
-    "8h": 28_800_000,
-    "12h": 43_200_000,
-    "1d": 86_400_000,
-    "3d": 259_200_000,
-    "1w": 604_800_000,
-}
 
 
 def on_grid(ts: int, step: int) -> bool:

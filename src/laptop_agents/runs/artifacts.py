@@ -26,8 +26,6 @@ from laptop_agents.core.inputs import CandleClosed
 from laptop_agents.reporting.breakdown import breakdown, read_trades
 from laptop_agents.reporting.curves import Curves
 from laptop_agents.reporting.events_view import RecentEvents, price_decimals
-from laptop_agents.reporting.html_report import ReportData, write_summary_html
-from laptop_agents.reporting.journal_view import read_journal
 from laptop_agents.reporting.metrics import RunSummary, summarise
 from laptop_agents.reporting.run_notes import RunNotes
 from laptop_agents.reporting.trade_log import TradeLog
@@ -201,6 +199,10 @@ class RunArtifacts:
                 option=orjson.OPT_INDENT_2,
             ),
         )
+        # The page's modules are imported here, when it is written: not before a backtest's first candle.
+        from laptop_agents.reporting.html_report import ReportData, write_summary_html
+        from laptop_agents.reporting.journal_view import read_journal
+
         write_summary_html(
             self.folder.summary,
             ReportData(
