@@ -85,3 +85,37 @@ async def test_s10_during_a_ban_the_venues_stop_and_target_stay_and_close_the_po
     (closed,) = live.of(PositionClosed)
     assert closed.qty == pytest.approx(0.02)
     assert len(live.placements()) == 1  # the entry only: no close of ours, before or after
+
+
+async def test_s13_a_rest_outage_makes_the_session_degraded_backs_off_and_reconciles_before_entries(
+    sim: SimExchange, tmp_path: Path
+) -> None:
+    """Maintenance: every REST request answers 503 for a while, the WebSocket stays up. Each failing step
+    says so once and the failed reconciliation halts entries; before, nothing said the venue was gone
+    (the session reported `running`) and the sync went on passing at its poll rate, every read retried.
+    Now the session reports `degraded`, the passes space out (doubling up to 30 s), and once the venue
+    answers the halt lifts only after a reconciliation passed."""
+    s = live_settings(poll_interval_s=0.1, stream_poll_interval_s=0.1, lookup_interval_s=0.05)
+    live = await LiveHarness(sim, RunFolder.create(tmp_path / "runs", "x"), s, rate=(100, 20)).start()
+    async with live.running(login=False):
+        assert live.venue is not None
+        await asyncio.sleep(0.3)  # passes that succeed
+        assert "degraded" not in live.venue.status()
+        sim.faults.update({"http_error_next": 1_000_000, "http_error_status": 503})
+        down = time.monotonic()
+        await eventually(lambda: "reconciliation" in live.halts, within_s=10, what="entries halted")
+        await eventually(lambda: "degraded" in live.venue.status(), within_s=10, what="degraded")  # type: ignore[union-attr]
+        said = len(live.of(Error))
+        await asyncio.sleep(4.0)
+        assert len(live.of(Error)) == said <= 4  # each failing step said once, not once per pass
+        assert live.venue.status()["failed_sync_passes"] >= 2
+        tried = len([r for r in sim.requests if r.monotonic > down])
+        sim.faults.update({"http_error_next": 0})  # the exchange is back
+        up = time.monotonic()
+        await eventually(lambda: "reconciliation" not in live.halts, within_s=40, what="the halt lifted")
+        lifted = time.monotonic()
+        reconciled = [r for r in sim.requests if up <= r.monotonic <= lifted and "get_pending_positions" in r.path]
+        assert reconciled and reconciled[-1].http_status == 200  # compared with the venue before entries resume
+        await eventually(lambda: "degraded" not in live.venue.status(), what="running again")  # type: ignore[union-attr]
+    # spaced out: over this outage the code before sent 91 requests (a pass every 0.1 s, each read retried)
+    assert tried < 65, tried

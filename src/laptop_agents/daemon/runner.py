@@ -371,10 +371,11 @@ class AsyncRunner:
         return line + (f", entries halted ({', '.join(halts)})" if halts else "")
 
     def _reported_state(self) -> RunnerState:
-        """Stopping, stopped and failed win; then stale data (degraded); then any entry halt (halted)."""
+        """Stopping, stopped and failed win; then stale data or a service that says it is degraded (the
+        exchange's REST API failing the order sync): degraded; then any entry halt (halted)."""
         if self.state in ("stopping", "stopped", "failed"):
             return self.state
-        if any(pipe.stale for pipe in self.pipes.values()):
+        if any(pipe.stale for pipe in self.pipes.values()) or any(s.status().get("degraded") for s in self.services):
             return "degraded"
         return "halted" if self.portfolio.halted() else self.state
 

@@ -56,6 +56,7 @@ from laptop_agents.live.contracts import ContractWatch
 from laptop_agents.live.inputs import VenueInputs
 from laptop_agents.live.journal import JournalOrder, JournalUnwritable, OrderJournal
 from laptop_agents.live.order_log import OrderLog
+from laptop_agents.live.outage import RestOutage
 from laptop_agents.live.reconcile import Reconciler
 from laptop_agents.live.refusals import EntryRefusals
 from laptop_agents.live.sync import VenueSync
@@ -104,6 +105,7 @@ class OrderExecutor:
                                        config=config)  # fmt: skip
         self.refusals = EntryRefusals(rest=rest, halts=self.halts, contracts=self.contracts, log=self.log,
                                       clock=clock, config=config, on_available=self._available)  # fmt: skip
+        self.outage = RestOutage()
         self._sync_lock = asyncio.Lock()
         self._in_flight: asyncio.Future[None] | None = None
         """The command being carried out by the sender: shielded, so a stop never cuts a send in half."""
@@ -130,6 +132,7 @@ class OrderExecutor:
             "reconciliation": self.reconciler.status,
             "entry_waits": self.refusals.status(),
             **self.counts,
+            **self.outage.status(self.clock.monotonic_s()),  # `degraded` while the REST API fails the sync
         }
 
     async def execute(self, command: Command) -> None:
@@ -325,13 +328,15 @@ class OrderExecutor:
     async def _syncer(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_interval()):
+                async with asyncio.timeout(self.outage.wait_s(self._poll_interval())):
                     await self.wake.wait()
             self.wake.clear()
+            self.outage.begin(self.rest.answered, self.rest.unreachable)
             try:
                 await self.sync()
             except ExchangeError as exc:
                 self.log.error("sync", f"{exc}; retrying")
+            self.outage.end(self.rest.answered, self.rest.unreachable, self.clock.monotonic_s())
 
     async def _private_stream(self) -> None:
         """Order, position and balance pushes: each one triggers a sync (the executions are read once,

@@ -84,6 +84,10 @@ class SignedTransport:
         self._first_penalty_s = rate_limit_penalty_s
         self._penalty_s = rate_limit_penalty_s
         self.rate_limited = 0
+        self.answered = 0
+        """Requests the venue answered (a refusal included): with `unreachable`, whether it is there at all."""
+        self.unreachable = 0
+        """Requests that got no usable answer (a timeout, a connection error, a 5xx, a broken envelope)."""
         self.on_rate_limited: Callable[[float, int], None] | None = None
         """Called with (penalty seconds, code) after each rate-limit answer, e.g. to emit `RateLimited`."""
         self.on_signing: Callable[[bool, str], None] | None = None
@@ -109,7 +113,16 @@ class SignedTransport:
         """`urgent` (placements, cancels) goes before the other callers waiting at the limiter."""
 
         async def once() -> Any:
-            return await self._send(method, path, params=params, body=body, signed=signed, urgent=urgent)
+            try:
+                result = await self._send(method, path, params=params, body=body, signed=signed, urgent=urgent)
+            except ExchangeUnavailable:
+                self.unreachable += 1
+                raise
+            except ExchangeError:
+                self.answered += 1  # a refusal is an answer
+                raise
+            self.answered += 1
+            return result
 
         async def attempt() -> Any:
             if not retry:
