@@ -30,6 +30,7 @@ async def test_live_paper_trades_a_ccxt_venues_candles_each_once_in_order_throug
             cwd=tmp_path, env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         out, err = await asyncio.wait_for(proc.communicate(), 60)
+        visible = len(venue.visible())  # what the venue had shown by the end (the last one still forming)
     assert proc.returncode == 0, err.decode()[-2000:]
     run = tmp_path / "runs" / "ccxt"
     events = [orjson.loads(line) for line in (run / "events.jsonl").read_bytes().splitlines()]
@@ -41,7 +42,8 @@ async def test_live_paper_trades_a_ccxt_venues_candles_each_once_in_order_throug
     by_ts = {c.ts: c for c in candles}
     assert all((e["open"], e["high"], e["low"], e["close"], e["volume"]) == by_ts[e["ts_event"]].as_tuple()[1:]
                for e in closed)  # fmt: skip
-    assert stamps[-1] < candles[0].ts + (300 + 8 * 6) * MINUTE  # never a candle the venue had not closed
+    assert stamps[-1] < candles[visible - 1].ts  # never a candle the venue had not closed (by its own clock: a
+    # loaded machine's slow start lets more of them close, so no bound on wall time)
     failures = [e for e in events if e["event"] == "Error"]
     assert failures and all(not e["fatal"] and e["where"].startswith("ccxt binanceusdm") for e in failures)
     assert len(failures) < 6, "one Error per run of failed polls, not one per poll"
