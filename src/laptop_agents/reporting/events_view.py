@@ -12,6 +12,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from itertools import islice
 from typing import Any
 
 from laptop_agents.core.candle import Candle
@@ -156,7 +157,7 @@ class RecentEvents:
         self.groups: deque[EventGroup] = deque(maxlen=max(keep, 1))
         self.notable: deque[Event] = deque(maxlen=notable_keep)
         self.notable_seen = 0
-        self._lookback = lookback
+        self._lookback = max(lookback, 1)  # the latest group is always looked at
 
     def on_event(self, event: Event) -> None:
         kind = type(event)
@@ -166,20 +167,15 @@ class RecentEvents:
             self.notable.append(event)
             self.notable_seen += 1
         reason = getattr(event, "reason", None) or getattr(event, "blocked_reason", None) or ""
-        key = (kind.__name__, event.symbol, str(reason))
+        key = (kind.__name__, event.symbol, reason if type(reason) is str else str(reason))
         groups = self.groups
-        if groups:
-            last = groups[-1]
-            if last.key == key:  # the common case: a repeat of the latest group
-                last.last = event
-                last.count += 1
-                return
-        for back in range(2, min(self._lookback, len(groups)) + 1):
-            group = groups[-back]
+        # newest first among the last `lookback` groups; a trade's 5 or 6 events cycle through as many
+        for back, group in enumerate(islice(reversed(groups), self._lookback), 1):
             if group.key == key:
                 group.last = event
                 group.count += 1
-                del groups[-back]
-                groups.append(group)
+                if back > 1:  # moved to the end: the groups stay ordered by their latest event
+                    del groups[-back]
+                    groups.append(group)
                 return
         groups.append(EventGroup(key, event.ts, event))
