@@ -57,6 +57,7 @@ from laptop_agents.core.clock import VenueClock
 from laptop_agents.core.errors import CandleError, ConfigError, DataError
 from laptop_agents.core.events import Error, Event
 from laptop_agents.core.funding_rows import read_funding_rows
+from laptop_agents.core.rejected import RejectedCandle
 from laptop_agents.exchange.bitunix.errors import ExchangeError, MalformedReply, ParameterError
 from laptop_agents.exchange.bitunix.replies import (
     AccountInfo,
@@ -563,7 +564,10 @@ def test_fuzz_ws_public_handle_gives_closed_candles_or_counts_the_frame(frames: 
         if item is not None:
             symbol, candle = item
             assert is_data and symbol in SYMBOLS
-            assert_valid_candle(candle)
+            if isinstance(candle, Candle):
+                assert_valid_candle(candle)
+            else:  # a closed candle that broke the OHLC rules: its place, and the rule, never a candle
+                assert isinstance(candle, RejectedCandle) and candle.reason
             assert candle.ts > last.get(symbol, -1) and candle.ts % MINUTE == 0
             last[symbol] = candle.ts
 
@@ -691,9 +695,10 @@ def test_fuzz_kline_assembler_emits_only_valid_increasing_candles(
     """What should come out, from the docstring's rules alone: a push is applied when it is later than every
     push applied before; a bucket closes at the first applied push of a later bucket, and gives the values
     of its last applied push, unless the connection was lost between the two (discarded) or they break the
-    OHLC rules (invalid)."""
+    OHLC rules (invalid: handed out as a `RejectedCandle` of that bucket)."""
     assembler = KlineAssembler(MINUTE)
     emitted: list[Candle] = []
+    rejected: list[int] = []
     applied: list[tuple[int, tuple[float, ...], bool]] = []  # (bucket, values, lost after it)
     newest = -1
     for step in script:
@@ -704,7 +709,9 @@ def test_fuzz_kline_assembler_emits_only_valid_increasing_candles(
             continue
         ts, *values = step
         candle = assembler.on_push(ts, *values)
-        if candle is not None:
+        if isinstance(candle, RejectedCandle):
+            rejected.append(candle.ts)
+        elif candle is not None:
             emitted.append(candle)
         if ts > newest:
             newest = ts
@@ -712,6 +719,7 @@ def test_fuzz_kline_assembler_emits_only_valid_increasing_candles(
     closed = [(b, v, lost) for (b, v, lost), (nxt, _, _) in itertools.pairwise(applied) if nxt > b]
     expected = [Candle(b, *v) for b, v, lost in closed if not lost and is_valid(*v)]
     assert emitted == expected
+    assert rejected == [b for b, v, lost in closed if not lost and not is_valid(*v)]
     for candle in emitted:
         assert_valid_candle(candle)
     assert all(a.ts < b.ts for a, b in itertools.pairwise(emitted))

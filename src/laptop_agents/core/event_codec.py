@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from laptop_agents.core.errors import DataError
 from laptop_agents.core.events import (
+    CandleRejected,
     CheckpointSaved,
     CircuitBreakerReset,
     CircuitBreakerTripped,
@@ -28,6 +29,7 @@ from laptop_agents.core.events import (
     FundingApplied,
     GapBackfilled,
     GapDetected,
+    GapUnfilled,
     JournalRecord,
     KillSwitch,
     KillSwitchReleased,
@@ -71,6 +73,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         MarketDataLoaded,
         GapDetected,
         GapBackfilled,
+        GapUnfilled,
+        CandleRejected,
         DataStale,
         Reconnected,
         ConnectionRotated,

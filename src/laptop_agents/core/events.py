@@ -170,6 +170,28 @@ class GapBackfilled(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GapUnfilled(Event):
+    """The venue's history has no (valid) candles `from_ts`..`to_ts` (inclusive): `missing` of them, even
+    after a backfill asked again. The symbol's entries are halted (`data_hole`) until `halt_candles` (the
+    strategy's lookback) candles past the hole have been seen: no signal comes from a window with a hole."""
+
+    from_ts: int
+    to_ts: int
+    missing: int
+    halt_candles: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CandleRejected(Event):
+    """A closed candle from the venue broke the OHLC rules (`reason` names the rule) and never reached the
+    strategy; `ts` is its open time. `source` "stream": a push (the venue's REST record is fetched at
+    once); "rest": a history row (left out: a gap, or a hole if nothing better comes)."""
+
+    reason: str
+    source: Literal["stream", "rest"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DataStale(Event):
     """Data age crossed the threshold (`cleared=False`) or fresh data flows again (`cleared=True`)."""
 

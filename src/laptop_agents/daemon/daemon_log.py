@@ -27,6 +27,7 @@ import structlog
 
 from laptop_agents.base.scrub import scrub
 from laptop_agents.core.events import (
+    CandleRejected,
     CircuitBreakerReset,
     CircuitBreakerTripped,
     ConfigChanged,
@@ -37,6 +38,7 @@ from laptop_agents.core.events import (
     Fill,
     GapBackfilled,
     GapDetected,
+    GapUnfilled,
     KillSwitch,
     KillSwitchReleased,
     OrderRejected,
@@ -58,15 +60,15 @@ SECRET_KEYS = frozenset({
 })  # fmt: skip
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
-_WARN = (DataStale, RateLimited, CircuitBreakerTripped, KillSwitch)
+_WARN = (DataStale, RateLimited, CircuitBreakerTripped, KillSwitch, GapUnfilled, CandleRejected)
 _LOGGED = (
     RunStarted, RunResumed, RunFinished, Error, Reconnected, GapDetected, GapBackfilled, DataStale, RateLimited,
     OrderState, OrderRejected, Fill, PositionOpened, PositionClosed, CircuitBreakerTripped, CircuitBreakerReset,
-    KillSwitch, KillSwitchReleased, ConfigChanged, ConnectionRotated,
+    KillSwitch, KillSwitchReleased, ConfigChanged, ConnectionRotated, GapUnfilled, CandleRejected,
 )  # fmt: skip
 _CONSOLE = (
     Fill, PositionOpened, PositionClosed, CircuitBreakerTripped, CircuitBreakerReset, GapDetected, Reconnected,
-    KillSwitch, KillSwitchReleased, Error, RunResumed,
+    KillSwitch, KillSwitchReleased, Error, RunResumed, GapUnfilled,
 )  # fmt: skip
 
 
@@ -123,6 +125,9 @@ def console_line(event: Event) -> str:
         return f"{t} {sym} circuit breaker re-armed"
     if isinstance(event, GapDetected):
         return f"{t} {sym} gap: {event.missing} candles missing, backfilling"
+    if isinstance(event, GapUnfilled):
+        return f"{t} {sym} hole: the venue has no {event.missing} candles from {_market_time(event.from_ts)} to " \
+               f"{_market_time(event.to_ts)}; entries halted for {event.halt_candles} candles"  # fmt: skip
     if isinstance(event, Reconnected):
         return f"{t} {event.channel} reconnected after {event.downtime_ms / 1000:.1f} s ({event.reason})"
     if isinstance(event, KillSwitch):

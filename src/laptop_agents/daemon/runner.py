@@ -410,6 +410,8 @@ class AsyncRunner:
             "errors": self.errors,
             "candles": portfolio.candles,
             "gaps": self.md.gaps,
+            "invalid_candles": self.md.invalid,  # refused by the stream (broken OHLC), never given to a core
+            "holes": self.md.holes,  # runs of candles the venue's own history lacks (`GapUnfilled`)
             "stream": self.feed.stream_stats(),
             "checkpoint": self.checkpoints.status(),
             "heartbeat_file": self.beats.status(),

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from laptop_agents.core.candle import Candle
+from laptop_agents.core.rejected import RejectedCandle
 from laptop_agents.engine.trading_core import TradingCore
 
 
@@ -19,6 +20,12 @@ class MarketDataStats:
     out_of_order: int = 0
     gaps: int = 0
     backfilled: int = 0
+    invalid: int = 0
+    """Closed candles the stream refused (broken OHLC)."""
+    refetched: int = 0
+    """Of those, the ones whose valid record came over REST."""
+    holes: int = 0
+    """Runs of open times the venue's history lacks even after the backfill (`GapUnfilled`)."""
 
     def add(self, other: MarketDataStats) -> None:
         self.candles += other.candles
@@ -26,6 +33,9 @@ class MarketDataStats:
         self.out_of_order += other.out_of_order
         self.gaps += other.gaps
         self.backfilled += other.backfilled
+        self.invalid += other.invalid
+        self.refetched += other.refetched
+        self.holes += other.holes
 
 
 QueueItem = Candle | Callable[[], None] | None
@@ -46,7 +56,7 @@ class SymbolPipe:
     last_close_ts: int | None = None
     last_fresh: float = field(default_factory=time.monotonic)
     stale: bool = False
-    held: deque[Candle] | None = None
+    held: deque[Candle | RejectedCandle] | None = None
     catch_up: asyncio.Task[None] | None = None
     md: MarketDataStats = field(default_factory=MarketDataStats)
     current_ts: int | None = None
@@ -57,3 +67,6 @@ class SymbolPipe:
     waits on."""
     arrived_ts: int = -1
     arrived_at: float = 0.0
+    hole_until: int | None = None
+    """While entries are halted for a hole in the venue's history (`data_hole`): the open time of the last
+    candle whose strategy window still reaches into it; the halt lifts before the next one."""

@@ -1,4 +1,7 @@
-"""`BitunixFeed`: REST history and backfill, WebSocket stream, one shared rate limiter (real or simulated)."""
+"""`BitunixFeed`: REST history and backfill, WebSocket stream, one shared rate limiter (real or simulated).
+
+A REST kline row that breaks the OHLC rules is left out of what the feed returns (the candle is missing,
+which the session treats as a gap or a hole) and said once per candle (`CandleRejected` from `rest`)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,8 @@ import aiohttp
 from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.core.candle import Candle, interval_ms
 from laptop_agents.core.clock import LiveClock, VenueClock
-from laptop_agents.core.events import Event, RateLimited
+from laptop_agents.core.events import CandleRejected, Event, RateLimited
+from laptop_agents.core.rejected import RejectedCandle
 from laptop_agents.exchange.bitunix.errors import ExchangeUnavailable
 from laptop_agents.exchange.bitunix.replies import TierInfo
 from laptop_agents.exchange.bitunix.rest import KLINE_PAGE, BitunixRest, default_session
@@ -52,12 +56,23 @@ class BitunixFeed:
         self.ws: BitunixPublicStream | None = None
         self.venue_clock = venue_clock
         self.confirms_candles = confirm_candles
+        self._broken: set[tuple[str, int]] = set()
+        """(symbol, open time) of the candles whose REST record breaks the OHLC rules, each said once."""
+        self.rest.on_invalid_kline = self._invalid_kline
+
+    def _invalid_kline(self, symbol: str, rejected: RejectedCandle) -> None:
+        key = (symbol, rejected.ts)
+        if key in self._broken:
+            return
+        self._broken.add(key)
+        if self._on_event is not None:
+            self._on_event(CandleRejected(ts=rejected.ts, symbol=symbol, reason=rejected.reason, source="rest"))
 
     async def get_historical(self, symbol: str, interval: str, limit: int) -> list[Candle]:
         page = await self.rest.klines(symbol, interval, limit=limit + 1)  # the newest row is forming: dropped
         return page[-limit:]
 
-    async def stream(self, symbols: list[str], interval: str) -> AsyncIterator[tuple[str, Candle]]:
+    async def stream(self, symbols: list[str], interval: str) -> AsyncIterator[tuple[str, Candle | RejectedCandle]]:
         self.ws = BitunixPublicStream(
             self._ws_url,
             symbols=symbols,
@@ -91,7 +106,9 @@ class BitunixFeed:
     async def confirm(self, symbol: str, interval: str, candles: list[Candle]) -> list[Candle]:
         """One REST kline page over the span of `candles` (through the shared limiter): each bucket the
         venue lists replaces the pushed candle. A bucket it does not list yet raises `ExchangeUnavailable`
-        (the caller retries; the strategy waits rather than see a candle with part of its trades)."""
+        (the caller retries; the strategy waits rather than see a candle with part of its trades). A bucket
+        whose record breaks the OHLC rules keeps the pushed candle: the venue's own is unusable, and the
+        pushed one is valid (`Candle` checked it)."""
         step = interval_ms(interval)
         first, last = candles[0].ts, candles[-1].ts
         count = (last - first) // step + 1
@@ -100,17 +117,20 @@ class BitunixFeed:
         else:
             rows = await self.rest.klines(symbol, interval, end_ms=last + step, limit=count)
         record = {c.ts: c for c in rows}
-        missing = [c.ts for c in candles if c.ts not in record]
+        missing = [c.ts for c in candles if c.ts not in record and (symbol, c.ts) not in self._broken]
         if missing:
             raise ExchangeUnavailable(f"bitunix /market/kline: no record yet of the {symbol} candle at {missing[0]}")
-        return [record[c.ts] for c in candles]
+        return [record.get(c.ts, c) for c in candles]
 
     def stream_stats(self) -> dict[str, int]:
+        """The socket's counters, with `invalid` (closed candles it refused: broken OHLC) and
+        `rest_invalid` (REST kline rows refused, each candle once)."""
         if self.ws is None:
-            return {}
+            return {"rest_invalid": len(self._broken)} if self._broken else {}
         st = self.ws.stats
         return {"connects": st.connects, "reconnects": st.reconnects, "rotations": st.rotations,
-                "malformed": st.malformed, "unknown": st.unknown}  # fmt: skip
+                "malformed": st.malformed, "unknown": st.unknown, "rest_invalid": len(self._broken),
+                "invalid": sum(a.invalid for a in self.ws.assemblers.values())}  # fmt: skip
 
     async def reconnect(self) -> None:
         if self.ws is not None:

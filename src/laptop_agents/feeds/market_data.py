@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Protocol
 
 from laptop_agents.core.candle import Candle
+from laptop_agents.core.rejected import RejectedCandle
 
 
 class MarketDataFeed(Protocol):
@@ -21,8 +22,9 @@ class MarketDataFeed(Protocol):
         """The last `limit` closed candles, ascending."""
         ...
 
-    def stream(self, symbols: list[str], interval: str) -> AsyncIterator[tuple[str, Candle]]:
-        """Closed candles as they close, for every symbol, on one connection."""
+    def stream(self, symbols: list[str], interval: str) -> AsyncIterator[tuple[str, Candle | RejectedCandle]]:
+        """Closed candles as they close, for every symbol, on one connection; a `RejectedCandle` where the
+        venue sent one that breaks the OHLC rules (the runner fetches its record over `backfill`)."""
         ...
 
     async def backfill(self, symbol: str, interval: str, start_ms: int, end_ms: int) -> list[Candle]:

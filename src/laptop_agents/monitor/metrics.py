@@ -180,6 +180,9 @@ class SessionCollector(Collector):
             "la_candles_rejected", "Candles dropped before the core, by reason", labels=["symbol", "reason"]
         )
         gaps = CounterMetricFamily("la_gaps", "Gaps in a symbol's series detected", labels=["symbol"])
+        holes = CounterMetricFamily(
+            "la_data_holes", "Runs of candles the venue's history lacks (entries halted past them)", labels=["symbol"]
+        )
         backfilled = CounterMetricFamily(
             "la_backfilled_candles", "Candles fetched over REST to fill gaps", labels=["symbol"]
         )
@@ -190,10 +193,12 @@ class SessionCollector(Collector):
             candles.add_metric([symbol, "backfill"], md.backfilled)
             rejected.add_metric([symbol, "duplicate"], md.duplicates)
             rejected.add_metric([symbol, "out_of_order"], md.out_of_order)
+            rejected.add_metric([symbol, "invalid_ohlc"], md.invalid)
             gaps.add_metric([symbol], md.gaps)
+            holes.add_metric([symbol], md.holes)
             backfilled.add_metric([symbol], md.backfilled)
             depth.add_metric([symbol], pipe.queue.qsize())
-        yield from (candles, rejected, gaps, backfilled, depth)
+        yield from (candles, rejected, gaps, holes, backfilled, depth)
         stream = beat.get("stream") or {}
         frames = CounterMetricFamily(
             "la_stream_frames_rejected", "WebSocket frames skipped, by reason", labels=["reason"]

@@ -7,10 +7,11 @@ up by client id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from laptop_agents.core.candle import Candle
+from laptop_agents.core.rejected import RejectedCandle
 from laptop_agents.exchange.bitunix.errors import ExchangeError, MalformedReply
 from laptop_agents.exchange.bitunix.replies import AccountInfo, OrderInfo, PlaceReply, PositionInfo, TierInfo, TradeInfo
 from laptop_agents.exchange.bitunix.rest_transport import Credentials, SignedTransport, default_session
@@ -23,14 +24,29 @@ TRADES_PAGE = 100
 class BitunixRest(SignedTransport):
     """Bitunix futures over REST (bitunix-api.md §3, §4), for the daemon, the preflight and `la download`."""
 
+    on_invalid_kline: Callable[[str, RejectedCandle], None] | None = None
+    """Set (the session's feed): a kline row that breaks the OHLC rules is left out of its page and told
+    here with its symbol; unset, it fails the page (`CandleError`)."""
+
     # -- Public market data ------------------------------------------------------------------------------
 
     async def klines(
         self, symbol: str, interval: str, *, end_ms: int | None = None, limit: int = KLINE_PAGE
     ) -> list[Candle]:
         """One page of candles, ascending. Without `end_ms` the newest row is the forming candle: dropped."""
-        candles = parse_kline_rows(await self.kline_rows(symbol, interval, end_ms=end_ms, limit=limit))
-        return candles[:-1] if end_ms is None and candles else candles
+        rows = await self.kline_rows(symbol, interval, end_ms=end_ms, limit=limit)
+        told = self.on_invalid_kline
+        if told is None:
+            candles = parse_kline_rows(rows)
+            return candles[:-1] if end_ms is None and candles else candles
+        rejected: list[RejectedCandle] = []
+        candles = parse_kline_rows(rows, rejected.append)
+        times = [c.ts for c in candles] + [bad.ts for bad in rejected]
+        forming = max(times, default=None) if end_ms is None else None
+        for bad in rejected:
+            if bad.ts != forming:  # a forming candle is no record yet
+                told(symbol, bad)
+        return [c for c in candles if c.ts != forming]
 
     async def kline_rows(
         self, symbol: str, interval: str, *, end_ms: int | None = None, limit: int = KLINE_PAGE

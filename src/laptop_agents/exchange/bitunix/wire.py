@@ -8,11 +8,13 @@ base volume by its ratio to the quote volume (quote ≈ base × close).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from laptop_agents.core.candle import INTERVAL_MS, Candle
+from laptop_agents.core.errors import CandleError
+from laptop_agents.core.rejected import RejectedCandle
 from laptop_agents.exchange.bitunix.errors import ParameterError
 
 # Our interval names → REST `interval` (§3.1) and WebSocket channel suffix (§5.5).
@@ -33,15 +35,17 @@ def kline_channel(interval: str, price_type: str = "market") -> str:
     return f"{price_type}_kline_{WS_INTERVALS[interval]}"
 
 
-def num(value: Any, field: str = "value") -> float:
-    """A decimal that may be a JSON string or number; anything else is a `ParameterError` naming the field."""
+def num(value: Any, field: str = "value", *, finite: bool = True) -> float:
+    """A decimal that may be a JSON string or number; anything else is a `ParameterError` naming the field.
+    `finite=False` lets NaN and infinities through, for a candle's values: `Candle` refuses them, naming the
+    rule, so the candle is rejected (and refetched) rather than its frame skipped as malformed."""
     if isinstance(value, bool):
         raise ParameterError(f"bitunix field {field}: expected a number, got {value!r}")
     try:
         result = float(value)
     except (TypeError, ValueError):
         raise ParameterError(f"bitunix field {field}: expected a number, got {value!r}") from None
-    if not math.isfinite(result):
+    if finite and not math.isfinite(result):
         raise ParameterError(f"bitunix field {field}: not finite ({value!r})")
     return result
 
@@ -76,26 +80,39 @@ def base_volume(vol_a: float, vol_b: float, close: float) -> float:
     return vol_a if abs(ratio - log_close) <= abs(ratio + log_close) else vol_b
 
 
-def parse_kline_rows(rows: Sequence[Mapping[str, Any]]) -> list[Candle]:
-    """REST kline rows (any order, string or number fields) as candles in ascending open time."""
+def parse_kline_rows(
+    rows: Sequence[Mapping[str, Any]], on_invalid: Callable[[RejectedCandle], None] | None = None
+) -> list[Candle]:
+    """REST kline rows (any order, string or number fields) as candles in ascending open time.
+
+    A row whose candle breaks the OHLC rules (or whose price is no number) raises, unless `on_invalid` is
+    given: then it is left out and handed there, so one broken row in the venue's history does not make
+    the page around it unreadable for good. A row without a usable open time names no candle: it raises."""
     candles = []
     for row in rows:
         if not isinstance(row, Mapping):
             raise ParameterError(f"bitunix kline row: expected an object, got {row!r:.80}")
-        close = num(row.get("close"), "close")
-        volume = base_volume(num(row.get("quoteVol", 0), "quoteVol"), num(row.get("baseVol", 0), "baseVol"), close)
-        candles.append(
-            Candle(
-                int_ms(row.get("time")),
-                num(row.get("open"), "open"),
-                num(row.get("high"), "high"),
-                num(row.get("low"), "low"),
-                close,
-                volume,
-            )
-        )
+        try:
+            candles.append(_kline(row))
+        except (CandleError, ParameterError) as exc:
+            if on_invalid is None:
+                raise
+            on_invalid(RejectedCandle(int_ms(row.get("time")), str(exc)))
     candles.sort(key=lambda c: c.ts)
     return candles
+
+
+def _kline(row: Mapping[str, Any]) -> Candle:
+    close = num(row.get("close"), "close")
+    volume = base_volume(num(row.get("quoteVol", 0), "quoteVol"), num(row.get("baseVol", 0), "baseVol"), close)
+    return Candle(
+        int_ms(row.get("time")),
+        num(row.get("open"), "open"),
+        num(row.get("high"), "high"),
+        num(row.get("low"), "low"),
+        close,
+        volume,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from websockets.asyncio.client import ClientConnection
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.clock import VenueClock
 from laptop_agents.core.errors import CandleError
+from laptop_agents.core.rejected import RejectedCandle
 from laptop_agents.exchange.bitunix.errors import ParameterError
 from laptop_agents.exchange.bitunix.wire import WS_INTERVAL_MS, kline_channel, num
 from laptop_agents.exchange.bitunix.ws_socket import ReconnectingSocket
@@ -23,7 +24,9 @@ class KlineAssembler:
     ignored, so the running values never go back in time. After a reconnect the candle in hand may have
     missed its last updates: a push for the same bucket refreshes it completely (pushes carry running
     values), but if the next push belongs to a later bucket, that candle is discarded (the gap it leaves is
-    backfilled over REST), never emitted incomplete.
+    backfilled over REST), never emitted incomplete. A closed bucket whose values break the OHLC rules is
+    handed out as a `RejectedCandle` (counted in `invalid`): never a candle, but its place, so the venue's
+    record of it can be fetched at once.
     """
 
     __slots__ = ("bucket", "discarded", "interval_ms", "invalid", "last_ts", "stale", "suspect", "values")
@@ -38,22 +41,25 @@ class KlineAssembler:
         self.discarded = 0
         self.invalid = 0
 
-    def on_push(self, ts: int, o: float, h: float, low: float, c: float, volume: float) -> Candle | None:
+    def on_push(
+        self, ts: int, o: float, h: float, low: float, c: float, volume: float
+    ) -> Candle | RejectedCandle | None:
         if ts <= self.last_ts:
             self.stale += 1
             return None
         self.last_ts = ts
         bucket = ts - ts % self.interval_ms
         current = self.bucket
-        closed: Candle | None = None
+        closed: Candle | RejectedCandle | None = None
         if current is not None and bucket > current:
             if self.suspect:
                 self.discarded += 1
             else:
                 try:
                     closed = Candle(current, *self.values)
-                except CandleError:
+                except CandleError as exc:
                     self.invalid += 1
+                    closed = RejectedCandle(current, str(exc))
         self.suspect = False
         self.bucket = bucket
         self.values = (o, h, low, c, volume)
@@ -63,8 +69,9 @@ class KlineAssembler:
         self.suspect = self.bucket is not None
 
 
-class BitunixPublicStream(ReconnectingSocket[tuple[str, Candle]]):
-    """Closed candles for `symbols` at `interval`: `await stream.get()` → (symbol, candle)."""
+class BitunixPublicStream(ReconnectingSocket[tuple[str, Candle | RejectedCandle]]):
+    """Closed candles for `symbols` at `interval`: `await stream.get()` → (symbol, candle), or (symbol,
+    `RejectedCandle`) for a closed candle whose values break the OHLC rules (a NaN price included)."""
 
     name = "bitunix_public_ws"
 
@@ -88,7 +95,7 @@ class BitunixPublicStream(ReconnectingSocket[tuple[str, Candle]]):
         for assembler in self.assemblers.values():
             assembler.connection_lost()
 
-    def handle(self, frame: dict[str, Any]) -> tuple[bool, tuple[str, Candle] | None]:
+    def handle(self, frame: dict[str, Any]) -> tuple[bool, tuple[str, Candle | RejectedCandle] | None]:
         if frame.get("ch") != self.channel:
             if frame.get("op") not in ("subscribe", "unsubscribe"):
                 self.stats.unknown += 1
@@ -103,11 +110,11 @@ class BitunixPublicStream(ReconnectingSocket[tuple[str, Candle]]):
             ts = int(str(frame["ts"]))
             closed = assembler.on_push(
                 ts,
-                num(data.get("o"), "o"),
-                num(data.get("h"), "h"),
-                num(data.get("l"), "l"),
-                num(data.get("c"), "c"),
-                num(data.get("b", 0), "b"),
+                num(data.get("o"), "o", finite=False),
+                num(data.get("h"), "h", finite=False),
+                num(data.get("l"), "l", finite=False),
+                num(data.get("c"), "c", finite=False),
+                num(data.get("b", 0), "b", finite=False),
             )
         except (KeyError, TypeError, ValueError, ParameterError):
             self.stats.malformed += 1

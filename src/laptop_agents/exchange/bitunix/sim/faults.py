@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from laptop_agents.exchange.bitunix.sim.broken_candles import BROKEN_KINDS
+
 DEDUPE_MODES = ("forever", "open", "window")
 MALFORMED_KINDS = ("null", "list", "missing", "wrong_type", "empty_id")
 
@@ -38,6 +40,19 @@ class FaultPlan:
     """Send no last push for the next N candles (per symbol push): the next candle's first push closes it."""
     malformed_frames: int = 0
     """Send N frames that are not JSON, then N frames with an unknown op, among the pushes."""
+    invalid_ohlc_next: int = 0
+    """Push the next N candles (from the next one on, every symbol) broken the `invalid_ohlc_kind` way, each
+    push of them (the ledger still trades the true ones); REST lists them right unless `invalid_ohlc_rest`."""
+    invalid_ohlc_kind: str = "high_below_low"
+    """high_below_low, high_below_body, low_above_body, negative_price, nan_price or negative_volume."""
+    invalid_ohlc_rest: bool = False
+    """With `invalid_ohlc_next`: REST klines list those candles broken too, for good (added to `invalid_klines`)."""
+    invalid_klines: list[list[int]] = field(default_factory=list)
+    """REST klines list the candles opening in these `[from_ms, to_ms)` ranges broken the `invalid_ohlc_kind` way."""
+    lose_candles: int = 0
+    """The venue loses the next N candles (an outage in its own record): from the next candle on they are
+    neither pushed nor listed by REST klines (their range is added to `missing_klines`), so no backfill can
+    find them; the ledger still trades them."""
     max_connection_age_s: float = 0.0
     """Cut every WebSocket connection, abruptly, once it is this old (0 = never): a venue's fixed cutoff
     (Binance's 24 h; Bitunix documents none)."""
@@ -126,8 +141,10 @@ class FaultPlan:
                 raise ValueError(f"client_id_dedupe must be one of {', '.join(DEDUPE_MODES)}, not {value!r}")
             if key == "malformed_reply_kind" and value not in MALFORMED_KINDS:
                 raise ValueError(f"malformed_reply_kind must be one of {', '.join(MALFORMED_KINDS)}, not {value!r}")
-            if key == "missing_klines":
-                value = _ranges(value)
+            if key in ("missing_klines", "invalid_klines"):
+                value = _ranges(value, key)
+            if key == "invalid_ohlc_kind" and value not in BROKEN_KINDS:
+                raise ValueError(f"invalid_ohlc_kind must be one of {', '.join(BROKEN_KINDS)}, not {value!r}")
             if key == "refuse_order_code" and int(value) == 0:
                 raise ValueError("refuse_order_code must be a Bitunix error code, not 0 (success)")
             setattr(self, key, type(current)(value))
@@ -194,6 +211,14 @@ class FaultPlan:
                 return True
         return False
 
+    def kline_broken(self, ts: int) -> bool:
+        """Whether REST klines list the candle opening at `ts` broken (`invalid_klines`)."""
+        for start, end in self.invalid_klines:
+            if start <= ts < end:
+                self.fired("invalid_klines")
+                return True
+        return False
+
     def rate_limited_now(self) -> bool:
         if time.monotonic() < self.rate_limit_until:
             self.fired("rate_limit_for_s")
@@ -204,9 +229,9 @@ class FaultPlan:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _ranges(value: Any) -> list[list[int]]:
+def _ranges(value: Any, key: str = "missing_klines") -> list[list[int]]:
     try:
         ranges = [[int(start), int(end)] for start, end in value]
     except (TypeError, ValueError):
-        raise ValueError(f"missing_klines must be a list of [from_ms, to_ms] pairs, not {value!r}") from None
+        raise ValueError(f"{key} must be a list of [from_ms, to_ms] pairs, not {value!r}") from None
     return ranges

@@ -13,6 +13,7 @@ from aiohttp import web
 from laptop_agents.core.funding_rows import FUNDING_PERIOD_MS
 from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.sim import market_frames as frames
+from laptop_agents.exchange.bitunix.sim.broken_candles import broken
 from laptop_agents.exchange.bitunix.sim.ledger import SimAccount
 from laptop_agents.exchange.bitunix.sim.params import Handler
 from laptop_agents.exchange.bitunix.sim.rules import Refusal
@@ -53,6 +54,8 @@ class MarketApi:
         for ts, o, h, lo, c, v in self.x.market.klines(symbol, end_ms=end, limit=max(limit, 1)):
             if (start is not None and ts < start) or (faults.missing_klines and faults.kline_missing(ts)):
                 continue
+            if faults.invalid_klines and faults.kline_broken(ts):
+                o, h, lo, c, v = broken(faults.invalid_ohlc_kind, (o, h, lo, c, v))
             base, quote = v, v * c
             first, second = (base, quote) if self.x.config.kline_volume_names == "doc" else (quote, base)
             rows.append(

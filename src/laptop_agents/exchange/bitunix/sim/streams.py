@@ -27,6 +27,7 @@ from aiohttp import WSMsgType, web
 from laptop_agents.base.tasks import cancel_and_wait
 from laptop_agents.exchange.bitunix.signing import sign_ws_login
 from laptop_agents.exchange.bitunix.sim import market_frames as frames
+from laptop_agents.exchange.bitunix.sim.broken_candles import broken
 from laptop_agents.exchange.bitunix.sim.market import Push, partial
 from laptop_agents.exchange.bitunix.wire import WS_INTERVALS, fmt
 
@@ -67,6 +68,8 @@ class StreamHub:
         self.conns: set[_Conn] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._skip_from = self._skip_to = 0
+        self._broken_from = self._broken_to = 0  # `invalid_ohlc_next`: candles pushed broken
+        self._lost_from = self._lost_to = 0  # `lose_candles`: candles the venue lost
         self._held: list[str] = []
         self._last_push: dict[str, Push] = {}  # per symbol, for the trade between two pushes
         self._playing = asyncio.Event()
@@ -169,6 +172,8 @@ class StreamHub:
             self._skip_to = self._skip_from + faults.skip_candles * step
             faults.fired("skip_candles")
             faults.skip_candles = 0
+        if faults.invalid_ohlc_next > 0 or faults.lose_candles > 0:
+            self._range_faults(pushes[0].candle_ts + self.x.market.interval_ms)
         if faults.silent:
             faults.fired("silent")
             return True
@@ -178,6 +183,8 @@ class StreamHub:
         for push in pushes:
             if self._skip_from <= push.candle_ts < self._skip_to and faults.skip_symbol in ("", push.symbol):
                 continue
+            if self._lost_from <= push.candle_ts < self._lost_to:
+                continue
             if push.final and faults.take("drop_final_push_next"):
                 continue
             if push.final and faults.late_trades > 0:
@@ -185,6 +192,12 @@ class StreamHub:
                 o, h, lo, c, v = partial(candle, 1.0 - min(faults.late_trades, 0.99))
                 push = replace(push, open=o, high=h, low=lo, close=c, base_volume=v)
                 faults.fired("late_trades")
+            if self._broken_from <= push.candle_ts < self._broken_to:
+                o, h, lo, c, v = broken(faults.invalid_ohlc_kind, (push.open, push.high, push.low, push.close,
+                                                                   push.base_volume))  # fmt: skip
+                push = replace(push, open=o, high=h, low=lo, close=c, base_volume=v)
+                if push.final:
+                    faults.fired("invalid_ohlc_next")
             frame = self._kline_frame(push)
             if faults.take("reorder_pushes"):
                 self._held.append(frame)
@@ -197,6 +210,20 @@ class StreamHub:
         for push in pushes:
             self._market_frames(push)
         return True
+
+    def _range_faults(self, first_ts: int) -> None:
+        """`invalid_ohlc_next` and `lose_candles` take effect on the candles from `first_ts` (the next one) on."""
+        faults, step = self.x.faults, self.x.market.interval_ms
+        if faults.invalid_ohlc_next > 0:
+            self._broken_from, self._broken_to = first_ts, first_ts + faults.invalid_ohlc_next * step
+            if faults.invalid_ohlc_rest:
+                faults.invalid_klines.append([self._broken_from, self._broken_to])
+            faults.invalid_ohlc_next = 0
+        if faults.lose_candles > 0:
+            self._lost_from, self._lost_to = first_ts, first_ts + faults.lose_candles * step
+            faults.missing_klines.append([self._lost_from, self._lost_to])
+            faults.fired("lose_candles")
+            faults.lose_candles = 0
 
     def _market_frames(self, push: Push) -> None:
         """The other public channels for one symbol's step, built only when a connection wants them."""
