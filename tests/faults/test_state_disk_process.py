@@ -276,7 +276,8 @@ def test_s29_two_daemons_started_at_the_same_instant_leave_exactly_one_running(t
         _, err = refused.communicate()
         assert refused.returncode == 2 and err.strip().count("\n") == 0, err
         assert "already exists" in err or f"is in use by pid {running.pid}" in err or "has no checkpoint" in err, err
-        wait_for(lambda: b'"seq"' in (run / "heartbeat.json").read_bytes(), 30, "a heartbeat")
+        beat = run / "heartbeat.json"
+        wait_for(lambda: beat.exists() and b'"seq"' in beat.read_bytes(), 30, "a heartbeat")
         wait_for(lambda: orjson.loads((run / "heartbeat.json").read_bytes())["pid"] == running.pid, 30, "its beat")
         time.sleep(0.5)
         assert running.poll() is None  # the one that won runs on

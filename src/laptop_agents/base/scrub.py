@@ -66,7 +66,10 @@ def _scrubbed_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
     scrubbed, and the record carries the result (a formatter uses a record's `exc_text` when it has one)."""
     record = _make_record(*args, **kwargs)
     if _values:
-        record.msg, record.args = scrub(record.getMessage()), None
+        try:
+            record.msg, record.args = scrub(record.getMessage()), None
+        except Exception:  # a malformed call: the handler reports it as it would have, not the caller
+            record.msg = scrub(str(record.msg))
         if record.exc_info and record.exc_info[0] is not None:
             record.exc_text = scrub("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
         if record.stack_info:

@@ -138,7 +138,9 @@ class EntryRefusals:
         if account is None:
             return
         for symbol in due:
-            wait = self._waits[(symbol, HALT_MARGIN)]
+            wait = self._waits.get((symbol, HALT_MARGIN))
+            if wait is None:  # lifted by time (a candle's `expire`) while the account was read
+                continue
             wait.next_read_s = now + BALANCE_READ_S
             if wait.available is None:
                 wait.available = account.available

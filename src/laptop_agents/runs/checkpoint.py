@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from laptop_agents.base import scrub
 from laptop_agents.base.atomic import atomic_write_bytes
 from laptop_agents.core.errors import CheckpointError
 
@@ -40,6 +41,8 @@ def write_checkpoint(path: Path, payload: dict[str, Any], *, step: Callable[[str
     """
     at = step if step is not None else (lambda _: None)
     data = encode_checkpoint(payload)
+    if scrub.active() and scrub.holds_secret(data):  # a venue's echo of the key inside a halt's detail
+        data = encode_checkpoint(orjson.loads(scrub.scrub(data.decode()))["payload"])
     if path.exists():
         atomic_write_bytes(path.with_name(path.name + ".prev"), path.read_bytes(),
                            before_replace=lambda: at("checkpoint_prev_tmp"))  # fmt: skip

@@ -47,15 +47,26 @@ def prepare_resume(folder: RunFolder, mode: str, *, say: Callable[[str], None] =
 
 def remove_dead_temp_files(folder: RunFolder) -> list[str]:
     """A process killed between writing a temp file and renaming it (`base.atomic`: `.<name>.tmp-<pid>`)
-    leaves it behind for good: the rename never happens, no later write uses that pid's name. Only the
-    lock holder writes in the folder, so every one of another pid is dead. Returns the names removed."""
+    leaves it behind for good: the rename never happens, no later write uses that pid's name. Other
+    commands write into the folder without the lock (`la stop`, `la resume`, the dashboard's kill switch),
+    so only the files of a pid that no longer runs are removed. Returns the names removed."""
     removed = []
     for path in folder.path.glob(".*.tmp-*"):
         pid = path.name.rpartition(".tmp-")[2]
-        if pid.isdigit() and int(pid) != os.getpid():
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             path.unlink(missing_ok=True)
             removed.append(path.name)
     return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process, or a platform without signal 0: leave its file alone
+        return True
+    return True
 
 
 def _checked(folder: RunFolder, payload: dict[str, Any], name: str, mode: str) -> dict[str, Any]:
