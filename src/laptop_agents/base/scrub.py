@@ -52,6 +52,11 @@ def scrub(text: str) -> str:
     return text
 
 
+def scrub_bytes(data: bytes) -> bytes:
+    """`scrub` for a serialised line or file (UTF-8), unchanged (the same object) when it holds no secret."""
+    return scrub(data.decode()).encode() if holds_secret(data) else data
+
+
 def holds_secret(data: bytes) -> bool:
     """A cheap test on a serialised line: does it need scrubbing at all?"""
     return any(value in data for value in _encoded)

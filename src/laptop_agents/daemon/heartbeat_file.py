@@ -35,8 +35,7 @@ class HeartbeatFile:
 
     def write(self, data: bytes) -> bool:
         """True when the beat reached the disk. The first failure of an incident is said, the rest counted."""
-        if scrub.active() and scrub.holds_secret(data):  # a halt's detail holding a venue's echo of the key
-            data = scrub.scrub(data.decode()).encode()
+        data = scrub.scrub_bytes(data)  # a halt's detail holding a venue's echo of the key
         try:
             atomic_write_bytes(self.path, data)
         except OSError as exc:

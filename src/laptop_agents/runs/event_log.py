@@ -58,8 +58,7 @@ class EventLog:
         if scrub.active() and scrub.holds_secret(line):  # an exception's text, a venue's echo of the key
             event = scrubbed(event)
             line = self._frame(event, self.seq, self._clock.now_ms())
-            if scrub.holds_secret(line):  # inside a nested field: masked in the line itself
-                line = scrub.scrub(line.decode()).encode()
+            line = scrub.scrub_bytes(line)  # a secret inside a nested field: masked in the line itself
         self._handle.write(line)
         if self._durable:
             self._handle.flush()
