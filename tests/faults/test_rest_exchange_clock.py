@@ -3,7 +3,9 @@
 Scenario 9 at start-up: the torture (scripts/torture.py, 1,000 kills) found a live-exchange start that
 ended the run (exit 1) because the venue answered its read of the day's executions (the daily loss's seed)
 with rate limits for longer than the client's retries: the start-up's reads now wait out a busy venue for
-up to `START_PATIENCE_S`, saying so once, while entries stay halted.
+up to `START_PATIENCE_S`, saying so once, while entries stay halted. Under two suites at once it then
+found a restart refused by its preflight (exit 2): the contracts read met rate limits past the client's
+retries (the last process's calls still filled the key's window); each check now waits them out as well.
 """
 
 from __future__ import annotations
@@ -14,11 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from laptop_agents.core.events import Error, PositionClosed
+from laptop_agents.base.rate_limiter import RateLimiter
+from laptop_agents.base.retry import Backoff, RetryPolicy
+from laptop_agents.core.errors import PreflightError
+from laptop_agents.core.events import Error, Event, PositionClosed, PreflightCheck
 from laptop_agents.core.orders import EntryIntent
+from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.live import preflight
+from laptop_agents.live.preflight import Preflight
 from laptop_agents.runs.run_folder import RunFolder
-from tests.exchange.conftest import KEY, bundled_candles, eventually, sim_config
+from tests.exchange.conftest import KEY, SECRET, bundled_candles, eventually, sim_config
 from tests.live.conftest import SYMBOL, LiveHarness, live_settings
 from tests.live.test_preflight import KEYS, la
 
@@ -35,6 +43,46 @@ async def test_s09_rate_limits_on_the_start_ups_reads_are_waited_out_not_fatal(
         assert "10006" in said[0].message
     finally:
         await live.stop()
+
+
+async def preflight_on(sim: SimExchange) -> tuple[list[str], list[Event]]:
+    """The preflight against `sim` with a client that gives up on rate limits quickly (3 tries, short
+    penalties): what it said and the checks it recorded. Raises `PreflightError` as the command would."""
+    said: list[str] = []
+    checks: list[Event] = []
+    settings = live_settings()
+    settings = settings.model_copy(update={"exchange": settings.exchange.model_copy(update={"rest_url": sim.rest_url})})
+    async with default_session() as http:
+        rest = BitunixRest(sim.rest_url, session=http, limiter=RateLimiter(50, 5), credentials=Credentials(KEY, SECRET),
+                           retry=RetryPolicy(attempts=3, backoff=Backoff(initial_s=0.01, max_s=0.05, jitter=0)),
+                           rate_limit_penalty_s=0.05)  # fmt: skip
+        await Preflight(settings, rest, emit=checks.append, say=said.append).run()
+    return said, checks
+
+
+async def test_s09_a_preflight_check_that_meets_a_busy_venue_waits_it_out_saying_so_once(sim: SimExchange) -> None:
+    sim.faults.update({"rate_limit_next": 7, "rate_limit_path": "/market/trading_pairs"})
+    said, checks = await preflight_on(sim)  # before: PreflightError "preflight connectivity failed: ... 10006"
+    assert sim.faults.counts["rate_limit_next"] == 7  # three tries, a wait, three more, a wait, the last refusal
+    waits = [line for line in said if line.startswith("preflight wait")]
+    assert len(waits) == 1 and "connectivity" in waits[0] and "busy" in waits[0] and "120 s" in waits[0], said
+    assert [c.check for c in checks if isinstance(c, PreflightCheck) and c.ok] == list(preflight.CHECKS)
+
+
+async def test_s09_a_preflight_gives_a_busy_venue_a_bound_and_a_ban_none(
+    sim: SimExchange, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(preflight, "PATIENCE_S", 0.5)
+    sim.faults.update({"rate_limit_next": 1_000, "rate_limit_path": "/market/trading_pairs"})
+    began = time.monotonic()
+    with pytest.raises(PreflightError, match=r"preflight connectivity failed: .*10006"):
+        await preflight_on(sim)
+    assert time.monotonic() - began < 10
+    sim.faults.update({"rate_limit_next": 0, "http_error_next": 1, "http_error_status": 418, "retry_after_s": 60})
+    began = time.monotonic()
+    with pytest.raises(PreflightError, match=r"preflight connectivity failed: .*418"):
+        await preflight_on(sim)  # a ban: not one more request until it is over
+    assert time.monotonic() - began < 2 and sim.faults.counts["http_error_next"] == 1
 
 
 @pytest.mark.parametrize("offset_ms", [3_000, -3_000])

@@ -77,3 +77,33 @@ class RetryPolicy:
             with attempt:
                 return await fn()
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+
+PATIENT = Backoff(initial_s=0.5, max_s=10.0)
+"""A start's waits for a busy venue: half a second first, then at most 10 s apart."""
+
+
+async def patiently(
+    call: Callable[[], Awaitable[T]],
+    *,
+    waits_out: Callable[[BaseException], bool],
+    patience_s: float,
+    monotonic: Callable[[], float],
+    on_first_wait: Callable[[BaseException], None],
+    backoff: Backoff = PATIENT,
+) -> T:
+    """`call()`, again after each error `waits_out` accepts (capped backoff) until `patience_s` have passed
+    since the first try; then that error is raised. `on_first_wait` says once that it waits, and why: a start
+    that meets a busy venue (its client's own retries spent) waits a while instead of ending the run."""
+    delays, said = backoff.delays(), False
+    deadline = monotonic() + patience_s
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if not waits_out(exc) or monotonic() >= deadline:
+                raise
+            if not said:
+                said = True
+                on_first_wait(exc)
+            await asyncio.sleep(next(delays))

@@ -6,7 +6,10 @@ an order's side names a position leg, so a reduce-only close or the reconciliati
 one; a flat HEDGE account is switched to ONE_WAY, one with positions refused), contracts (each symbol
 open for API trading; tick, lot, min qty, max leverage), leverage (margin mode and leverage set as configured, changed
 when they differ, then read back), balance (the account's available margin is readable and positive).
-The first failure stops the preflight with `PreflightError`: one line naming the check and the fix.
+The first failure stops the preflight with `PreflightError`: one line naming the check and the fix. A
+check that meets a busy venue (rate limits past the client's own retries, as a restart may while the last
+process's calls still fill the key's window) is tried again for up to `PATIENCE_S`, said once; a ban (418)
+or an unreachable venue fails at once.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from laptop_agents.base.retry import patiently
 from laptop_agents.config.models import Settings, effective_leverage
 from laptop_agents.core.clock import Clock, LiveClock
 from laptop_agents.core.errors import PreflightError
 from laptop_agents.core.events import Event, PreflightCheck
-from laptop_agents.exchange.bitunix.errors import AuthError, ExchangeError
+from laptop_agents.exchange.bitunix.errors import AuthError, ExchangeError, IpBanned, RateLimitedError
 from laptop_agents.exchange.bitunix.rest import AccountInfo, BitunixRest
 from laptop_agents.exchange.bitunix.wire import ContractSpec
 
@@ -27,6 +31,8 @@ CHECKS = ("connectivity", "clock", "keys", "position_mode", "contracts", "levera
 DRIFT_WARN_MS = 1_000.0
 """A server clock further off than this passes (signed requests use the measured offset) with a warning:
 a clock that far off is drifting, and past `exchange.max_clock_offset_ms` the next start is refused."""
+PATIENCE_S = 120.0
+"""How long one check waits out a rate-limited venue before the preflight fails."""
 
 
 @dataclass
@@ -73,13 +79,22 @@ class Preflight:
         }
         for name, step in steps.items():
             try:
-                detail = await step()
+                waiting = self._waiting(name)
+                detail = await patiently(step, waits_out=_busy, patience_s=PATIENCE_S,
+                                         monotonic=self.clock.monotonic_s, on_first_wait=waiting)  # fmt: skip
             except (PreflightError, ExchangeError) as exc:
                 self._record(name, False, str(exc))
                 raise PreflightError(f"preflight {name} failed: {exc}") from None
             self._record(name, True, detail, warning=self._warning)
             self._warning = False
         return self.report
+
+    def _waiting(self, name: str) -> Callable[[BaseException], None]:
+        def say(exc: BaseException) -> None:
+            self.say(f"preflight wait {name:<12} the exchange is busy ({exc}); trying again for up to "
+                     f"{PATIENCE_S:.0f} s")  # fmt: skip
+
+        return say
 
     def _record(self, name: str, ok: bool, detail: str, *, warning: bool = False) -> None:
         at = self.clock.now_ms()
@@ -192,3 +207,7 @@ class Preflight:
         if not account.available > 0:
             raise PreflightError("the account has no available USDT margin; deposit or free margin first")
         return f"available {account.available:,.2f} USDT, margin in use {account.margin:,.2f}"
+
+
+def _busy(exc: BaseException) -> bool:
+    return isinstance(exc, RateLimitedError) and not isinstance(exc, IpBanned)

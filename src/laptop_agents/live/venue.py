@@ -18,7 +18,7 @@ from typing import Any
 
 from laptop_agents.base.crash_points import CrashPoints
 from laptop_agents.base.rate_limiter import RateLimiter
-from laptop_agents.base.retry import Backoff
+from laptop_agents.base.retry import patiently
 from laptop_agents.config.models import Settings
 from laptop_agents.core.candle import interval_ms
 from laptop_agents.core.clock import Clock, SessionTime, VenueClock
@@ -307,18 +307,15 @@ class LiveVenue:
         """`call()`, again after a rate limit or an outage (said once, capped backoff) for up to
         `START_PATIENCE_S`: a start-up read that meets a busy venue waits, it does not end the run. A ban
         (418) or any other error still fails the start at once."""
-        delays, said = Backoff(initial_s=0.5, max_s=10.0).delays(), False
-        deadline = self.clock.monotonic_s() + START_PATIENCE_S
-        while True:
-            try:
-                return await call()
-            except (ExchangeUnavailable, RateLimitedError) as exc:
-                if isinstance(exc, IpBanned) or self.clock.monotonic_s() >= deadline:
-                    raise
-                if not said:
-                    said = True
-                    self._warn("start", f"{what}: {exc}; retrying (entries stay halted until the start is done)")
-                await asyncio.sleep(next(delays))
+
+        def waits_out(exc: BaseException) -> bool:
+            return isinstance(exc, (ExchangeUnavailable, RateLimitedError)) and not isinstance(exc, IpBanned)
+
+        def say(exc: BaseException) -> None:
+            self._warn("start", f"{what}: {exc}; retrying (entries stay halted until the start is done)")
+
+        return await patiently(call, waits_out=waits_out, patience_s=START_PATIENCE_S,
+                               monotonic=self.clock.monotonic_s, on_first_wait=say)  # fmt: skip
 
     async def _seed_daily_loss(self, market_now_ms: int) -> None:
         """Today's executions on the exchange that the journal does not hold (an earlier run's, a manual
