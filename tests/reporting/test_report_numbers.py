@@ -127,6 +127,36 @@ def test_chart_buckets_account_for_every_candle_and_start_at_the_first(tmp_path:
     assert prices[0][0] == T0 and len(prices) == len(points)
 
 
+HEADER = "trade_id,symbol,side,entry_ts,entry_price,exit_ts,exit_price,qty,pnl,fees,net_pnl,exit_reason,setup"
+ROW = "7,BTCUSDT,long,1640995200000,47000.5,1640997000000,47100.0,0.01,0.995,0.2,0.795,target,sma_cross"
+
+
+@pytest.mark.parametrize("cut", range(1, len(ROW) + 1))
+def test_a_last_row_torn_anywhere_is_skipped_and_the_rows_before_it_count(tmp_path: Path, cut: int) -> None:
+    """A run killed mid-write leaves the last row of trades.csv without its newline. Before, such a row
+    parsed as a trade whenever its cells still did: a price cut to fewer digits, half an exit reason, or
+    (cut after the net PnL) an exit reason of None that the breakdown then grouped under None."""
+    path = tmp_path / "trades.csv"
+    path.write_text(f"{HEADER}\n{ROW}\n\n{ROW}\n{ROW[:cut]}")
+    *whole, torn = list(read_trades(path))
+    assert (
+        whole
+        == [Trade(7, "BTCUSDT", "long", 1640995200000, 1640997000000, 0.995, 0.2, 0.795, "target", "sma_cross")] * 2
+    )
+    assert torn is None
+    b = breakdown([*whole, torn])
+    assert b.skipped_rows == 1 and b.total.trades == 2 and list(b.by_reason) == ["target"]
+
+
+def test_a_trades_file_without_a_column_it_needs_counts_every_row_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "trades.csv"
+    path.write_text(f"{HEADER.replace(',exit_reason', '')}\n{ROW}\n{ROW}\n")
+    assert list(read_trades(path)) == [None, None]
+    for empty in ("", HEADER, f"{HEADER}\n"):  # a run that closed no trade, its header written or not yet ended
+        path.write_text(empty)
+        assert list(read_trades(path)) == []
+
+
 def test_a_long_run_whose_trades_are_all_in_its_first_hour_charts_them(tmp_path: Path) -> None:
     """The first-bucket bug: on a long run the report's charts began one (grown) bucket after the data, so
     trades in the first hours fell outside them."""

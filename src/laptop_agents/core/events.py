@@ -1,6 +1,7 @@
 """The one event vocabulary: every state change is a typed, immutable event.
 
-Events are frozen, slotted dataclasses: cheap to build on the hot path and serialised natively by orjson.
+Events are frozen, slotted dataclasses (with `quick_init`'s cheaper `__init__`: they are built on the hot path),
+serialised natively by orjson.
 `core.event_codec` frames one as an `events.jsonl` line; `core.inputs` holds what the core receives.
 
 `ts` (written as `ts_event`) is the time of the thing itself: for what the core decides, the open time
@@ -15,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from laptop_agents.core.quick_init import quick_init
+
 Side = Literal["long", "short"]
 OrderSide = Literal["buy", "sell"]
 OrderType = Literal["market", "limit", "stop"]
@@ -22,6 +25,7 @@ Liquidity = Literal["taker", "maker"]
 ExitReason = Literal["stop", "trail", "target", "signal", "end", "kill", "reconcile", "liquidation"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
     """Base of all events: when (market time) and which symbol ("" for run-wide events)."""
@@ -33,6 +37,7 @@ class Event:
 # -- Run lifecycle ---------------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunStarted(Event):
     mode: str
@@ -44,6 +49,7 @@ class RunStarted(Event):
     """What the strategies read as the funding rate: the configured one, or the exchange's (`FundingObserved`)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished(Event):
     status: Literal["ok", "failed", "stopped"]
@@ -53,6 +59,7 @@ class RunFinished(Event):
     error: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunResumed(Event):
     """A restart continued this run from its checkpoint; the books as restored."""
@@ -67,6 +74,7 @@ class RunResumed(Event):
     """What the strategies read as the funding rate in the resumed session (see `RunStarted`)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConfigChanged(Event):
     """`--resume --reconfigure` changed one setting of the run's configuration (JSON text, before and after)."""
@@ -76,6 +84,7 @@ class ConfigChanged(Event):
     after: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckpointSaved(Event):
     path: str
@@ -83,12 +92,14 @@ class CheckpointSaved(Event):
     size_bytes: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KillSwitch(Event):
     source: Literal["file", "cli", "dashboard", "signal"]
     flatten: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KillSwitchReleased(Event):
     """The operator resumed entries (`la resume`, or removed the KILL file): `by` names who."""
@@ -97,6 +108,7 @@ class KillSwitchReleased(Event):
     source: Literal["file", "cli", "dashboard"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PreflightCheck(Event):
     """One live-exchange check before the first order (connectivity, clock, keys, contracts, leverage,
@@ -107,6 +119,7 @@ class PreflightCheck(Event):
     detail: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderState(Event):
     """live-exchange: an order's journaled state changed (SENT, ACKED, UNKNOWN, NOT_FOUND, ...), or is said
@@ -120,6 +133,7 @@ class OrderState(Event):
     """REJECTED and NOT_FOUND: the refusal's code (the broker's `OrderRejected` carries it)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reconciled(Event):
     """live-exchange: the books compared with the exchange. `action`: in_sync, adopted (an unknown
@@ -130,6 +144,7 @@ class Reconciled(Event):
     detail: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Error(Event):
     where: str
@@ -140,6 +155,7 @@ class Error(Event):
 # -- Market data -----------------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MarketDataLoaded(Event):
     source: str
@@ -152,6 +168,7 @@ class MarketDataLoaded(Event):
     duplicates_dropped: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GapDetected(Event):
     """Open times `from_ts`..`to_ts` (inclusive) are missing: `missing` candles."""
@@ -161,6 +178,7 @@ class GapDetected(Event):
     missing: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GapBackfilled(Event):
     from_ts: int
@@ -169,6 +187,7 @@ class GapBackfilled(Event):
     duration_ms: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GapUnfilled(Event):
     """The venue's history has no (valid) candles `from_ts`..`to_ts` (inclusive): `missing` of them, even
@@ -181,6 +200,7 @@ class GapUnfilled(Event):
     halt_candles: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CandleRejected(Event):
     """A closed candle from the venue broke the OHLC rules (`reason` names the rule) and never reached the
@@ -191,6 +211,7 @@ class CandleRejected(Event):
     source: Literal["stream", "rest"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DataStale(Event):
     """Data age crossed the threshold (`cleared=False`) or fresh data flows again (`cleared=True`)."""
@@ -200,6 +221,7 @@ class DataStale(Event):
     cleared: bool
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reconnected(Event):
     channel: str
@@ -208,6 +230,7 @@ class Reconnected(Event):
     reason: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectionRotated(Event):
     """A socket was replaced at its age limit (before the venue's cutoff) or on the venue's shutdown notice: a
@@ -220,6 +243,7 @@ class ConnectionRotated(Event):
     """How long both connections were live."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RateLimited(Event):
     scope: str
@@ -230,6 +254,7 @@ class RateLimited(Event):
 # -- Decisions and orders --------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SignalGenerated(Event):
     """A strategy saw a setup. `entry_allowed=False` names what blocked the entry in `blocked_reason`."""
@@ -242,6 +267,7 @@ class SignalGenerated(Event):
     indicators: dict[str, float] = field(default_factory=dict)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JournalRecord(Event):
     """The supervisor's trade journal (A5 JournalCoach), also written to `journal.jsonl`: one `plan` record
@@ -257,6 +283,7 @@ class JournalRecord(Event):
     tags: list[str] = field(default_factory=list)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderPlaced(Event):
     client_order_id: str
@@ -268,6 +295,7 @@ class OrderPlaced(Event):
     purpose: Literal["entry", "exit"]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRejected(Event):
     """A business refusal: nothing was (or will be) filled. `reason` is a stable code, `detail` prose."""
@@ -278,12 +306,14 @@ class OrderRejected(Event):
     detail: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OrderCancelled(Event):
     client_order_id: str
     reason: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Fill(Event):
     fill_id: str
@@ -298,6 +328,7 @@ class Fill(Event):
 # -- Positions -------------------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionOpened(Event):
     trade_id: int
@@ -309,6 +340,7 @@ class PositionOpened(Event):
     setup: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionClosed(Event):
     """One closed trade; `ts` is the open time of the candle where the exit happened."""
@@ -327,6 +359,7 @@ class PositionClosed(Event):
     setup: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StopMoved(Event):
     trade_id: int
@@ -335,6 +368,7 @@ class StopMoved(Event):
     reason: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FundingApplied(Event):
     """`amount` > 0 is paid by us, < 0 received. `rate` is per funding period, as a fraction."""
@@ -346,6 +380,7 @@ class FundingApplied(Event):
     amount: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PositionLiquidated(Event):
     """The venue's liquidation engine closed an isolated position: the candle's adverse extreme reached
@@ -370,6 +405,7 @@ class PositionLiquidated(Event):
 # -- Risk ------------------------------------------------------------------------------------------------
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CircuitBreakerTripped(Event):
     reason: Literal["max_drawdown", "consecutive_losses"]
@@ -381,6 +417,7 @@ class CircuitBreakerTripped(Event):
     peak_equity: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CircuitBreakerReset(Event):
     after_bars: int

@@ -40,13 +40,16 @@ from typing import Any, Literal
 
 from laptop_agents.core.candle import Candle
 from laptop_agents.core.events import Event, ExitReason
+from laptop_agents.core.quick_init import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Input(Event):
     """Base of the core's inputs (the events a replay feeds back)."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CandleClosed(Input):
     open: float
@@ -65,6 +68,7 @@ class CandleClosed(Input):
         return Candle(self.ts, self.open, self.high, self.low, self.close, self.volume)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FundingObserved(Input):
     """The funding rate (per period, fraction) the symbol's strategy reads from now on; None: unknown."""
@@ -73,6 +77,7 @@ class FundingObserved(Input):
     detail: str = ""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HaltChanged(Input):
     """Entries on `symbol` halted for `key` (with `detail`), or that halt lifted (`detail` None)."""
@@ -81,6 +86,7 @@ class HaltChanged(Input):
     detail: str | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FlattenRequested(Input):
     """Close `symbol`'s open position at market at its last close (exit reason `reason`)."""
@@ -88,6 +94,7 @@ class FlattenRequested(Input):
     reason: ExitReason
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VenueTiers(Input):
     """The exchange's tiers for `symbol`: (max notional, maintenance rate, max leverage) rows, ascending."""
@@ -95,6 +102,7 @@ class VenueTiers(Input):
     tiers: tuple[tuple[float, float, int], ...]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InputFile(Input):
     """A file a backtest read: `role` candles, marks or funding; its size and SHA-256 when the run began."""
@@ -105,6 +113,7 @@ class InputFile(Input):
     sha256: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClockTick(Input):
     """The clocks when an input reached a live-exchange core: `venue_ms` the exchange's (None: no push yet),
@@ -115,6 +124,7 @@ class ClockTick(Input):
     mono_s: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BooksChanged(Input):
     """One order-journal record the live books apply (`op`: fill, trade, adopt, book_close, funding), as
@@ -123,6 +133,7 @@ class BooksChanged(Input):
     record: dict[str, Any] = field(default_factory=dict)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StopHeld(Input):
     """The stop the exchange holds for `symbol`'s position after a trailing move; None: not confirmed."""
@@ -130,6 +141,7 @@ class StopHeld(Input):
     stop: float | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutsidePnl(Input):
     """An execution of today the journal does not hold (an earlier run's, a manual trade): its realized PnL
@@ -139,6 +151,7 @@ class OutsidePnl(Input):
     pnl: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BooksRestored(Input):
     """A session's start: the order-journal lines written after the checkpoint (`lines`; a resume cut the
@@ -150,6 +163,7 @@ class BooksRestored(Input):
     mono_s: float
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VenueContract(Input):
     """What the preflight read for `symbol`: the contract's rules (`spec`, the fields of the exchange's
@@ -159,6 +173,7 @@ class VenueContract(Input):
     leverage: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ContractRefreshed(Input):
     """`symbol`'s contract rules as the exchange has them now (`spec`, the fields of its `ContractSpec`), read

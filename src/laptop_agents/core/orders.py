@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from laptop_agents.core.events import ExitReason, OrderSide, Side
+from laptop_agents.core.quick_init import quick_init
 
 EntryType = Literal["market", "limit", "trigger"]
 """market: at this close; limit: rests, fills when price trades down (long) or up (short) to it;
 trigger: a stop-entry, rests, fills when price breaks up (long) or down (short) through it."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class EntryIntent:
     """Open a position.

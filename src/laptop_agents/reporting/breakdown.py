@@ -118,26 +118,74 @@ class Breakdown:
 
 
 def read_trades(path: Path) -> Iterator[Trade | None]:
-    """The trades of a `trades.csv`, in file order; None for a row that does not parse (a torn write)."""
+    """The trades of a `trades.csv`, in file order; None for a row that does not parse, and for a last
+    line without its newline: a run killed mid-write tore it, so whatever it holds (a cut-off price, half
+    an exit reason) is not a trade. Cells are found by the header's names."""
     if not path.exists():
         return
     with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            try:
-                yield Trade(
-                    trade_id=int(row["trade_id"]),
-                    symbol=row["symbol"],
-                    side=row["side"],
-                    entry_ts=int(row["entry_ts"]),
-                    exit_ts=int(row["exit_ts"]),
-                    pnl=float(row["pnl"]),
-                    fees=float(row["fees"]),
-                    net_pnl=float(row["net_pnl"]),
-                    exit_reason=row["exit_reason"],
-                    setup=row["setup"] or "",
-                )
-            except (KeyError, TypeError, ValueError):
-                yield None
+        ended = _Ended(handle)
+        rows = csv.reader(ended)
+        header = next(rows, None)
+        if header is None:
+            return
+        yield from _parse(header, rows)
+    if ended.torn:
+        yield None
+
+
+class _Ended:
+    """The lines of a file that end with a newline; `torn` once a last one without it was met (and held
+    back: a cut-off row's cells may still parse)."""
+
+    __slots__ = ("_lines", "torn")
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self.torn = False
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        if line.endswith("\n"):
+            return line
+        self.torn = True
+        raise StopIteration
+
+
+def _parse(header: list[str], rows: Iterator[list[str]]) -> Iterator[Trade | None]:
+    at = {name: i for i, name in enumerate(header)}  # a repeated name: its last column
+    try:
+        cells = tuple(at[name] for name in _TRADE_CELLS)
+    except KeyError:
+        cells = ()  # a column missing: no row parses
+    for row in rows:
+        if not row:
+            continue  # a blank line holds no trade
+        if not cells:
+            yield None
+            continue
+        trade_id, symbol, side, entry_ts, exit_ts, pnl, fees, net_pnl, exit_reason, setup = cells
+        try:
+            yield Trade(
+                trade_id=int(row[trade_id]),
+                symbol=row[symbol],
+                side=row[side],
+                entry_ts=int(row[entry_ts]),
+                exit_ts=int(row[exit_ts]),
+                pnl=float(row[pnl]),
+                fees=float(row[fees]),
+                net_pnl=float(row[net_pnl]),
+                exit_reason=row[exit_reason],
+                setup=row[setup],
+            )
+        except (IndexError, ValueError):
+            yield None
+
+
+_TRADE_CELLS = ("trade_id", "symbol", "side", "entry_ts", "exit_ts", "pnl", "fees", "net_pnl", "exit_reason", "setup")
 
 
 def _day(ts: int) -> datetime:

@@ -5,7 +5,9 @@ the span it wants when it opens (`pre` candles before its entry) and when it clo
 exit), and each processed chunk hands every open span its slice (two bisections, no loop per candle). A
 span longer than `max_bars` is halved by merging neighbouring bars, so a week-long trade costs what an
 hour-long one does. Only the most recent `keep` trades (those the report's table lists) keep their windows;
-older ones are shown on the overview's price buckets.
+older ones are shown on the overview's price buckets. A short window keeps its candles as they came and
+makes its bars when the report asks: a busy run's thousands of trades that fall out of the kept ones never
+pay for theirs.
 """
 
 from __future__ import annotations
@@ -29,11 +31,21 @@ class TradeWindow:
     target_price: float | None
     end_ts: int | None = None
     """The last candle wanted (the exit's plus `post`); None while the trade is open."""
-    bars: list[Bar] = field(default_factory=list)
+    made: list[Bar] = field(default_factory=list)
+    """The bars made so far; `raw` holds the candles after them, not made into bars yet."""
+    raw: list[Candle] = field(default_factory=list)
     per_bar: int = 1
     """Candles merged into one bar (a long trade's window is halved until it fits)."""
     _filling: int = 0
     """Candles in the last bar while it is not full yet (0: full, the next candle starts a bar)."""
+
+    @property
+    def bars(self) -> list[Bar]:
+        """(open time, open, high, low, close) of each bar, the candles kept raw made into theirs."""
+        if self.raw:
+            self.made.extend([(c.ts, c.open, c.high, c.low, c.close) for c in self.raw])
+            self.raw = []
+        return self.made
 
 
 class TradeWindows:
@@ -79,10 +91,10 @@ class TradeWindows:
         return [*self.done, *(w for w in self._open.values() if w.end_ts is not None)]
 
     def _extend(self, window: TradeWindow, candles: list[Candle]) -> None:
-        bars = window.bars
-        if window.per_bar == 1 and len(bars) + len(candles) <= self._max_bars:  # the common case, in one go
-            bars.extend([(c.ts, c.open, c.high, c.low, c.close) for c in candles])
+        if window.per_bar == 1 and len(window.made) + len(window.raw) + len(candles) <= self._max_bars:
+            window.raw.extend(candles)  # the common case: bars are made if the report shows this trade
             return
+        bars = window.bars
         for c in candles:
             if window._filling:
                 ts, o, h, lo, _ = bars[-1]
@@ -95,7 +107,7 @@ class TradeWindows:
                 window._filling = 0
                 if len(bars) > self._max_bars:
                     odd = len(bars) % 2
-                    window.bars = bars = _halve(bars)
+                    window.made = bars = _halve(bars)
                     window._filling = window.per_bar if odd else 0  # an odd last bar is half of a new one
                     window.per_bar *= 2
 

@@ -6,8 +6,10 @@ import math
 from dataclasses import dataclass
 
 from laptop_agents.config.models import RiskConfig
+from laptop_agents.core.quick_init import quick_init
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class SizeDecision:
     """`qty` in base currency (0 when too small); `rejected` names the rule that refused it, if any."""
