@@ -80,6 +80,14 @@ class RiskGate:
     def blocked(self) -> bool:
         return bool(self.halts) or not self.breaker.allows_entries
 
+    def refusal_code(self) -> str | None:
+        """The reason code of `refusal()` without its detail: what a per-candle caller needs (formatting the
+        detail is most of the cost, and a tripped breaker is asked on every candle with a setup)."""
+        if not self.breaker.allows_entries:
+            return "circuit_breaker"
+        halts = self.halts
+        return next(iter(halts)) if halts else None
+
     def refusal(self) -> tuple[str, str] | None:
         """(reason code, detail) when entries are blocked, else None. The breaker is named first."""
         breaker = self.breaker
@@ -96,5 +104,5 @@ class RiskGate:
         """The cancel reason for resting entries (`risk_gate:<code>`), or None when they may stay."""
         if not self.cancel_resting:
             return None
-        refusal = self.refusal()
-        return None if refusal is None else f"risk_gate:{refusal[0]}"
+        code = self.refusal_code()
+        return None if code is None else f"risk_gate:{code}"

@@ -48,9 +48,9 @@ class ExecutionRiskSentinel:
             return Decision(False, "position_open", 0.0, ())
         if order_pending:
             return Decision(False, "order_pending", 0.0, ())
-        refusal = None if self.gate is None else self.gate.refusal()
-        if refusal is not None:
-            return Decision(False, f"risk_gate:{refusal[0]}", 0.0, ())
+        code = None if self.gate is None else self.gate.refusal_code()
+        if code is not None:
+            return Decision(False, f"risk_gate:{code}", 0.0, ())
         if bars_since_exit is not None and bars_since_exit < self._cooldown:
             return Decision(False, "cooldown", 0.0, ())
         if not self._has_specs:

@@ -72,6 +72,8 @@ class Supervisor(BaseStrategy):
         """The no-go reason last reported; a blocked setup is reported again only when the reason changes."""
         self.last_decision: Decision | None = None
         """What A4 said on the last candle (with A3's reason when there was no setup): for tests and tools."""
+        self._no_setup: dict[tuple[str, ...], Decision] = {}
+        """The no-setup decisions by the setups' reasons (constant codes: a handful of combinations)."""
 
     def warmup_candles(self) -> int:
         p = self.params
@@ -120,8 +122,11 @@ class Supervisor(BaseStrategy):
                 found = result
                 break
             reasons += (result,)
-        if found is None:
-            self.last_decision = Decision(False, "no_setup", 0.0, reasons)
+        if found is None:  # most candles: one Decision per combination of the setups' reasons, made once
+            decision = self._no_setup.get(reasons)
+            if decision is None:
+                decision = self._no_setup[reasons] = Decision(False, "no_setup", 0.0, reasons)
+            self.last_decision = decision
             return NO_INTENTS
         step = self.coach.step_ms
         since_exit = None if self.last_exit_ts is None or not step else (candle.ts - self.last_exit_ts) // step
