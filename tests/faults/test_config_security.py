@@ -20,7 +20,7 @@ import structlog
 
 from laptop_agents.base import scrub
 from laptop_agents.core.clock import LiveClock
-from laptop_agents.core.events import Error, Event
+from laptop_agents.core.events import Error, Event, JournalRecord
 from laptop_agents.daemon.daemon_log import LOG_FILE, DaemonLog
 from laptop_agents.daemon.logging import configure_logging
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
@@ -83,6 +83,48 @@ def test_s32_a_secrets_value_inside_a_text_is_masked_on_every_way_out(
     assert isinstance(seen[0], Error) and seen[0].message == f"HTTP 400 (api-key {scrub.MASK})"
     line = orjson.loads((tmp_path / "events.jsonl").read_bytes().splitlines()[0])
     assert line["seq"] == 1 and line["message"] == f"HTTP 400 (api-key {scrub.MASK})"
+
+
+@pytest.mark.usefixtures("secrets_known")
+def test_s32_a_secret_nested_in_an_events_fields_is_masked_for_the_listeners_too(tmp_path: Path) -> None:
+    """Before, a secret inside a dict or list field (a journal record's detail) was masked in the line only:
+    the listeners (dashboard, alerts) were handed the event as it was."""
+    seen: list[Event] = []
+    events = EventLog(tmp_path / "events.jsonl", run_id="r", wall_clock=LiveClock(), durable=True)
+    events.subscribe(seen.append)
+    detail = {"reason": "exchange", "detail": f"HTTP 400 (api-key {KEY})", "n": 2, "nested": [f"secret {SECRET}", 1.5]}
+    record = JournalRecord(ts=1, symbol="BTCUSDT", plan_id=3, kind="reject", setup="sweep", side="long",
+                           detail=detail, tags=[f"echo_{TOKEN}", "rejected"])  # fmt: skip
+    plain = JournalRecord(ts=2, plan_id=4, kind="plan", setup="sweep", side="long", detail={"n": 1})
+    events.emit(record)
+    events.emit(plain)
+    events.close()
+    text = (tmp_path / "events.jsonl").read_text()
+    masked = seen[0]
+    assert isinstance(masked, JournalRecord)
+    for secret in (KEY, SECRET, TOKEN):
+        assert secret not in text and secret not in repr(masked)
+    assert masked.detail == {"reason": "exchange", "detail": f"HTTP 400 (api-key {scrub.MASK})", "n": 2,
+                             "nested": [f"secret {scrub.MASK}", 1.5]}  # fmt: skip
+    assert masked.tags == [f"echo_{scrub.MASK}", "rejected"] and record.plan_id == masked.plan_id
+    assert seen[1] is plain  # an event without a secret is handed on as it is, not copied
+    assert orjson.loads(text.splitlines()[0])["detail"] == masked.detail
+
+
+def test_s32_a_secret_with_characters_json_escapes_is_masked_in_the_event_log(tmp_path: Path) -> None:
+    """A value with a quote or a backslash is written escaped (`\\"`) in a JSON line: before, the line's
+    test for a secret looked for the raw bytes only and let it through."""
+    odd = 'pa"ss\\word-0123'
+    scrub.register(odd)
+    try:
+        events = EventLog(tmp_path / "events.jsonl", run_id="r", wall_clock=LiveClock(), durable=True)
+        events.emit(Error(ts=1, where="sync", fatal=False, message=f"refused {odd} for now"))
+        events.close()
+    finally:
+        scrub.forget()
+    line = orjson.loads((tmp_path / "events.jsonl").read_bytes())
+    assert line["message"] == f"refused {scrub.MASK} for now"
+    assert scrub.scrub_bytes(orjson.dumps({"m": odd})) == orjson.dumps({"m": odd})  # nothing known now
 
 
 def test_s32_an_uncaught_exception_holding_a_secret_prints_its_traceback_masked(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ Until a secret is registered (backtests, live-paper) nothing is scanned.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import traceback
@@ -30,9 +31,15 @@ def register(*values: str) -> None:
     known = set(_values)
     known.update(v.strip() for v in values if len(v.strip()) >= MIN_LENGTH)
     _values = tuple(sorted(known, key=len, reverse=True))  # a longer secret first: one containing another
-    _encoded = tuple(v.encode() for v in _values)
+    # as written in a JSON line too: a quote, a backslash or a control character is escaped there
+    _encoded = tuple(dict.fromkeys(form for v in _values for form in (v.encode(), _escaped(v).encode())))
     if _values:
         _install_hooks()
+
+
+def _escaped(value: str) -> str:
+    """`value` as it stands inside a JSON string (orjson's and json's alike: UTF-8 kept, `"` and `\\` escaped)."""
+    return json.dumps(value, ensure_ascii=False)[1:-1]
 
 
 def forget() -> None:
@@ -53,12 +60,20 @@ def scrub(text: str) -> str:
 
 
 def scrub_bytes(data: bytes) -> bytes:
-    """`scrub` for a serialised line or file (UTF-8), unchanged (the same object) when it holds no secret."""
-    return scrub(data.decode()).encode() if holds_secret(data) else data
+    """`scrub` for a serialised line or file (UTF-8), unchanged (the same object) when it holds no secret;
+    a secret as a JSON string holds it (escaped) is masked too."""
+    if not holds_secret(data):
+        return data
+    text = data.decode()
+    for value in _values:
+        escaped = _escaped(value)
+        if escaped != value and escaped in text:
+            text = text.replace(escaped, MASK)
+    return scrub(text).encode()
 
 
 def holds_secret(data: bytes) -> bool:
-    """A cheap test on a serialised line: does it need scrubbing at all?"""
+    """A cheap test on a serialised line (raw or JSON-escaped): does it need scrubbing at all?"""
     return any(value in data for value in _encoded)
 
 

@@ -21,10 +21,30 @@ Listener = Callable[[Event], None]
 
 
 def scrubbed(event: Event) -> Event:
-    """The event with every known secret's value masked in its text fields (listeners see this one too)."""
-    texts: dict[str, Any] = {name: scrub.scrub(value) for name in event.__dataclass_fields__
-             if isinstance(value := getattr(event, name), str)}  # fmt: skip
-    return dataclasses.replace(event, **texts)
+    """The event with every known secret's value masked in its text, nested ones too (a journal record's
+    `detail`, a reject's message inside it): listeners are given this one, and the line is framed from it."""
+    masked: dict[str, Any] = {}
+    for name in event.__dataclass_fields__:
+        value = getattr(event, name)
+        clean = _masked(value)
+        if clean is not value:
+            masked[name] = clean
+    return dataclasses.replace(event, **masked) if masked else event
+
+
+def _masked(value: Any) -> Any:
+    """`value` with secrets masked in every string it holds; the same object when it holds none."""
+    if isinstance(value, str):
+        clean = scrub.scrub(value)
+        return value if clean == value else clean
+    if isinstance(value, dict):
+        items = [(_masked(k), _masked(v)) for k, v in value.items()]
+        same = all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items(), strict=True))
+        return value if same else dict(items)
+    if isinstance(value, list | tuple):
+        parts = [_masked(v) for v in value]
+        return value if all(p is v for p, v in zip(parts, value, strict=True)) else type(value)(parts)
+    return value
 
 
 class EventLog:
