@@ -31,6 +31,27 @@ _NAMES = {
 }  # fmt: skip
 
 
+def spec_breaks(spec: ContractSpec, qty: float, price: float | None, order_type: str) -> str | None:
+    """The rule of `spec` an order of `qty` (at a limit `price`) breaks, or None: whether the contract as
+    it stands explains a filter refusal, whichever read applied its change (a periodic one may have, between
+    the order's sizing and the refusal's arrival)."""
+    if qty < spec.min_qty:
+        return f"quantity {qty:g} below the minimum {spec.min_qty:g}"
+    most = spec.max_limit_qty if order_type == "LIMIT" else spec.max_market_qty
+    if qty > most:
+        return f"quantity {qty:g} above the maximum {most:g}"
+    if not _on_grid(qty, spec.qty_step):
+        return f"quantity {qty:g} off the lot {spec.qty_step:g}"
+    if price is not None and order_type == "LIMIT" and not _on_grid(price, spec.tick):
+        return f"price {price:g} off the tick {spec.tick:g}"
+    return None
+
+
+def _on_grid(value: float, step: float) -> bool:
+    units = value / step
+    return step <= 0 or abs(units - round(units)) <= 1e-9 * max(1.0, abs(units))
+
+
 def spec_changes(old: ContractSpec, new: ContractSpec) -> str:
     """What changed between two readings of a contract, e.g. "min qty 0.001 → 0.01, lot 0.001 → 0.01"."""
     parts = []

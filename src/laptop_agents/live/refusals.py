@@ -16,8 +16,10 @@ refusal would only come back at the next candle with the same answer, so they do
 - **Filters** (10002 parameter, 30016/30017 quantity too small, 30039 above the maximum) on any order:
   the contract may have changed under us. That symbol's entries are halted (`exchange_filters`) and the
   contracts are read again at once (`ContractWatch`); a changed contract lifts the halt, and the next
-  decision is rounded, sized and checked against it (refused locally if it now breaks it). If the read
-  shows nothing changed, the refusal is not the filters' doing: after an entry an `Error where=contract`
+  decision is rounded, sized and checked against it (refused locally if it now breaks it); so does a
+  contract that already breaks the refused order (a periodic read applied the change between the order's
+  sizing and the refusal). If the read shows nothing changed and the order fits it, the refusal is not the
+  filters' doing: after an entry an `Error where=contract`
   says so and the halt is lifted (the next decision may try: a refusal is not a reason to skip a signal),
   but a second such refusal of the symbol's entries in a row makes them wait as after a margin refusal,
   so an unexplained refusal cannot repeat at every candle (after an exit, the halt is just lifted).
@@ -40,7 +42,7 @@ from laptop_agents.exchange.bitunix import codes
 from laptop_agents.exchange.bitunix.errors import ExchangeError, InsufficientBalance
 from laptop_agents.exchange.bitunix.rest import AccountInfo, BitunixRest
 from laptop_agents.live.broker import BitunixBroker
-from laptop_agents.live.contracts import ContractWatch
+from laptop_agents.live.contracts import ContractWatch, spec_breaks
 from laptop_agents.live.journal import JournalOrder
 from laptop_agents.live.order_log import OrderLog
 
@@ -69,6 +71,9 @@ class _Pending:
     client_id: str
     purpose: str
     detail: str
+    qty: float
+    price: float | None
+    order_type: str
 
 
 class EntryRefusals:
@@ -107,7 +112,8 @@ class EntryRefusals:
             symbol = order.symbol
             self._halt(symbol, HALT_FILTERS, f"the exchange refused order {order.client_id} for its filters "
                        f"({exc}); entries on {symbol} wait until its contract is read again")  # fmt: skip
-            self._pending[symbol] = _Pending(order.client_id, order.purpose, str(exc))
+            self._pending[symbol] = _Pending(order.client_id, order.purpose, str(exc), order.qty, order.price,
+                                             order.order_type)  # fmt: skip
             self.contracts.request()
             await self._reread()
 
@@ -188,8 +194,11 @@ class EntryRefusals:
             return  # said once; the halts stay and the next pass reads again
         pending, self._pending = self._pending, {}
         for symbol, refused in pending.items():
-            if changed.get(symbol) or refused.purpose != "entry":
-                self._lift(symbol, HALT_FILTERS)
+            broker = self.contracts.brokers.get(symbol)
+            spec = None if broker is None else broker.spec
+            breaks = None if spec is None else spec_breaks(spec, refused.qty, refused.price, refused.order_type)
+            if changed.get(symbol) or breaks is not None or refused.purpose != "entry":
+                self._lift(symbol, HALT_FILTERS)  # explained (this read's change, or one applied before it)
                 continue
             wait_s = self._strike(symbol, HALT_FILTERS, first_free=True)
             what = f"{symbol} entry {refused.client_id} refused by the exchange ({refused.detail}), but the contract "
