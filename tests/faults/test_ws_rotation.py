@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
 
 from laptop_agents.base.rate_limiter import RateLimiter
 from laptop_agents.base.retry import Backoff, RetryPolicy
@@ -25,6 +27,7 @@ from laptop_agents.core.events import ConnectionRotated, Event, Reconnected
 from laptop_agents.daemon.daemon_log import LOG_FILE, DaemonLog
 from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.exchange.bitunix.ws_handover import hand_over
 from laptop_agents.exchange.bitunix.ws_private import BitunixPrivateStream
 from laptop_agents.exchange.bitunix.ws_public import BitunixPublicStream
 from laptop_agents.runs.run_folder import RunFolder
@@ -213,3 +216,39 @@ async def test_s08_a_fill_pushed_while_both_private_sockets_are_live_is_received
     assert st.overlap_duplicates >= 1  # the first order's pushes did reach both connections
     assert st.reconnects == 0 and not [e for e in events if isinstance(e, Reconnected)]
     assert sim.faults.counts.get("max_connection_age_s", 0) == 0
+
+
+async def test_s08_a_rotation_cancelled_as_its_successor_opens_closes_the_successor() -> None:
+    """A stop (the session's tasks cancelled) that lands as the successor's handshake completes: before, the
+    successor was not yet the rotation's own, so nothing closed it and its socket stayed open on the venue."""
+
+    async def stream(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    async with serve(stream, "127.0.0.1", 0) as server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        old = await connect(url)
+        opened: list[ClientConnection] = []
+        rotation: asyncio.Task[Any] | None = None
+
+        class Host:
+            silence_s = 5.0
+            rotation_overlap_s = 5.0
+
+            async def open_successor(self) -> ClientConnection | None:
+                successor = await connect(url)
+                opened.append(successor)
+                assert rotation is not None
+                rotation.cancel()  # the stop arrives as the handshake completes
+                return successor
+
+            async def take_frame(self, raw: Any) -> bool:
+                return True
+
+        rotation = asyncio.ensure_future(hand_over(Host(), old, lambda: None))
+        with suppress(asyncio.CancelledError):
+            await rotation
+        assert rotation.cancelled() and len(opened) == 1
+        await asyncio.wait_for(opened[0].wait_closed(), 2.0)  # before: open until the test ended
+        assert old.state.name == "OPEN"  # the connection in use is the caller's to close
+        await old.close()

@@ -174,7 +174,11 @@ async def hand_over(host: Host, old: ClientConnection, flowing: Callable[[], Non
         pending = [f for f in (old_next, new_next, opening) if f is not None and not f.done()]
         for future in pending:
             future.cancel()  # a cancelled recv loses nothing: the next one returns the next message
-        if pending:
-            await asyncio.wait(pending)
-        if new is not None and not taken:
-            await new.close()
+        try:
+            if pending:
+                await asyncio.wait(pending)
+        finally:  # a successor not taken over is closed, one opened as the rotation was cancelled too
+            if new is None and opening.done() and not opening.cancelled() and opening.exception() is None:
+                new = opening.result()
+            if new is not None and not taken:
+                await new.close()
