@@ -27,6 +27,12 @@ class Decision(NamedTuple):
     flags: tuple[str, ...]
 
 
+POSITION_OPEN = Decision(False, "position_open", 0.0, ())
+ORDER_PENDING = Decision(False, "order_pending", 0.0, ())
+COOLDOWN = Decision(False, "cooldown", 0.0, ())
+MISSING_SPECS = Decision(False, "missing_instrument_specs", 0.0, ())
+
+
 class ExecutionRiskSentinel:
     def __init__(
         self, params: SupervisorParams, intake: MarketIntake, funding: FundingGate, *, has_specs: bool
@@ -38,6 +44,8 @@ class ExecutionRiskSentinel:
         self._high_vol_mult = params.high_vol_size_mult
         self._has_specs = has_specs
         self.gate: RiskGate | None = None
+        self._blocked_by: dict[str, Decision] = {}
+        """The no-go of each risk gate reason code, made once: a tripped breaker is met on many candles."""
 
     def decide(
         self, setup: Setup | str, *, position_open: bool, order_pending: bool, bars_since_exit: int | None
@@ -45,16 +53,19 @@ class ExecutionRiskSentinel:
         if isinstance(setup, str):
             return Decision(False, "no_setup", 0.0, (setup,))
         if position_open:
-            return Decision(False, "position_open", 0.0, ())
+            return POSITION_OPEN
         if order_pending:
-            return Decision(False, "order_pending", 0.0, ())
+            return ORDER_PENDING
         code = None if self.gate is None else self.gate.refusal_code()
         if code is not None:
-            return Decision(False, f"risk_gate:{code}", 0.0, ())
+            gated = self._blocked_by.get(code)
+            if gated is None:
+                gated = self._blocked_by[code] = Decision(False, f"risk_gate:{code}", 0.0, ())
+            return gated
         if bars_since_exit is not None and bars_since_exit < self._cooldown:
-            return Decision(False, "cooldown", 0.0, ())
+            return COOLDOWN
         if not self._has_specs:
-            return Decision(False, "missing_instrument_specs", 0.0, ())
+            return MISSING_SPECS
         regime = self._intake.regime
         if regime in self._blocked_regimes:
             return Decision(False, "regime_blocked", 0.0, (regime,))
