@@ -15,6 +15,9 @@ import pytest
 from aiohttp import ClientSession
 
 from laptop_agents.config.models import AlertsConfig
+from laptop_agents.core.events import GapUnfilled
+from laptop_agents.core.inputs import HaltChanged
+from laptop_agents.daemon.market_data_task import HALT_HOLE
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.monitor.alerts import Alert, AlertRules, Pager
 from laptop_agents.monitor.delivery import Delivery, expand_urls
@@ -23,7 +26,7 @@ from laptop_agents.runs.run_folder import RunFolder
 from tests.daemon.live_helpers import start_live
 from tests.dashboard.receiver import Receiver
 from tests.exchange.conftest import bundled_candles, eventually, sim_config
-from tests.helpers import read_events, settings
+from tests.helpers import MINUTE, T0, read_events, settings
 
 
 def sample(exposition: str, name: str, **labels: str) -> float:
@@ -308,3 +311,25 @@ def test_errors_that_need_the_operator_page_once_and_a_passing_rate_limit_does_n
         ("BTCUSDT: the exchange filled an order past its size", "warning"),
     ]
     assert "No space left" in sent[1].body
+
+
+def test_a_hole_in_the_venues_history_pages_and_leaving_it_behind_closes_it() -> None:
+    """Before, a hole (`GapUnfilled`: entries halted for the strategy's lookback) paged nobody: the operator
+    learnt of the halt only from the dashboard."""
+    sent: list[Alert] = []
+    config = AlertsConfig(window_s=600, max_per_hour=5)
+    rules = AlertRules(config, Pager(config, sent.append, monotonic=lambda: 0.0), run_id="r", equity=lambda: 1.0,
+                       monotonic=lambda: 0.0, wall_ms=lambda: 0)  # fmt: skip
+    hole = GapUnfilled(ts=T0, symbol="BTCUSDT", from_ts=T0, to_ts=T0 + 2 * MINUTE, missing=3, halt_candles=31)
+    rules.on_event(hole)
+    rules.on_event(hole)  # the same hole said again within the window: once
+    (paged,) = sent
+    assert (paged.title, paged.level) == ("BTCUSDT: the exchange's history has a hole", "warning")
+    assert "3 candles 2022-01-01 00:00 UTC to 2022-01-01 00:02 UTC are missing" in paged.body
+    assert "31 candles past it" in paged.body
+    rules.on_event(HaltChanged(ts=T0, symbol="BTCUSDT", key=HALT_HOLE, detail="a hole"))  # set: no page
+    rules.on_event(HaltChanged(ts=T0, symbol="BTCUSDT", key="exchange_margin", detail=None))  # another halt's
+    assert len(sent) == 1
+    rules.on_event(HaltChanged(ts=T0, symbol="BTCUSDT", key=HALT_HOLE, detail=None))
+    assert sent[-1].recovered and sent[-1].title == "BTCUSDT: past the hole in the history" and len(sent) == 2
+    assert {GapUnfilled, HaltChanged} <= rules.event_types  # what the session's log hands the rules

@@ -2,10 +2,10 @@
 
 `AlertRules` turns events (and the passing of time: an order UNKNOWN too long, a reconnect storm, the UTC
 day's end) into `Alert`s. `Pager` decides which of them go out: a condition that already paged stays
-quiet for `alerts.window_s`; its recovery (breaker reset, data fresh again, backfill done, kill switch
-lifted) closes it, with a "recovered" message when it had paged; at most `alerts.max_per_hour` messages
-go out an hour (failures and recoveries always go), the rest are counted. Delivery is `delivery.py`'s, off
-the event loop.
+quiet for `alerts.window_s`; its recovery (breaker reset, data fresh again, backfill done, a hole in the
+venue's history left behind, kill switch lifted) closes it, with a "recovered" message when it had paged;
+at most `alerts.max_per_hour` messages go out an hour (failures and recoveries always go), the rest are
+counted. Delivery is `delivery.py`'s, off the event loop.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from laptop_agents.core.events import (
     Event,
     Fill,
     GapBackfilled,
+    GapUnfilled,
     KillSwitch,
     KillSwitchReleased,
     OrderState,
@@ -36,6 +37,8 @@ from laptop_agents.core.events import (
     RunResumed,
     RunStarted,
 )
+from laptop_agents.core.inputs import HaltChanged
+from laptop_agents.daemon.market_data_task import HALT_HOLE
 
 Level = Literal["info", "success", "warning", "failure"]
 OPERATOR_ERRORS: dict[str, tuple[str, Level]] = {
@@ -226,6 +229,29 @@ class AlertRules:
             )
         )
 
+    def _hole(self, event: GapUnfilled) -> None:
+        self._page(
+            Alert(
+                f"hole:{event.symbol}",
+                f"{event.symbol}: the exchange's history has a hole",
+                f"{event.missing} candles {utc_minute(event.from_ts)} to {utc_minute(event.to_ts)} are missing even "
+                f"after a backfill; entries halted until {event.halt_candles} candles past it have been seen",
+                "warning",
+            )
+        )
+
+    def _halt_changed(self, event: HaltChanged) -> None:
+        if event.key == HALT_HOLE and event.detail is None:
+            self._page(
+                Alert(
+                    f"hole:{event.symbol}",
+                    f"{event.symbol}: past the hole in the history",
+                    "enough candles past it have been seen: entries allowed again",
+                    "success",
+                    recovered=True,
+                )
+            )
+
     def _stale(self, event: DataStale) -> None:
         key = f"stale:{event.symbol}"
         if event.cleared:
@@ -368,6 +394,8 @@ _HANDLERS: dict[type[Event], Callable[[AlertRules, Event], None]] = {
     RunFinished: AlertRules._finished,  # type: ignore[dict-item]
     Error: AlertRules._error,  # type: ignore[dict-item]
     GapBackfilled: AlertRules._backfilled,  # type: ignore[dict-item]
+    GapUnfilled: AlertRules._hole,  # type: ignore[dict-item]
+    HaltChanged: AlertRules._halt_changed,  # type: ignore[dict-item]
     DataStale: AlertRules._stale,  # type: ignore[dict-item]
     CircuitBreakerTripped: AlertRules._tripped,  # type: ignore[dict-item]
     CircuitBreakerReset: AlertRules._reset,  # type: ignore[dict-item]
