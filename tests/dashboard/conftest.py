@@ -63,6 +63,9 @@ def write_run(runs: Path, run_id: str = RUN_ID, *, strategy: str = "sma_atr", st
         "kill_switch": None,
         "errors": 0,
         "candles": 10,
+        "gaps": 2,
+        "invalid_candles": 1,
+        "holes": 1,
     }
     (folder / "heartbeat.json").write_bytes(orjson.dumps(beat))
     events = [

@@ -25,6 +25,8 @@ async def test_status_positions_trades_and_the_runs_index(served: Served) -> Non
         async with http.get(served.url + "/api/status") as reply:  # the newest run when none is named
             status = await reply.json()
         assert status["run_id"] == RUN_ID and status["breaker"]["max_drawdown_pct"] == 10.0
+        # the market data's troubles as the heartbeat counts them (before: gaps only)
+        assert (status["gaps"], status["invalid_candles"], status["holes"]) == (2, 1, 1)
         async with http.get(served.url + f"/api/trades?run={RUN_ID}&last=5") as reply:
             (trade,) = await reply.json()
         assert trade["net_pnl"] == 40.0 and trade["exit_reason"] == "target" and trade["entry_ts"] == T0

@@ -335,6 +335,8 @@ class RunView:
             "errors": beat.get("errors", 0),
             "candles": beat.get("candles", 0),
             "gaps": beat.get("gaps", 0),
+            "invalid_candles": beat.get("invalid_candles", 0),
+            "holes": beat.get("holes", 0),
             "stream": beat.get("stream") or {},
             "checkpoint": beat.get("checkpoint") or {},
             "exchange": beat.get("exchange"),

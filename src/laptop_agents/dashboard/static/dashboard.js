@@ -139,7 +139,8 @@
     const ages = Object.entries(s.data_age_s || {}).map(([sym, a]) => [sym + " data age", age(a)]);
     const last = Object.entries(s.last_candle_ts || {}).map(([sym, ts]) => [sym + " last candle", utc(ts)]);
     const stream = s.stream || {};
-    facts("data", [...ages, ...last, ["gaps", s.gaps], ["reconnects", stream.reconnects ?? 0],
+    facts("data", [...ages, ...last, ["gaps", s.gaps], ["holes in the venue's history", s.holes ?? 0],
+      ["invalid candles refused", s.invalid_candles ?? 0], ["reconnects", stream.reconnects ?? 0],
       ["malformed frames", stream.malformed ?? 0]]);
     const kill = s.kill_switch;
     document.getElementById("kill-state").textContent = kill
