@@ -27,8 +27,9 @@ from laptop_agents.config.models import Settings
 from laptop_agents.daemon.live_paper import LiveResult
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.replay.command import replay_run
+from laptop_agents.runs.checkpoint import read_checkpoint
 from laptop_agents.runs.run_folder import RunFolder
-from tests.daemon.live_helpers import start_live
+from tests.daemon.live_helpers import advance_until, start_live
 from tests.daemon.test_live_paper import LIVE_SETTINGS, START, backtest_trades, read_trades
 from tests.exchange.conftest import bundled_candles, eventually, sim_config
 from tests.helpers import settings
@@ -171,3 +172,46 @@ async def test_s05_a_hole_in_the_venues_history_halts_entries_until_the_lookback
     beat = heartbeat(result)
     assert beat["holes"] == 1 and beat["gaps"] == 1 and "data_hole" not in beat["halts"]  # lifted
     assert replay_run(result.folder.path).identical
+
+
+async def test_s05_a_restart_inside_a_holes_halt_keeps_entries_halted_until_the_lookback_is_past_it(
+    tmp_path: Path,
+) -> None:
+    """The daemon stops ten candles after the hole (50-54) and resumes from its checkpoint. Before, the
+    restart forgot the halt: the restored indicators still held the candles around the hole, and entries
+    were allowed again at once. Now the checkpoint carries where the halt ends (`hole_until`) and the
+    resumed session halts entries again, before its first candle, until the same candle as without it."""
+    s = settings(*LIVE_SETTINGS)
+    file, step = bundled_candles(), 60_000
+    lost = set(range(START + 50, START + 55))
+    async with SimExchange(sim_config(), {"BTCUSDT": bundled_candles()}) as sim:
+        folder = RunFolder.create(tmp_path / "runs", "live")
+        task, runner = await start_live(sim, s, folder)
+        for i in range(66):  # candles 0-64 close; 50-54 never reach the core
+            sim.faults.update({47: {"skip_candles": 8}, 49: {"lose_candles": 5}}.get(i, {}))
+            await sim.hub.advance(sim.market.k)
+            await asyncio.sleep(0)
+        await eventually(lambda: runner.core.candles >= 60, within_s=30, what="60 candles")
+        runner.stop("restart")
+        await asyncio.wait_for(task, 30)
+        saved = read_checkpoint(folder.state)["symbols"]["BTCUSDT"]
+        last_halted = file[START + 54].ts + LOOKBACK * step
+        assert "data_hole" in saved["halts"]  # the core's halts are saved, never restored: judged afresh
+        task, runner = await start_live(sim, s, folder, resume=True)
+        await advance_until(sim, runner, 110)
+        runner.stop("test done")
+        await asyncio.wait_for(task, 30)
+    events = [orjson.loads(line) for line in folder.events.read_bytes().splitlines()]
+    resumed = next(i for i, e in enumerate(events) if e["event"] == "RunResumed")
+    after = [(e["event"], e.get("key"), e.get("detail"), e["ts_event"]) for e in events[resumed:]
+             if e["event"] == "CandleClosed" or e.get("key") == "data_hole"]  # fmt: skip
+    assert after[0][:2] == ("HaltChanged", "data_hole") and "before the restart" in after[0][2]  # before a candle
+    lifts = [i for i, e in enumerate(after) if e[1] == "data_hole" and e[2] is None]
+    assert len(lifts) == 1 and (after[lifts[0] - 1][3], after[lifts[0] + 1][3]) == (last_halted, last_halted + step)
+    opened = [e["ts_event"] for e in events[resumed:] if e["event"] == "PositionOpened"]
+    assert not [ts for ts in opened if ts <= last_halted]
+    beat = orjson.loads((folder.path / "heartbeat.json").read_bytes())
+    assert "data_hole" not in beat["halts"]
+    assert not [c for c in seen_by_core(events) if c in {file[i].ts for i in lost}]
+    assert saved["hole_until"] == last_halted  # what the resume went by
+    assert replay_run(folder.path).identical

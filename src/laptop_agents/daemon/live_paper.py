@@ -486,7 +486,7 @@ def _record_changes(
 def _announce_resume(portfolio: Portfolio, runner: AsyncRunner, checkpoint: dict[str, Any], *, observed: bool) -> None:
     """One `RunResumed` per symbol: where its candles continue and the position it holds."""
     last_ts = {symbol: saved.get("last_candle_ts") for symbol, saved in checkpoint["symbols"].items()}
-    runner.resume_from(last_ts)
+    runner.resume_from(last_ts, {symbol: saved.get("hole_until") for symbol, saved in checkpoint["symbols"].items()})
     runner.kill.resumed(checkpoint)
     for symbol, core in portfolio.cores.items():
         position = core.broker.position

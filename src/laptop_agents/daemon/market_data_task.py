@@ -272,6 +272,15 @@ class MarketDataTask:
         return GapUnfilled(ts=last + step, symbol=pipe.symbol, from_ts=first, to_ts=last,
                            missing=(last - first) // step + 1, halt_candles=lookback)  # fmt: skip
 
+    def resume_hole(self, pipe: SymbolPipe, until: int) -> None:
+        """After a restart inside a hole's halt (`hole_until` from the checkpoint): entries stay halted
+        until the strategy's window is past the hole, as they would have without the restart (the restored
+        indicators still hold the candles around it)."""
+        pipe.hole_until = until
+        detail = (f"the venue's history had a hole before the restart: entries wait until the candle of "
+                  f"{utc_minute(until)} (the strategy's lookback past it) has been seen")  # fmt: skip
+        pipe.queue.put_nowait(self._halt_entries(pipe, detail, HALT_HOLE))
+
     async def _fetch_whole(self, symbol: str, start: int, end: int) -> list[Candle]:
         """The candles opening in [start, end), ascending, each once: `_fetch_gap`, then what is still
         missing asked for again (`HOLE_RETRIES`, shortly apart). What it returns is all the venue has."""

@@ -184,10 +184,15 @@ class AsyncRunner:
             total += len(history)
         return total
 
-    def resume_from(self, last_candle_ts: dict[str, int | None]) -> None:
-        """After a restart: each symbol continues after the last candle its core processed."""
+    def resume_from(self, last_candle_ts: dict[str, int | None], hole_until: dict[str, int | None]) -> None:
+        """After a restart: each symbol continues after the last candle its core processed, its entries
+        still halted for a hole in the venue's history when its strategy's window was not past it yet."""
         for symbol, ts in last_candle_ts.items():
-            self.pipes[symbol].last_close_ts = ts
+            pipe = self.pipes[symbol]
+            pipe.last_close_ts = ts
+            until = hole_until.get(symbol)
+            if until is not None and (ts is None or ts < until):
+                self.market_data.resume_hole(pipe, until)
 
     async def run(self) -> str:
         """Run until stopped; returns the stop reason. The caller writes the run's closing events."""
@@ -317,6 +322,7 @@ class AsyncRunner:
         for symbol, saved in cores["symbols"].items():
             if saved.get("last_candle_ts") is None:  # warmed up, no candle traded yet: go on after the warm-up's
                 saved["last_candle_ts"] = self.pipes[symbol].last_close_ts
+            saved["hole_until"] = self.pipes[symbol].hole_until  # a hole's halt outlives a restart
         return {
             "run_id": self.folder.run_id,
             "mode": self.settings.mode,
