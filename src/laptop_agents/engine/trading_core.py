@@ -72,7 +72,8 @@ class TradingCore:
         self.candles = 0
         self.trades = 0
         self.last_candle: Candle | None = None
-        self._last_mark = -1.0  # equity at the last breaker mark; unchanged marks are skipped
+        self.last_mark = -1.0
+        """Equity at the last breaker mark; unchanged marks are skipped (validate's held candles keep it)."""
         self.shadow: BreakerShadow | None = None
         """The entries the breaker refused, taken on paper for the report (see `engine.breaker_shadow`)."""
 
@@ -105,8 +106,8 @@ class TradingCore:
         else:
             equity = account.cash + upnl
         breaker = self.breaker
-        if equity != self._last_mark or breaker.counting_bars:
-            self._last_mark = equity
+        if equity != self.last_mark or breaker.counting_bars:
+            self.last_mark = equity
             breaker.on_mark(candle.ts, equity)
         self.candles += 1
         self.last_candle = candle

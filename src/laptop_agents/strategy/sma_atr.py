@@ -45,6 +45,7 @@ class SmaAtrStrategy(BaseStrategy):
         self._prev_slow: float | None = None
         self._trail_activation = config.trail_activation_r if config.trail_enabled else None
         self._trail_distance = config.trail_distance_r if config.trail_enabled else None
+        self._reason = f"sma {config.fast_sma}/{config.slow_sma} cross"
 
     def warmup_candles(self) -> int:
         """Candles seen before the first possible decision: both SMAs at t−1 need `slow` candles, the ATR
@@ -121,6 +122,16 @@ class SmaAtrStrategy(BaseStrategy):
                 indicators={"fast_sma": fast, "slow_sma": slow, "atr": atr, "atr_pct": atr_pct},
             )
         )
+        return self._intents(direction, atr, allowed, position)
+
+    def _decide(self, candle: Candle, direction: Side, atr: float, position: Side | None) -> Sequence[Intent]:
+        """What `_on_cross` returns, without its `SignalGenerated` (for a caller that keeps no event log)."""
+        allowed = atr / candle.close * 100.0 >= self._cfg.min_atr_pct and position != direction
+        return self._intents(direction, atr, allowed, position)
+
+    def _intents(self, direction: Side, atr: float, allowed: bool, position: Side | None) -> Sequence[Intent]:
+        """A crossing's intents: close an opposite position, then enter when allowed."""
+        cfg = self._cfg
         intents: list[Intent] = []
         if position is not None and position != direction:
             intents.append(_CLOSE_ON_SIGNAL)
@@ -131,7 +142,7 @@ class SmaAtrStrategy(BaseStrategy):
                     stop_distance=cfg.stop_atr_mult * atr,
                     target_r=cfg.tp_r,
                     setup=self.setup,
-                    reason=f"sma {cfg.fast_sma}/{cfg.slow_sma} cross",
+                    reason=self._reason,
                     trail_activation_r=self._trail_activation,
                     trail_distance_r=self._trail_distance,
                 )
