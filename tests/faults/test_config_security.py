@@ -12,6 +12,7 @@ import logging
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -24,6 +25,7 @@ from laptop_agents.core.events import Error, Event, JournalRecord
 from laptop_agents.daemon.daemon_log import LOG_FILE, DaemonLog
 from laptop_agents.daemon.logging import configure_logging
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
+from laptop_agents.runs.checkpoint import read_checkpoint, write_checkpoint
 from laptop_agents.runs.event_log import EventLog
 from tests.daemon.test_daemon_process import clean_env, la_command
 from tests.exchange.conftest import KEY, SECRET, bundled_candles, sim_config
@@ -85,6 +87,12 @@ def test_s32_a_secrets_value_inside_a_text_is_masked_on_every_way_out(
     assert line["seq"] == 1 and line["message"] == f"HTTP 400 (api-key {scrub.MASK})"
 
 
+@dataclass(frozen=True)
+class _Quote:
+    text: str
+    price: float
+
+
 @pytest.mark.usefixtures("secrets_known")
 def test_s32_a_secret_nested_in_an_events_fields_is_masked_for_the_listeners_too(tmp_path: Path) -> None:
     """Before, a secret inside a dict or list field (a journal record's detail) was masked in the line only:
@@ -92,7 +100,13 @@ def test_s32_a_secret_nested_in_an_events_fields_is_masked_for_the_listeners_too
     seen: list[Event] = []
     events = EventLog(tmp_path / "events.jsonl", run_id="r", wall_clock=LiveClock(), durable=True)
     events.subscribe(seen.append)
-    detail = {"reason": "exchange", "detail": f"HTTP 400 (api-key {KEY})", "n": 2, "nested": [f"secret {SECRET}", 1.5]}
+    detail = {
+        "reason": "exchange",
+        "detail": f"HTTP 400 (api-key {KEY})",
+        "n": 2,
+        "nested": [f"secret {SECRET}", 1.5],
+        "quote": _Quote(f"token {TOKEN}", 1.0),
+    }
     record = JournalRecord(ts=1, symbol="BTCUSDT", plan_id=3, kind="reject", setup="sweep", side="long",
                            detail=detail, tags=[f"echo_{TOKEN}", "rejected"])  # fmt: skip
     plain = JournalRecord(ts=2, plan_id=4, kind="plan", setup="sweep", side="long", detail={"n": 1})
@@ -105,25 +119,30 @@ def test_s32_a_secret_nested_in_an_events_fields_is_masked_for_the_listeners_too
     for secret in (KEY, SECRET, TOKEN):
         assert secret not in text and secret not in repr(masked)
     assert masked.detail == {"reason": "exchange", "detail": f"HTTP 400 (api-key {scrub.MASK})", "n": 2,
-                             "nested": [f"secret {scrub.MASK}", 1.5]}  # fmt: skip
+                             "nested": [f"secret {scrub.MASK}", 1.5],
+                             "quote": _Quote(f"token {scrub.MASK}", 1.0)}  # fmt: skip
+    assert type(masked.detail["quote"]) is _Quote  # a dataclass inside a field: rebuilt, masked for the listeners
     assert masked.tags == [f"echo_{scrub.MASK}", "rejected"] and record.plan_id == masked.plan_id
     assert seen[1] is plain  # an event without a secret is handed on as it is, not copied
-    assert orjson.loads(text.splitlines()[0])["detail"] == masked.detail
+    assert orjson.loads(text.splitlines()[0])["detail"] == orjson.loads(orjson.dumps(masked.detail))
 
 
 def test_s32_a_secret_with_characters_json_escapes_is_masked_in_the_event_log(tmp_path: Path) -> None:
     """A value with a quote or a backslash is written escaped (`\\"`) in a JSON line: before, the line's
-    test for a secret looked for the raw bytes only and let it through."""
+    test for a secret looked for the raw bytes only and let it through (and a checkpoint masked the raw
+    form only)."""
     odd = 'pa"ss\\word-0123'
     scrub.register(odd)
     try:
         events = EventLog(tmp_path / "events.jsonl", run_id="r", wall_clock=LiveClock(), durable=True)
         events.emit(Error(ts=1, where="sync", fatal=False, message=f"refused {odd} for now"))
         events.close()
+        write_checkpoint(tmp_path / "state.json", {"halts": {"exchange_auth": f"refused {odd} for now"}})
     finally:
         scrub.forget()
     line = orjson.loads((tmp_path / "events.jsonl").read_bytes())
     assert line["message"] == f"refused {scrub.MASK} for now"
+    assert read_checkpoint(tmp_path / "state.json")["halts"]["exchange_auth"] == f"refused {scrub.MASK} for now"
     assert scrub.scrub_bytes(orjson.dumps({"m": odd})) == orjson.dumps({"m": odd})  # nothing known now
 
 

@@ -42,7 +42,7 @@ def write_checkpoint(path: Path, payload: dict[str, Any], *, step: Callable[[str
     at = step if step is not None else (lambda _: None)
     data = encode_checkpoint(payload)
     if scrub.active() and scrub.holds_secret(data):  # a venue's echo of the key inside a halt's detail
-        data = encode_checkpoint(orjson.loads(scrub.scrub(data.decode()))["payload"])
+        data = encode_checkpoint(orjson.loads(scrub.scrub_bytes(data))["payload"])  # a JSON-escaped one too
     if path.exists():
         atomic_write_bytes(path.with_name(path.name + ".prev"), path.read_bytes(),
                            before_replace=lambda: at("checkpoint_prev_tmp"))  # fmt: skip

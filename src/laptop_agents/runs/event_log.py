@@ -33,17 +33,30 @@ def scrubbed(event: Event) -> Event:
 
 
 def _masked(value: Any) -> Any:
-    """`value` with secrets masked in every string it holds; the same object when it holds none."""
+    """`value` with secrets masked in every string it holds (in dicts, lists, tuples, named tuples, sets and
+    dataclasses); the same object when it holds none, or when it cannot be rebuilt (its line is masked all
+    the same)."""
     if isinstance(value, str):
         clean = scrub.scrub(value)
         return value if clean == value else clean
-    if isinstance(value, dict):
-        items = [(_masked(k), _masked(v)) for k, v in value.items()]
-        same = all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items(), strict=True))
-        return value if same else dict(items)
-    if isinstance(value, list | tuple):
-        parts = [_masked(v) for v in value]
-        return value if all(p is v for p, v in zip(parts, value, strict=True)) else type(value)(parts)
+    try:
+        if isinstance(value, dict):
+            items = [(_masked(k), _masked(v)) for k, v in value.items()]
+            same = all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items(), strict=True))
+            return value if same else dict(items)
+        if isinstance(value, list | tuple | set | frozenset):
+            parts = [_masked(v) for v in value]
+            if all(p is v for p, v in zip(parts, value, strict=True)):
+                return value
+            if isinstance(value, tuple) and hasattr(value, "_make"):  # a named tuple
+                return value._make(parts)
+            return parts if isinstance(value, list) else type(value)(parts)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: _masked(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+            changed = {k: v for k, v in fields.items() if v is not getattr(value, k)}
+            return dataclasses.replace(value, **changed) if changed else value
+    except Exception:  # a type that cannot be rebuilt from its parts
+        return value
     return value
 
 
