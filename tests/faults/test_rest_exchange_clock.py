@@ -21,7 +21,8 @@ from laptop_agents.base.retry import Backoff, RetryPolicy
 from laptop_agents.core.errors import PreflightError
 from laptop_agents.core.events import Error, Event, PositionClosed, PreflightCheck
 from laptop_agents.core.orders import EntryIntent
-from laptop_agents.exchange.bitunix.rest import BitunixRest, Credentials, default_session
+from laptop_agents.exchange.bitunix.errors import RateLimitedError
+from laptop_agents.exchange.bitunix.rest import AccountInfo, BitunixRest, Credentials, default_session
 from laptop_agents.exchange.bitunix.sim.server import SimExchange
 from laptop_agents.live import preflight
 from laptop_agents.live.preflight import Preflight
@@ -45,7 +46,7 @@ async def test_s09_rate_limits_on_the_start_ups_reads_are_waited_out_not_fatal(
         await live.stop()
 
 
-async def preflight_on(sim: SimExchange) -> tuple[list[str], list[Event]]:
+async def preflight_on(sim: SimExchange, rest_type: type[BitunixRest] = BitunixRest) -> tuple[list[str], list[Event]]:
     """The preflight against `sim` with a client that gives up on rate limits quickly (3 tries, short
     penalties): what it said and the checks it recorded. Raises `PreflightError` as the command would."""
     said: list[str] = []
@@ -53,7 +54,7 @@ async def preflight_on(sim: SimExchange) -> tuple[list[str], list[Event]]:
     settings = live_settings()
     settings = settings.model_copy(update={"exchange": settings.exchange.model_copy(update={"rest_url": sim.rest_url})})
     async with default_session() as http:
-        rest = BitunixRest(sim.rest_url, session=http, limiter=RateLimiter(50, 5), credentials=Credentials(KEY, SECRET),
+        rest = rest_type(sim.rest_url, session=http, limiter=RateLimiter(50, 5), credentials=Credentials(KEY, SECRET),
                            retry=RetryPolicy(attempts=3, backoff=Backoff(initial_s=0.01, max_s=0.05, jitter=0)),
                            rate_limit_penalty_s=0.05)  # fmt: skip
         await Preflight(settings, rest, emit=checks.append, say=said.append).run()
@@ -83,6 +84,38 @@ async def test_s09_a_preflight_gives_a_busy_venue_a_bound_and_a_ban_none(
     with pytest.raises(PreflightError, match=r"preflight connectivity failed: .*418"):
         await preflight_on(sim)  # a ban: not one more request until it is over
     assert time.monotonic() - began < 2 and sim.faults.counts["http_error_next"] == 1
+
+
+class _BusyAfterTheSwitch(BitunixRest):
+    """The venue's busy answer to the account read right after the position mode switch went out (what a
+    sim fault cannot aim at: the same read answered the keys check a moment before)."""
+
+    switched = False
+    refused = False
+
+    async def change_position_mode(self, mode: str) -> None:
+        await super().change_position_mode(mode)
+        type(self).switched = True
+
+    async def account(self) -> AccountInfo:
+        if type(self).switched and not type(self).refused:
+            type(self).refused = True
+            raise RateLimitedError("bitunix /account: code 10006 (Request too frequently)", code=10006)
+        return await super().account()
+
+
+async def test_s09_a_preflight_check_tried_again_does_not_send_its_change_twice(sim: SimExchange) -> None:
+    """A flat HEDGE account is switched to ONE_WAY; the read-back meets a busy venue, and the check is tried
+    again. Before, the retry sent the switch a second time (a venue may refuse a switch to the mode it is
+    in, turning the wait into a failed start); now it reads back what the first one did."""
+    sim.ledger.accounts[KEY].position_mode = "HEDGE"
+    _BusyAfterTheSwitch.switched = _BusyAfterTheSwitch.refused = False
+    said, checks = await preflight_on(sim, _BusyAfterTheSwitch)
+    assert _BusyAfterTheSwitch.refused
+    assert [r.code for r in sim.requests_to("/account/change_position_mode")] == [0]  # once
+    mode = next(c for c in checks if isinstance(c, PreflightCheck) and c.check == "position_mode")
+    assert mode.ok and mode.detail == "ONE_WAY (switched from HEDGE: the account was flat)"
+    assert sum(line.startswith("preflight wait position_mode") for line in said) == 1
 
 
 @pytest.mark.parametrize("offset_ms", [3_000, -3_000])

@@ -141,7 +141,7 @@ SPEC = ContractSpec(symbol=SYMBOL, base="BTC", quote="USDT", min_qty=0.001, max_
         (0.003, 50_000.3, "LIMIT", None),  # 0.003 / 0.001 is 2.9999999999999996: on the lot
         (0.0005, None, "MARKET", "below the minimum"),
         (150.0, None, "MARKET", "above the maximum 100"),
-        (150.0, 50_000.0, "LIMIT", None),  # a limit order's maximum is the limit one
+        (150.0, 50_000.0, "LIMIT", "above the maximum 100"),  # the broker checks every order against it
         (0.0125, None, "MARKET", "off the lot"),
         (0.01, 50_000.05, "LIMIT", "off the tick"),
         (0.01, 50_000.05, "MARKET", None),  # a market order's reference price is not checked

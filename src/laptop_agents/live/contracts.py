@@ -34,12 +34,13 @@ _NAMES = {
 def spec_breaks(spec: ContractSpec, qty: float, price: float | None, order_type: str) -> str | None:
     """The rule of `spec` an order of `qty` (at a limit `price`) breaks, or None: whether the contract as
     it stands explains a filter refusal, whichever read applied its change (a periodic one may have, between
-    the order's sizing and the refusal's arrival)."""
+    the order's sizing and the refusal's arrival). The rules are the ones the broker checks before it sends
+    (the market maximum for every order): "explained" means the next such order is refused locally, so a
+    refusal this calls explained cannot repeat at the venue."""
     if qty < spec.min_qty:
         return f"quantity {qty:g} below the minimum {spec.min_qty:g}"
-    most = spec.max_limit_qty if order_type == "LIMIT" else spec.max_market_qty
-    if qty > most:
-        return f"quantity {qty:g} above the maximum {most:g}"
+    if qty > spec.max_market_qty:
+        return f"quantity {qty:g} above the maximum {spec.max_market_qty:g}"
     if not _on_grid(qty, spec.qty_step):
         return f"quantity {qty:g} off the lot {spec.qty_step:g}"
     if price is not None and order_type == "LIMIT" and not _on_grid(price, spec.tick):
@@ -48,8 +49,10 @@ def spec_breaks(spec: ContractSpec, qty: float, price: float | None, order_type:
 
 
 def _on_grid(value: float, step: float) -> bool:
+    if step <= 0:
+        return True
     units = value / step
-    return step <= 0 or abs(units - round(units)) <= 1e-9 * max(1.0, abs(units))
+    return abs(units - round(units)) <= 1e-9 * max(1.0, abs(units))
 
 
 def spec_changes(old: ContractSpec, new: ContractSpec) -> str:

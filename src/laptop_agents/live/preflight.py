@@ -66,6 +66,9 @@ class Preflight:
         self.report = PreflightReport(leverage=effective_leverage(settings))
         self._account: AccountInfo | None = None  # read once, by the keys check
         self._warning = False  # the check that just passed did so with a warning
+        # what a check already did, so one tried again after a busy venue (`patiently`) does not do it twice
+        self._mode_switched = False
+        self._leverage_before: dict[str, tuple[int, str]] = {}
 
     async def run(self) -> PreflightReport:
         steps: dict[str, Callable[[], Awaitable[str]]] = {
@@ -146,14 +149,16 @@ class Preflight:
             return "ONE_WAY"
         if mode != "HEDGE":
             raise PreflightError(f"the account reports position mode {mode!r}; only ONE_WAY is supported")
-        positions = await self.rest.pending_positions()
+        positions = [] if self._mode_switched else await self.rest.pending_positions()
         if positions:
             held = ", ".join(sorted({p.symbol for p in positions}))
             raise PreflightError(
                 f"the account is in HEDGE position mode with open positions ({held}); close them or switch the "
                 "account to ONE_WAY on Bitunix, then start again (only ONE_WAY is supported)"
             )
-        await self.rest.change_position_mode("ONE_WAY")
+        if not self._mode_switched:  # tried again after the switch went out: not sent twice
+            await self.rest.change_position_mode("ONE_WAY")
+            self._mode_switched = True
         self._account = await self.rest.account()
         if self._account.position_mode not in ("", "ONE_WAY"):
             raise PreflightError(f"the account reads back position mode {self._account.position_mode} after "
@@ -184,10 +189,11 @@ class Preflight:
         mode, lev = self.settings.exchange.margin_mode, self.report.leverage
         details = []
         for symbol in self.symbols:
-            before_lev, before_mode = await self.rest.leverage_margin_mode(symbol)
-            if before_mode != mode:
+            read = await self.rest.leverage_margin_mode(symbol)
+            before_lev, before_mode = self._leverage_before.setdefault(symbol, read)  # the first reading
+            if read[1] != mode:
                 await self.rest.change_margin_mode(symbol, mode)
-            if before_lev != lev:
+            if read[0] != lev:
                 await self.rest.change_leverage(symbol, lev)
             now_lev, now_mode = await self.rest.leverage_margin_mode(symbol)
             if (now_lev, now_mode) != (lev, mode):
