@@ -119,7 +119,7 @@ class MarketDataTask:
         until = pipe.hole_until
         if until is not None and candle.ts > until:
             pipe.hole_until = None
-            await pipe.queue.put(self._halt_entries(pipe, None, HALT_HOLE))
+            await pipe.queue.put(self._hole_item(pipe, None, None))
         await pipe.queue.put(candle)
 
     def _rejected(self, pipe: SymbolPipe, rejected: RejectedCandle) -> None:
@@ -180,7 +180,7 @@ class MarketDataTask:
             pipe.md.refetched += 1
             await self._deliver(pipe, fetched[0])
             return
-        self.log.emit(await self._hole(pipe, rejected.ts, rejected.ts))
+        await self._hole(pipe, rejected.ts, rejected.ts)
         pipe.last_close_ts = rejected.ts
 
     async def _confirm(self, symbol: str, batch: list[Candle]) -> list[Candle]:
@@ -233,15 +233,14 @@ class MarketDataTask:
         began = time.monotonic()
         fetched = await self._fetch_whole(symbol, start, end)
         self._crash.at("backfill")
-        holes: list[GapUnfilled] = []
         expected = start
         for filler in fetched:
             if filler.ts > expected:
-                holes.append(await self._hole(pipe, expected, filler.ts - step))
+                await self._hole(pipe, expected, filler.ts - step)
             await self._put(pipe, filler)
             expected = filler.ts + step
         if expected < end:
-            holes.append(await self._hole(pipe, expected, end - step))
+            await self._hole(pipe, expected, end - step)
         pipe.md.backfilled += len(fetched)
         pipe.last_close_ts = end - step
         self.log.emit(
@@ -254,23 +253,40 @@ class MarketDataTask:
                 duration_ms=int((time.monotonic() - began) * 1000),
             )
         )
-        for hole in holes:
-            self.log.emit(hole)
 
-    async def _hole(self, pipe: SymbolPipe, first: int, last: int) -> GapUnfilled:
-        """Open times `first`..`last` are missing from the venue's history: halt the symbol's entries (in
-        candle order) until its strategy's lookback is past them; the halt is said once, however many
-        holes extend it. Returns the event that reports the hole."""
+    async def _hole(self, pipe: SymbolPipe, first: int, last: int) -> None:
+        """Open times `first`..`last` are missing from the venue's history: said (`GapUnfilled`, before
+        any candle after it is queued: an alert of it comes before the halt's lifting can), and the symbol's
+        entries halted (in candle order) until its strategy's lookback is past them; the halt is said once,
+        however many holes extend it."""
         step = self._step
         lookback = pipe.core.strategy.warmup_candles()
-        if pipe.hole_until is None:
+        new = pipe.hole_until is None
+        pipe.hole_until = until = max(pipe.hole_until or 0, last + lookback * step)
+        detail = None
+        if new:
             detail = (f"the venue has no candles from {utc_minute(first)} to {utc_minute(last)}: entries wait "
                       f"until {lookback} candles past the hole (the strategy's lookback) have been seen")  # fmt: skip
-            await pipe.queue.put(self._halt_entries(pipe, detail, HALT_HOLE))
-        pipe.hole_until = max(pipe.hole_until or 0, last + lookback * step)
+        await pipe.queue.put(self._hole_item(pipe, detail, until))
         pipe.md.holes += 1
-        return GapUnfilled(ts=last + step, symbol=pipe.symbol, from_ts=first, to_ts=last,
-                           missing=(last - first) // step + 1, halt_candles=lookback)  # fmt: skip
+        self.log.emit(GapUnfilled(ts=last + step, symbol=pipe.symbol, from_ts=first, to_ts=last,
+                                  missing=(last - first) // step + 1, halt_candles=lookback))  # fmt: skip
+
+    @staticmethod
+    def _hole_item(pipe: SymbolPipe, detail: str | None, until: int | None) -> Callable[[], None]:
+        """A queue item for the hole's halt: set it (`detail`), extend it (neither), or lift it (`until`
+        None). `pipe.held_until` follows in candle order, so a checkpoint saves where the halt ends as the
+        core stands, not as the market data ahead of it in the queue does."""
+        halts = pipe.core.halts
+
+        def apply() -> None:
+            pipe.held_until = until
+            if until is None:
+                halts.pop(HALT_HOLE, None)
+            elif detail is not None:
+                halts[HALT_HOLE] = detail
+
+        return apply
 
     def resume_hole(self, pipe: SymbolPipe, until: int) -> None:
         """After a restart inside a hole's halt (`hole_until` from the checkpoint): entries stay halted
@@ -279,7 +295,7 @@ class MarketDataTask:
         pipe.hole_until = until
         detail = (f"the venue's history had a hole before the restart: entries wait until the candle of "
                   f"{utc_minute(until)} (the strategy's lookback past it) has been seen")  # fmt: skip
-        pipe.queue.put_nowait(self._halt_entries(pipe, detail, HALT_HOLE))
+        pipe.queue.put_nowait(self._hole_item(pipe, detail, until))
 
     async def _fetch_whole(self, symbol: str, start: int, end: int) -> list[Candle]:
         """The candles opening in [start, end), ascending, each once: `_fetch_gap`, then what is still

@@ -322,7 +322,7 @@ class AsyncRunner:
         for symbol, saved in cores["symbols"].items():
             if saved.get("last_candle_ts") is None:  # warmed up, no candle traded yet: go on after the warm-up's
                 saved["last_candle_ts"] = self.pipes[symbol].last_close_ts
-            saved["hole_until"] = self.pipes[symbol].hole_until  # a hole's halt outlives a restart
+            saved["hole_until"] = self.pipes[symbol].held_until  # a hole's halt outlives a restart
         return {
             "run_id": self.folder.run_id,
             "mode": self.settings.mode,

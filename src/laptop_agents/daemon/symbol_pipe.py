@@ -69,4 +69,8 @@ class SymbolPipe:
     arrived_at: float = 0.0
     hole_until: int | None = None
     """While entries are halted for a hole in the venue's history (`data_hole`): the open time of the last
-    candle whose strategy window still reaches into it; the halt lifts before the next one."""
+    candle whose strategy window still reaches into it; the halt lifts before the next one. The market
+    data's view, which runs ahead of the core by what is queued."""
+    held_until: int | None = None
+    """`hole_until` as the core has reached it (set by the queue items, in candle order): what a checkpoint
+    saves, since the checkpoint is of the core."""
