@@ -206,8 +206,8 @@ class MarketDataTask:
     @staticmethod
     def _halt_entries(pipe: SymbolPipe, detail: str | None, key: str = HALT_BACKFILL) -> Callable[[], None]:
         """A queue item: the core task sets (`detail`) or lifts (None) the halt `key` when it gets there,
-        so exactly the candles it is meant for (from a gap to the end of its catch-up, from a hole until
-        the lookback is past it) are seen halted."""
+        so exactly the candles it is meant for (from a gap to the end of its catch-up) are seen halted; a
+        hole's halt has its own (`_hole_item`)."""
         halts = pipe.core.halts
 
         def apply() -> None:
