@@ -23,16 +23,19 @@ MIN_LENGTH = 6
 
 _values: tuple[str, ...] = ()
 _encoded: tuple[bytes, ...] = ()
+_escapes: tuple[str, ...] = ()
+"""The values' JSON-escaped forms that differ from the values (a quote, a backslash, a control character)."""
 
 
 def register(*values: str) -> None:
     """Scrub these values (stripped) from everything the process writes from now on."""
-    global _values, _encoded
+    global _values, _encoded, _escapes
     known = set(_values)
     known.update(v.strip() for v in values if len(v.strip()) >= MIN_LENGTH)
     _values = tuple(sorted(known, key=len, reverse=True))  # a longer secret first: one containing another
     # as written in a JSON line too: a quote, a backslash or a control character is escaped there
-    _encoded = tuple(dict.fromkeys(form for v in _values for form in (v.encode(), _escaped(v).encode())))
+    _escapes = tuple(e for v in _values if (e := _escaped(v)) != v)
+    _encoded = tuple(v.encode() for v in (*_values, *_escapes))
     if _values:
         _install_hooks()
 
@@ -44,8 +47,8 @@ def _escaped(value: str) -> str:
 
 def forget() -> None:
     """Tests only: the next process-like scope starts with no secrets known."""
-    global _values, _encoded
-    _values, _encoded = (), ()
+    global _values, _encoded, _escapes
+    _values, _encoded, _escapes = (), (), ()
 
 
 def active() -> bool:
@@ -65,9 +68,8 @@ def scrub_bytes(data: bytes) -> bytes:
     if not holds_secret(data):
         return data
     text = data.decode()
-    for value in _values:
-        escaped = _escaped(value)
-        if escaped != value and escaped in text:
+    for escaped in _escapes:
+        if escaped in text:
             text = text.replace(escaped, MASK)
     return scrub(text).encode()
 

@@ -20,7 +20,7 @@ from laptop_agents.core.events import Error
 from laptop_agents.exchange.bitunix.errors import ExchangeError
 from laptop_agents.exchange.bitunix.rest import BitunixRest
 from laptop_agents.exchange.bitunix.wire import ContractSpec
-from laptop_agents.live.broker import BitunixBroker
+from laptop_agents.live.broker import BitunixBroker, round_to_step
 from laptop_agents.live.inputs import VenueInputs
 from laptop_agents.live.order_log import OrderLog
 
@@ -49,10 +49,8 @@ def spec_breaks(spec: ContractSpec, qty: float, price: float | None, order_type:
 
 
 def _on_grid(value: float, step: float) -> bool:
-    if step <= 0:
-        return True
-    units = value / step
-    return abs(units - round(units)) <= 1e-9 * max(1.0, abs(units))
+    """`value` is what the broker's own rounding to `step` makes of it (a step of 0: no grid)."""
+    return step <= 0 or round_to_step(value, step, "nearest") == value
 
 
 def spec_changes(old: ContractSpec, new: ContractSpec) -> str:
