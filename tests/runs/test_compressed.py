@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from laptop_agents.backtest.driver import run_backtest
 from laptop_agents.catalog.listing import run_info
 from laptop_agents.core.clock import LiveClock
@@ -62,3 +64,15 @@ def test_an_interrupted_compression_leaves_the_plain_file_in_charge(tmp_path: Pa
     done = compress_large(tmp_path, over_bytes=100)
     assert [(c.name, c.before) for c in done] == [("equity.csv", size)]
     assert not path.exists() and gzip.decompress((tmp_path / "equity.csv.gz").read_bytes()).count(b"\n") == 1001
+
+
+def test_a_compression_that_fails_alongside_the_report_is_raised_once_the_report_is_written(tmp_path: Path) -> None:
+    s = settings('data.source="mock"', "data.mock_candles=30000", "circuit_breaker.enabled=false",
+                 "run.compress_over_mb=0.1")  # fmt: skip
+    folder = RunFolder.create(tmp_path, "blocked")
+    (folder.path / "events.jsonl.gz.partial").mkdir()  # the compression cannot write its file
+    with pytest.raises(IsADirectoryError):
+        run_backtest(s, source=open_source(s.data, seed=s.run.seed), folder=folder, wall_clock=LiveClock())
+    assert (folder.path / "summary.json").is_file() and (folder.path / "summary.html").is_file()
+    assert (folder.path / "events.jsonl").is_file()  # the plain file stays in charge
+    assert (folder.path / "equity.csv.gz").is_file()  # compressed before it, in its own order

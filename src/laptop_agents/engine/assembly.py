@@ -28,7 +28,7 @@ from laptop_agents.execution.paper_broker import PaperBroker
 from laptop_agents.risk.circuit_breaker import CircuitBreaker
 from laptop_agents.risk.sizing import PositionSizer
 from laptop_agents.strategy import registry
-from laptop_agents.strategy.base import Strategy
+from laptop_agents.strategy.base import BaseStrategy, Strategy
 
 if TYPE_CHECKING:
     from laptop_agents.strategy.supervisor.flows import FundingSource
@@ -143,8 +143,10 @@ ORDER_EVENTS: frozenset[type[Event]] = frozenset(
 
 def order_aware_sink(emit: Callable[[Event], None], strategy: Strategy) -> Callable[[Event], None]:
     """The sink for a symbol's broker and core: the strategy hears of its orders and positions
-    (`on_order_event`) right after each is logged."""
+    (`on_order_event`) right after each is logged; a strategy that keeps BaseStrategy's no-op is not called."""
     hook = strategy.on_order_event
+    if getattr(hook, "__func__", None) is BaseStrategy.on_order_event:
+        return emit
 
     def sink(event: Event) -> None:
         emit(event)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from laptop_agents.core.candle import Candle
+from laptop_agents.reporting.csv_rows import reprs
 
 CandleTap = Callable[[list[Candle]], None]
 
@@ -272,7 +273,7 @@ class Curves:
                         max_dd = dd
                         self.max_dd_start_ts, self.max_dd_trough_ts = self.dd_start_ts, ts
                         self.max_dd_recovered_ts = -1
-                tail = f",{equity!r},{dd!r}\n"
+                tail = f",{reprs((equity, dd))}\n"
             add_row(f"{ts}{tail}")
             if ts >= next_day:
                 if next_day >= 0:

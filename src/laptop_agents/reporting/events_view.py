@@ -44,6 +44,10 @@ NOTABLE: tuple[type[Event], ...] = (
 ROUTINE_INPUTS: tuple[type[Event], ...] = (CandleClosed, ClockTick)
 """Inputs the core is given every candle or tick: never listed."""
 _ROUTINE = frozenset(ROUTINE_INPUTS)
+_REASONS = ("reason", "blocked_reason")
+"""The fields that name an event's reason, in order: the first one set groups it."""
+_REASON_FIELDS: dict[type, tuple[str, ...]] = {}
+"""Which of `_REASONS` each event type has (looked up once per type)."""
 _NOTABLE = frozenset(NOTABLE)
 
 _MONEY = ("equity", "pnl", "fee", "fees", "funding", "notional", "balance", "cash", "covered", "margin", "loss")
@@ -166,7 +170,16 @@ class RecentEvents:
         if kind in _NOTABLE or (kind is RunFinished and getattr(event, "status", "ok") != "ok"):
             self.notable.append(event)
             self.notable_seen += 1
-        reason = getattr(event, "reason", None) or getattr(event, "blocked_reason", None) or ""
+        names = _REASON_FIELDS.get(kind)
+        if names is None:
+            declared = getattr(kind, "__dataclass_fields__", {})
+            names = _REASON_FIELDS[kind] = tuple(n for n in _REASONS if n in declared or hasattr(kind, n))
+        reason: Any = ""
+        for name in names:  # the first of them that is set (a getattr with a default raises inside: slow)
+            value = getattr(event, name, None)
+            if value:
+                reason = value
+                break
         key = (kind.__name__, event.symbol, reason if type(reason) is str else str(reason))
         groups = self.groups
         # newest first among the last `lookback` groups; a trade's 5 or 6 events cycle through as many

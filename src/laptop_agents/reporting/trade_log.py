@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from laptop_agents.core.events import Event, PositionClosed
+from laptop_agents.reporting.csv_rows import reprs
 
 TRADE_COLUMNS = (
     "trade_id",
@@ -28,19 +29,23 @@ TRADE_COLUMNS = (
 
 
 def trade_row(t: PositionClosed) -> list[object]:
-    """A trade as CSV cells; floats print with `repr` precision (csv uses str(), equal to repr())."""
+    """A trade as CSV cells; floats print with `repr` precision (`reprs`, several times faster than the
+    csv module's own str(), which equals repr())."""
+    entry_price, exit_price, qty, pnl, fees, net_pnl = reprs(
+        (t.entry_price, t.exit_price, t.qty, t.pnl, t.fees, t.net_pnl)
+    ).split(",")
     return [
         t.trade_id,
         t.symbol,
         t.side,
         t.entry_ts,
-        t.entry_price,
+        entry_price,
         t.ts,
-        t.exit_price,
-        t.qty,
-        t.pnl,
-        t.fees,
-        t.net_pnl,
+        exit_price,
+        qty,
+        pnl,
+        fees,
+        net_pnl,
         t.exit_reason,
         t.setup,
     ]

@@ -78,9 +78,10 @@ class TradeWindows:
         """A processed chunk of candles, in time order."""
         if self._open and candles:
             last_ts = candles[-1].ts
+            times = [c.ts for c in candles]  # bisected without a key function: no Python call per step
             for trade_id, window in list(self._open.items()):
-                lo = bisect_left(candles, window.start_ts, key=_ts)  # chunks never overlap: no bar comes twice
-                hi = len(candles) if window.end_ts is None else bisect_right(candles, window.end_ts, key=_ts)
+                lo = bisect_left(times, window.start_ts)  # chunks never overlap: no bar comes twice
+                hi = len(candles) if window.end_ts is None else bisect_right(times, window.end_ts)
                 self._extend(window, candles[lo:hi])
                 if window.end_ts is not None and last_ts >= window.end_ts:
                     self.done.append(self._open.pop(trade_id))
@@ -110,10 +111,6 @@ class TradeWindows:
                     window.made = bars = _halve(bars)
                     window._filling = window.per_bar if odd else 0  # an odd last bar is half of a new one
                     window.per_bar *= 2
-
-
-def _ts(candle: Candle) -> int:
-    return candle.ts
 
 
 def _halve(bars: list[Bar]) -> list[Bar]:
