@@ -158,3 +158,29 @@ def test_new_high_without_new_cvd_high_is_bearish_divergence() -> None:
     stretch = candle(6, 101.0, 103.0, 100.5, 100.5, 1.0)  # new high, closes on the low
     cvd = _cvd([*rising, stretch])
     assert cvd.bearish and not cvd.bullish
+
+
+# -- The shared windows ----------------------------------------------------------------------------------
+
+
+def test_the_bound_push_feeds_every_window_its_series_and_none_before_bind() -> None:
+    bank = WindowBank()
+    windows = {
+        "high": (bank.max("high", 3), bank.max("high", 5)),  # two windows of one series
+        "low": (bank.min("low", 3),),
+        "volume": (bank.sum("volume", 2),),
+        "price_volume": (bank.sum("price_volume", 2),),
+        "cvd": (bank.min("cvd", 2), bank.max("cvd", 2)),
+    }
+    with pytest.raises(RuntimeError, match="before bind"):
+        bank.push(candle(0, 100.0, 101.0, 99.0, 100.5), 1.0)
+    bank.bind()
+    rows = [candle(i, 100.0, 101.0 + i, 99.0 - i, 100.5 + i) for i in range(4)]
+    for k, c in enumerate(rows):
+        bank.push(c, float(k) - 1.5)
+    last2 = rows[-2:]
+    assert [w.value for w in windows["high"]] == [104.0, 104.0]
+    assert windows["low"][0].value == 96.0
+    assert windows["volume"][0].total == sum(c.volume for c in last2)
+    assert windows["price_volume"][0].total == sum((c.high + c.low + c.close) / 3.0 * c.volume for c in last2)
+    assert (windows["cvd"][0].value, windows["cvd"][1].value) == (0.5, 1.5)

@@ -23,6 +23,7 @@ Trend = Literal["UP", "DOWN", "CHOP"]
 class MarketIntake:
     __slots__ = (
         "_atr",
+        "_candle",
         "_fast",
         "_high_vol",
         "_highs",
@@ -34,8 +35,6 @@ class MarketIntake:
         "atr_pct",
         "ema_fast",
         "ema_slow",
-        "equal_high",
-        "equal_low",
         "ready",
         "regime",
         "swing_high",
@@ -60,8 +59,8 @@ class MarketIntake:
         self.regime: Regime = "NORMAL"
         self.swing_high: float | None = None
         self.swing_low: float | None = None
-        self.equal_high = False
-        self.equal_low = False
+        self._candle: Candle | None = None
+        """The last candle the levels were read on (the equal high and low are worked out when asked)."""
         self.ready = False
         """True once both EMAs, the ATR and a full swing window exist: before that no agent decides."""
 
@@ -88,9 +87,19 @@ class MarketIntake:
         swing_low = self.swing_low = lows.value
         assert swing_high is not None  # full windows
         assert swing_low is not None
-        tol = self._tol
-        self.equal_high = abs(candle.high - swing_high) <= tol * swing_high
-        self.equal_low = abs(candle.low - swing_low) <= tol * swing_low
+        self._candle = candle
+
+    @property
+    def equal_high(self) -> bool:
+        """The last candle's high within the tolerance of the swing high: a level tested twice."""
+        candle, swing = self._candle, self.swing_high
+        return candle is not None and swing is not None and abs(candle.high - swing) <= self._tol * swing
+
+    @property
+    def equal_low(self) -> bool:
+        """The last candle's low within the tolerance of the swing low."""
+        candle, swing = self._candle, self.swing_low
+        return candle is not None and swing is not None and abs(candle.low - swing) <= self._tol * swing
 
     def state(self) -> dict[str, Any]:
         return {"fast": self._fast.state(), "slow": self._slow.state(), "atr": self._atr.state()}

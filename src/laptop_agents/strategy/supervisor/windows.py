@@ -6,6 +6,7 @@ candle, once, after every agent has read."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from laptop_agents.core.candle import Candle
@@ -13,11 +14,22 @@ from laptop_agents.indicators.rolling import RollingMax, RollingMin, RollingSum
 
 Series = Literal["high", "low", "volume", "price_volume", "cvd"]
 
+_VALUES: dict[Series, str] = {
+    "high": "candle.high",
+    "low": "candle.low",
+    "volume": "candle.volume",
+    "price_volume": "(candle.high + candle.low + candle.close) / 3.0 * candle.volume",
+    "cvd": "cvd",
+}
+"""What each series adds per candle, as the pushes made by `bind` compute it."""
+
 
 class WindowBank:
     def __init__(self) -> None:
         self._windows: dict[str, RollingMax | RollingSum] = {}
         self._by_series: dict[Series, list[RollingMax | RollingSum]] = {}
+        self.push: Callable[[Candle, float], None] = _unbound
+        """Add a candle (and its CVD) to every window: made by `bind`."""
 
     def max(self, series: Series, size: int) -> RollingMax:
         window = self._get(f"max:{series}:{size}", series, lambda: RollingMax(size))
@@ -42,28 +54,22 @@ class WindowBank:
         return window
 
     def bind(self) -> None:
-        """Fix the push lists once every agent has asked for its windows."""
-        by = self._by_series
-        self._high = [w.push for w in by.get("high", ())]
-        self._low = [w.push for w in by.get("low", ())]
-        self._volume = [w.push for w in by.get("volume", ())]
-        self._pv = [w.push for w in by.get("price_volume", ())]
-        self._cvd = [w.push for w in by.get("cvd", ())]
-
-    def push(self, candle: Candle, cvd: float) -> None:
-        for push in self._high:
-            push(candle.high)
-        for push in self._low:
-            push(candle.low)
-        if self._volume:
-            for push in self._volume:
-                push(candle.volume)
-        if self._pv:
-            typical = (candle.high + candle.low + candle.close) / 3.0 * candle.volume
-            for push in self._pv:
-                push(typical)
-        for push in self._cvd:
-            push(cvd)
+        """Fix what `push` does once every agent has asked for its windows: one straight run of calls, made
+        here for the windows there are (a loop per series cost more than the pushes of a one-window series)."""
+        namespace: dict[str, Any] = {}
+        lines = ["def push(candle, cvd):"]
+        for series, value in _VALUES.items():
+            windows = self._by_series.get(series, [])
+            if not windows:
+                continue
+            lines.append(f"    value = {value}")
+            for k, window in enumerate(windows):
+                namespace[f"_{series}_{k}"] = window.push
+                lines.append(f"    _{series}_{k}(value)")
+        if len(lines) == 1:
+            lines.append("    pass")
+        exec("\n".join(lines), namespace)  # our own text, made from the names above
+        self.push = namespace["push"]
 
     def state(self) -> dict[str, Any]:
         return {key: window.state() for key, window in self._windows.items()}
@@ -73,3 +79,7 @@ class WindowBank:
             raise ValueError("checkpoint windows do not match these supervisor parameters; resume with the same ones")
         for key, window in self._windows.items():
             window.restore(state[key])
+
+
+def _unbound(candle: Candle, cvd: float) -> None:
+    raise RuntimeError("WindowBank.push before bind(): the agents have not all asked for their windows")
