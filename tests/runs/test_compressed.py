@@ -66,7 +66,7 @@ def test_an_interrupted_compression_leaves_the_plain_file_in_charge(tmp_path: Pa
     assert not path.exists() and gzip.decompress((tmp_path / "equity.csv.gz").read_bytes()).count(b"\n") == 1001
 
 
-def test_a_compression_that_fails_alongside_the_report_is_raised_once_the_report_is_written(tmp_path: Path) -> None:
+def test_a_compression_that_fails_is_raised_after_the_report_is_written(tmp_path: Path) -> None:
     s = settings('data.source="mock"', "data.mock_candles=30000", "circuit_breaker.enabled=false",
                  "run.compress_over_mb=0.1")  # fmt: skip
     folder = RunFolder.create(tmp_path, "blocked")
